@@ -1,0 +1,3 @@
+// Package ca issues Fulcio-compatible short-lived code-signing certificates
+// from verified OIDC identities.
+package ca

@@ -1,0 +1,4 @@
+// Command hallmark-log serves Hallmark's transparency logs.
+package main
+
+func main() {}
