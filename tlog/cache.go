@@ -9,10 +9,18 @@ import (
 // tile never changes, so (kind, level, index, width) is a safe cache key
 // across batches and across processes sharing a database.
 type tileKey struct {
-	bundle       bool
+	kind         tileKind
 	level, index uint64
 	width        uint16 // number of hashes or entries, 1..256
 }
+
+type tileKind uint8
+
+const (
+	hashTile tileKind = iota
+	entryBundle
+	nodeTile // all interior nodes of a hash tile, see nodes.go
+)
 
 // tileCache is a byte-bounded LRU of tiles and entry bundles.
 type tileCache struct {
@@ -25,7 +33,8 @@ type tileCache struct {
 
 type cacheItem struct {
 	key  tileKey
-	data []byte
+	val  any
+	size int
 }
 
 func newTileCache(maxBytes int) *tileCache {
@@ -33,6 +42,16 @@ func newTileCache(maxBytes int) *tileCache {
 }
 
 func (c *tileCache) get(k tileKey) ([]byte, bool) {
+	v, ok := c.getAny(k)
+	if !ok {
+		return nil, false
+	}
+	return v.([]byte), true
+}
+
+func (c *tileCache) put(k tileKey, data []byte) { c.putAny(k, data, len(data)) }
+
+func (c *tileCache) getAny(k tileKey) (any, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.items[k]
@@ -40,12 +59,12 @@ func (c *tileCache) get(k tileKey) ([]byte, bool) {
 		return nil, false
 	}
 	c.order.MoveToFront(e)
-	return e.Value.(*cacheItem).data, true
+	return e.Value.(*cacheItem).val, true
 }
 
-// put stores data, which the caller must not modify afterwards.
-func (c *tileCache) put(k tileKey, data []byte) {
-	if len(data) > c.maxBytes {
+// putAny stores v, which the caller must not modify afterwards.
+func (c *tileCache) putAny(k tileKey, v any, size int) {
+	if size > c.maxBytes {
 		return
 	}
 	c.mu.Lock()
@@ -54,13 +73,20 @@ func (c *tileCache) put(k tileKey, data []byte) {
 		c.order.MoveToFront(e)
 		return
 	}
-	c.items[k] = c.order.PushFront(&cacheItem{key: k, data: data})
-	c.bytes += len(data)
+	c.items[k] = c.order.PushFront(&cacheItem{key: k, val: v, size: size})
+	c.bytes += size
 	for c.bytes > c.maxBytes {
 		e := c.order.Back()
 		it := e.Value.(*cacheItem)
 		c.order.Remove(e)
 		delete(c.items, it.key)
-		c.bytes -= len(it.data)
+		c.bytes -= it.size
 	}
+}
+
+func kindOf(bundle bool) tileKind {
+	if bundle {
+		return entryBundle
+	}
+	return hashTile
 }

@@ -412,7 +412,7 @@ func (l *Log) commit(ctx context.Context, batch []*pending) error {
 		}
 		for _, b := range write.Bundles {
 			width := min(write.State.Size-b.Index*TileWidth, TileWidth)
-			l.cache.put(tileKey{bundle: true, index: b.Index, width: uint16(width)}, b.Data)
+			l.cache.put(tileKey{kind: entryBundle, index: b.Index, width: uint16(width)}, b.Data)
 		}
 		l.metrics.treeSize.WithLabelValues(l.cfg.Name).Set(float64(write.State.Size))
 	}
@@ -496,7 +496,7 @@ func (l *Log) newTileBuilder(tx Tx, size uint64) (*tileBuilder, error) {
 // at the right edge of the tree, from the cache when this process wrote it,
 // else from the transaction.
 func (l *Log) partialForBatch(tx Tx, bundle bool, level, idx, width uint64) ([]byte, error) {
-	if data, ok := l.cache.get(tileKey{bundle: bundle, level: level, index: idx, width: uint16(width)}); ok {
+	if data, ok := l.cache.get(tileKey{kind: kindOf(bundle), level: level, index: idx, width: uint16(width)}); ok {
 		return data, nil
 	}
 	if bundle {

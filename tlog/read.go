@@ -61,7 +61,7 @@ func (l *Log) EntryBundle(ctx context.Context, index uint64, width uint8) ([]byt
 	if w == 0 {
 		w = TileWidth
 	}
-	k := tileKey{bundle: true, index: index, width: uint16(w)}
+	k := tileKey{kind: entryBundle, index: index, width: uint16(w)}
 	if data, ok := l.cache.get(k); ok {
 		return data, nil
 	}
@@ -112,11 +112,14 @@ func (l *Log) tileFetcher(ctx context.Context, level, index uint64, p uint8) ([]
 
 // LeafHash returns the leaf hash at index in a tree of the given size.
 func (l *Log) LeafHash(ctx context.Context, index, treeSize uint64) ([]byte, error) {
-	hashes, err := client.FetchLeafHashes(ctx, l.tileFetcher, index, 1, treeSize)
+	if index >= treeSize {
+		return nil, fmt.Errorf("%w: index %d is not below tree size %d", ErrInvalidRequest, index, treeSize)
+	}
+	h, err := l.node(ctx, compact.NewNodeID(0, index), treeSize)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read leaf hash %d: %w", index, err)
 	}
-	return hashes[0], nil
+	return h, nil
 }
 
 // RootAt returns the root hash of the tree of the given size, computed from
@@ -172,11 +175,11 @@ func (l *Log) InclusionProof(ctx context.Context, index, size uint64) ([][]byte,
 	if err != nil {
 		return nil, err
 	}
-	pb, err := client.NewProofBuilder(ctx, size, l.tileFetcher)
+	nodes, err := proof.Inclusion(index, size)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
-	hashes, err := pb.InclusionProof(ctx, index)
+	hashes, err := l.proofHashes(ctx, nodes, size)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't build inclusion proof for %d in %d: %w", index, size, err)
 	}
@@ -208,11 +211,11 @@ func (l *Log) ConsistencyProof(ctx context.Context, old, new uint64) ([][]byte, 
 	if old == 0 || old == new {
 		return [][]byte{}, nil
 	}
-	pb, err := client.NewProofBuilder(ctx, new, l.tileFetcher)
+	nodes, err := proof.Consistency(old, new)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
-	hashes, err := pb.ConsistencyProof(ctx, old, new)
+	hashes, err := l.proofHashes(ctx, nodes, new)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't build consistency proof %d→%d: %w", old, new, err)
 	}
