@@ -72,14 +72,14 @@ func dsseEntry(ds *rekortilespb.DSSERequestV002, opts Options) (*rekortilespb.En
 	// Try every (signature, verifier) pair: at most 100 verifications. The
 	// pairing must be one-to-one for the leaf not to depend on order.
 	pae := preAuthEncoding(env.PayloadType, env.Payload)
-	signer := make([]int, len(sigs))     // verifier of each signature
+	signer := make([]int, len(sigs))      // verifier of each signature
 	signed := make([]int, len(verifiers)) // signature of each verifier
 	for j := range signed {
 		signed[j] = -1
 	}
 	for i, sig := range sigs {
 		signer[i] = -1
-		sf := field + ".envelope.signatures[" + strconv.Itoa(sigIndex[i]) + "]"
+		sf := field + ".envelope.signatures[" + strconv.Itoa(sigIndex[i]) + "].sig"
 		for j, v := range verifiers {
 			if v.alg.verifyMessage(v.pub, pae, sig) != nil {
 				continue
@@ -92,6 +92,9 @@ func dsseEntry(ds *rekortilespb.DSSERequestV002, opts Options) (*rekortilespb.En
 					"verifier verifies both signatures[%d] and signatures[%d]; each verifier must sign exactly once", sigIndex[signed[j]], sigIndex[i])
 			}
 			signer[i], signed[j] = j, i
+		}
+		if signer[i] < 0 && len(verifiers) == 1 {
+			return nil, inputErrorf(sf, "signature does not verify over the DSSE PAE with the verifier's %s key", describeKey(verifiers[0].pub))
 		}
 		if signer[i] < 0 {
 			return nil, inputErrorf(sf, "signature does not verify over the DSSE PAE with any of the %d verifiers", len(verifiers))
