@@ -10,8 +10,11 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"errors"
+	"math/big"
 	"slices"
 	"strings"
 	"testing"
@@ -339,6 +342,20 @@ func TestCanonicalizeRejects(t *testing.T) {
 			hr.Signature.Content = ed25519.Sign(ed.signer.(ed25519.PrivateKey), hr.Digest)
 			return req
 		}, nil, "hashedRekordRequestV002.signature.content", "signature does not verify over the digest with the verifier's Ed25519 key"},
+		{"entry too large", func(t *testing.T) *CreateEntryRequest {
+			req, hr := hashed(t)
+			// A certificate with a 50 KB extension: 67 KB of base64 in the leaf.
+			tmpl := &x509.Certificate{
+				SerialNumber:    big.NewInt(2),
+				ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1}, Value: make([]byte, 50000)}},
+			}
+			der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, p256.signer.Public(), p256.signer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hr.Signature.Verifier.Verifier = &rekortilespb.Verifier_X509Certificate{X509Certificate: &protocommon.X509Certificate{RawBytes: der}}
+			return req
+		}, nil, "hashedRekordRequestV002", "more than the 65535 a log entry can hold"},
 		{"signature by another key", func(t *testing.T) *CreateEntryRequest {
 			req, hr := hashed(t)
 			other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -59,6 +59,12 @@ const (
 	MaxDSSESignatures = 10
 )
 
+// MaxEntrySize is the largest leaf a log can hold: C2SP tlog-tiles entry
+// bundles prefix each entry with a 16-bit length. (Tessera refuses larger
+// entries too, which rekor-tiles reports as an internal error; here it is
+// the client's InputError.)
+const MaxEntrySize = 1<<16 - 1
+
 // Entry is a validated entry, ready to be appended to the log.
 type Entry struct {
 	Kind    string // KindHashedRekord or KindDSSE
@@ -175,15 +181,20 @@ func ParseCreateEntryJSON(body []byte) (*CreateEntryRequest, error) {
 // so this is the subset of its behaviour that is deterministic. The leaf
 // records the SHA-256 of the payload and the (signature, verifier) pairs
 // sorted by signature bytes; the envelope itself is not logged.
+//
+// Either way the canonical leaf must fit in MaxEntrySize bytes.
 func Canonicalize(req *CreateEntryRequest, opts Options) (*Entry, error) {
 	var (
 		entry *rekortilespb.Entry
 		err   error
+		field string
 	)
 	switch spec := req.GetSpec().(type) {
 	case *rekortilespb.CreateEntryRequest_HashedRekordRequestV002:
+		field = "hashedRekordRequestV002"
 		entry, err = hashedRekordEntry(spec.HashedRekordRequestV002, opts)
 	case *rekortilespb.CreateEntryRequest_DsseRequestV002:
+		field = "dsseRequestV002"
 		entry, err = dsseEntry(spec.DsseRequestV002, opts)
 	default:
 		return nil, &InputError{Err: errors.New("request has no entry: expected hashedRekordRequestV002 or dsseRequestV002")}
@@ -194,6 +205,10 @@ func Canonicalize(req *CreateEntryRequest, opts Options) (*Entry, error) {
 	canonical, err := canonicalJSON(entry)
 	if err != nil {
 		return nil, err
+	}
+	if len(canonical) > MaxEntrySize {
+		return nil, inputErrorf(field, "the log entry would be %d bytes, more than the %d a log entry can hold; use smaller certificates or fewer signatures",
+			len(canonical), MaxEntrySize)
 	}
 	return &Entry{Kind: entry.Kind, Version: entry.ApiVersion, Canonical: canonical}, nil
 }
