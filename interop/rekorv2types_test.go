@@ -271,12 +271,17 @@ func TestDefaultOptionsAreRekorTilesDefaults(t *testing.T) {
 
 // TestHashedRekordLeafParity: over random keys, certificates and messages,
 // the leaf equals rekor-tiles' and its hash equals what a verifier computes
-// from the bundle alone (sigstore-go's reconstruction: keyDetails derived
-// from the key with Ed25519ph, then rekor-tiles' hashedrekord.ToEntryHash).
+// from the bundle alone: directly (sigstore-go's reconstruction, keyDetails
+// derived from the key with Ed25519ph, then rekor-tiles'
+// hashedrekord.ToEntryHash), and through sigstore-go's exported
+// verify.VerifyTlogEntry on a bundle holding the entry.
 func TestHashedRekordLeafParity(t *testing.T) {
 	const perCase = 20
 	reg := rekorTilesRegistry(t)
 	r := mrand.New(mrand.NewPCG(1, 2))
+	_, logKey, _ := ed25519.GenerateKey(rand.Reader)
+	l := newV2Log(t, "rekor-v2.hallmark.test", logKey)
+	tr := newTrust(l)
 	for _, details := range clientAlgorithms {
 		for _, asCert := range []bool{false, true} {
 			for range perCase {
@@ -317,6 +322,17 @@ func TestHashedRekordLeafParity(t *testing.T) {
 				}
 				if got := ours.LeafHash(); !bytes.Equal(got[:], want) {
 					t.Fatalf("%s (cert %v): leaf hash %x, verifier reconstructs %x", details, asCert, got, want)
+				}
+
+				// The same through sigstore-go's exported verifier: log the
+				// entry, bundle it with the signature, verify.
+				tle, err := l.add(ours)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b := signatureBundle(t, tr, hr, details, k.Public(), tle)
+				if _, err := verify.VerifyTlogEntry(b, tr, 1, false); err != nil {
+					t.Fatalf("%s (cert %v): sigstore-go rejects the entry: %v", details, asCert, err)
 				}
 			}
 		}
@@ -627,6 +643,40 @@ func TestSigstoreGoSignsAndVerifiesAgainstRekorV2(t *testing.T) {
 			}
 		}
 	}
+}
+
+// signatureBundle wraps a logged hashedrekord signature in a v0.3 bundle, as
+// a signer would have received it.
+func signatureBundle(t testing.TB, tr *trust, hr *rekortilespb.HashedRekordRequestV002, details protocommon.PublicKeyDetails,
+	pub crypto.PublicKey, tle *protorekor.TransparencyLogEntry) *bundle.Bundle {
+	t.Helper()
+	vm := &protobundle.VerificationMaterial{TlogEntries: []*protorekor.TransparencyLogEntry{tle}}
+	if c := hr.Signature.Verifier.GetX509Certificate(); c != nil {
+		vm.Content = &protobundle.VerificationMaterial_Certificate{Certificate: c}
+	} else {
+		hint := fmt.Sprintf("%x", sha256.Sum256(hr.Signature.Verifier.GetPublicKey().RawBytes))
+		tr.mu.Lock()
+		tr.keys[hint] = pub
+		tr.mu.Unlock()
+		vm.Content = &protobundle.VerificationMaterial_PublicKey{PublicKey: &protocommon.PublicKeyIdentifier{Hint: hint}}
+	}
+	digestAlg := map[crypto.Hash]protocommon.HashAlgorithm{
+		crypto.SHA256: protocommon.HashAlgorithm_SHA2_256,
+		crypto.SHA384: protocommon.HashAlgorithm_SHA2_384,
+		crypto.SHA512: protocommon.HashAlgorithm_SHA2_512,
+	}[hashOf(details)]
+	b, err := bundle.NewBundle(&protobundle.Bundle{
+		MediaType:            "application/vnd.dev.sigstore.bundle.v0.3+json",
+		VerificationMaterial: vm,
+		Content: &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
+			MessageDigest: &protocommon.HashOutput{Algorithm: digestAlg, Digest: hr.Digest},
+			Signature:     hr.Signature.Content,
+		}},
+	})
+	if err != nil {
+		t.Fatalf("sigstore-go rejects the bundle: %v", err)
+	}
+	return b
 }
 
 func bundleFromJSON(t testing.TB, pb *protobundle.Bundle) *bundle.Bundle {
