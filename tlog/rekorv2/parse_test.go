@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -86,4 +88,17 @@ func TestParseCreateEntryJSONForms(t *testing.T) {
 
 func toURLSafe(s string) string {
 	return strings.NewReplacer("+", "-", "/", "_").Replace(s)
+}
+
+func TestOptionsValidate(t *testing.T) {
+	if err := DefaultOptions().Validate(); err != nil {
+		t.Errorf("DefaultOptions: %v", err)
+	}
+	if err := (Options{}).Validate(); err == nil {
+		t.Error("empty Options validated")
+	}
+	pss := Options{AllowedAlgorithms: []protocommon.PublicKeyDetails{protocommon.PublicKeyDetails_PKIX_RSA_PSS_2048_SHA256}}
+	if err := pss.Validate(); err == nil || !strings.Contains(err.Error(), "PKIX_RSA_PSS_2048_SHA256 is not supported") {
+		t.Errorf("RSA-PSS: %v", err)
+	}
 }

@@ -22,8 +22,12 @@
 // with keyDetails derived from the key), so the body must contain exactly what
 // the client sent. Validation here is deliberately a little stricter than
 // rekor-tiles (keyDetails must describe the key precisely, see
-// [Canonicalize]); everything accepted here is accepted by rekor-tiles with a
-// byte-identical leaf.
+// [Canonicalize]): every hashedrekord request accepted here is accepted by
+// rekor-tiles v2.3.0 with a byte-identical leaf, and every dsse request by
+// rekor-tiles v2.2.1. dsse 0.0.2 entries can only be verified by clients that
+// hash the returned canonicalizedBody (sigstore-go v1.1.x, i.e. the cosign
+// v3.0.x that creates them); newer clients rebuild every v2 leaf as
+// hashedrekord.
 package rekorv2
 
 import (
@@ -105,7 +109,8 @@ func inputErrorf(field, format string, args ...any) *InputError {
 	return &InputError{Field: field, Err: fmt.Errorf(format, args...)}
 }
 
-// Options configures which entries a log accepts.
+// Options configures which entries a log accepts. The zero Options accepts
+// nothing; start from DefaultOptions.
 type Options struct {
 	// AllowedAlgorithms lists the signing algorithms accepted for entry
 	// signatures. A verifier's keyDetails must be one of them (and must
