@@ -16,6 +16,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/api/logpb"
 	"github.com/hallmark-dev/hallmark/tlog"
+	rekortilespb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
 )
 
 // LogService is hallmark-log: the store, the logs, and their HTTP and gRPC
@@ -82,8 +83,13 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 			s.Close()
 			return nil, fmt.Errorf("log %s: %w", lc.Name, err)
 		}
+		verifier, err := tlog.NewNoteVerifier(signerName, key.Public())
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("log %s: %w", lc.Name, err)
+		}
 		l, err := tlog.Open(ctx, store, tlog.Config{
-			Name: lc.Name, Origin: lc.CheckpointOrigin(), Signer: signer,
+			Name: lc.Name, Origin: lc.CheckpointOrigin(), Signer: signer, Verifier: verifier,
 			BatchMaxSize: lc.Batch.MaxSize, BatchMaxAge: lc.Batch.MaxAge, MaxPending: lc.Batch.MaxPending,
 			CacheBytes: lc.CacheBytes, Metrics: metrics, Logger: logger,
 		})
@@ -102,6 +108,7 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 
 func (s *LogService) routes() error {
 	ps := &proofService{logs: map[string]*tlog.Log{}}
+	grpcV2 := false
 	for _, sl := range s.logs {
 		ps.logs[sl.cfg.Name] = sl.log
 		p := sl.cfg.Prefix()
@@ -113,6 +120,20 @@ func (s *LogService) routes() error {
 		switch sl.cfg.Kind {
 		case "tiles":
 			s.mux.HandleFunc("POST "+p+"/entries", s.appendRaw(sl.log))
+		case "rekor-v2":
+			v2, err := newRekorV2(sl, s.cfg.Limits.MaxRequestBytes)
+			if err != nil {
+				return err
+			}
+			s.mux.HandleFunc("POST "+p+"/api/v2/log/entries", v2.restCreate)
+			// Clients differ on where they read tiles: serve both.
+			s.mux.HandleFunc("GET "+p+"/api/v2/checkpoint", th.checkpoint)
+			s.mux.HandleFunc("GET "+p+"/api/v2/tile/{path...}", th.tile)
+			if !grpcV2 {
+				// One gRPC service name: the first rekor-v2 log answers it.
+				rekortilespb.RegisterRekorServer(s.grpc, v2)
+				grpcV2 = true
+			}
 		default:
 			return fmt.Errorf("log %s: kind %q is not implemented", sl.cfg.Name, sl.cfg.Kind)
 		}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -58,48 +57,83 @@ func freeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
-// logProc is a hallmark-log process serving one plain tiles log.
+// logProc is a running hallmark-log process.
 type logProc struct {
-	t        testing.TB
-	dir      string
-	config   string
-	addr     string
-	BaseURL  string // the log's URL
+	t      testing.TB
+	dir    string
+	config string
+	addr   string
+	grpc   string
+	Logs   map[string]*servedLog
+	cmd    *exec.Cmd
+	exited chan struct{}
+
+	// For single-log helpers: the first log's details.
+	BaseURL  string
 	Origin   string
 	Verifier note.Verifier
-	cmd      *exec.Cmd
-	exited   chan struct{}
 }
 
-// startTilesLog writes a config for one tiles log on the given database
-// (a PostgreSQL URL, or "" for SQLite in dir) and starts hallmark-log.
+// logSpec describes one log of a test server.
+type logSpec struct {
+	Name, Kind, Path string
+	KeyType          string // ed25519 (default) or ecdsa-p256
+	Extra            string // more YAML lines for the log, indented by 4
+}
+
+type servedLog struct {
+	logSpec
+	URL    string
+	Origin string
+	Key    crypto.Signer
+}
+
+// startTilesLog starts hallmark-log with one plain tiles log on the given
+// database (a PostgreSQL URL, or "" for SQLite in a temporary directory).
 func startTilesLog(t testing.TB, dbURL string, batch string) *logProc {
+	return startLogServer(t, dbURL, logSpec{Name: "crash", Kind: "tiles", Path: "/log", Extra: "    batch: {" + batch + "}\n"})
+}
+
+func startLogServer(t testing.TB, dbURL string, specs ...logSpec) *logProc {
 	t.Helper()
 	dir := t.TempDir()
-	keyPEM, err := tlog.GenerateKey("ed25519")
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "log.pem"), keyPEM, 0o600)
-	key, _ := tlog.ParsePrivateKey(keyPEM)
 	addr := freeAddr(t)
+	p := &logProc{t: t, dir: dir, addr: addr, grpc: freeAddr(t), Logs: map[string]*servedLog{}}
 	db := fmt.Sprintf("sqlite: %q", filepath.Join(dir, "log.db"))
 	if dbURL != "" {
 		db = fmt.Sprintf("url: %q", dbURL)
 	}
-	cfg := fmt.Sprintf(`listen: {http: %q, grpc: %q}
-database: {%s}
-logs:
-  - name: crash
-    kind: tiles
-    url: http://%s/log
-    key_file: log.pem
-    batch: {%s}
-`, addr, freeAddr(t), db, addr, batch)
-	cfgPath := filepath.Join(dir, "hallmark-log.yaml")
-	os.WriteFile(cfgPath, []byte(cfg), 0o600)
-	p := &logProc{t: t, dir: dir, config: cfgPath, addr: addr, BaseURL: "http://" + addr + "/log", Origin: addr + "/log"}
-	if p.Verifier, err = tlog.NewNoteVerifier(p.Origin, key.(crypto.Signer).Public()); err != nil {
+	cfg := fmt.Sprintf("listen: {http: %q, grpc: %q}\ndatabase: {%s}\nlogs:\n", addr, p.grpc, db)
+	for _, s := range specs {
+		if s.KeyType == "" {
+			s.KeyType = "ed25519"
+		}
+		keyPEM, err := tlog.GenerateKey(s.KeyType)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, s.Name+".pem"), keyPEM, 0o600)
+		key, _ := tlog.ParsePrivateKey(keyPEM)
+		sl := &servedLog{logSpec: s, URL: "http://" + addr + s.Path, Key: key}
+		cfg += fmt.Sprintf("  - name: %s\n    kind: %s\n    url: %s\n    key_file: %s.pem\n%s", s.Name, s.Kind, sl.URL, s.Name, s.Extra)
+		p.Logs[s.Name] = sl
+	}
+	p.config = filepath.Join(dir, "hallmark-log.yaml")
+	os.WriteFile(p.config, []byte(cfg), 0o600)
+	parsed, err := tlog.ParseServiceConfig([]byte(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lc := range parsed.Logs {
+		p.Logs[lc.Name].Origin = lc.CheckpointOrigin()
+	}
+	firstLog := p.Logs[specs[0].Name]
+	p.BaseURL, p.Origin = firstLog.URL, firstLog.Origin
+	signerName := firstLog.Origin
+	if specs[0].Kind == "rekor-v1" {
+		signerName = parsed.Logs[0].RekorHostname()
+	}
+	if p.Verifier, err = tlog.NewNoteVerifier(signerName, firstLog.Key.Public()); err != nil {
 		t.Fatal(err)
 	}
 	p.start()
@@ -171,4 +205,3 @@ func appendEntry(ctx context.Context, base string, data []byte) (*appendResponse
 	return &r, nil
 }
 
-func init() { _ = runtime.NumCPU }

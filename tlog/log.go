@@ -40,6 +40,9 @@ type Config struct {
 	// Signer signs checkpoints. Its name is usually Origin (Rekor v1 logs
 	// use the host name).
 	Signer note.Signer
+	// Verifier, if set, must verify the stored checkpoint when the log is
+	// opened: it catches a log served with the wrong key.
+	Verifier note.Verifier
 
 	// BatchMaxSize and BatchMaxAge bound a batch: it commits when it holds
 	// BatchMaxSize entries or its first entry has waited BatchMaxAge.
@@ -171,6 +174,11 @@ func Open(ctx context.Context, store Store, cfg Config) (*Log, error) {
 	} else {
 		if err := l.checkOrigin(st.Checkpoint); err != nil {
 			return nil, err
+		}
+		if cfg.Verifier != nil {
+			if _, err := note.Open(st.Checkpoint, note.VerifierList(cfg.Verifier)); err != nil {
+				return nil, fmt.Errorf("log %q: the stored checkpoint does not verify with the configured key (%w); a log's key cannot change", cfg.Name, err)
+			}
 		}
 		l.setLatest(&Checkpoint{Size: st.Size, Root: st.Root, Note: st.Checkpoint})
 	}

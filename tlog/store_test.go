@@ -459,3 +459,23 @@ func (b *blockingStore) Commit(ctx context.Context, log string, fn func(Tx) erro
 	}
 	return b.Store.Commit(ctx, log, fn)
 }
+
+func TestReopenWithOtherKeyFails(t *testing.T) {
+	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := openTestLog(t, s, "keyed", nil)
+	appendAll(t, l.Log, 0, 3)
+	l.Close()
+	_, other, _ := ed25519.GenerateKey(nil)
+	signer, _ := NewNoteSigner(l.Origin(), other)
+	verifier, _ := NewNoteVerifier(l.Origin(), other.Public())
+	if _, err := Open(context.Background(), s, Config{Name: "keyed", Origin: l.Origin(), Signer: signer, Verifier: verifier}); err == nil {
+		t.Fatal("opened a log with a key that did not sign its checkpoint")
+	}
+	if _, err := Open(context.Background(), s, Config{Name: "keyed", Origin: "elsewhere.example", Signer: signer}); err == nil {
+		t.Fatal("opened a log under another origin")
+	}
+}
