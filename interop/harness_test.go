@@ -204,4 +204,3 @@ func appendEntry(ctx context.Context, base string, data []byte) (*appendResponse
 	}
 	return &r, nil
 }
-
