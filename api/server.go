@@ -120,6 +120,12 @@ func (s *LogService) routes() error {
 		switch sl.cfg.Kind {
 		case "tiles":
 			s.mux.HandleFunc("POST "+p+"/entries", s.appendRaw(sl.log))
+		case "rekor-v1":
+			v1, err := newRekorV1(sl, s.cfg.Limits.MaxRequestBytes)
+			if err != nil {
+				return err
+			}
+			v1.mount(s.mux, p)
 		case "rekor-v2":
 			v2, err := newRekorV2(sl, s.cfg.Limits.MaxRequestBytes)
 			if err != nil {

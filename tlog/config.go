@@ -112,9 +112,11 @@ type RekorConfig struct {
 	// AllowedKinds restricts the entry kinds accepted (rekor-v1:
 	// hashedrekord, dsse, intoto). Empty means all.
 	AllowedKinds []string `yaml:"allowed_kinds"`
-	// AllowedHashes restricts artifact hash algorithms (sha256, sha384,
-	// sha512). Empty means all.
-	AllowedHashes []string `yaml:"allowed_hashes"`
+	// AllowedAlgorithms restricts the key and artifact-hash pairs accepted
+	// in hashedrekord entries, with Rekor's algorithm names (e.g.
+	// ecdsa-sha2-256-nistp256, ed25519, rsa-sign-pkcs1-2048-sha256).
+	// Empty means Rekor's defaults.
+	AllowedAlgorithms []string `yaml:"allowed_algorithms"`
 }
 
 // LoadServiceConfig reads and validates a config file strictly.
