@@ -472,4 +472,3 @@ func (s *rekorV1) consistencyProof(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"rootHash": hex.EncodeToString(root), "hashes": hexHashes})
 }
-

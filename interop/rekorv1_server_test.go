@@ -277,7 +277,7 @@ func testRekorV1(t *testing.T, l *servedLog) {
 	}
 	for body, code := range map[string]int{
 		`{"apiVersion":"0.0.1","kind":"nope","spec":{}}`: 0,
-		`{not json`: 400,
+		`{not json`:                400,
 		strings.Repeat("x", 5<<20): 413,
 	} {
 		resp, err := http.Post(l.URL+"/api/v1/log/entries", "application/json", strings.NewReader(body))

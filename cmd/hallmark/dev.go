@@ -15,8 +15,8 @@ import (
 
 	"github.com/hallmark-dev/hallmark/api"
 	"github.com/hallmark-dev/hallmark/api/clientconfig"
-	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
 )
 
 // devKey returns the path of a key in the state directory, creating it on
