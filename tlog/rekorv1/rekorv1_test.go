@@ -496,9 +496,17 @@ func TestOptions(t *testing.T) {
 		t.Errorf("disabled kind: %v", err)
 	}
 
-	_, err = Canonicalize(body(t, hashedRekordRequest(t, p256, p256.pem, "sha256")), Options{Algorithms: []Algorithm{"rot13"}})
-	if err == nil || errors.As(err, &ie) {
-		t.Errorf("unknown algorithm: got %v, want an internal error", err)
+	for _, bad := range []Options{{Algorithms: []Algorithm{"rot13"}}, {Kinds: []string{"rekord"}}} {
+		if bad.Validate() == nil {
+			t.Errorf("%+v: Validate accepts", bad)
+		}
+		_, err = Canonicalize(body(t, hashedRekordRequest(t, p256, p256.pem, "sha256")), bad)
+		if err == nil || errors.As(err, &ie) {
+			t.Errorf("%+v: got %v, want an internal error", bad, err)
+		}
+	}
+	if err := DefaultOptions().Validate(); err != nil {
+		t.Error(err)
 	}
 }
 
