@@ -51,6 +51,9 @@ func TestRekorVectors(t *testing.T) {
 			if string(e.Canonical) != v.Canonical {
 				t.Errorf("%s: canonical\n%s\nRekor:\n%s", v.Name, e.Canonical, v.Canonical)
 			}
+			if e.LeafHash() != sha256.Sum256(append([]byte{0}, v.Canonical...)) {
+				t.Errorf("%s: LeafHash is not the RFC 6962 leaf hash", v.Name)
+			}
 			keys := slices.Sorted(slices.Values(e.IndexKeys))
 			if !slices.Equal(keys, v.IndexKeys) && len(keys)+len(v.IndexKeys) > 0 {
 				t.Errorf("%s: index keys %q, Rekor %q", v.Name, keys, v.IndexKeys)
