@@ -125,110 +125,124 @@ type dsseSignature struct {
 	Verifier  []byte `json:"verifier"`
 }
 
-func (e *dsseV001) unmarshal(spec any) error {
-	m, ok := spec.(map[string]any)
-	if !ok {
-		return invalidf("unsupported input type %T for DecodeEntry", spec)
-	}
+// dsseInput is a dsse spec as Rekor's DecodeEntry reads it: a request
+// (proposedContent) or, never insertable, a canonical entry.
+type dsseInput struct {
+	proposed     bool // a proposedContent object was submitted
+	envelope     *string
+	hasVerifiers bool     // a verifiers array was submitted, maybe empty
+	verifiers    [][]byte // its non-empty strings, decoded
+	sigs         []dsseInputSignature
+	hasSigs      bool // a signatures array was submitted, maybe empty
+	envelopeHash *hashObject
+	payloadHash  *hashObject
+}
 
-	// Decode, as Rekor's DecodeEntry does; errors surface in field order.
-	var envelope *string
-	hasVerifiers := false // a verifiers array was submitted, maybe empty
-	pc, hasProposed := m["proposedContent"].(map[string]any)
-	if hasProposed {
-		envelope = stringField(pc, "envelope")
+type dsseInputSignature struct {
+	signature   *string
+	hasVerifier bool
+}
+
+// decodeDSSE walks the spec in Rekor's order, so that base64 errors surface
+// in the same order.
+func decodeDSSE(m map[string]any) (*dsseInput, error) {
+	var req dsseInput
+	if pc, ok := m["proposedContent"].(map[string]any); ok {
+		req.proposed = true
+		req.envelope = stringField(pc, "envelope")
 		if list, ok := pc["verifiers"].([]any); ok {
-			hasVerifiers = true
+			req.hasVerifiers = true
 			for _, v := range list {
 				// Empty strings and non-strings are skipped.
 				if s, ok := v.(string); ok && s != "" {
 					b, err := decodeStdBase64(s, "verifier")
 					if err != nil {
-						return err
+						return nil, err
 					}
-					e.verifiers = append(e.verifiers, b)
+					req.verifiers = append(req.verifiers, b)
 				}
 			}
 		}
 	}
-	var sigItems []map[string]any // nil when no signatures array was submitted
-	var sigFields []struct{ hasSig, hasVerifier bool }
 	if list, ok := m["signatures"].([]any); ok {
-		sigItems = []map[string]any{}
+		req.hasSigs = true
 		for _, it := range list {
-			sm, ok := it.(map[string]any)
-			if !ok {
-				continue
+			if sm, ok := it.(map[string]any); ok {
+				_, hasVerifier, err := base64Field(sm, "verifier", "signature verifier")
+				if err != nil {
+					return nil, err
+				}
+				req.sigs = append(req.sigs, dsseInputSignature{stringField(sm, "signature"), hasVerifier})
 			}
-			_, hasVerifier, err := base64Field(sm, "verifier", "signature verifier")
-			if err != nil {
-				return err
-			}
-			sigItems = append(sigItems, sm)
-			sigFields = append(sigFields, struct{ hasSig, hasVerifier bool }{stringField(sm, "signature") != nil, hasVerifier})
 		}
 	}
-	envelopeHash := decodeHash(m, "envelopeHash")
-	payloadHash := decodeHash(m, "payloadHash")
+	req.envelopeHash = decodeHash(m, "envelopeHash")
+	req.payloadHash = decodeHash(m, "payloadHash")
+	return &req, nil
+}
 
-	// Schema: envelopeHash, payloadHash, proposedContent, signatures.
+// validate applies the schema: envelopeHash, payloadHash, proposedContent,
+// then signatures, reporting the first failure within each.
+func (req *dsseInput) validate() error {
 	var errs schemaErrors
-	if envelopeHash != nil {
-		if msg := envelopeHash.validate("envelopeHash", "sha256"); msg != "" {
-			errs.add(nested(msg, "envelopeHash"))
-		}
-	}
-	if payloadHash != nil {
-		if msg := payloadHash.validate("payloadHash", "sha256"); msg != "" {
-			errs.add(nested(msg, "payloadHash"))
-		}
-	}
-	if hasProposed {
+	errs.add(nested(req.envelopeHash.validate("envelopeHash", "sha256"), "envelopeHash"))
+	errs.add(nested(req.payloadHash.validate("payloadHash", "sha256"), "payloadHash"))
+	if req.proposed {
 		switch {
-		case envelope == nil:
+		case req.envelope == nil:
 			errs.add(nested(requiredMsg("proposedContent.envelope"), "proposedContent"))
-		case !hasVerifiers:
+		case !req.hasVerifiers:
 			errs.add(nested(requiredMsg("proposedContent.verifiers"), "proposedContent"))
-		case len(e.verifiers) == 0:
+		case len(req.verifiers) == 0:
 			errs.add(nested(minItemsMsg("proposedContent.verifiers", 1), "proposedContent"))
 		}
 	}
-	if sigItems != nil {
-		if len(sigItems) == 0 {
-			errs.add(minItemsMsg("signatures", 1))
+	if req.hasSigs && len(req.sigs) == 0 {
+		errs.add(minItemsMsg("signatures", 1))
+	}
+	for i, s := range req.sigs {
+		var msg string
+		switch {
+		case s.signature == nil:
+			msg = requiredMsg("signature")
+		case !base64SigRE.MatchString(*s.signature):
+			msg = patternMsg("signature", base64SigPattern)
+		case !s.hasVerifier:
+			msg = requiredMsg("verifier")
 		}
-		for i, f := range sigFields {
-			prefix := "signatures." + strconv.Itoa(i)
-			if !f.hasSig {
-				errs.add(nested(requiredMsg("signature"), prefix))
-				break
-			}
-			if s := *stringField(sigItems[i], "signature"); !base64SigRE.MatchString(s) {
-				errs.add(nested(patternMsg("signature", base64SigPattern), prefix))
-				break
-			}
-			if !f.hasVerifier {
-				errs.add(nested(requiredMsg("verifier"), prefix))
-				break
-			}
+		if msg != "" {
+			errs.add(nested(msg, "signatures."+strconv.Itoa(i)))
+			break
 		}
 	}
-	if err := errs.err(); err != nil {
+	return errs.err()
+}
+
+func (e *dsseV001) unmarshal(spec any) error {
+	m, ok := spec.(map[string]any)
+	if !ok {
+		return invalidf("unsupported input type %T for DecodeEntry", spec)
+	}
+	req, err := decodeDSSE(m)
+	if err != nil {
 		return err
 	}
-
-	if !hasProposed {
-		if envelopeHash == nil || payloadHash == nil || len(sigItems) == 0 {
+	if err := req.validate(); err != nil {
+		return err
+	}
+	if !req.proposed {
+		if req.envelopeHash == nil || req.payloadHash == nil || len(req.sigs) == 0 {
 			return invalid(errors.New("either proposedContent or envelopeHash, payloadHash, and signatures must be present"))
 		}
 		// A canonical entry: valid, but not something that can be inserted.
 		return nil
 	}
-	if envelopeHash != nil || payloadHash != nil || len(sigItems) != 0 {
+	if req.envelopeHash != nil || req.payloadHash != nil || len(req.sigs) != 0 {
 		return invalid(errors.New("either proposedContent or envelopeHash, payloadHash, and signatures must be present but not both"))
 	}
 
-	e.envelope = *envelope
+	e.verifiers = req.verifiers
+	e.envelope = *req.envelope
 	if err := json.Unmarshal([]byte(e.envelope), &e.env); err != nil {
 		return invalid(err)
 	}

@@ -57,12 +57,11 @@ func (e *intotoV001) unmarshal(spec any) error {
 	}
 
 	var errs schemaErrors
-	switch {
-	case !hasContent:
+	if !hasContent {
 		errs.add(requiredMsg("content"))
-	case e.hash != nil && e.hash.validate("content.hash", "sha256") != "":
-		errs.add(nested(e.hash.validate("content.hash", "sha256"), "content", "content.hash"))
-	case e.payloadHash != nil && e.payloadHash.validate("content.payloadHash", "sha256") != "":
+	} else if msg := e.hash.validate("content.hash", "sha256"); msg != "" {
+		errs.add(nested(msg, "content", "content.hash"))
+	} else {
 		errs.add(nested(e.payloadHash.validate("content.payloadHash", "sha256"), "content", "content.payloadHash"))
 	}
 	if !hasKey {
@@ -278,17 +277,10 @@ func (e *intotoV002) schemaFailure(sigsPresent bool, missingField []string) stri
 			return in(requiredMsg(missing), "content.envelope", "content.envelope.signatures."+strconv.Itoa(i))
 		}
 	}
-	if e.hash != nil {
-		if msg := e.hash.validate("content.hash", "sha256"); msg != "" {
-			return in(msg, "content.hash")
-		}
+	if msg := e.hash.validate("content.hash", "sha256"); msg != "" {
+		return in(msg, "content.hash")
 	}
-	if e.payloadHash != nil {
-		if msg := e.payloadHash.validate("content.payloadHash", "sha256"); msg != "" {
-			return in(msg, "content.payloadHash")
-		}
-	}
-	return ""
+	return in(e.payloadHash.validate("content.payloadHash", "sha256"), "content.payloadHash")
 }
 
 // verify requires every signature to be verified by one of the submitted

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
-	"strings"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -126,11 +125,13 @@ func (k *publicKey) canonical() ([]byte, error) {
 		}
 		return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
 	}
+	certs := k.chain
+	if k.cert != nil {
+		certs = []*x509.Certificate{k.cert}
+	}
 	var buf bytes.Buffer
-	for _, c := range append([]*x509.Certificate{k.cert}, k.chain...) {
-		if c != nil {
-			buf.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
-		}
+	for _, c := range certs {
+		buf.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
 	}
 	return buf.Bytes(), nil
 }
@@ -388,18 +389,4 @@ func algorithmPermitted(allowed []Algorithm, pub crypto.PublicKey, hash crypto.H
 		}
 		return false
 	})
-}
-
-func parseAlgorithms(names []Algorithm) ([]Algorithm, error) {
-	for _, a := range names {
-		if _, ok := algorithmRegistry[a]; !ok {
-			known := make([]string, 0, len(algorithmRegistry))
-			for k := range algorithmRegistry {
-				known = append(known, string(k))
-			}
-			slices.Sort(known)
-			return nil, fmt.Errorf("unknown signing algorithm %q (known: %s)", a, strings.Join(known, ", "))
-		}
-	}
-	return names, nil
 }

@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -71,6 +72,22 @@ type Options struct {
 // DefaultAlgorithms.
 func DefaultOptions() Options {
 	return Options{Kinds: Kinds(), Algorithms: slices.Clone(DefaultAlgorithms)}
+}
+
+// Validate reports options that name unknown kinds or algorithms, as
+// rekor-server refuses to start with them.
+func (o Options) Validate() error {
+	for _, k := range o.Kinds {
+		if !slices.Contains(Kinds(), k) {
+			return fmt.Errorf("rekorv1: unknown or unsupported entry kind %q (supported: %s)", k, strings.Join(Kinds(), ", "))
+		}
+	}
+	for _, a := range o.Algorithms {
+		if _, ok := algorithmRegistry[a]; !ok {
+			return fmt.Errorf("rekorv1: unknown signing algorithm %q", a)
+		}
+	}
+	return nil
 }
 
 // Kinds lists the kinds this package implements.
@@ -144,16 +161,15 @@ type targetedProposedEntry struct {
 // Like Rekor's JSON decoder, Canonicalize reads the first JSON value of body
 // and ignores anything after it. Errors a client caused are *InputError.
 func Canonicalize(body []byte, opts Options) (*Entry, error) {
-	algorithms := opts.Algorithms
-	if len(algorithms) == 0 {
-		algorithms = DefaultAlgorithms
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
-	if _, err := parseAlgorithms(algorithms); err != nil {
-		return nil, fmt.Errorf("rekorv1: bad options: %w", err)
-	}
-	kinds := opts.Kinds
+	kinds, algorithms := opts.Kinds, opts.Algorithms
 	if len(kinds) == 0 {
 		kinds = Kinds()
+	}
+	if len(algorithms) == 0 {
+		algorithms = DefaultAlgorithms
 	}
 
 	pe, err := decodeProposedEntry(body)
@@ -237,7 +253,7 @@ func decodeProposedEntry(body []byte) (*targetedProposedEntry, error) {
 	dec.UseNumber()
 	var pe targetedProposedEntry
 	if err := dec.Decode(&pe); err != nil {
-		if len(bytes.TrimSpace(body)) == 0 {
+		if errors.Is(err, io.EOF) { // nothing but JSON whitespace
 			return nil, schemaInvalid("proposedEntry in body is required")
 		}
 		// Rekor serves these as 500s; they are the client's mistake.

@@ -51,6 +51,9 @@ func TestRekorVectors(t *testing.T) {
 			if string(e.Canonical) != v.Canonical {
 				t.Errorf("%s: canonical\n%s\nRekor:\n%s", v.Name, e.Canonical, v.Canonical)
 			}
+			if e.LeafHash() != sha256.Sum256(append([]byte{0}, v.Canonical...)) {
+				t.Errorf("%s: LeafHash is not the RFC 6962 leaf hash", v.Name)
+			}
 			keys := slices.Sorted(slices.Values(e.IndexKeys))
 			if !slices.Equal(keys, v.IndexKeys) && len(keys)+len(v.IndexKeys) > 0 {
 				t.Errorf("%s: index keys %q, Rekor %q", v.Name, keys, v.IndexKeys)
@@ -496,9 +499,17 @@ func TestOptions(t *testing.T) {
 		t.Errorf("disabled kind: %v", err)
 	}
 
-	_, err = Canonicalize(body(t, hashedRekordRequest(t, p256, p256.pem, "sha256")), Options{Algorithms: []Algorithm{"rot13"}})
-	if err == nil || errors.As(err, &ie) {
-		t.Errorf("unknown algorithm: got %v, want an internal error", err)
+	for _, bad := range []Options{{Algorithms: []Algorithm{"rot13"}}, {Kinds: []string{"rekord"}}} {
+		if bad.Validate() == nil {
+			t.Errorf("%+v: Validate accepts", bad)
+		}
+		_, err = Canonicalize(body(t, hashedRekordRequest(t, p256, p256.pem, "sha256")), bad)
+		if err == nil || errors.As(err, &ie) {
+			t.Errorf("%+v: got %v, want an internal error", bad, err)
+		}
+	}
+	if err := DefaultOptions().Validate(); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -36,6 +36,9 @@ func minItemsMsg(name string, n int) string {
 // "data.hash.algorithm in body is required" inside data.hash inside data
 // reads "data.data.hash.data.hash.algorithm in body is required".
 func nested(msg string, outerToInner ...string) string {
+	if msg == "" {
+		return ""
+	}
 	for i := len(outerToInner) - 1; i >= 0; i-- {
 		msg = outerToInner[i] + "." + msg
 	}
@@ -75,10 +78,12 @@ func decodeHash(m map[string]any, key string) *hashObject {
 	return &hashObject{Algorithm: stringField(hm, "algorithm"), Value: stringField(hm, "value")}
 }
 
-// validateHash returns the first failure of a hash model whose fields are
-// named path.algorithm and path.value, or "".
+// validate returns the first failure of an optional hash model whose
+// fields are named path.algorithm and path.value, or "".
 func (h *hashObject) validate(path string, algorithms ...string) string {
 	switch {
+	case h == nil:
+		return ""
 	case h.Algorithm == nil:
 		return requiredMsg(path + ".algorithm")
 	case !slices.Contains(algorithms, *h.Algorithm):
