@@ -56,6 +56,9 @@ func newRekorV1(sl *servedLog, maxBytes int64) (*rekorV1, error) {
 			opts.Algorithms = append(opts.Algorithms, rekorv1.Algorithm(a))
 		}
 	}
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("log %s: rekor options: %w", sl.cfg.Name, err)
+	}
 	return &rekorV1{
 		log: sl.log, treeID: sl.cfg.Rekor.TreeID, key: key, opts: opts, maxBytes: maxBytes,
 		keyPEM: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}),

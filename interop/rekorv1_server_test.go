@@ -291,3 +291,7 @@ func testRekorV1(t *testing.T, l *servedLog) {
 		}
 	}
 }
+
+func rekorPublicKeyPEM(l *servedLog) ([]byte, error) {
+	return cryptoutils.MarshalPublicKeyToPEM(l.Key.Public())
+}
