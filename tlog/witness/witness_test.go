@@ -204,8 +204,8 @@ func TestParseAddCheckpoint(t *testing.T) {
 		{"old +1\n\n" + cp, false},
 		{"old 18446744073709551616\n\n" + cp, false},
 		{"old 1\n" + h + "\n" + cp, false}, // no empty line: the origin is not a hash
-		{"old 1\nAAAA\n\n" + cp, false},     // short hash
-		{"old 1\n\n", false},                // no checkpoint
+		{"old 1\nAAAA\n\n" + cp, false},    // short hash
+		{"old 1\n\n", false},               // no checkpoint
 		{"old 1", false},
 		{"Old 1\n\n" + cp, false},
 		{"old 1\n" + strings.Repeat(h+"\n", 64) + "\n" + cp, false},
