@@ -23,6 +23,7 @@ func commands() []command {
 		{"migrate", "apply database migrations", runMigrate},
 		{"keys", "generate signing keys", runKeys},
 		{"bench", "benchmark the log engine", runBench},
+		{"witness", "run a C2SP tlog-witness, print verifier keys", runWitness},
 	}
 }
 
