@@ -1,0 +1,362 @@
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Monitor follows logs: each poll verifies a log's latest checkpoint, proves
+// it consistent with the last verified one, scans the new entries and
+// raises alerts. What it verified is saved in a StateStore, so a restarted
+// monitor carries on where it stopped.
+type Monitor struct {
+	cfg      *MonitorConfig
+	logs     []*followedLog
+	store    StateStore
+	matcher  *Matcher
+	alerter  *Alerter
+	metrics  *monitorMetrics
+	logger   *slog.Logger
+	progress time.Duration // interval of catch-up progress lines
+}
+
+type followedLog struct {
+	cfg MonitoredLogConfig
+	log *Log
+	mu  sync.Mutex // one poll of a log at a time
+	// lastAlert dedupes checkpoint alerts: the same evidence is reported
+	// once per process, not at every poll.
+	lastAlert string
+}
+
+// NewMonitor opens the state store and prepares every log. reg (optional)
+// receives the monitor's metrics.
+func NewMonitor(ctx context.Context, cfg *MonitorConfig, logger *slog.Logger, reg prometheus.Registerer) (*Monitor, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	matcher, err := cfg.Identities.Compile()
+	if err != nil {
+		return nil, err
+	}
+	var tr *TrustedRoot
+	if cfg.TrustedRoot != "" {
+		if tr, err = LoadTrustedRoot(cfg.Path(cfg.TrustedRoot)); err != nil {
+			return nil, err
+		}
+	}
+	m := &Monitor{cfg: cfg, matcher: matcher, logger: logger, metrics: newMonitorMetrics(reg), progress: 5 * time.Second}
+	fetchers := cfg.Scan.Fetchers
+	if fetchers <= 0 {
+		fetchers = 16
+	}
+	hc := NewHTTPClient(fetchers)
+	for i := range cfg.Logs {
+		lc := cfg.Logs[i]
+		key, err := cfg.logKey(&lc, tr)
+		if err != nil {
+			return nil, fmt.Errorf("log %s: %w", lc.Name, err)
+		}
+		origin := lc.Origin
+		if origin == "" {
+			origin = DefaultOrigin(lc.Kind, lc.URL)
+		}
+		l, err := NewLog(lc.Kind, lc.URL, origin, key, hc)
+		if err != nil {
+			return nil, fmt.Errorf("log %s: %w", lc.Name, err)
+		}
+		l.KeyName = lc.KeyName
+		m.logs = append(m.logs, &followedLog{cfg: lc, log: l})
+	}
+	var header http.Header
+	if f := cfg.Webhook.AuthorizationFile; f != "" {
+		b, err := os.ReadFile(cfg.Path(f))
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read webhook.authorization_file: %w", err)
+		}
+		header = http.Header{"Authorization": {strings.TrimSpace(string(b))}}
+	}
+	m.alerter = NewAlerter(logger, cfg.Webhook.URL, header)
+	m.alerter.onAlert = func(a Alert) { m.metrics.alerts.WithLabelValues(a.Log, a.Type).Inc() }
+	m.alerter.onWebhookE = func() { m.metrics.webhookErrors.Inc() }
+	if cfg.State.File != "" {
+		m.store, err = OpenFileStateStore(cfg.Path(cfg.State.File))
+	} else {
+		var u string
+		if u, err = cfg.databaseURL(); err == nil {
+			m.store, err = OpenPGStateStore(ctx, u)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Close closes the state store.
+func (m *Monitor) Close() error { return m.store.Close() }
+
+// Alerts returns how many alerts this monitor raised.
+func (m *Monitor) Alerts() int64 { return m.alerter.Count() }
+
+// Run polls every log now and then every poll interval, until ctx ends.
+// Poll failures are logged and counted; they do not stop the monitor.
+func (m *Monitor) Run(ctx context.Context) error {
+	t := time.NewTicker(m.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		if err := m.Poll(ctx); err != nil && ctx.Err() == nil {
+			m.logger.Warn("poll failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Poll polls every log once, concurrently, and returns the errors of the
+// polls that could not complete (alerts are not errors).
+func (m *Monitor) Poll(ctx context.Context) error {
+	errs := make([]error, len(m.logs))
+	var wg sync.WaitGroup
+	for i, f := range m.logs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.pollLog(ctx, f); err != nil {
+				m.metrics.pollErrors.WithLabelValues(f.cfg.Name).Inc()
+				errs[i] = fmt.Errorf("log %s: %w", f.cfg.Name, err)
+			} else {
+				m.metrics.lastSuccess.WithLabelValues(f.cfg.Name).SetToCurrentTime()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// checkpointAlert raises a checkpoint alert unless the same evidence was
+// already reported.
+func (m *Monitor) checkpointAlert(ctx context.Context, f *followedLog, typ, msg string, verified, served []byte) {
+	key := fmt.Sprintf("%s %x %x", typ, sha256.Sum256(verified), sha256.Sum256(served))
+	if f.lastAlert == key {
+		return
+	}
+	f.lastAlert = key
+	m.alerter.Raise(ctx, Alert{Type: typ, Log: f.cfg.Name, Origin: f.log.Origin, Message: msg,
+		VerifiedCheckpoint: string(verified), NewCheckpoint: string(served)})
+}
+
+func (m *Monitor) pollLog(ctx context.Context, f *followedLog) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	name := f.cfg.Name
+	st, err := m.store.Load(ctx, name)
+	if err != nil {
+		return err
+	}
+	if st != nil && f.log.Origin == "" {
+		f.log.Origin = st.Origin // pinned on first contact
+	}
+	cp, err := f.log.FetchCheckpoint(ctx)
+	if errors.Is(err, ErrBadSignature) {
+		var verified []byte
+		if st != nil {
+			verified = []byte(st.Checkpoint)
+		}
+		m.checkpointAlert(ctx, f, AlertBadSignature, err.Error(), verified, []byte(err.Error()))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+
+	if st == nil {
+		// First contact: trust on first use. From now on every checkpoint
+		// must be consistent with this one.
+		st = &State{Origin: cp.Origin, Checkpoint: string(cp.Note)}
+		if f.cfg.Start == "latest" && f.cfg.scanEnabled() {
+			if st.Range, err = f.log.RangeNodes(ctx, cp); err != nil {
+				if errors.Is(err, ErrInconsistent) {
+					m.checkpointAlert(ctx, f, AlertEntriesMismatch, err.Error(), nil, cp.Note)
+					return nil
+				}
+				return err
+			}
+			st.Scanned = cp.Size
+		}
+		m.logger.Info("first contact with log: trusting its checkpoint", "log", name, "origin", cp.Origin, "size", cp.Size, "scan_from", st.Scanned)
+		if err := m.store.Save(ctx, name, st); err != nil {
+			return err
+		}
+	} else {
+		old, err := f.log.VerifyCheckpoint([]byte(st.Checkpoint))
+		if err != nil {
+			return fmt.Errorf("the stored checkpoint does not verify with the configured key (was the key changed?): %w", err)
+		}
+		err = f.log.CheckConsistency(ctx, old, cp)
+		if errors.Is(err, ErrInconsistent) {
+			m.checkpointAlert(ctx, f, AlertInconsistent,
+				fmt.Sprintf("checkpoint of size %d is not consistent with the verified checkpoint of size %d: %v", cp.Size, old.Size, err),
+				old.Note, cp.Note)
+			return nil
+		}
+		if err != nil {
+			if cp.Size < old.Size {
+				m.logger.Warn("log served a smaller checkpoint and could not prove it a prefix of the verified one",
+					"log", name, "served_size", cp.Size, "verified_size", old.Size, "err", err)
+			}
+			return err
+		}
+		if cp.Size <= old.Size {
+			// A stale view (proven a prefix) or no news. A same-size note
+			// may carry new cosignatures: keep the verified one.
+			m.metrics.treeSize.WithLabelValues(name).Set(float64(old.Size))
+			return nil
+		}
+		st.Checkpoint = string(cp.Note)
+		if err := m.store.Save(ctx, name, st); err != nil {
+			return err
+		}
+	}
+	m.metrics.treeSize.WithLabelValues(name).Set(float64(cp.Size))
+
+	if !f.cfg.scanEnabled() || st.Scanned >= cp.Size {
+		return nil
+	}
+	return m.scan(ctx, f, st, cp)
+}
+
+// scan reads the entries [st.Scanned, cp.Size), saving progress as it goes.
+func (m *Monitor) scan(ctx context.Context, f *followedLog, st *State, cp *Checkpoint) error {
+	name := f.cfg.Name
+	start, from := time.Now(), st.Scanned
+	lastLine, lastSave := start, start
+	long := false
+	var saveErr error
+	rng, err := f.log.Scan(ctx, st.Scanned, st.Range, cp, ScanOptions{
+		Fetchers: m.cfg.Scan.Fetchers,
+		Parsers:  m.cfg.Scan.Parsers,
+		Visit:    m.visitor(ctx, f),
+		Progress: func(size uint64, rng [][]byte) {
+			m.metrics.entries.WithLabelValues(name).Add(float64(size - st.Scanned))
+			m.metrics.scanned.WithLabelValues(name).Set(float64(size))
+			st.Scanned = size
+			now := time.Now()
+			if now.Sub(lastSave) >= 30*time.Second {
+				// Save progress so that a restart resumes here. The
+				// checkpoint was verified before the scan started.
+				st.Range = append([][]byte(nil), rng...)
+				if err := m.store.Save(ctx, name, st); err != nil {
+					saveErr = err
+				}
+				lastSave = now
+			}
+			if now.Sub(lastLine) >= m.progress {
+				long = true
+				lastLine = now
+				done := size - from
+				rate := float64(done) / now.Sub(start).Seconds()
+				eta := time.Duration(float64(cp.Size-size)/rate) * time.Second
+				m.logger.Info("catching up", "log", name, "scanned", size, "size", cp.Size,
+					"entries_per_second", int(rate), "eta", eta.Round(time.Second).String())
+			}
+		},
+	})
+	if errors.Is(err, ErrInconsistent) {
+		m.checkpointAlert(ctx, f, AlertEntriesMismatch, err.Error(), nil, cp.Note)
+		return nil
+	}
+	if err != nil {
+		if saveErr == nil && st.Range != nil {
+			saveErr = m.store.Save(ctx, name, st)
+		}
+		return errors.Join(err, saveErr)
+	}
+	st.Scanned, st.Range = cp.Size, rng
+	if err := m.store.Save(ctx, name, st); err != nil {
+		return err
+	}
+	if long {
+		el := time.Since(start)
+		m.logger.Info("caught up", "log", name, "entries", cp.Size-from, "seconds", el.Seconds(),
+			"entries_per_second", int(float64(cp.Size-from)/el.Seconds()))
+	}
+	return saveErr
+}
+
+// visitor returns the identity check of each scanned entry, or nil if
+// there are no identity rules.
+func (m *Monitor) visitor(ctx context.Context, f *followedLog) func(uint64, []byte) {
+	if m.matcher.Empty() {
+		return nil
+	}
+	return func(index uint64, entry []byte) {
+		certs, err := EntryCertificates(entry)
+		if err != nil {
+			m.metrics.unparsable.WithLabelValues(f.cfg.Name).Inc()
+			m.logger.Warn("couldn't read the certificates of an entry", "log", f.cfg.Name, "index", index, "err", err)
+			return
+		}
+		for _, der := range certs {
+			m.metrics.certificates.WithLabelValues(f.cfg.Name).Inc()
+			id, err := CertificateIdentity(der)
+			if err != nil {
+				m.metrics.unparsable.WithLabelValues(f.cfg.Name).Inc()
+				m.logger.Warn("couldn't read an entry's certificate", "log", f.cfg.Name, "index", index, "err", err)
+				continue
+			}
+			for _, fd := range m.matcher.Check(id) {
+				msg := fmt.Sprintf("entry %d is signed by %s (issuer %s)", index, strings.Join(id.Subjects, ", "), id.Issuer)
+				if fd.Type == AlertUnexpectedIdentity {
+					msg += ", which no allow rule matches"
+				}
+				m.alerter.Raise(ctx, Alert{Type: fd.Type, Log: f.cfg.Name, Origin: f.log.Origin, Message: msg,
+					Index: &index, Subjects: id.Subjects, Issuer: id.Issuer, Rule: fd.Rule})
+			}
+		}
+	}
+}
+
+type monitorMetrics struct {
+	treeSize, scanned, lastSuccess               *prometheus.GaugeVec
+	entries, certificates, unparsable, pollErrors *prometheus.CounterVec
+	alerts                                        *prometheus.CounterVec
+	webhookErrors                                 prometheus.Counter
+}
+
+func newMonitorMetrics(reg prometheus.Registerer) *monitorMetrics {
+	gauge := func(name, help string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "hallmark_monitor_" + name, Help: help}, []string{"log"})
+	}
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hallmark_monitor_" + name, Help: help}, append([]string{"log"}, labels...))
+	}
+	m := &monitorMetrics{
+		treeSize:      gauge("verified_tree_size", "Size of the latest verified, consistent checkpoint."),
+		scanned:       gauge("scanned_entries", "Entries scanned so far (the index the scan has reached)."),
+		lastSuccess:   gauge("last_success_timestamp_seconds", "Time of the last poll that completed."),
+		entries:       counter("entries_scanned_total", "Entries read and checked."),
+		certificates:  counter("certificates_checked_total", "Certificates checked against the identity rules."),
+		unparsable:    counter("unparsable_total", "Entries or certificates whose identity could not be read."),
+		pollErrors:    counter("poll_errors_total", "Polls that could not complete (network, server errors)."),
+		alerts:        counter("alerts_total", "Alerts raised, by type.", "type"),
+		webhookErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "hallmark_monitor_webhook_errors_total", Help: "Alerts the webhook did not accept."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.treeSize, m.scanned, m.lastSuccess, m.entries, m.certificates, m.unparsable, m.pollErrors, m.alerts, m.webhookErrors)
+	}
+	return m
+}
