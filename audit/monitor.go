@@ -331,7 +331,7 @@ func (m *Monitor) visitor(ctx context.Context, f *followedLog) func(uint64, []by
 }
 
 type monitorMetrics struct {
-	treeSize, scanned, lastSuccess               *prometheus.GaugeVec
+	treeSize, scanned, lastSuccess                *prometheus.GaugeVec
 	entries, certificates, unparsable, pollErrors *prometheus.CounterVec
 	alerts                                        *prometheus.CounterVec
 	webhookErrors                                 prometheus.Counter
