@@ -47,9 +47,12 @@ type VerifyRequest struct {
 	Bundle []byte
 	// Trust lists the trusted logs and their keys (required with Bundle).
 	Trust *TrustedRoot
-	// Log is the log to read (required without Bundle; with Bundle it
-	// overrides the trusted root's URL, e.g. a mirror).
+	// Log is the log to read (required without Bundle).
 	Log *Log
+	// LogURL, with Bundle, reads the bundle's log at another URL than the
+	// trusted root's (a mirror, or a test server); the key and origin still
+	// come from the trusted root.
+	LogURL string
 	// Index or UUID name the entry in Log. UUID is a Rekor v1 UUID or entry
 	// ID, or the hex leaf hash of an entry of a Hallmark tiles log.
 	Index *uint64
@@ -115,12 +118,13 @@ func verifyBundle(ctx context.Context, r *Report, req VerifyRequest) error {
 		// Rekor v1: the proof is against a shard, at the shard's index.
 		kind, origin, index = KindRekorV1, "", uint64(ip.GetLogIndex())
 	}
-	l := req.Log
-	if l == nil {
-		var err error
-		if l, err = NewLog(kind, tl.BaseURL, origin, tl.Key, nil); err != nil {
-			return r.fail(err)
-		}
+	u := tl.BaseURL
+	if req.LogURL != "" {
+		u = req.LogURL
+	}
+	l, err := NewLog(kind, u, origin, tl.Key, nil)
+	if err != nil {
+		return r.fail(err)
 	}
 	r.LogURL, r.Index = l.URL, index
 

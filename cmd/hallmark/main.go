@@ -24,6 +24,8 @@ func commands() []command {
 		{"keys", "generate signing keys", runKeys},
 		{"bench", "benchmark the log engine", runBench},
 		{"witness", "run a C2SP tlog-witness, print verifier keys", runWitness},
+		{"verify", "verify a log entry: checkpoint, inclusion, consistency", runVerify},
+		{"monitor", "follow logs: consistency, entries, identity alerts", runMonitor},
 	}
 }
 
