@@ -303,18 +303,20 @@ func (m *Monitor) visitor(ctx context.Context, f *followedLog) func(uint64, []by
 	if m.matcher.Empty() {
 		return nil
 	}
+	certificates := m.metrics.certificates.WithLabelValues(f.cfg.Name)
+	unparsable := m.metrics.unparsable.WithLabelValues(f.cfg.Name)
 	return func(index uint64, entry []byte) {
 		certs, err := EntryCertificates(entry)
 		if err != nil {
-			m.metrics.unparsable.WithLabelValues(f.cfg.Name).Inc()
+			unparsable.Inc()
 			m.logger.Warn("couldn't read the certificates of an entry", "log", f.cfg.Name, "index", index, "err", err)
 			return
 		}
+		certificates.Add(float64(len(certs)))
 		for _, der := range certs {
-			m.metrics.certificates.WithLabelValues(f.cfg.Name).Inc()
 			id, err := CertificateIdentity(der)
 			if err != nil {
-				m.metrics.unparsable.WithLabelValues(f.cfg.Name).Inc()
+				unparsable.Inc()
 				m.logger.Warn("couldn't read an entry's certificate", "log", f.cfg.Name, "index", index, "err", err)
 				continue
 			}

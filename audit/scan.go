@@ -96,7 +96,7 @@ func (l *Log) scanBundles(ctx context.Context, r *compact.Range, to *Checkpoint,
 	go func() {
 		defer close(jobs)
 		defer close(ordered)
-		for b, err := range client.EntryBundles(ctx, uint(opts.Fetchers), size, l.tiles.ReadEntryBundle, from, to.Size-from) {
+		for b, err := range client.EntryBundles(ctx, uint(opts.Fetchers), size, l.readEntryBundle, from, to.Size-from) {
 			j := &scanJob{b: b, err: err, result: make(chan scannedBundle, 1)}
 			select {
 			case ordered <- j:
@@ -116,7 +116,9 @@ func (l *Log) scanBundles(ctx context.Context, r *compact.Range, to *Checkpoint,
 	for range opts.Parsers {
 		go func() {
 			for j := range jobs {
-				j.result <- parseBundle(j, opts.Visit)
+				res := parseBundle(j, opts.Visit)
+				releaseBundle(j.b.Data) // nothing refers to it any more
+				j.result <- res
 			}
 		}()
 	}

@@ -181,8 +181,9 @@ func newEntryGenerator(n int) (*entryGenerator, error) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += runtime.NumCPU() {
-				subject := fmt.Sprintf("https://git.example/team-%d/app/.ci/release.yml@refs/heads/main", i)
-				l, err := ca.Issue(subject, "https://ci.example")
+				repo := fmt.Sprintf("team-%d/app", i)
+				subject := "https://git.example/" + repo + "/.ci/release.yml@refs/heads/main"
+				l, err := ca.Issue(subject, "https://ci.example", audittest.CIExtensions(repo, ".ci/release.yml")...)
 				if err == nil {
 					d := sha256.Sum256([]byte(subject))
 					g.sigs[i], err = l.SignDigest(d[:])
