@@ -69,6 +69,7 @@ func runMonitorBench(args []string) error {
 		return err
 	}
 	var handler http.Handler
+	prefix := "" // path of the log on the test server
 	switch *source {
 	case "memory":
 		l := audittest.NewTilesLog(origin, signer)
@@ -87,7 +88,7 @@ func runMonitorBench(args []string) error {
 			return err
 		}
 		defer closeFn()
-		handler = h
+		handler, prefix = h, "/log"
 	default:
 		return fmt.Errorf("unknown source %q", *source)
 	}
@@ -107,7 +108,7 @@ identities:
 		rules = ""
 	}
 	cfgYAML := fmt.Sprintf("state: {file: %q}\nscan: {fetchers: %d, parsers: %d}%s\nlogs:\n  - {name: bench, kind: tiles, url: %q, origin: %q, public_key_file: %q}\n",
-		filepath.Join(dir, "state.json"), *fetchers, *parsers, rules, srv.URL, origin, pubFile)
+		filepath.Join(dir, "state.json"), *fetchers, *parsers, rules, srv.URL+prefix, origin, pubFile)
 	cfg, err := audit.ParseMonitorConfig([]byte(cfgYAML))
 	if err != nil {
 		return err
