@@ -34,6 +34,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/transparency-dev/merkle/proof"
@@ -259,20 +260,39 @@ func (l *Log) ConsistencyProof(ctx context.Context, old, new uint64) ([][]byte, 
 			Hashes []string `json:"hashes"`
 		}
 		if err := l.getJSON(ctx, fmt.Sprintf("/api/v1/log/proof?firstSize=%d&lastSize=%d", old, new), &resp); err != nil {
+			var he *HTTPError
+			if errors.As(err, &he) && he.Code == http.StatusBadRequest {
+				err = fmt.Errorf("%w: %w", errNoSuchTree, err)
+			}
 			return nil, fmt.Errorf("couldn't fetch consistency proof %d→%d: %w", old, new, err)
 		}
 		return decodeHexHashes(resp.Hashes)
 	}
-	pb, err := client.NewProofBuilder(ctx, new, l.tiles.ReadTile)
+	// tessera's proof builder does not wrap fetch errors: note a 404 here.
+	var missing atomic.Bool
+	readTile := func(ctx context.Context, level, index uint64, p uint8) ([]byte, error) {
+		b, err := l.tiles.ReadTile(ctx, level, index, p)
+		if errors.Is(err, os.ErrNotExist) {
+			missing.Store(true)
+		}
+		return b, err
+	}
+	pb, err := client.NewProofBuilder(ctx, new, readTile)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read tiles of tree size %d: %w", new, err)
 	}
 	p, err := pb.ConsistencyProof(ctx, old, new)
+	if err != nil && missing.Load() {
+		return nil, fmt.Errorf("%w: no tiles for tree size %d: %w", errNoSuchTree, new, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("couldn't build consistency proof %d→%d from tiles: %w", old, new, err)
 	}
 	return p, nil
 }
+
+// errNoSuchTree: the log answered that it has no tree of the requested size.
+var errNoSuchTree = errors.New("the log has no tree of that size")
 
 // CheckConsistency proves that the log's tree at newer extends the tree at
 // older. Both checkpoints must be verified. A smaller or equal newer is
@@ -294,6 +314,12 @@ func (l *Log) CheckConsistency(ctx context.Context, older, newer *Checkpoint) er
 		return nil
 	}
 	p, err := l.ConsistencyProof(ctx, a.Size, b.Size)
+	if errors.Is(err, errNoSuchTree) && newer.Size < older.Size {
+		// The key signed a tree of size older.Size; the log now says it
+		// has none. Not a view lagging behind: history was taken back.
+		return fmt.Errorf("%w: the log serves a tree of size %d and has no tree of size %d, although its key signed one: rolled back or forked (%w)",
+			ErrInconsistent, newer.Size, older.Size, err)
+	}
 	if err != nil {
 		return err
 	}
