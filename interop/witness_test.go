@@ -37,8 +37,8 @@ import (
 	"testing"
 	"time"
 
-	fnote "github.com/transparency-dev/formats/note"
 	flog "github.com/transparency-dev/formats/log"
+	fnote "github.com/transparency-dev/formats/note"
 	"github.com/transparency-dev/tessera/client"
 	wclient "github.com/transparency-dev/witness/client/http"
 	"github.com/transparency-dev/witness/persistence/inmemory"
