@@ -9,7 +9,8 @@
 // scans new entries from entry bundles, and raises [Alert]s.
 //
 // Every check fails with an error wrapping one of ErrBadSignature,
-// ErrInconsistent or ErrNotIncluded when the log misbehaves, and with other
+// ErrInconsistent or ErrNotIncluded when the log misbehaves (or
+// ErrWrongArtifact when an entry is about something else), and with other
 // errors when it could not be checked (network, 5xx...).
 package audit
 
@@ -57,6 +58,8 @@ var (
 	ErrInconsistent = errors.New("log is inconsistent")
 	// ErrNotIncluded: an entry is not in the tree a checkpoint commits to.
 	ErrNotIncluded = errors.New("entry is not included in the log")
+	// ErrWrongArtifact: the entry (or the bundle) is not about the artifact.
+	ErrWrongArtifact = errors.New("entry is not about this artifact")
 )
 
 // Kind is the protocol a log speaks.

@@ -69,7 +69,8 @@ type VerifyRequest struct {
 // and — online — that the log still serves the entry and that its current
 // checkpoint is consistent with the one the proof was made against. Errors
 // wrap ErrBadSignature, ErrInconsistent or ErrNotIncluded when the log's
-// answers are wrong; the report says what passed.
+// answers are wrong, ErrWrongArtifact when the entry is about something
+// else; the report says what passed.
 func Verify(ctx context.Context, req VerifyRequest) (*Report, error) {
 	r := &Report{}
 	switch {
@@ -477,7 +478,7 @@ func checkArtifact(r *Report, body, digest []byte, b *protobundle.Bundle) error 
 	}
 	if ms := b.GetMessageSignature(); ms != nil && s.signature != nil {
 		if !bytes.Equal(ms.GetSignature(), s.signature) {
-			return r.fail(fmt.Errorf("%w: the bundle's signature is not the one in the log entry", ErrNotIncluded))
+			return r.fail(fmt.Errorf("%w: the bundle's signature is not the one in the log entry", ErrWrongArtifact))
 		}
 		r.ok("the bundle's signature is the one logged")
 	}
@@ -486,7 +487,7 @@ func checkArtifact(r *Report, body, digest []byte, b *protobundle.Bundle) error 
 		sum := sha256.Sum256(env.GetPayload())
 		if s.payloadHash != nil {
 			if !bytes.Equal(sum[:], s.payloadHash) {
-				return r.fail(fmt.Errorf("%w: the bundle's DSSE payload is not the one logged", ErrNotIncluded))
+				return r.fail(fmt.Errorf("%w: the bundle's DSSE payload is not the one logged", ErrWrongArtifact))
 			}
 			r.ok("the bundle's DSSE payload is the one logged (sha256:%x)", sum)
 		}
@@ -498,7 +499,7 @@ func checkArtifact(r *Report, body, digest []byte, b *protobundle.Bundle) error 
 	switch {
 	case s.digest != nil:
 		if !bytes.Equal(s.digest, digest) {
-			return r.fail(fmt.Errorf("%w: the entry is about sha256:%x, not the artifact sha256:%x", ErrNotIncluded, s.digest, digest))
+			return r.fail(fmt.Errorf("%w: the entry is about sha256:%x, not sha256:%x", ErrWrongArtifact, s.digest, digest))
 		}
 		r.ok("the entry is about the artifact (sha256:%x)", digest)
 	case statement != nil:
@@ -517,9 +518,9 @@ func checkArtifact(r *Report, body, digest []byte, b *protobundle.Bundle) error 
 				return nil
 			}
 		}
-		return r.fail(fmt.Errorf("%w: no subject of the attestation is the artifact sha256:%x", ErrNotIncluded, digest))
+		return r.fail(fmt.Errorf("%w: no subject of the attestation is sha256:%x", ErrWrongArtifact, digest))
 	default:
-		return r.fail(errors.New("the entry does not name an artifact digest to compare (give the bundle of an attestation)"))
+		return r.fail(fmt.Errorf("%w: the entry names no artifact digest to compare (give the bundle of an attestation)", ErrWrongArtifact))
 	}
 	return nil
 }

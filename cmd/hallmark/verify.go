@@ -120,6 +120,8 @@ func runVerify(args []string) error {
 			verdict = "a checkpoint is not signed by the trusted key"
 		case errors.Is(err, audit.ErrNotIncluded):
 			verdict = "the entry is not proven in the log"
+		case errors.Is(err, audit.ErrWrongArtifact):
+			verdict = "the entry is not about this artifact"
 		}
 		fmt.Printf("NOT VERIFIED: %s\n", verdict)
 		os.Exit(1)
