@@ -230,6 +230,7 @@ func (m *Monitor) pollLog(ctx context.Context, f *followedLog) error {
 		if err := m.store.Save(ctx, name, st); err != nil {
 			return err
 		}
+		m.logger.Info("new checkpoint is consistent", "log", name, "size", cp.Size, "previous_size", old.Size)
 	}
 	m.metrics.treeSize.WithLabelValues(name).Set(float64(cp.Size))
 

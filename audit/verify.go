@@ -73,6 +73,9 @@ type VerifyRequest struct {
 // else; the report says what passed.
 func Verify(ctx context.Context, req VerifyRequest) (*Report, error) {
 	r := &Report{}
+	if req.Index != nil {
+		r.Index = *req.Index
+	}
 	switch {
 	case req.Bundle != nil:
 		return r, verifyBundle(ctx, r, req)

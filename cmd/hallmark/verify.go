@@ -44,10 +44,14 @@ func runVerify(args []string) error {
 	offline := fs.Bool("offline", false, "with --bundle: only check the bundle's own proof, do not contact the log")
 	timeout := fs.Duration("timeout", time.Minute, "overall timeout")
 	fs.Usage = func() { fmt.Fprintln(os.Stderr, verifyUsage); fs.PrintDefaults() }
-	fs.Parse(args)
-	if fs.NArg() > 1 {
+	// Flags may follow the artifact.
+	var artifacts []string
+	for fs.Parse(args); fs.NArg() > 0; fs.Parse(args) {
+		artifacts, args = append(artifacts, fs.Arg(0)), fs.Args()[1:]
+	}
+	if len(artifacts) > 1 || (len(artifacts) == 1 && *digest != "") {
 		fs.Usage()
-		return errors.New("at most one ARTIFACT")
+		return errors.New("give one ARTIFACT or --digest")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -58,8 +62,8 @@ func runVerify(args []string) error {
 		req.Index = &i
 	}
 	switch {
-	case fs.NArg() == 1:
-		f, err := os.Open(fs.Arg(0))
+	case len(artifacts) == 1:
+		f, err := os.Open(artifacts[0])
 		if err != nil {
 			return err
 		}
