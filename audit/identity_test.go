@@ -13,8 +13,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -219,6 +221,24 @@ func FuzzEntryCertificates(f *testing.F) {
 		}
 		for _, c := range certs {
 			CertificateIdentity(c) //nolint:errcheck // must not panic
+		}
+	})
+}
+
+func FuzzParseCheckpointText(f *testing.F) {
+	f.Add("log.example\n5\n" + strings.Repeat("A", 43) + "=\n")
+	f.Add("log.example\n05\n" + strings.Repeat("A", 43) + "=\next\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		cp, err := ParseCheckpointText(text)
+		if err != nil {
+			return
+		}
+		if len(cp.Root) != 32 || cp.Origin == "" {
+			t.Fatalf("accepted %q", text)
+		}
+		// Canonical: the three lines re-encode to the input's prefix.
+		if want := fmt.Sprintf("%s\n%d\n%s\n", cp.Origin, cp.Size, base64.StdEncoding.EncodeToString(cp.Root)); !strings.HasPrefix(text, want) {
+			t.Fatalf("%q parsed as %q", text, want)
 		}
 	})
 }
