@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/hallmark-dev/hallmark/tlog/witness"
 )
 
 // MonitorConfig is the configuration file of `hallmark monitor`. Unknown
@@ -93,6 +95,22 @@ type MonitoredLogConfig struct {
 	// Hallmark serves tiles for its Rekor v1 logs too; set false for a
 	// Rekor v1 log without tiles (consistency is still checked).
 	Scan *bool `yaml:"scan"`
+	// Witnesses, if set, makes the monitor accept only checkpoints
+	// cosigned by a quorum of these witnesses (tiles and rekor-v2 logs).
+	Witnesses *WitnessPolicyConfig `yaml:"witnesses"`
+}
+
+// WitnessPolicyConfig says which cosignatures a monitor requires.
+type WitnessPolicyConfig struct {
+	// VKeys are the witnesses' verifier keys (Ed25519, type 0x04 or 0x01),
+	// as `hallmark witness vkey` prints them.
+	VKeys []string `yaml:"vkeys"`
+	// Quorum is how many of them must have cosigned. Default: all.
+	Quorum int `yaml:"quorum"`
+	// CheckpointPath is where the cosigned checkpoint is, under the log's
+	// URL. Default "cosigned-checkpoint" (hallmark-log); logs that publish
+	// their witnessed checkpoint as the checkpoint use "checkpoint".
+	CheckpointPath string `yaml:"checkpoint_path"`
 }
 
 // LoadMonitorConfig reads and validates a monitor config strictly.
@@ -155,6 +173,25 @@ func ParseMonitorConfig(raw []byte) (*MonitorConfig, error) {
 		}
 		if l.PublicKeyFile == "" && cfg.TrustedRoot == "" {
 			return nil, fmt.Errorf("logs[%d] (%s): set public_key_file, or trusted_root at the top level", i, l.Name)
+		}
+		if w := l.Witnesses; w != nil {
+			if l.Kind == KindRekorV1 {
+				return nil, fmt.Errorf("logs[%d] (%s): Rekor v1 checkpoints carry no cosignatures", i, l.Name)
+			}
+			if w.Quorum == 0 {
+				w.Quorum = len(w.VKeys)
+			}
+			if len(w.VKeys) == 0 || w.Quorum < 0 || w.Quorum > len(w.VKeys) {
+				return nil, fmt.Errorf("logs[%d] (%s): witnesses: list vkeys, and a quorum between 1 and their number", i, l.Name)
+			}
+			for _, k := range w.VKeys {
+				if _, err := witness.ParseWitnessKey(k); err != nil {
+					return nil, fmt.Errorf("logs[%d] (%s): witnesses: %w", i, l.Name, err)
+				}
+			}
+			if w.CheckpointPath == "" {
+				w.CheckpointPath = "cosigned-checkpoint"
+			}
 		}
 		switch l.Start {
 		case "":

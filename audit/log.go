@@ -60,6 +60,9 @@ var (
 	ErrNotIncluded = errors.New("entry is not included in the log")
 	// ErrWrongArtifact: the entry (or the bundle) is not about the artifact.
 	ErrWrongArtifact = errors.New("entry is not about this artifact")
+	// ErrNotWitnessed: a checkpoint lacks the cosignatures required of it.
+	// Not misbehaviour in itself (a witness may be down or behind).
+	ErrNotWitnessed = errors.New("checkpoint is not cosigned by enough witnesses")
 )
 
 // Kind is the protocol a log speaks.
@@ -104,6 +107,14 @@ type Log struct {
 	// KeyName overrides the signer name (default: Origin, or the host part
 	// of a Rekor v1 origin).
 	KeyName string
+	// Witnesses, if set, must cosign (C2SP tlog-cosignature) every
+	// checkpoint VerifyCheckpoint accepts: at least Quorum of them.
+	Witnesses []note.Verifier
+	Quorum    int
+	// CheckpointPath is where FetchCheckpoint reads the checkpoint of a
+	// tiles log, under URL (default "checkpoint"; Hallmark serves witnessed
+	// checkpoints at "cosigned-checkpoint").
+	CheckpointPath string
 
 	http  *http.Client
 	tiles *client.HTTPFetcher
@@ -198,9 +209,22 @@ func (l *Log) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
-	n, err := note.Open(raw, note.VerifierList(v))
+	n, err := note.Open(raw, note.VerifierList(append([]note.Verifier{v}, l.Witnesses...)...))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadSignature, err)
+	}
+	cosigned := 0
+	for _, s := range n.Sigs {
+		if s.Name == v.Name() && s.Hash == v.KeyHash() {
+			cosigned-- // the log's own signature
+		}
+		cosigned++
+	}
+	if cosigned == len(n.Sigs) {
+		return nil, fmt.Errorf("%w: only witnesses signed this checkpoint", ErrBadSignature)
+	}
+	if cosigned < l.Quorum {
+		return nil, fmt.Errorf("%w: %d valid cosignatures, %d required", ErrNotWitnessed, cosigned, l.Quorum)
 	}
 	cp, err := ParseCheckpointText(n.Text)
 	if err != nil {
@@ -242,6 +266,9 @@ func (l *Log) FetchCheckpoint(ctx context.Context) (*Checkpoint, error) {
 		if err = l.getJSON(ctx, "/api/v1/log", &info); err == nil {
 			raw = []byte(info.SignedTreeHead)
 		}
+	} else if l.CheckpointPath != "" {
+		raw, err = l.get(ctx, "/"+l.CheckpointPath)
+		raw = bytes.Clone(raw) // not a pooled bundle buffer's to keep
 	} else {
 		raw, err = l.tiles.ReadCheckpoint(ctx)
 	}

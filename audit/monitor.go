@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hallmark-dev/hallmark/tlog/witness"
 )
 
 // Monitor follows logs: each poll verifies a log's latest checkpoint, proves
@@ -76,6 +78,13 @@ func NewMonitor(ctx context.Context, cfg *MonitorConfig, logger *slog.Logger, re
 			return nil, fmt.Errorf("log %s: %w", lc.Name, err)
 		}
 		l.KeyName = lc.KeyName
+		if w := lc.Witnesses; w != nil {
+			for _, k := range w.VKeys {
+				v, _ := witness.ParseWitnessKey(k) // checked by ParseMonitorConfig
+				l.Witnesses = append(l.Witnesses, v)
+			}
+			l.Quorum, l.CheckpointPath = w.Quorum, w.CheckpointPath
+		}
 		m.logs = append(m.logs, &followedLog{cfg: lc, log: l})
 	}
 	var header http.Header

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/audit/audittest"
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/witness"
 )
 
 const testOrigin = "log.example/monitored"
@@ -359,5 +361,68 @@ func TestPolicy(t *testing.T) {
 		if strings.Join(got, " ") != tc.want {
 			t.Errorf("%+v: got %v, want %q", tc.id, got, tc.want)
 		}
+	}
+}
+
+// TestMonitorWitnesses: a monitor that requires cosignatures accepts a
+// cosigned checkpoint and refuses (as an error, not an alert) one without.
+func TestMonitorWitnesses(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	key := newLogKey(t)
+	l := audittest.NewTilesLog(testOrigin, key.signer)
+	fill(l, 10, "x")
+	newWitnessSigner := func(name string) (note.Signer, string) {
+		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+		s, err := witness.NewSigner(name, priv, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vkey, _ := witness.WitnessKey(name, pub)
+		return s, vkey
+	}
+	w1, w1Key := newWitnessSigner("w1.example")
+	w2, _ := newWitnessSigner("w2.example")
+	logV, _ := tlog.NewNoteVerifier(testOrigin, key.pub)
+	var cosigner atomic.Pointer[note.Signer]
+	cosigner.Store(&w1)
+	srv := newLogServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/cosigned-checkpoint") {
+			n, err := note.Open(l.Checkpoint(), note.VerifierList(logV))
+			if err != nil {
+				t.Error(err)
+			}
+			signers := []note.Signer{}
+			if s := cosigner.Load(); *s != nil {
+				signers = append(signers, *s)
+			}
+			cp, _ := note.Sign(n, signers...)
+			w.Write(cp)
+			return
+		}
+		l.ServeHTTP(w, r)
+	}))
+	hook := newWebhook(t)
+	m := newTestMonitor(t, dir, srv.srv.URL, key.writePEM(t, dir), hook.srv.URL, fmt.Sprintf("    witnesses: {vkeys: [%q]}\n", w1Key))
+	if err := m.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fill(l, 5, "x")
+	var none note.Signer
+	for _, s := range []*note.Signer{&none, &w2} {
+		cosigner.Store(s)
+		if err := m.Poll(ctx); !errors.Is(err, ErrNotWitnessed) {
+			t.Fatalf("cosigned by %v: %v", *s, err)
+		}
+	}
+	cosigner.Store(&w1)
+	if err := m.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a := hook.take(); len(a) != 0 {
+		t.Fatalf("alerts: %v", alertTypes(a))
+	}
+	if st, _ := m.store.Load(ctx, "test"); st.Scanned != 15 {
+		t.Fatalf("scanned %d", st.Scanned)
 	}
 }

@@ -20,8 +20,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -399,6 +401,30 @@ func TestHallmarkCosignerWithHallmarkWitness(t *testing.T) {
 		}
 	}
 	waitCosigned(t, l.URL, 20, lv, hv, tw.Verifier)
+
+	// A monitor that requires both cosignatures follows the log; one that
+	// requires a third witness cannot (an error, exit 1, not an alert).
+	dir := t.TempDir()
+	der, _ := x509.MarshalPKIXPublicKey(l.Key.Public())
+	os.WriteFile(filepath.Join(dir, "log.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
+	_, third, _ := ed25519.GenerateKey(rand.Reader)
+	thirdKey, _ := witness.WitnessKey("witness.example/third", third.Public().(ed25519.PublicKey))
+	for _, tc := range []struct {
+		vkeys  string
+		quorum int
+		exit   int
+	}{
+		{fmt.Sprintf("[%q, %q]", hwVKey, tw.VKey), 2, 0},
+		{fmt.Sprintf("[%q, %q, %q]", hwVKey, tw.VKey, thirdKey), 3, 1},
+	} {
+		cfg := filepath.Join(dir, "monitor.yaml")
+		os.WriteFile(cfg, fmt.Appendf(nil, "state: {file: state-%d.json}\nlogs:\n  - {name: main, kind: tiles, url: %q, public_key_file: log.pub, witnesses: {vkeys: %s, quorum: %d}}\n",
+			tc.quorum, l.URL, tc.vkeys, tc.quorum), 0o600)
+		out, code := runHallmark(t, "monitor", "--once", "--config", cfg)
+		if code != tc.exit || (tc.exit != 0 && !strings.Contains(out, "2 valid cosignatures, 3 required")) {
+			t.Fatalf("monitor requiring %d cosignatures exited %d, want %d:\n%s", tc.quorum, code, tc.exit, out)
+		}
+	}
 }
 
 // TestRekorV1FeederAgainstHallmark performs transparency-dev's Rekor v1
