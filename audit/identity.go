@@ -92,12 +92,11 @@ func CertificateIdentity(der []byte) (Identity, error) {
 			}
 			id.Subjects = append(id.Subjects, subjects...)
 		case oidIssuerV2:
-			s := cryptobyte.String(value)
-			var utf8 []byte
-			if !s.ReadASN1Bytes(&utf8, cbasn1.UTF8String) || !s.Empty() {
-				return id, fmt.Errorf("%w: OIDC issuer extension is not a UTF8String", errNotCertificate)
+			issuer, err := utf8StringValue(value)
+			if err != nil {
+				return id, err
 			}
-			id.Issuer = string(utf8)
+			id.Issuer = issuer
 		case oidIssuerV1:
 			issuerV1 = string(value)
 		}
@@ -106,6 +105,16 @@ func CertificateIdentity(der []byte) (Identity, error) {
 		id.Issuer = issuerV1
 	}
 	return id, nil
+}
+
+// utf8StringValue reads an extension value that is a DER UTF8String.
+func utf8StringValue(value []byte) (string, error) {
+	s := cryptobyte.String(value)
+	var utf8 []byte
+	if !s.ReadASN1Bytes(&utf8, cbasn1.UTF8String) || !s.Empty() {
+		return "", fmt.Errorf("%w: OIDC issuer extension is not a UTF8String", errNotCertificate)
+	}
+	return string(utf8), nil
 }
 
 // generalNames reads the names of a subjectAltName extension value.
@@ -153,12 +162,17 @@ var v2CertPrefix = []byte(`"x509Certificate":{"rawBytes":"`)
 // tiles log's) yield nothing and no error.
 func EntryCertificates(body []byte) ([][]byte, error) {
 	switch {
-	case bytes.Contains(body, []byte(`"spec":{"hashedRekordV002":`)), bytes.Contains(body, []byte(`"spec":{"dsseV002":`)):
+	case isV2Body(body):
 		return v2Certificates(body)
 	case bytes.HasPrefix(body, []byte(`{"apiVersion":"0.0.`)):
 		return v1Certificates(body)
 	}
 	return nil, nil
+}
+
+// isV2Body reports whether body is a canonical Rekor v2 entry.
+func isV2Body(body []byte) bool {
+	return bytes.Contains(body, []byte(`"spec":{"hashedRekordV002":`)) || bytes.Contains(body, []byte(`"spec":{"dsseV002":`))
 }
 
 // v2Certificates finds every x509Certificate verifier of a canonical Rekor

@@ -15,6 +15,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -36,8 +37,8 @@ func mustCA(t testing.TB) *audittest.CA {
 	return ca
 }
 
-func mustIssue(t testing.TB, ca *audittest.CA, subject, issuer string) *audittest.Leaf {
-	l, err := ca.Issue(subject, issuer)
+func mustIssue(t testing.TB, ca *audittest.CA, subject, issuer string, extra ...pkix.Extension) *audittest.Leaf {
+	l, err := ca.Issue(subject, issuer, extra...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,6 +240,49 @@ func FuzzParseCheckpointText(f *testing.F) {
 		// Canonical: the three lines re-encode to the input's prefix.
 		if want := fmt.Sprintf("%s\n%d\n%s\n", cp.Origin, cp.Size, base64.StdEncoding.EncodeToString(cp.Root)); !strings.HasPrefix(text, want) {
 			t.Fatalf("%q parsed as %q", text, want)
+		}
+	})
+}
+
+// TestCertificateIdentityB64 checks the base64 walk against the DER walk.
+func TestCertificateIdentityB64(t *testing.T) {
+	ca := mustCA(t)
+	for _, der := range [][]byte{
+		mustIssue(t, ca, "dev@example.com", "https://issuer.example").DER,
+		mustIssue(t, ca, "https://ci.example/wf", "https://issuer.example", audittest.CIExtensions("acme/app", "release.yml")...).DER,
+		certWith(t, nil, []string{"a@example.com"}, []string{"x.example"}),
+		certWith(t, nil, nil, nil),
+		ca.Cert.Raw,
+	} {
+		want, err := CertificateIdentity(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := certificateIdentityB64([]byte(base64.StdEncoding.EncodeToString(der)))
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("got %+v, %v; want %+v", got, err, want)
+		}
+	}
+	leaf := mustIssue(t, ca, "dev@example.com", "https://issuer.example")
+	body := audittest.HashedRekordV2(leaf.DER, make([]byte, 32), []byte("sig"))
+	ids, err := EntryIdentities(body)
+	if err != nil || len(ids) != 1 || ids[0].Subjects[0] != "dev@example.com" {
+		t.Fatalf("EntryIdentities: %+v %v", ids, err)
+	}
+}
+
+func FuzzCertificateIdentityB64(f *testing.F) {
+	ca := mustCA(f)
+	f.Add(mustIssue(f, ca, "dev@example.com", "https://issuer.example").DER)
+	f.Add(mustIssue(f, ca, "https://ci.example/wf", "https://issuer.example", audittest.CIExtensions("acme/app", "release.yml")...).DER)
+	f.Fuzz(func(t *testing.T, der []byte) {
+		want, werr := CertificateIdentity(der)
+		got, gerr := certificateIdentityB64([]byte(base64.StdEncoding.EncodeToString(der)))
+		if werr == nil && gerr == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("DER walk %+v, base64 walk %+v", want, got)
+		}
+		if _, xerr := x509.ParseCertificate(der); xerr == nil && (werr == nil) != (gerr == nil) {
+			t.Fatalf("valid certificate: DER walk error %v, base64 walk error %v", werr, gerr)
 		}
 	})
 }

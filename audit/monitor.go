@@ -316,20 +316,14 @@ func (m *Monitor) visitor(ctx context.Context, f *followedLog) func(uint64, []by
 	certificates := m.metrics.certificates.WithLabelValues(f.cfg.Name)
 	unparsable := m.metrics.unparsable.WithLabelValues(f.cfg.Name)
 	return func(index uint64, entry []byte) {
-		certs, err := EntryCertificates(entry)
+		ids, err := EntryIdentities(entry)
 		if err != nil {
 			unparsable.Inc()
 			m.logger.Warn("couldn't read the certificates of an entry", "log", f.cfg.Name, "index", index, "err", err)
 			return
 		}
-		certificates.Add(float64(len(certs)))
-		for _, der := range certs {
-			id, err := CertificateIdentity(der)
-			if err != nil {
-				unparsable.Inc()
-				m.logger.Warn("couldn't read an entry's certificate", "log", f.cfg.Name, "index", index, "err", err)
-				continue
-			}
+		certificates.Add(float64(len(ids)))
+		for _, id := range ids {
 			for _, fd := range m.matcher.Check(id) {
 				msg := fmt.Sprintf("entry %d is signed by %s (issuer %s)", index, strings.Join(id.Subjects, ", "), id.Issuer)
 				if fd.Type == AlertUnexpectedIdentity {
