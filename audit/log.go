@@ -195,8 +195,17 @@ func (l *Log) verifier(origin string) (note.Verifier, error) {
 }
 
 // VerifyCheckpoint checks that raw is a checkpoint signed by the log's key
-// for its origin, and parses it strictly. Errors wrap ErrBadSignature.
+// for its origin, and parses it strictly. A checkpoint that is not is a
+// *BadCheckpointError, which wraps ErrBadSignature.
 func (l *Log) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
+	cp, err := l.verifyCheckpoint(raw)
+	if errors.Is(err, ErrBadSignature) {
+		return nil, &BadCheckpointError{Checkpoint: raw, Err: err}
+	}
+	return cp, err
+}
+
+func (l *Log) verifyCheckpoint(raw []byte) (*Checkpoint, error) {
 	first, _, _ := bytes.Cut(raw, []byte("\n"))
 	origin := string(first)
 	if l.Origin != "" && origin != l.Origin {
@@ -233,6 +242,15 @@ func (l *Log) VerifyCheckpoint(raw []byte) (*Checkpoint, error) {
 	cp.Note = raw
 	return cp, nil
 }
+
+// BadCheckpointError is a checkpoint that does not verify: the evidence.
+type BadCheckpointError struct {
+	Checkpoint []byte // as served
+	Err        error  // wraps ErrBadSignature
+}
+
+func (e *BadCheckpointError) Error() string { return e.Err.Error() }
+func (e *BadCheckpointError) Unwrap() error { return e.Err }
 
 // ParseCheckpointText parses a C2SP checkpoint body strictly: origin, size
 // in canonical decimal, base64 32-byte root, then optional extension lines.

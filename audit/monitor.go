@@ -180,12 +180,13 @@ func (m *Monitor) pollLog(ctx context.Context, f *followedLog) error {
 		f.log.Origin = st.Origin // pinned on first contact
 	}
 	cp, err := f.log.FetchCheckpoint(ctx)
-	if errors.Is(err, ErrBadSignature) {
+	var bad *BadCheckpointError
+	if errors.As(err, &bad) {
 		var verified []byte
 		if st != nil {
 			verified = []byte(st.Checkpoint)
 		}
-		m.checkpointAlert(ctx, f, AlertBadSignature, err.Error(), verified, []byte(err.Error()))
+		m.checkpointAlert(ctx, f, AlertBadSignature, err.Error(), verified, bad.Checkpoint)
 		return nil
 	}
 	if err != nil {

@@ -258,8 +258,8 @@ func TestMonitor(t *testing.T) {
 	if err := m2.Poll(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if a := hook.take(); len(a) != 1 || a[0].Type != AlertBadSignature {
-		t.Fatalf("bad signature: %v", alertTypes(a))
+	if a := hook.take(); len(a) != 1 || a[0].Type != AlertBadSignature || a[0].NewCheckpoint != string(other.Checkpoint()) {
+		t.Fatalf("bad signature: %+v", a)
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 
@@ -79,16 +78,6 @@ func (t *TrustedRoot) ByURL(u string) (*TrustedLog, error) {
 		}
 	}
 	return nil, fmt.Errorf("no log with base URL %s in the trusted root", u)
-}
-
-// HostOrigin is the checkpoint origin sigstore-go expects of a Rekor v2
-// log: the host name of its base URL.
-func HostOrigin(baseURL string) string {
-	u, err := url.Parse(baseURL)
-	if err != nil {
-		return ""
-	}
-	return u.Hostname()
 }
 
 // LoadPublicKey reads a PEM public key (PKIX "PUBLIC KEY").

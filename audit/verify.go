@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -96,19 +97,18 @@ func verifyBundle(ctx context.Context, r *Report, req VerifyRequest) error {
 	if req.Trust == nil {
 		return r.fail(errors.New("a trusted root is needed to verify a bundle"))
 	}
+	// The first entry of a trusted log is checked, as sigstore-go does.
 	var tl *TrustedLog
-	entries := b.GetVerificationMaterial().GetTlogEntries()
-	for _, e := range entries {
-		var err error
-		if tl, err = req.Trust.ByLogID(e.GetLogId().GetKeyId()); err == nil {
-			entries = append(entries[:0:0], e)
+	var e *protorekor.TransparencyLogEntry
+	for _, c := range b.GetVerificationMaterial().GetTlogEntries() {
+		if t, err := req.Trust.ByLogID(c.GetLogId().GetKeyId()); err == nil {
+			tl, e = t, c
 			break
 		}
 	}
-	if tl == nil || len(entries) != 1 {
+	if e == nil {
 		return r.fail(errors.New("the bundle has no entry of a log in the trusted root"))
 	}
-	e := entries[0]
 	ip := e.GetInclusionProof()
 	if ip == nil || ip.GetCheckpoint().GetEnvelope() == "" {
 		return r.fail(errors.New("the bundle's entry has no inclusion proof with a checkpoint (an inclusion promise alone proves nothing)"))
