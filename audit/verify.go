@@ -152,19 +152,22 @@ func verifyBundle(ctx context.Context, r *Report, req VerifyRequest) error {
 	if req.Offline {
 		return nil
 	}
-	return checkOnline(ctx, r, l, index, body, cp)
+	// Rekor v1's API looks entries up by their global index.
+	return checkOnline(ctx, r, l, index, uint64(e.GetLogIndex()), body, cp)
 }
 
 // checkOnline reads the entry back from the log, proves it in the log's
-// current tree, and proves that tree consistent with the proof's.
-func checkOnline(ctx context.Context, r *Report, l *Log, index uint64, body []byte, proven *Checkpoint) error {
+// current tree, and proves that tree consistent with the proof's. index is
+// the entry's index in the tree; globalIndex its Rekor v1 logIndex (they
+// differ in sharded Rekor v1 logs).
+func checkOnline(ctx context.Context, r *Report, l *Log, index, globalIndex uint64, body []byte, proven *Checkpoint) error {
 	var current *Checkpoint
 	if l.Kind == KindRekorV1 {
-		got, err := fetchV1Entry(ctx, l, fmt.Sprintf("/api/v1/log/entries?logIndex=%d", index))
+		got, err := fetchV1Entry(ctx, l, fmt.Sprintf("/api/v1/log/entries?logIndex=%d", globalIndex))
 		if err != nil {
 			return r.fail(fmt.Errorf("couldn't read entry %d from the log: %w", index, err))
 		}
-		if !bytes.Equal(got.body, body) {
+		if !bytes.Equal(got.body, body) || got.index != index {
 			return r.fail(fmt.Errorf("%w: the log serves other content at index %d", ErrInconsistent, index))
 		}
 		if current, err = checkV1Proof(r, l, got); err != nil {
