@@ -22,6 +22,18 @@ type Identity struct {
 	// extension 1.3.6.1.4.1.57264.1.8 (a DER UTF8String), else the
 	// deprecated 1.3.6.1.4.1.57264.1.1 (raw bytes).
 	Issuer string
+
+	// The certificate, as DER or base64 DER, when read by EntryIdentities.
+	der, b64 []byte
+}
+
+// Certificate returns the DER certificate the identity was read from (by
+// EntryIdentities), or nil.
+func (id *Identity) Certificate() ([]byte, error) {
+	if id.der != nil || id.b64 == nil {
+		return id.der, nil
+	}
+	return base64.StdEncoding.DecodeString(string(id.b64))
 }
 
 var (

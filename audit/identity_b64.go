@@ -231,6 +231,7 @@ func EntryIdentities(body []byte) ([]Identity, error) {
 			if err != nil {
 				return nil, err
 			}
+			id.der = c
 			out = append(out, id)
 		}
 		return out, nil
@@ -250,6 +251,7 @@ func EntryIdentities(body []byte) ([]Identity, error) {
 		if err != nil {
 			return nil, err
 		}
+		id.b64 = body[:end]
 		out = append(out, id)
 		body = body[end:]
 	}

@@ -30,6 +30,9 @@ type Monitor struct {
 	metrics  *monitorMetrics
 	logger   *slog.Logger
 	progress time.Duration // interval of catch-up progress lines
+	// cas, if set, must have issued a certificate for it to raise an
+	// identity alert (the trusted root's certificate authorities).
+	cas *TrustedRoot
 }
 
 type followedLog struct {
@@ -58,6 +61,9 @@ func NewMonitor(ctx context.Context, cfg *MonitorConfig, logger *slog.Logger, re
 		}
 	}
 	m := &Monitor{cfg: cfg, matcher: matcher, logger: logger, metrics: newMonitorMetrics(reg), progress: 5 * time.Second}
+	if tr != nil && len(tr.CAs) > 0 {
+		m.cas = tr
+	}
 	fetchers := cfg.Scan.Fetchers
 	if fetchers <= 0 {
 		fetchers = 16
@@ -316,6 +322,7 @@ func (m *Monitor) visitor(ctx context.Context, f *followedLog) func(uint64, []by
 	}
 	certificates := m.metrics.certificates.WithLabelValues(f.cfg.Name)
 	unparsable := m.metrics.unparsable.WithLabelValues(f.cfg.Name)
+	untrusted := m.metrics.untrusted.WithLabelValues(f.cfg.Name)
 	return func(index uint64, entry []byte) {
 		ids, err := EntryIdentities(entry)
 		if err != nil {
@@ -325,7 +332,23 @@ func (m *Monitor) visitor(ctx context.Context, f *followedLog) func(uint64, []by
 		}
 		certificates.Add(float64(len(ids)))
 		for _, id := range ids {
-			for _, fd := range m.matcher.Check(id) {
+			findings := m.matcher.Check(id)
+			if len(findings) > 0 && m.cas != nil {
+				// Only now, for the rare certificate that raises an alert,
+				// is it parsed whole and its chain checked: a certificate
+				// no trusted CA issued proves nothing about the identity.
+				der, err := id.Certificate()
+				if err == nil {
+					err = m.cas.VerifyCertificate(der)
+				}
+				if err != nil {
+					untrusted.Inc()
+					m.logger.Info("ignoring a certificate no trusted CA issued", "log", f.cfg.Name, "index", index,
+						"subjects", id.Subjects, "issuer", id.Issuer, "err", err)
+					continue
+				}
+			}
+			for _, fd := range findings {
 				msg := fmt.Sprintf("entry %d is signed by %s (issuer %s)", index, strings.Join(id.Subjects, ", "), id.Issuer)
 				if fd.Type == AlertUnexpectedIdentity {
 					msg += ", which no allow rule matches"
@@ -340,6 +363,7 @@ func (m *Monitor) visitor(ctx context.Context, f *followedLog) func(uint64, []by
 type monitorMetrics struct {
 	treeSize, scanned, lastSuccess                *prometheus.GaugeVec
 	entries, certificates, unparsable, pollErrors *prometheus.CounterVec
+	untrusted                                     *prometheus.CounterVec
 	alerts                                        *prometheus.CounterVec
 	webhookErrors                                 prometheus.Counter
 }
@@ -358,12 +382,13 @@ func newMonitorMetrics(reg prometheus.Registerer) *monitorMetrics {
 		entries:       counter("entries_scanned_total", "Entries read and checked."),
 		certificates:  counter("certificates_checked_total", "Certificates checked against the identity rules."),
 		unparsable:    counter("unparsable_total", "Entries or certificates whose identity could not be read."),
+		untrusted:     counter("untrusted_certificates_total", "Certificates matching identity rules but issued by no trusted CA (not alerted)."),
 		pollErrors:    counter("poll_errors_total", "Polls that could not complete (network, server errors)."),
 		alerts:        counter("alerts_total", "Alerts raised, by type.", "type"),
 		webhookErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "hallmark_monitor_webhook_errors_total", Help: "Alerts the webhook did not accept."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.treeSize, m.scanned, m.lastSuccess, m.entries, m.certificates, m.unparsable, m.pollErrors, m.alerts, m.webhookErrors)
+		reg.MustRegister(m.treeSize, m.scanned, m.lastSuccess, m.entries, m.certificates, m.unparsable, m.untrusted, m.pollErrors, m.alerts, m.webhookErrors)
 	}
 	return m
 }

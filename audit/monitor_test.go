@@ -20,8 +20,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/hallmark-dev/hallmark/api/clientconfig"
 	"github.com/hallmark-dev/hallmark/audit/audittest"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/witness"
@@ -347,12 +349,12 @@ func TestPolicy(t *testing.T) {
 		id   Identity
 		want string
 	}{
-		{Identity{[]string{"release@acme.example"}, "https://ci.acme.example"}, "watched_identity"},
-		{Identity{[]string{"dev@acme.example"}, "https://ci.acme.example"}, ""},
-		{Identity{[]string{"dev@acme.example"}, "https://other.example"}, "unexpected_identity"},
-		{Identity{[]string{"xdev@acme.example.org"}, "https://ci.acme.example"}, "unexpected_identity"}, // whole-value match
-		{Identity{[]string{"dev@acme.example"}, "https://evil.example"}, "watched_identity unexpected_identity"},
-		{Identity{nil, "https://ci.acme.example"}, "unexpected_identity"},
+		{Identity{Subjects: []string{"release@acme.example"}, Issuer: "https://ci.acme.example"}, "watched_identity"},
+		{Identity{Subjects: []string{"dev@acme.example"}, Issuer: "https://ci.acme.example"}, ""},
+		{Identity{Subjects: []string{"dev@acme.example"}, Issuer: "https://other.example"}, "unexpected_identity"},
+		{Identity{Subjects: []string{"xdev@acme.example.org"}, Issuer: "https://ci.acme.example"}, "unexpected_identity"}, // whole-value match
+		{Identity{Subjects: []string{"dev@acme.example"}, Issuer: "https://evil.example"}, "watched_identity unexpected_identity"},
+		{Identity{Subjects: nil, Issuer: "https://ci.acme.example"}, "unexpected_identity"},
 	} {
 		var got []string
 		for _, f := range m.Check(tc.id) {
@@ -424,5 +426,61 @@ func TestMonitorWitnesses(t *testing.T) {
 	}
 	if st, _ := m.store.Load(ctx, "test"); st.Scanned != 15 {
 		t.Fatalf("scanned %d", st.Scanned)
+	}
+}
+
+// TestMonitorTrustedCA: with certificate authorities in the trusted root,
+// only certificates they issued raise identity alerts; a self-made
+// certificate claiming a watched identity is counted, not alerted.
+func TestMonitorTrustedCA(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	key := newLogKey(t)
+	l := audittest.NewTilesLog(testOrigin, key.signer)
+	srv := newLogServer(t, l)
+	ca, forger := mustCA(t), mustCA(t)
+	real, _ := audittest.SignedEntry(mustIssue(t, ca, "release@acme.example", "https://ci.acme.example"), []byte("real"))
+	forged, _ := audittest.SignedEntry(mustIssue(t, forger, "release@acme.example", "https://ci.acme.example"), []byte("forged"))
+	l.Append(forged, real)
+	raw, err := clientconfig.TrustedRoot(clientconfig.TrustedRootParams{
+		Tlogs:                  []clientconfig.Log{{BaseURL: srv.srv.URL, PublicKey: key.pub, Start: mustTime(t)}},
+		CertificateAuthorities: []clientconfig.Authority{{URI: "https://ca.example", Chain: []*x509.Certificate{ca.Cert}, Start: mustTime(t)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trPath := filepath.Join(dir, "trusted_root.json")
+	os.WriteFile(trPath, raw, 0o644)
+	hook := newWebhook(t)
+	cfg, err := ParseMonitorConfig(fmt.Appendf(nil, `state: {file: %q}
+trusted_root: %q
+webhook: {url: %q}
+identities: {watch: [{subject: 'release@acme\.example'}]}
+logs: [{name: test, kind: tiles, url: %q, origin: %q}]
+`, filepath.Join(dir, "state.json"), trPath, hook.srv.URL, srv.srv.URL, testOrigin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	m, err := NewMonitor(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := alertTypes(hook.take()); len(got) != 1 || got[0] != "watched_identity@1" {
+		t.Fatalf("alerts: %v", got)
+	}
+	mfs, _ := reg.Gather()
+	untrusted := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "hallmark_monitor_untrusted_certificates_total" {
+			untrusted = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if untrusted != 1 {
+		t.Fatalf("untrusted certificates: %v", untrusted)
 	}
 }

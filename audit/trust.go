@@ -24,9 +24,36 @@ type TrustedLog struct {
 }
 
 // TrustedRoot is the part of a Sigstore trusted_root.json an auditor needs:
-// the transparency logs and their keys.
+// the transparency logs and their keys, and the certificate authorities.
 type TrustedRoot struct {
 	Tlogs []TrustedLog
+	// CAs holds the certificate authorities' chains, issuing certificate
+	// first, root last.
+	CAs [][]*x509.Certificate
+}
+
+// VerifyCertificate reports whether a code-signing certificate chains to
+// one of the trusted certificate authorities, at the time it was issued
+// (Fulcio certificates live ten minutes).
+func (t *TrustedRoot) VerifyCertificate(der []byte) error {
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return err
+	}
+	var last error = errors.New("the trusted root lists no certificate authorities")
+	for _, chain := range t.CAs {
+		roots, inter := x509.NewCertPool(), x509.NewCertPool()
+		roots.AddCert(chain[len(chain)-1])
+		for _, ic := range chain[:len(chain)-1] {
+			inter.AddCert(ic)
+		}
+		_, last = c.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: c.NotBefore,
+			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}})
+		if last == nil {
+			return nil
+		}
+	}
+	return last
 }
 
 // LoadTrustedRoot reads a trusted_root.json (Sigstore protobuf-specs
@@ -52,6 +79,19 @@ func ParseTrustedRoot(raw []byte) (*TrustedRoot, error) {
 			return nil, fmt.Errorf("trusted root tlogs[%d] (%s): invalid public key: %w", i, tl.GetBaseUrl(), err)
 		}
 		out.Tlogs = append(out.Tlogs, TrustedLog{BaseURL: tl.GetBaseUrl(), Key: pub, LogID: tl.GetLogId().GetKeyId()})
+	}
+	for i, ca := range tr.GetCertificateAuthorities() {
+		var chain []*x509.Certificate
+		for _, c := range ca.GetCertChain().GetCertificates() {
+			cert, err := x509.ParseCertificate(c.GetRawBytes())
+			if err != nil {
+				return nil, fmt.Errorf("trusted root certificateAuthorities[%d] (%s): %w", i, ca.GetUri(), err)
+			}
+			chain = append(chain, cert)
+		}
+		if len(chain) > 0 {
+			out.CAs = append(out.CAs, chain)
+		}
 	}
 	if len(out.Tlogs) == 0 {
 		return nil, errors.New("the trusted root lists no transparency logs")
