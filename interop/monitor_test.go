@@ -7,6 +7,7 @@ package interop
 import (
 	"bytes"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -188,7 +189,8 @@ func summary(as []audit.Alert) string {
 }
 
 // writeTrustedRoot writes a trusted_root.json for the logs, as `hallmark
-// dev` does: v2 log IDs are note key hashes, v1 log IDs SHA-256 of the key.
+// dev` does: v2 log IDs are note key hashes, v1 log IDs SHA-256 of the key;
+// the test CA is its certificate authority.
 func writeTrustedRoot(t testing.TB, dir string, v2s []*servedLog, v1s []*servedLog, baseURL map[*servedLog]string) string {
 	var tl []clientconfig.Log
 	for _, l := range v2s {
@@ -205,7 +207,8 @@ func writeTrustedRoot(t testing.TB, dir string, v2s []*servedLog, v1s []*servedL
 	for _, l := range v1s {
 		tl = append(tl, clientconfig.Log{BaseURL: l.URL, PublicKey: l.Key.Public(), Start: time.Now().Add(-time.Hour)})
 	}
-	raw, err := clientconfig.TrustedRoot(clientconfig.TrustedRootParams{Tlogs: tl})
+	raw, err := clientconfig.TrustedRoot(clientconfig.TrustedRootParams{Tlogs: tl, CertificateAuthorities: []clientconfig.Authority{
+		{URI: "https://ca.acme.example", Chain: []*x509.Certificate{fulcioCA(t).Cert}, Start: time.Now().Add(-time.Hour)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,6 +261,12 @@ func TestMonitorIdentityAlerts(t *testing.T) {
 		want[fmt.Sprintf("unexpected_identity v1@%d", postV1(t, v1.URL, v1CertEntry(t, rogue, []byte("v1 rogue"))))] = true
 		// A key-signed v1 entry has no identity to judge.
 		postV1(t, v1.URL, newV1Signer(t).hashedrekord(t, []byte("v1 keyed")))
+		// A self-made certificate claiming the watched identity proves
+		// nothing: no trusted CA issued it.
+		forger, _ := audittest.NewCA()
+		forged, _ := forger.Issue("https://git.acme.example/acme/app/.ci/release.yml@refs/tags/v2", ci)
+		postV2Signed(t, v2.URL, forged, []byte("v2 forged"))
+		postV1(t, v1.URL, v1CertEntry(t, forged, []byte("v1 forged")))
 
 		dir := t.TempDir()
 		hook := newAlertHook(t)
