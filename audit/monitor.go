@@ -22,14 +22,15 @@ import (
 // raises alerts. What it verified is saved in a StateStore, so a restarted
 // monitor carries on where it stopped.
 type Monitor struct {
-	cfg      *MonitorConfig
-	logs     []*followedLog
-	store    StateStore
-	matcher  *Matcher
-	alerter  *Alerter
-	metrics  *monitorMetrics
-	logger   *slog.Logger
-	progress time.Duration // interval of catch-up progress lines
+	cfg       *MonitorConfig
+	logs      []*followedLog
+	store     StateStore
+	matcher   *Matcher
+	alerter   *Alerter
+	metrics   *monitorMetrics
+	logger    *slog.Logger
+	progress  time.Duration // interval of catch-up progress lines
+	saveEvery time.Duration // interval of scan progress saves
 	// cas, if set, must have issued a certificate for it to raise an
 	// identity alert (the trusted root's certificate authorities).
 	cas *TrustedRoot
@@ -60,7 +61,8 @@ func NewMonitor(ctx context.Context, cfg *MonitorConfig, logger *slog.Logger, re
 			return nil, err
 		}
 	}
-	m := &Monitor{cfg: cfg, matcher: matcher, logger: logger, metrics: newMonitorMetrics(reg), progress: 5 * time.Second}
+	m := &Monitor{cfg: cfg, matcher: matcher, logger: logger, metrics: newMonitorMetrics(reg),
+		progress: 5 * time.Second, saveEvery: 30 * time.Second}
 	if tr != nil && len(tr.CAs) > 0 {
 		m.cas = tr
 	}
@@ -259,33 +261,26 @@ func (m *Monitor) pollLog(ctx context.Context, f *followedLog) error {
 // scan reads the entries [st.Scanned, cp.Size), saving progress as it goes.
 func (m *Monitor) scan(ctx context.Context, f *followedLog, st *State, cp *Checkpoint) error {
 	name := f.cfg.Name
-	start, from := time.Now(), st.Scanned
+	start, from, prev := time.Now(), st.Scanned, st.Scanned
 	lastLine, lastSave := start, start
 	long := false
-	var saveErr error
 	rng, err := f.log.Scan(ctx, st.Scanned, st.Range, cp, ScanOptions{
 		Fetchers: m.cfg.Scan.Fetchers,
 		Parsers:  m.cfg.Scan.Parsers,
 		Visit:    m.visitor(ctx, f),
 		Progress: func(size uint64, rng [][]byte) {
-			m.metrics.entries.WithLabelValues(name).Add(float64(size - st.Scanned))
+			m.metrics.entries.WithLabelValues(name).Add(float64(size - prev))
 			m.metrics.scanned.WithLabelValues(name).Set(float64(size))
-			st.Scanned = size
+			prev = size
 			now := time.Now()
-			if now.Sub(lastSave) >= 30*time.Second {
-				// Save progress so that a restart resumes here. The
-				// checkpoint was verified before the scan started.
-				st.Range = append([][]byte(nil), rng...)
-				if err := m.store.Save(ctx, name, st); err != nil {
-					saveErr = err
-				}
+			if now.Sub(lastSave) >= m.saveEvery {
 				lastSave = now
+				m.saveProgress(ctx, f, st, cp, size, rng)
 			}
 			if now.Sub(lastLine) >= m.progress {
 				long = true
 				lastLine = now
-				done := size - from
-				rate := float64(done) / now.Sub(start).Seconds()
+				rate := float64(size-from) / now.Sub(start).Seconds()
 				eta := time.Duration(float64(cp.Size-size)/rate) * time.Second
 				m.logger.Info("catching up", "log", name, "scanned", size, "size", cp.Size,
 					"entries_per_second", int(rate), "eta", eta.Round(time.Second).String())
@@ -297,10 +292,7 @@ func (m *Monitor) scan(ctx context.Context, f *followedLog, st *State, cp *Check
 		return nil
 	}
 	if err != nil {
-		if saveErr == nil && st.Range != nil {
-			saveErr = m.store.Save(ctx, name, st)
-		}
-		return errors.Join(err, saveErr)
+		return err // the last saved progress stands
 	}
 	st.Scanned, st.Range = cp.Size, rng
 	if err := m.store.Save(ctx, name, st); err != nil {
@@ -311,7 +303,33 @@ func (m *Monitor) scan(ctx context.Context, f *followedLog, st *State, cp *Check
 		m.logger.Info("caught up", "log", name, "entries", cp.Size-from, "seconds", el.Seconds(),
 			"entries_per_second", int(float64(cp.Size-from)/el.Seconds()))
 	}
-	return saveErr
+	return nil
+}
+
+// saveProgress saves a scan's progress, once proven: the compact range of
+// the entries read so far must be a prefix of cp's tree. Progress that
+// does not verify is not saved (the scan's final check raises the alert),
+// so a restart never resumes from entries the tree does not commit to.
+func (m *Monitor) saveProgress(ctx context.Context, f *followedLog, st *State, cp *Checkpoint, size uint64, rng [][]byte) {
+	r, err := rangeFactory.NewRange(0, size, rng)
+	if err != nil {
+		return
+	}
+	root, err := r.GetRootHash(nil)
+	if err != nil {
+		return
+	}
+	if err := f.log.CheckConsistency(ctx, &Checkpoint{Size: size, Root: root}, cp); err != nil {
+		m.logger.Warn("not saving scan progress that does not verify", "log", f.cfg.Name, "scanned", size, "err", err)
+		return
+	}
+	saved := *st
+	saved.Scanned, saved.Range = size, append([][]byte(nil), rng...)
+	if err := m.store.Save(ctx, f.cfg.Name, &saved); err != nil {
+		m.logger.Warn("couldn't save scan progress", "log", f.cfg.Name, "err", err)
+		return
+	}
+	*st = saved
 }
 
 // visitor returns the identity check of each scanned entry, or nil if

@@ -283,12 +283,17 @@ func TestMonitorEntriesMismatch(t *testing.T) {
 		real.ServeHTTP(w, r)
 	}))
 	hook := newWebhook(t)
-	m := newTestMonitor(t, dir, srv.srv.URL, key.writePEM(t, dir), hook.srv.URL, "")
+	m := newTestMonitor(t, dir, srv.srv.URL, key.writePEM(t, dir), hook.srv.URL, "    scan: true\n")
+	m.saveEvery = 0 // try to save progress after every bundle
 	if err := m.Poll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if a := hook.take(); len(a) != 1 || a[0].Type != AlertEntriesMismatch {
 		t.Fatalf("alerts: %v", alertTypes(a))
+	}
+	// Progress was saved while the entries matched the tree, not after.
+	if st, _ := m.store.Load(context.Background(), "test"); st.Scanned != 256 || len(st.Range) != 1 {
+		t.Fatalf("saved progress: scanned %d", st.Scanned)
 	}
 }
 
