@@ -417,6 +417,9 @@ func (l *Log) commit(ctx context.Context, batch []*pending) error {
 	if write != nil {
 		for _, t := range write.Tiles {
 			l.cache.put(tileKey{level: t.Level, index: t.Index, width: uint16(len(t.Data) / 32)}, t.Data)
+			if _, err := l.cacheTileNodes(t.Level, t.Index, t.Data); err != nil {
+				l.logger.Error("couldn't cache tile nodes", "level", t.Level, "index", t.Index, "err", err)
+			}
 		}
 		for _, b := range write.Bundles {
 			width := min(write.State.Size-b.Index*TileWidth, TileWidth)
