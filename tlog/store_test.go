@@ -3,8 +3,8 @@ package tlog
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
