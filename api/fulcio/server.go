@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	fulciopb "github.com/sigstore/fulcio/pkg/generated/protobuf"
 	"github.com/prometheus/client_golang/prometheus"
+	fulciopb "github.com/sigstore/fulcio/pkg/generated/protobuf"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
