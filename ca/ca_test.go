@@ -15,6 +15,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
+	"io"
 	"errors"
 	"strings"
 	"testing"
@@ -408,4 +409,28 @@ func mustEd(t *testing.T) crypto.Signer {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// badSigner returns signatures by a different key, like a misconfigured
+// HSM slot.
+type badSigner struct {
+	crypto.Signer
+	other crypto.Signer
+}
+
+func (b badSigner) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
+	return b.other.Sign(r, d, o)
+}
+
+func TestFaultySignerIssuesNothing(t *testing.T) {
+	rootKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	root, _ := ca.CreateRoot(rootKey, ca.CertTemplate{Organization: "o", CommonName: "root", Validity: time.Hour})
+	c, err := ca.New(badSigner{rootKey, mustEC(t)}, []*x509.Certificate{root}, ca.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := c.Issue(context.Background(), githubIdentity(), mustEC(t).Public())
+	if cert != nil || !errors.Is(err, ca.ErrSigner) {
+		t.Fatalf("got %v, %v; want ErrSigner", cert, err)
+	}
 }
