@@ -271,3 +271,13 @@ func (e *caEnv) writeFile(t *testing.T, name string, data []byte) string {
 	}
 	return p
 }
+
+// mustOtherRoot returns the PEM of an unrelated root CA.
+func mustOtherRoot(t *testing.T) []byte {
+	t.Helper()
+	d, err := ca.NewDeployment(ca.InitOptions{Organization: "Someone else"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca.EncodeChainPEM(d.Chain())
+}
