@@ -434,3 +434,31 @@ func TestFaultySignerIssuesNothing(t *testing.T) {
 		t.Fatalf("got %v, %v; want ErrSigner", cert, err)
 	}
 }
+
+func TestDeploymentFiles(t *testing.T) {
+	d, err := ca.NewDeployment(ca.InitOptions{Organization: "Example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Intermediate.MaxPathLen != 0 || !d.Intermediate.MaxPathLenZero || d.Intermediate.ExtKeyUsage[0] != x509.ExtKeyUsageCodeSigning {
+		t.Error("intermediate profile")
+	}
+	dir := t.TempDir()
+	if err := d.WriteFiles(dir, []byte("pw")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.WriteFiles(dir, []byte("pw")); err == nil {
+		t.Fatal("WriteFiles overwrote an existing deployment")
+	}
+	s, err := ca.LoadEncryptedKeyFile(dir+"/"+ca.IntermediateKeyFile, []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, err := ca.LoadChain(dir + "/" + ca.ChainFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ca.New(s, chain, ca.Options{}); err != nil {
+		t.Fatalf("written deployment does not load: %v", err)
+	}
+}
