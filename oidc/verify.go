@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 	lru "github.com/hashicorp/golang-lru/v2"
 )
 
@@ -270,34 +269,48 @@ func (v *Verifier) remote(ctx context.Context, is *issuer, url string) (*remoteI
 // checkClaims validates the registered claims of a signature-verified
 // payload, maps it to an identity and applies the policy.
 func (v *Verifier) checkClaims(is *issuer, payload []byte) (*Identity, error) {
-	var std jwt.Claims
-	if err := json.Unmarshal(payload, &std); err != nil {
-		return nil, fmt.Errorf("%w: registered claims: %w", ErrMalformedToken, err)
-	}
 	var all map[string]any
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	if err := dec.Decode(&all); err != nil {
 		return nil, fmt.Errorf("%w: claims: %w", ErrMalformedToken, err)
 	}
+	iss, _ := all["iss"].(string)
+	sub, _ := all["sub"].(string)
+	aud, err := audience(all["aud"])
+	if err != nil {
+		return nil, err
+	}
+	exp, hasExp, err := numericDate(all, "exp")
+	if err != nil {
+		return nil, err
+	}
+	nbf, hasNbf, err := numericDate(all, "nbf")
+	if err != nil {
+		return nil, err
+	}
+	iat, hasIat, err := numericDate(all, "iat")
+	if err != nil {
+		return nil, err
+	}
 	now := v.opts.Now()
 	switch {
-	case !slices.Contains(std.Audience, is.cfg.Audience):
-		return nil, fmt.Errorf("%w: want %q, token has %q", ErrWrongAudience, is.cfg.Audience, []string(std.Audience))
-	case std.Expiry == nil:
+	case !slices.Contains(aud, is.cfg.Audience):
+		return nil, fmt.Errorf("%w: want %q, token has %q", ErrWrongAudience, is.cfg.Audience, aud)
+	case !hasExp:
 		return nil, fmt.Errorf("%w: %q", ErrMissingClaim, "exp")
-	case now.After(std.Expiry.Time().Add(v.opts.Leeway)):
-		return nil, fmt.Errorf("%w: expired at %s", ErrExpired, std.Expiry.Time().UTC().Format(time.RFC3339))
-	case std.NotBefore != nil && now.Add(v.opts.Leeway).Before(std.NotBefore.Time()):
-		return nil, fmt.Errorf("%w: nbf is %s", ErrNotYetValid, std.NotBefore.Time().UTC().Format(time.RFC3339))
-	case std.IssuedAt != nil && now.Add(v.opts.Leeway).Before(std.IssuedAt.Time()):
-		return nil, fmt.Errorf("%w: iat %s is in the future", ErrNotYetValid, std.IssuedAt.Time().UTC().Format(time.RFC3339))
+	case now.After(exp.Add(v.opts.Leeway)):
+		return nil, fmt.Errorf("%w: expired at %s", ErrExpired, exp.UTC().Format(time.RFC3339))
+	case hasNbf && now.Add(v.opts.Leeway).Before(nbf):
+		return nil, fmt.Errorf("%w: nbf is %s", ErrNotYetValid, nbf.UTC().Format(time.RFC3339))
+	case hasIat && now.Add(v.opts.Leeway).Before(iat):
+		return nil, fmt.Errorf("%w: iat %s is in the future", ErrNotYetValid, iat.UTC().Format(time.RFC3339))
 	}
-	claims := map[string]string{}
+	claims := make(map[string]string, len(all))
 	if err := flattenClaims("", all, claims); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrMalformedToken, err)
 	}
-	id, err := mapIdentity(is, std.Issuer, std.Subject, claims)
+	id, err := mapIdentity(is, iss, sub, claims)
 	if err != nil {
 		return nil, err
 	}
@@ -305,4 +318,44 @@ func (v *Verifier) checkClaims(is *issuer, payload []byte) (*Identity, error) {
 		return nil, err
 	}
 	return id, nil
+}
+
+// audience reads `aud`: a string or an array of strings (RFC 7519 §4.1.3).
+func audience(v any) ([]string, error) {
+	switch a := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return []string{a}, nil
+	case []any:
+		out := make([]string, 0, len(a))
+		for _, x := range a {
+			s, ok := x.(string)
+			if !ok {
+				return nil, fmt.Errorf("%w: aud holds a non-string", ErrMalformedToken)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%w: aud is neither a string nor an array", ErrMalformedToken)
+}
+
+// numericDate reads a NumericDate claim (seconds since the epoch, possibly
+// fractional).
+func numericDate(all map[string]any, name string) (time.Time, bool, error) {
+	v, ok := all[name]
+	if !ok || v == nil {
+		return time.Time{}, false, nil
+	}
+	n, ok := v.(json.Number)
+	if !ok {
+		return time.Time{}, false, fmt.Errorf("%w: %s is not a number", ErrMalformedToken, name)
+	}
+	f, err := n.Float64()
+	if err != nil || f < 0 || f > 1e11 {
+		return time.Time{}, false, fmt.Errorf("%w: %s is out of range", ErrMalformedToken, name)
+	}
+	sec := int64(f)
+	return time.Unix(sec, int64((f-float64(sec))*1e9)), true, nil
 }
