@@ -257,7 +257,11 @@ func (v *Verifier) remote(ctx context.Context, is *issuer, url string) (*remoteI
 	if d.err != nil && v.opts.Now().Sub(d.errAt) < v.opts.DiscoveryRetry {
 		return nil, d.err
 	}
-	ri, err := discover(ctx, url, v.clients[is], v.opts.KeyRefreshInterval, v.opts.Now)
+	// Discovery outlives the request that triggered it: a caller giving up
+	// must not leave a remembered failure for everyone else.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	ri, err := discover(dctx, url, v.clients[is], v.opts.KeyRefreshInterval, v.opts.Now)
 	if err != nil {
 		d.err, d.errAt = err, v.opts.Now()
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	fulciopb "github.com/sigstore/fulcio/pkg/generated/protobuf"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/hallmark-dev/hallmark/ca"
@@ -90,7 +91,7 @@ func (s *Server) issue(ctx context.Context, api, token string, kr keyRequest) (*
 		e := classify(err)
 		s.metrics.rejected.WithLabelValues(api, e.reason).Inc()
 		level := slog.LevelInfo
-		if e.code.String() == "Internal" {
+		if e.code == codes.Internal {
 			level = slog.LevelError
 		}
 		s.log.Log(ctx, level, "certificate request rejected", "api", api, "reason", e.reason, "err", err)
