@@ -286,3 +286,18 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestIssuerUnavailable(t *testing.T) {
+	is := startIssuer(t)
+	v, err := oidc.NewVerifier([]oidc.IssuerConfig{{URL: is.URL(), Type: oidc.TypeKubernetes}}, oidc.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := mint(t, is, devissuer.KubernetesClaims("ns", "sa"))
+	is.Close()
+	for range 2 { // the second answer comes from the remembered failure
+		if _, err := v.Verify(context.Background(), tok); !errors.Is(err, oidc.ErrIssuerUnavailable) {
+			t.Fatalf("got %v, want ErrIssuerUnavailable", err)
+		}
+	}
+}
