@@ -14,8 +14,10 @@ import (
 	"math/big"
 	"net/url"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"github.com/hallmark-dev/hallmark/oidc"
 )
@@ -275,7 +277,7 @@ func renderExtensions(e oidc.Extensions) ([]pkix.Extension, error) {
 			return
 		}
 		var b []byte
-		if b, err = asn1.MarshalWithParams(v, "utf8"); err == nil {
+		if b, err = utf8String(v); err == nil {
 			out = append(out, pkix.Extension{Id: fulcioOID(n), Value: b})
 		}
 	}
@@ -303,6 +305,17 @@ func renderExtensions(e oidc.Extensions) ([]pkix.Extension, error) {
 	utf8(23, e.DeploymentEnvironment)
 	utf8(24, e.Subject)
 	return out, err
+}
+
+// utf8String DER-encodes s as an ASN.1 UTF8String, like
+// asn1.MarshalWithParams(s, "utf8") without the reflection.
+func utf8String(s string) ([]byte, error) {
+	if !utf8.ValidString(s) {
+		return nil, fmt.Errorf("extension value %q is not valid UTF-8", s)
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.UTF8String, func(b *cryptobyte.Builder) { b.AddBytes([]byte(s)) })
+	return b.Bytes()
 }
 
 func fulcioOID(n int) asn1.ObjectIdentifier {

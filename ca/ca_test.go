@@ -462,3 +462,27 @@ func TestDeploymentFiles(t *testing.T) {
 		t.Fatalf("written deployment does not load: %v", err)
 	}
 }
+
+// TestUTF8Extension checks the hand-rolled UTF8String encoding against
+// encoding/asn1 for short, long (multi-byte length) and non-ASCII values.
+func TestUTF8Extension(t *testing.T) {
+	c, _ := testCA(t, ca.Options{})
+	for _, v := range []string{"a", strings.Repeat("x", 200), strings.Repeat("é", 40000)} {
+		id := githubIdentity()
+		id.Extensions.RunnerEnvironment = v
+		cert, err := c.Issue(context.Background(), id, mustEC(t).Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := asn1.MarshalWithParams(v, "utf8")
+		found := false
+		for _, e := range cert.Leaf.Extensions {
+			if e.Id.String() == "1.3.6.1.4.1.57264.1.11" {
+				found = bytes.Equal(e.Value, want)
+			}
+		}
+		if !found {
+			t.Errorf("value of length %d encoded differently from encoding/asn1", len(v))
+		}
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	fulcioapi "github.com/hallmark-dev/hallmark/api/fulcio"
@@ -135,18 +136,31 @@ func bench(args []string) error {
 		}
 		pprof.StartCPUProfile(f)
 	}
+	cpu0 := processCPU()
 	r := closedLoop(send, *conc, *duration)
+	cpu := processCPU() - cpu0
 	if *cpuprofile != "" {
 		pprof.StopCPUProfile()
 	}
 	fmt.Printf("closed loop, %d clients, %s: %d certs, %.0f certs/s, p50 %s, p99 %s, max %s, errors %d\n",
 		*conc, *duration, r.n, float64(r.n)/duration.Seconds(), r.pct(50), r.pct(99), r.pct(100), r.errors)
+	// CPU cost per certificate (server and load generator together) tells
+	// what the machine can do when the process is not sharing its cores.
+	fmt.Printf("  process CPU %.2fs = %.0f µs per certificate (server + client), i.e. %.0f certs/s per fully used core\n",
+		cpu.Seconds(), float64(cpu.Microseconds())/float64(max(r.n, 1)), float64(r.n)/cpu.Seconds())
 	if *rate > 0 {
 		r = openLoop(send, *rate, *duration)
 		fmt.Printf("open loop, %d/s offered, %s: %d certs, %.0f certs/s, p50 %s, p99 %s, max %s, errors %d\n",
 			*rate, *duration, r.n, float64(r.n)/duration.Seconds(), r.pct(50), r.pct(99), r.pct(100), r.errors)
 	}
 	return nil
+}
+
+// processCPU is the user+system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 type result struct {
