@@ -1,0 +1,51 @@
+# Hallmark — the two commands a newcomer needs:
+#   make run    start Hallmark on this machine (embedded store, dev keys in .hallmark/)
+#   make test   run every test, with a throwaway PostgreSQL unless
+#               HALLMARK_TEST_DATABASE_URL names one
+SHELL := /bin/bash
+GO ?= go
+# Client binaries (cosign, rekor-cli) for the interop tests are built once
+# from pinned versions into this cache and reused.
+TOOLS_DIR ?= $(HOME)/.cache/hallmark/tools
+GOTESTFLAGS ?=
+
+.PHONY: run build test test-unit test-interop tools bench fuzz generate lint
+
+run:
+	$(GO) run ./cmd/hallmark dev
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+# Every test of both modules, against a real PostgreSQL.
+test: tools
+	./scripts/with-postgres.sh $(MAKE) --no-print-directory test-unit test-interop
+
+test-unit:
+	$(GO) vet ./...
+	$(GO) test $(GOTESTFLAGS) ./...
+
+test-interop:
+	cd interop && $(GO) vet ./... && \
+	  HALLMARK_TOOLS_DIR=$(TOOLS_DIR) $(GO) test $(GOTESTFLAGS) -timeout 40m ./...
+
+# Pinned client binaries for the interop tests.
+tools:
+	TOOLS_DIR=$(TOOLS_DIR) ./scripts/build-tools.sh
+
+# Engine benchmarks on PostgreSQL and SQLite; results go in docs/BENCHMARKS.md.
+bench:
+	./scripts/with-postgres.sh sh -c '$(GO) run ./cmd/hallmark bench log --store postgres && $(GO) run ./cmd/hallmark bench log --store sqlite'
+
+# Short fuzzing of every parser of untrusted input.
+FUZZTIME ?= 20s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+# Regenerate protobuf code (needs buf, protoc-gen-go, protoc-gen-go-grpc).
+generate:
+	cd api && buf generate

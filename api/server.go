@@ -1,0 +1,229 @@
+package api
+
+import (
+	"context"
+	"crypto"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/hallmark-dev/hallmark/api/logpb"
+	"github.com/hallmark-dev/hallmark/tlog"
+	rekortilespb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
+)
+
+// LogService is hallmark-log: the store, the logs, and their HTTP and gRPC
+// surfaces.
+type LogService struct {
+	cfg      *tlog.ServiceConfig
+	store    tlog.Store
+	logs     []*servedLog
+	mux      *http.ServeMux
+	grpc     *grpc.Server
+	health   *health.Server
+	registry *prometheus.Registry
+	logger   *slog.Logger
+}
+
+// servedLog is one configured log with its engine and key.
+type servedLog struct {
+	cfg tlog.LogConfig
+	log *tlog.Log
+	key crypto.Signer
+}
+
+// OpenStore opens the store the config names.
+func OpenStore(ctx context.Context, cfg *tlog.ServiceConfig) (tlog.Store, error) {
+	url, err := cfg.DatabaseURL()
+	if err != nil {
+		return nil, err
+	}
+	if url != "" {
+		return tlog.OpenPG(ctx, url)
+	}
+	return tlog.OpenSQLite(ctx, cfg.Path(cfg.Database.SQLite))
+}
+
+// NewLogService opens the store and every configured log.
+func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Logger) (*LogService, error) {
+	store, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &LogService{
+		cfg:      cfg,
+		store:    store,
+		mux:      http.NewServeMux(),
+		grpc:     grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.Limits.MaxRequestBytes))),
+		health:   health.NewServer(),
+		registry: prometheus.NewRegistry(),
+		logger:   logger,
+	}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := tlog.NewMetrics(s.registry)
+	for _, lc := range cfg.Logs {
+		key, err := tlog.LoadPrivateKey(cfg.Path(lc.KeyFile))
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("log %s: %w", lc.Name, err)
+		}
+		signerName := lc.CheckpointOrigin()
+		if lc.Kind == "rekor-v1" {
+			signerName = lc.RekorHostname()
+		}
+		signer, err := tlog.NewNoteSigner(signerName, key)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("log %s: %w", lc.Name, err)
+		}
+		verifier, err := tlog.NewNoteVerifier(signerName, key.Public())
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("log %s: %w", lc.Name, err)
+		}
+		l, err := tlog.Open(ctx, store, tlog.Config{
+			Name: lc.Name, Origin: lc.CheckpointOrigin(), Signer: signer, Verifier: verifier,
+			BatchMaxSize: lc.Batch.MaxSize, BatchMaxAge: lc.Batch.MaxAge, MaxPending: lc.Batch.MaxPending,
+			CacheBytes: lc.CacheBytes, Metrics: metrics, Logger: logger,
+		})
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.logs = append(s.logs, &servedLog{cfg: lc, log: l, key: key})
+	}
+	if err := s.routes(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *LogService) routes() error {
+	ps := &proofService{logs: map[string]*tlog.Log{}}
+	grpcV2 := false
+	for _, sl := range s.logs {
+		ps.logs[sl.cfg.Name] = sl.log
+		p := sl.cfg.Prefix()
+		th := tileHandlers{log: sl.log}
+		s.mux.HandleFunc("GET "+p+"/checkpoint", th.checkpoint)
+		s.mux.HandleFunc("GET "+p+"/tile/{path...}", th.tile)
+		s.mux.HandleFunc("GET "+p+"/proof/inclusion", ps.restInclusion(sl.cfg.Name))
+		s.mux.HandleFunc("GET "+p+"/proof/consistency", ps.restConsistency(sl.cfg.Name))
+		switch sl.cfg.Kind {
+		case "tiles":
+			s.mux.HandleFunc("POST "+p+"/entries", s.appendRaw(sl.log))
+		case "rekor-v2":
+			v2, err := newRekorV2(sl, s.cfg.Limits.MaxRequestBytes)
+			if err != nil {
+				return err
+			}
+			s.mux.HandleFunc("POST "+p+"/api/v2/log/entries", v2.restCreate)
+			// Clients differ on where they read tiles: serve both.
+			s.mux.HandleFunc("GET "+p+"/api/v2/checkpoint", th.checkpoint)
+			s.mux.HandleFunc("GET "+p+"/api/v2/tile/{path...}", th.tile)
+			if !grpcV2 {
+				// One gRPC service name: the first rekor-v2 log answers it.
+				rekortilespb.RegisterRekorServer(s.grpc, v2)
+				grpcV2 = true
+			}
+		default:
+			return fmt.Errorf("log %s: kind %q is not implemented", sl.cfg.Name, sl.cfg.Kind)
+		}
+	}
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	logpb.RegisterLogServer(s.grpc, ps)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	return nil
+}
+
+// Handler returns the HTTP handler of all logs, /healthz and /metrics.
+func (s *LogService) Handler() http.Handler { return s.mux }
+
+// GRPCServer returns the gRPC server with every service registered.
+func (s *LogService) GRPCServer() *grpc.Server { return s.grpc }
+
+// Registry returns the service's Prometheus registry.
+func (s *LogService) Registry() *prometheus.Registry { return s.registry }
+
+// Log returns the engine of the named log, or nil.
+func (s *LogService) Log(name string) *tlog.Log {
+	for _, sl := range s.logs {
+		if sl.cfg.Name == name {
+			return sl.log
+		}
+	}
+	return nil
+}
+
+func (s *LogService) healthz(w http.ResponseWriter, r *http.Request) {
+	for _, sl := range s.logs {
+		if _, err := s.store.State(r.Context(), sl.cfg.Name); err != nil {
+			writeError(w, r, fmt.Errorf("store unavailable: %w", err))
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n")) //nolint:errcheck
+}
+
+// Close stops every log (committing queued entries) and closes the store.
+// Stop the HTTP and gRPC servers first.
+func (s *LogService) Close() {
+	s.health.Shutdown()
+	for _, sl := range s.logs {
+		sl.log.Close()
+	}
+	if s.store != nil {
+		s.store.Close()
+	}
+}
+
+// appendResponse is the JSON answer of a raw append to a tiles log.
+type appendResponse struct {
+	Index          uint64   `json:"index"`
+	Duplicate      bool     `json:"duplicate,omitempty"`
+	TreeSize       uint64   `json:"tree_size"`
+	Checkpoint     string   `json:"checkpoint"`
+	InclusionProof [][]byte `json:"inclusion_proof"`
+}
+
+// appendRaw appends the request body as one entry of a plain tiles log and
+// answers with its index, a checkpoint and an inclusion proof.
+func (s *LogService) appendRaw(l *tlog.Log) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(w, r, s.cfg.Limits.MaxRequestBytes)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if len(body) == 0 {
+			writeError(w, r, fmt.Errorf("%w: empty entry", ErrBadRequest))
+			return
+		}
+		rc, err := l.Append(r.Context(), tlog.Entry{Data: body})
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		proof, err := l.InclusionProof(r.Context(), rc.Index, rc.Checkpoint.Size)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		code := http.StatusCreated
+		if rc.Duplicate {
+			code = http.StatusOK
+		}
+		writeJSON(w, code, appendResponse{Index: rc.Index, Duplicate: rc.Duplicate, TreeSize: rc.Checkpoint.Size,
+			Checkpoint: string(rc.Checkpoint.Note), InclusionProof: proof})
+	}
+}

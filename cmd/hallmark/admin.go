@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/hallmark-dev/hallmark/api"
+	"github.com/hallmark-dev/hallmark/tlog"
+)
+
+func runMigrate(args []string) error {
+	fs := flag.NewFlagSet("migrate", flag.ExitOnError)
+	config := fs.String("config", "hallmark-log.yaml", "hallmark-log configuration naming the database")
+	fs.Parse(args)
+	cfg, err := tlog.LoadServiceConfig(*config)
+	if err != nil {
+		return err
+	}
+	// Opening a store applies pending migrations.
+	store, err := api.OpenStore(context.Background(), cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	fmt.Println("database schema is up to date")
+	return nil
+}
+
+func runKeys(args []string) error {
+	if len(args) < 1 || args[0] != "generate" {
+		return errors.New("usage: hallmark keys generate --type ed25519|ecdsa-p256 --out FILE")
+	}
+	fs := flag.NewFlagSet("keys generate", flag.ExitOnError)
+	typ := fs.String("type", "ed25519", "key type: ed25519 or ecdsa-p256 (Rekor v1 logs need ecdsa-p256)")
+	out := fs.String("out", "", "output file (PKCS#8 PEM, mode 0600); must not exist")
+	fs.Parse(args[1:])
+	if *out == "" {
+		return errors.New("--out is required")
+	}
+	pemKey, err := tlog.GenerateKey(*typ)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(pemKey); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,54 @@
+// Command hallmark is Hallmark's operator and auditor tool.
+//
+//	hallmark dev [--dir .hallmark]          run everything on one machine
+//	hallmark migrate --config FILE          apply database migrations
+//	hallmark keys generate --type T --out F create a log signing key
+//	hallmark bench log [flags]              measure the log engine
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+)
+
+type command struct {
+	name, usage string
+	run         func(args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"dev", "run Hallmark on one machine with an embedded store", runDev},
+		{"migrate", "apply database migrations", runMigrate},
+		{"keys", "generate signing keys", runKeys},
+		{"bench", "benchmark the log engine", runBench},
+	}
+}
+
+func main() {
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	for _, c := range commands() {
+		if c.name == os.Args[1] {
+			if err := c.run(os.Args[2:]); err != nil {
+				fmt.Fprintf(os.Stderr, "hallmark %s: %v\n", c.name, err)
+				os.Exit(1)
+			}
+			return
+		}
+	}
+	fmt.Fprintf(os.Stderr, "hallmark: unknown command %q\n", os.Args[1])
+	usage()
+	os.Exit(2)
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: hallmark <command> [flags]\n\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(os.Stderr, "  %-10s %s\n", c.name, c.usage)
+	}
+}

@@ -1,0 +1,206 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/hallmark-dev/hallmark/tlog"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// hallmarkBinary builds the main module's commands once per test run.
+func hallmarkBinary(t testing.TB, name string) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "hallmark-bin")
+		if buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "./cmd/...")
+		cmd.Dir = ".."
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return filepath.Join(binDir, name)
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// logProc is a running hallmark-log process.
+type logProc struct {
+	t      testing.TB
+	dir    string
+	config string
+	addr   string
+	grpc   string
+	Logs   map[string]*servedLog
+	cmd    *exec.Cmd
+	exited chan struct{}
+
+	// For single-log helpers: the first log's details.
+	BaseURL  string
+	Origin   string
+	Verifier note.Verifier
+}
+
+// logSpec describes one log of a test server.
+type logSpec struct {
+	Name, Kind, Path string
+	KeyType          string // ed25519 (default) or ecdsa-p256
+	Extra            string // more YAML lines for the log, indented by 4
+}
+
+type servedLog struct {
+	logSpec
+	URL    string
+	Origin string
+	Key    crypto.Signer
+}
+
+// startTilesLog starts hallmark-log with one plain tiles log on the given
+// database (a PostgreSQL URL, or "" for SQLite in a temporary directory).
+func startTilesLog(t testing.TB, dbURL string, batch string) *logProc {
+	return startLogServer(t, dbURL, logSpec{Name: "crash", Kind: "tiles", Path: "/log", Extra: "    batch: {" + batch + "}\n"})
+}
+
+func startLogServer(t testing.TB, dbURL string, specs ...logSpec) *logProc {
+	t.Helper()
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	p := &logProc{t: t, dir: dir, addr: addr, grpc: freeAddr(t), Logs: map[string]*servedLog{}}
+	db := fmt.Sprintf("sqlite: %q", filepath.Join(dir, "log.db"))
+	if dbURL != "" {
+		db = fmt.Sprintf("url: %q", dbURL)
+	}
+	cfg := fmt.Sprintf("listen: {http: %q, grpc: %q}\ndatabase: {%s}\nlogs:\n", addr, p.grpc, db)
+	for _, s := range specs {
+		if s.KeyType == "" {
+			s.KeyType = "ed25519"
+		}
+		keyPEM, err := tlog.GenerateKey(s.KeyType)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, s.Name+".pem"), keyPEM, 0o600)
+		key, _ := tlog.ParsePrivateKey(keyPEM)
+		sl := &servedLog{logSpec: s, URL: "http://" + addr + s.Path, Key: key}
+		cfg += fmt.Sprintf("  - name: %s\n    kind: %s\n    url: %s\n    key_file: %s.pem\n%s", s.Name, s.Kind, sl.URL, s.Name, s.Extra)
+		p.Logs[s.Name] = sl
+	}
+	p.config = filepath.Join(dir, "hallmark-log.yaml")
+	os.WriteFile(p.config, []byte(cfg), 0o600)
+	parsed, err := tlog.ParseServiceConfig([]byte(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lc := range parsed.Logs {
+		p.Logs[lc.Name].Origin = lc.CheckpointOrigin()
+	}
+	firstLog := p.Logs[specs[0].Name]
+	p.BaseURL, p.Origin = firstLog.URL, firstLog.Origin
+	signerName := firstLog.Origin
+	if specs[0].Kind == "rekor-v1" {
+		signerName = parsed.Logs[0].RekorHostname()
+	}
+	if p.Verifier, err = tlog.NewNoteVerifier(signerName, firstLog.Key.Public()); err != nil {
+		t.Fatal(err)
+	}
+	p.start()
+	t.Cleanup(p.kill)
+	return p
+}
+
+func (p *logProc) start() {
+	p.t.Helper()
+	p.cmd = exec.Command(hallmarkBinary(p.t, "hallmark-log"), "--config", p.config)
+	logf, _ := os.OpenFile(filepath.Join(p.dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	p.exited = make(chan struct{})
+	go func() { p.cmd.Wait(); logf.Close(); close(p.exited) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + p.addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		select {
+		case <-p.exited:
+			out, _ := os.ReadFile(filepath.Join(p.dir, "server.log"))
+			p.t.Fatalf("hallmark-log exited at start:\n%s", out)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	p.t.Fatal("hallmark-log did not become healthy")
+}
+
+// kill sends SIGKILL and waits for the process to exit.
+func (p *logProc) kill() {
+	if p.cmd != nil && p.cmd.Process != nil {
+		p.cmd.Process.Kill()
+		<-p.exited
+	}
+}
+
+type appendResponse struct {
+	Index          uint64   `json:"index"`
+	Duplicate      bool     `json:"duplicate"`
+	TreeSize       uint64   `json:"tree_size"`
+	Checkpoint     string   `json:"checkpoint"`
+	InclusionProof [][]byte `json:"inclusion_proof"`
+}
+
+var httpClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+
+func appendEntry(ctx context.Context, base string, data []byte) (*appendResponse, error) {
+	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/entries", bytes.NewReader(data))
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 201 && resp.StatusCode != 200 {
+		return nil, fmt.Errorf("append: HTTP %d", resp.StatusCode)
+	}
+	var r appendResponse
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}

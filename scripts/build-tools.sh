@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Builds the pinned client binaries used by the interop tests into
+# $TOOLS_DIR/<name>-<version>/, once. Builds come from the Go module proxy.
+set -euo pipefail
+TOOLS_DIR=${TOOLS_DIR:-$HOME/.cache/hallmark/tools}
+mkdir -p "$TOOLS_DIR"
+
+build() { # name version package
+  local dir="$TOOLS_DIR/$1-$2"
+  if [ -x "$dir/$1" ]; then return; fi
+  echo "building $1 $2 into $dir (once; this can take several minutes)" >&2
+  rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+  GOBIN="$dir.tmp" GOFLAGS=-mod=mod go install "$3@$2"
+  mv "$dir.tmp" "$dir"
+}
+
+build cosign v2.6.5 github.com/sigstore/cosign/v2/cmd/cosign
+build cosign v3.1.3 github.com/sigstore/cosign/v3/cmd/cosign
+build rekor-cli v1.5.4 github.com/sigstore/rekor/cmd/rekor-cli

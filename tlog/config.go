@@ -1,0 +1,325 @@
+package tlog
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// ServiceConfig is hallmark-log's configuration file. Unknown keys are
+// errors. Relative paths are relative to the file's directory.
+type ServiceConfig struct {
+	// Listen holds the service's listen addresses.
+	Listen ListenConfig `yaml:"listen"`
+	// Database selects the store: PostgreSQL (url or url_file) or the
+	// embedded SQLite file (sqlite). Exactly one must be set.
+	Database DatabaseConfig `yaml:"database"`
+	// Limits on requests.
+	Limits LimitsConfig `yaml:"limits"`
+	// Logs served by this process, each with its own origin, key and URL.
+	Logs []LogConfig `yaml:"logs"`
+
+	dir string // directory of the config file
+}
+
+// ListenConfig holds listen addresses. Both default to loopback.
+type ListenConfig struct {
+	// HTTP serves the REST APIs, tiles, /healthz and /metrics.
+	// Default 127.0.0.1:3000.
+	HTTP string `yaml:"http"`
+	// GRPC serves the gRPC APIs. Default 127.0.0.1:3001; "off" disables it.
+	GRPC string `yaml:"grpc"`
+}
+
+// DatabaseConfig selects the store.
+type DatabaseConfig struct {
+	// URL is a PostgreSQL connection URL. Prefer URLFile or the
+	// HALLMARK_DATABASE_URL environment variable for URLs with passwords.
+	URL string `yaml:"url"`
+	// URLFile names a file holding the PostgreSQL URL (e.g. a Kubernetes
+	// Secret mount).
+	URLFile string `yaml:"url_file"`
+	// SQLite is the path of an embedded database file, created if absent.
+	SQLite string `yaml:"sqlite"`
+}
+
+// LimitsConfig bounds requests.
+type LimitsConfig struct {
+	// MaxRequestBytes is the largest request body accepted; larger requests
+	// get 413. Default 4 MiB.
+	MaxRequestBytes int64 `yaml:"max_request_bytes"`
+}
+
+// LogConfig describes one log.
+type LogConfig struct {
+	// Name identifies the log in the database. Never change it.
+	Name string `yaml:"name"`
+	// Kind is the log's personality: "tiles" (plain C2SP tlog-tiles log
+	// with a raw append endpoint), "rekor-v1" or "rekor-v2".
+	Kind string `yaml:"kind"`
+	// URL is the log's public base URL. Its path is the prefix under which
+	// the log is served (e.g. https://log.example.com/main serves
+	// /main/checkpoint). For rekor-v2 logs its host name is the origin.
+	URL string `yaml:"url"`
+	// Origin overrides the checkpoint origin. Defaults: tiles: URL without
+	// scheme; rekor-v2: URL host name; rekor-v1: "<hostname> - <tree_id>".
+	Origin string `yaml:"origin"`
+	// KeyFile is a PEM private key (PKCS#8, or SEC 1 "EC PRIVATE KEY"):
+	// Ed25519 or ECDSA P-256. Rekor v1 logs need ECDSA P-256.
+	KeyFile string `yaml:"key_file"`
+	// Batch bounds batches and the queue.
+	Batch BatchConfig `yaml:"batch"`
+	// CacheBytes bounds the in-process tile cache. Default 64 MiB.
+	CacheBytes int `yaml:"cache_bytes"`
+	// Rekor holds options of the rekor-v1 and rekor-v2 personalities.
+	Rekor RekorConfig `yaml:"rekor"`
+}
+
+// BatchConfig bounds batches; zero values take the engine defaults.
+type BatchConfig struct {
+	// MaxSize is the most entries one batch commits. Default 1024.
+	MaxSize int `yaml:"max_size"`
+	// MaxAge is the longest an entry waits for its batch to start
+	// committing. Default 50ms.
+	MaxAge time.Duration `yaml:"max_age"`
+	// MaxPending is the most entries queued; more get 503 + Retry-After.
+	// Default 16384.
+	MaxPending int `yaml:"max_pending"`
+}
+
+// RekorConfig holds personality options for Rekor-compatible logs.
+type RekorConfig struct {
+	// TreeID is the Rekor v1 tree ID (decimal, non-zero). Required for
+	// rekor-v1; keep an adopted log's ID.
+	TreeID int64 `yaml:"tree_id"`
+	// Hostname is the Rekor v1 checkpoint signer name and origin prefix.
+	// Default: the URL's host name.
+	Hostname string `yaml:"hostname"`
+	// AllowedKinds restricts the entry kinds accepted (rekor-v1:
+	// hashedrekord, dsse, intoto). Empty means all.
+	AllowedKinds []string `yaml:"allowed_kinds"`
+	// AllowedHashes restricts artifact hash algorithms (sha256, sha384,
+	// sha512). Empty means all.
+	AllowedHashes []string `yaml:"allowed_hashes"`
+}
+
+// LoadServiceConfig reads and validates a config file strictly.
+func LoadServiceConfig(path string) (*ServiceConfig, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read config: %w", err)
+	}
+	cfg, err := ParseServiceConfig(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	cfg.dir = filepath.Dir(path)
+	return cfg, nil
+}
+
+// ParseServiceConfig decodes and validates a config; unknown keys are errors.
+func ParseServiceConfig(raw []byte) (*ServiceConfig, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	var cfg ServiceConfig
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("invalid config: %w", err)
+	}
+	if cfg.Listen.HTTP == "" {
+		cfg.Listen.HTTP = "127.0.0.1:3000"
+	}
+	if cfg.Listen.GRPC == "" {
+		cfg.Listen.GRPC = "127.0.0.1:3001"
+	}
+	if cfg.Limits.MaxRequestBytes == 0 {
+		cfg.Limits.MaxRequestBytes = 4 << 20
+	}
+	n := 0
+	for _, s := range []string{cfg.Database.URL, cfg.Database.URLFile, cfg.Database.SQLite} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 && os.Getenv("HALLMARK_DATABASE_URL") == "" {
+		return nil, errors.New("database: set exactly one of url, url_file or sqlite (or HALLMARK_DATABASE_URL)")
+	}
+	if len(cfg.Logs) == 0 {
+		return nil, errors.New("logs: at least one log is needed")
+	}
+	names, prefixes := map[string]bool{}, map[string]bool{}
+	for i := range cfg.Logs {
+		l := &cfg.Logs[i]
+		if err := l.validate(); err != nil {
+			return nil, fmt.Errorf("logs[%d] (%s): %w", i, l.Name, err)
+		}
+		if names[l.Name] {
+			return nil, fmt.Errorf("logs[%d]: duplicate name %q", i, l.Name)
+		}
+		names[l.Name] = true
+		if p := l.Prefix(); prefixes[p] {
+			return nil, fmt.Errorf("logs[%d]: URL prefix %q is used by another log", i, p)
+		} else {
+			prefixes[p] = true
+		}
+	}
+	return &cfg, nil
+}
+
+func (l *LogConfig) validate() error {
+	if l.Name == "" || strings.ContainsAny(l.Name, " /") {
+		return errors.New("name must be non-empty without spaces or slashes")
+	}
+	switch l.Kind {
+	case "tiles", "rekor-v1", "rekor-v2":
+	default:
+		return fmt.Errorf("kind %q is not one of tiles, rekor-v1, rekor-v2", l.Kind)
+	}
+	u, err := url.Parse(l.URL)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return fmt.Errorf("url %q must be an absolute http(s) URL", l.URL)
+	}
+	if l.KeyFile == "" {
+		return errors.New("key_file is required")
+	}
+	if l.Kind == "rekor-v1" && l.Rekor.TreeID <= 0 {
+		return errors.New("rekor.tree_id must be a positive integer for rekor-v1 logs")
+	}
+	return nil
+}
+
+// Prefix returns the URL path prefix of the log, without a trailing slash
+// ("" for a log at the root).
+func (l *LogConfig) Prefix() string {
+	u, _ := url.Parse(l.URL)
+	return strings.TrimSuffix(u.Path, "/")
+}
+
+// Hostname returns the host name of the log's URL.
+func (l *LogConfig) Hostname() string {
+	u, _ := url.Parse(l.URL)
+	return u.Hostname()
+}
+
+// CheckpointOrigin returns the origin line of the log's checkpoints.
+func (l *LogConfig) CheckpointOrigin() string {
+	if l.Origin != "" {
+		return l.Origin
+	}
+	switch l.Kind {
+	case "rekor-v2":
+		return l.Hostname()
+	case "rekor-v1":
+		return fmt.Sprintf("%s - %d", l.RekorHostname(), l.Rekor.TreeID)
+	}
+	u, _ := url.Parse(l.URL)
+	return u.Host + strings.TrimSuffix(u.Path, "/")
+}
+
+// RekorHostname is the Rekor v1 signer name.
+func (l *LogConfig) RekorHostname() string {
+	if l.Rekor.Hostname != "" {
+		return l.Rekor.Hostname
+	}
+	return l.Hostname()
+}
+
+// Path resolves p relative to the config file's directory.
+func (c *ServiceConfig) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.dir == "" {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+// DatabaseURL returns the PostgreSQL URL, or "" for SQLite.
+func (c *ServiceConfig) DatabaseURL() (string, error) {
+	switch {
+	case c.Database.URL != "":
+		return c.Database.URL, nil
+	case c.Database.URLFile != "":
+		b, err := os.ReadFile(c.Path(c.Database.URLFile))
+		if err != nil {
+			return "", fmt.Errorf("couldn't read database url_file: %w", err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	case c.Database.SQLite != "":
+		return "", nil
+	}
+	return os.Getenv("HALLMARK_DATABASE_URL"), nil
+}
+
+// LoadPrivateKey reads a PEM private key: PKCS#8 or SEC 1 EC.
+func LoadPrivateKey(path string) (crypto.Signer, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read key: %w", err)
+	}
+	return ParsePrivateKey(raw)
+}
+
+// ParsePrivateKey parses a PEM private key: PKCS#8 or SEC 1 EC.
+func ParsePrivateKey(raw []byte) (crypto.Signer, error) {
+	block, _ := pem.Decode(raw)
+	if block == nil {
+		return nil, errors.New("no PEM block in key file")
+	}
+	var key any
+	var err error
+	switch block.Type {
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(block.Bytes)
+	default:
+		return nil, fmt.Errorf("unsupported PEM block %q (want PRIVATE KEY)", block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("couldn't parse private key: %w", err)
+	}
+	switch k := key.(type) {
+	case ed25519.PrivateKey:
+		return k, nil
+	case *ecdsa.PrivateKey:
+		if k.Curve != elliptic.P256() {
+			return nil, errors.New("ECDSA log keys must use P-256")
+		}
+		return k, nil
+	}
+	return nil, fmt.Errorf("unsupported key type %T (want Ed25519 or ECDSA P-256)", key)
+}
+
+// GenerateKey creates a key ("ed25519" or "ecdsa-p256") as PKCS#8 PEM.
+func GenerateKey(alg string) ([]byte, error) {
+	var key any
+	var err error
+	switch alg {
+	case "ed25519":
+		_, key, err = ed25519.GenerateKey(rand.Reader)
+	case "ecdsa-p256":
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	default:
+		return nil, fmt.Errorf("unknown key type %q (want ed25519 or ecdsa-p256)", alg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}

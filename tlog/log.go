@@ -1,0 +1,565 @@
+package tlog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+)
+
+var (
+	// ErrPushback means the log's queue is full: the caller should retry
+	// later. The API turns it into 503 + Retry-After or gRPC Unavailable.
+	ErrPushback = errors.New("too many pending entries, try again later")
+	// ErrClosed is returned by Append once the log is shutting down.
+	ErrClosed = errors.New("log is shutting down")
+	// ErrInvalidRequest wraps client mistakes (bad sizes, indices beyond
+	// the tree, malformed paths); the message says what was wrong.
+	ErrInvalidRequest = errors.New("invalid request")
+	// ErrEntryTooLarge is returned for entries over MaxEntrySize bytes.
+	ErrEntryTooLarge = errors.New("entry too large")
+)
+
+var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+
+// Config describes one log served by the engine.
+type Config struct {
+	// Name identifies the log in the store. It must never change.
+	Name string
+	// Origin is the first line of the log's checkpoints.
+	Origin string
+	// Signer signs checkpoints. Its name is usually Origin (Rekor v1 logs
+	// use the host name).
+	Signer note.Signer
+	// Verifier, if set, must verify the stored checkpoint when the log is
+	// opened: it catches a log served with the wrong key.
+	Verifier note.Verifier
+
+	// BatchMaxSize and BatchMaxAge bound a batch: it commits when it holds
+	// BatchMaxSize entries or its first entry has waited BatchMaxAge.
+	BatchMaxSize int
+	BatchMaxAge  time.Duration
+	// MaxPending bounds the queue of entries not yet committed. Appends
+	// beyond it fail with ErrPushback.
+	MaxPending int
+	// CacheBytes bounds the in-process cache of immutable tiles and bundles.
+	CacheBytes int
+
+	Metrics *Metrics         // optional
+	Logger  *slog.Logger     // optional
+	Now     func() time.Time // optional, for tests
+}
+
+// Defaults tuned for latency: a lone entry waits at most 50 ms for its batch.
+const (
+	DefaultBatchMaxSize = 1024
+	DefaultBatchMaxAge  = 50 * time.Millisecond
+	DefaultMaxPending   = 16384
+	DefaultCacheBytes   = 64 << 20
+)
+
+// Entry is one submission to a log.
+type Entry struct {
+	// Data is stored in the entry bundle, at most MaxEntrySize bytes.
+	Data []byte
+	// LeafHash is the Merkle leaf hash; zero means RFC 6962 HashLeaf(Data).
+	LeafHash [32]byte
+	// DedupKey identifies duplicates; zero means LeafHash. Appending an
+	// entry whose key is already in the log returns the existing index.
+	DedupKey [32]byte
+	// SearchKeys are written to the search index with the entry.
+	SearchKeys []string
+}
+
+// Checkpoint is a signed tree head.
+type Checkpoint struct {
+	Size uint64
+	Root []byte
+	Note []byte // the signed note text
+}
+
+// Receipt is the result of a successful Append.
+type Receipt struct {
+	Index      uint64
+	Duplicate  bool        // the entry was already in the log at Index
+	Time       time.Time   // commit time of the batch (zero for duplicates)
+	Checkpoint *Checkpoint // a checkpoint that includes Index
+}
+
+// Log is one Merkle-tree log: it batches appends, commits each batch in one
+// store transaction, and serves tiles, checkpoints and proofs.
+type Log struct {
+	cfg     Config
+	store   Store
+	cache   *tileCache
+	metrics *Metrics
+	logger  *slog.Logger
+
+	queue   chan *pending
+	closing chan struct{}
+	done    chan struct{}
+	closeMu sync.RWMutex
+	closed  bool
+
+	latest    atomic.Pointer[Checkpoint]
+	refreshed atomic.Int64 // unix nanos of the last State read
+}
+
+type pending struct {
+	entry    Entry
+	enqueued time.Time
+	done     chan struct{}
+	receipt  *Receipt
+	err      error
+}
+
+// Open loads (or creates) the log and starts its sequencer.
+func Open(ctx context.Context, store Store, cfg Config) (*Log, error) {
+	if cfg.Name == "" || cfg.Origin == "" || cfg.Signer == nil {
+		return nil, errors.New("log config needs a name, an origin and a signer")
+	}
+	if cfg.BatchMaxSize <= 0 {
+		cfg.BatchMaxSize = DefaultBatchMaxSize
+	}
+	if cfg.BatchMaxAge <= 0 {
+		cfg.BatchMaxAge = DefaultBatchMaxAge
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = DefaultMaxPending
+	}
+	if cfg.CacheBytes <= 0 {
+		cfg.CacheBytes = DefaultCacheBytes
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	l := &Log{
+		cfg:     cfg,
+		store:   store,
+		cache:   newTileCache(cfg.CacheBytes),
+		metrics: cfg.Metrics,
+		logger:  cfg.Logger.With("log", cfg.Name),
+		queue:   make(chan *pending, cfg.MaxPending),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if err := store.CreateLog(ctx, cfg.Name); err != nil {
+		return nil, fmt.Errorf("couldn't create log %q: %w", cfg.Name, err)
+	}
+	st, err := store.State(ctx, cfg.Name)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't load log %q: %w", cfg.Name, err)
+	}
+	if st.Checkpoint == nil {
+		// A new log publishes a signed checkpoint of the empty tree, so
+		// readers always find one.
+		if err := l.commit(ctx, nil); err != nil {
+			return nil, fmt.Errorf("couldn't initialise log %q: %w", cfg.Name, err)
+		}
+	} else {
+		if err := l.checkOrigin(st.Checkpoint); err != nil {
+			return nil, err
+		}
+		if cfg.Verifier != nil {
+			if _, err := note.Open(st.Checkpoint, note.VerifierList(cfg.Verifier)); err != nil {
+				return nil, fmt.Errorf("log %q: the stored checkpoint does not verify with the configured key (%w); a log's key cannot change", cfg.Name, err)
+			}
+		}
+		l.setLatest(&Checkpoint{Size: st.Size, Root: st.Root, Note: st.Checkpoint})
+	}
+	go l.sequence()
+	return l, nil
+}
+
+// checkOrigin refuses to open a log whose stored checkpoint names another
+// origin: serving it under a new name would break every client.
+func (l *Log) checkOrigin(cp []byte) error {
+	origin, _, _ := bytes.Cut(cp, []byte("\n"))
+	if string(origin) != l.cfg.Origin {
+		return fmt.Errorf("log %q was created with origin %q, config says %q", l.cfg.Name, origin, l.cfg.Origin)
+	}
+	return nil
+}
+
+// Name returns the log's store name; Origin its checkpoint origin.
+func (l *Log) Name() string   { return l.cfg.Name }
+func (l *Log) Origin() string { return l.cfg.Origin }
+
+// Close stops accepting entries, commits what is queued, and stops.
+func (l *Log) Close() {
+	l.closeMu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.closing)
+	}
+	l.closeMu.Unlock()
+	<-l.done
+}
+
+// Append queues e and waits until the batch holding it commits. On success
+// the entry is durable at Receipt.Index. If ctx ends first the entry may
+// still be committed; appending it again returns the same index.
+func (l *Log) Append(ctx context.Context, e Entry) (*Receipt, error) {
+	if len(e.Data) > MaxEntrySize {
+		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrEntryTooLarge, len(e.Data), MaxEntrySize)
+	}
+	if e.LeafHash == ([32]byte{}) {
+		copy(e.LeafHash[:], rfc6962.DefaultHasher.HashLeaf(e.Data))
+	}
+	if e.DedupKey == ([32]byte{}) {
+		e.DedupKey = e.LeafHash
+	}
+	p := &pending{entry: e, enqueued: time.Now(), done: make(chan struct{})}
+	l.closeMu.RLock()
+	if l.closed {
+		l.closeMu.RUnlock()
+		return nil, ErrClosed
+	}
+	select {
+	case l.queue <- p:
+		l.closeMu.RUnlock()
+	default:
+		l.closeMu.RUnlock()
+		l.metrics.pushbacks.WithLabelValues(l.cfg.Name).Inc()
+		return nil, fmt.Errorf("log %s: %w", l.cfg.Name, ErrPushback)
+	}
+	l.metrics.queueDepth.WithLabelValues(l.cfg.Name).Set(float64(len(l.queue)))
+	select {
+	case <-p.done:
+		return p.receipt, p.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// sequence collects batches from the queue and commits them one at a time.
+// While a batch commits, the next one accumulates in the queue.
+func (l *Log) sequence() {
+	defer close(l.done)
+	for {
+		var first *pending
+		select {
+		case first = <-l.queue:
+		case <-l.closing:
+			// Commit whatever is still queued, then stop.
+			for {
+				batch := l.drain(nil)
+				if len(batch) == 0 {
+					return
+				}
+				l.commitAndNotify(batch)
+			}
+		}
+		batch := []*pending{first}
+		wait := l.cfg.BatchMaxAge - time.Since(first.enqueued)
+		timer := time.NewTimer(max(wait, 0))
+	collect:
+		for len(batch) < l.cfg.BatchMaxSize {
+			select {
+			case p := <-l.queue:
+				batch = append(batch, p)
+			case <-timer.C:
+				batch = l.drain(batch)
+				break collect
+			case <-l.closing:
+				batch = l.drain(batch)
+				break collect
+			}
+		}
+		timer.Stop()
+		l.commitAndNotify(batch)
+	}
+}
+
+// drain adds to batch what is already queued, up to the batch size.
+func (l *Log) drain(batch []*pending) []*pending {
+	for len(batch) < l.cfg.BatchMaxSize {
+		select {
+		case p := <-l.queue:
+			batch = append(batch, p)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+func (l *Log) commitAndNotify(batch []*pending) {
+	l.metrics.queueDepth.WithLabelValues(l.cfg.Name).Set(float64(len(l.queue)))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := l.commit(ctx, batch)
+	l.metrics.commitLatency.WithLabelValues(l.cfg.Name).Observe(time.Since(start).Seconds())
+	l.metrics.batchSize.WithLabelValues(l.cfg.Name).Observe(float64(len(batch)))
+	if err != nil {
+		l.metrics.commitErrors.WithLabelValues(l.cfg.Name).Inc()
+		l.logger.Error("batch failed", "entries", len(batch), "err", err)
+		err = fmt.Errorf("couldn't commit batch: %w", err)
+	}
+	for _, p := range batch {
+		if err != nil {
+			p.err, p.receipt = err, nil
+		}
+		close(p.done)
+	}
+}
+
+// commit sequences batch in one store transaction. If it returns an error,
+// nothing of the batch is in the store and no waiter has been answered; the
+// in-memory state (cache, latest checkpoint) is only updated after the
+// transaction committed, so the next batch starts from what is durable.
+func (l *Log) commit(ctx context.Context, batch []*pending) error {
+	now := l.cfg.Now()
+	var (
+		write    *BatchWrite
+		newCP    *Checkpoint
+		receipts []*Receipt
+	)
+	err := l.store.Commit(ctx, l.cfg.Name, func(tx Tx) error {
+		// Reset per attempt: fn runs once per Commit, but stay safe.
+		write, newCP, receipts = nil, nil, make([]*Receipt, len(batch))
+
+		// From here until Write, we hold the log's lock: no other process
+		// can extend the tree, so the state read here is the one we extend.
+		st, err := tx.State()
+		if err != nil {
+			return err
+		}
+		keys := make([][32]byte, 0, len(batch))
+		for _, p := range batch {
+			keys = append(keys, p.entry.DedupKey)
+		}
+		existing := map[[32]byte]uint64{}
+		if len(keys) > 0 {
+			if existing, err = tx.LookupKeys(keys); err != nil {
+				return fmt.Errorf("couldn't look up duplicates: %w", err)
+			}
+		}
+
+		cr, err := rangeFactory.NewRange(0, st.Size, st.Range)
+		if err != nil {
+			return fmt.Errorf("stored compact range is corrupt: %w", err)
+		}
+		tb, err := l.newTileBuilder(tx, st.Size)
+		if err != nil {
+			return err
+		}
+		w := &BatchWrite{Time: now}
+		inBatch := map[[32]byte]uint64{}
+		for i, p := range batch {
+			if idx, ok := existing[p.entry.DedupKey]; ok {
+				receipts[i] = &Receipt{Index: idx, Duplicate: true}
+				continue
+			}
+			if idx, ok := inBatch[p.entry.DedupKey]; ok {
+				receipts[i] = &Receipt{Index: idx, Duplicate: true}
+				continue
+			}
+			idx := cr.End()
+			inBatch[p.entry.DedupKey] = idx
+			if err := cr.Append(p.entry.LeafHash[:], tb.visit); err != nil {
+				return fmt.Errorf("couldn't append leaf %d: %w", idx, err)
+			}
+			if tb.err != nil {
+				return tb.err
+			}
+			tb.addEntry(idx, p.entry.Data)
+			w.Keys = append(w.Keys, KeyRow{Key: p.entry.DedupKey, Index: idx})
+			for _, k := range p.entry.SearchKeys {
+				w.SearchKeys = append(w.SearchKeys, SearchRow{Key: k, Index: idx})
+			}
+			receipts[i] = &Receipt{Index: idx, Time: now}
+		}
+		if len(inBatch) == 0 && st.Checkpoint != nil {
+			// Only duplicates: nothing to write, answer with the current head.
+			newCP = &Checkpoint{Size: st.Size, Root: st.Root, Note: st.Checkpoint}
+			return nil
+		}
+
+		root, err := cr.GetRootHash(nil)
+		if err != nil {
+			return fmt.Errorf("couldn't compute root: %w", err)
+		}
+		if root == nil { // empty tree
+			root = rfc6962.DefaultHasher.EmptyRoot()
+		}
+		signed, err := l.signCheckpoint(cr.End(), root)
+		if err != nil {
+			return err
+		}
+		newCP = &Checkpoint{Size: cr.End(), Root: root, Note: signed}
+		w.State = TreeState{Size: cr.End(), Root: root, Range: cr.Hashes(), Checkpoint: signed}
+		w.Tiles, w.Bundles = tb.result()
+		write = w
+		return tx.Write(w)
+	})
+	if err != nil {
+		return err
+	}
+	// The batch is durable. If we crash from here on, waiters get no answer
+	// but their entries are in the log: resubmitting returns their index.
+	if write != nil {
+		for _, t := range write.Tiles {
+			l.cache.put(tileKey{level: t.Level, index: t.Index, width: uint16(len(t.Data) / 32)}, t.Data)
+		}
+		for _, b := range write.Bundles {
+			width := min(write.State.Size-b.Index*TileWidth, TileWidth)
+			l.cache.put(tileKey{kind: entryBundle, index: b.Index, width: uint16(width)}, b.Data)
+		}
+		l.metrics.treeSize.WithLabelValues(l.cfg.Name).Set(float64(write.State.Size))
+	}
+	l.setLatest(newCP)
+	for i, p := range batch {
+		receipts[i].Checkpoint = newCP
+		p.receipt = receipts[i]
+		if receipts[i].Duplicate {
+			l.metrics.appends.WithLabelValues(l.cfg.Name, "duplicate").Inc()
+		} else {
+			l.metrics.appends.WithLabelValues(l.cfg.Name, "new").Inc()
+		}
+		l.metrics.submitToCommit.WithLabelValues(l.cfg.Name).Observe(time.Since(p.enqueued).Seconds())
+	}
+	return nil
+}
+
+func (l *Log) signCheckpoint(size uint64, root []byte) ([]byte, error) {
+	body := log.Checkpoint{Origin: l.cfg.Origin, Size: size, Hash: root}.Marshal()
+	signed, err := note.Sign(&note.Note{Text: string(body)}, l.cfg.Signer)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't sign checkpoint: %w", err)
+	}
+	return signed, nil
+}
+
+// setLatest records cp as the latest checkpoint unless a larger one is known.
+func (l *Log) setLatest(cp *Checkpoint) {
+	l.refreshed.Store(time.Now().UnixNano())
+	for {
+		old := l.latest.Load()
+		if old != nil && old.Size >= cp.Size {
+			return
+		}
+		if l.latest.CompareAndSwap(old, cp) {
+			return
+		}
+	}
+}
+
+// tileBuilder accumulates the tiles and the entry bundle a batch changes,
+// starting from the partial tiles at the right edge of the tree.
+type tileBuilder struct {
+	tiles   map[[2]uint64][]byte
+	order   [][2]uint64
+	dirty   map[[2]uint64]bool
+	bundles map[uint64][]byte
+	border  []uint64
+	err     error
+}
+
+func (l *Log) newTileBuilder(tx Tx, size uint64) (*tileBuilder, error) {
+	tb := &tileBuilder{tiles: map[[2]uint64][]byte{}, dirty: map[[2]uint64]bool{}, bundles: map[uint64][]byte{}}
+	for level := uint64(0); level < 8; level++ {
+		idx, width, partial, ok := rightTile(level, size)
+		if !ok {
+			break
+		}
+		if !partial {
+			continue
+		}
+		data, err := l.partialForBatch(tx, false, level, idx, width)
+		if err != nil {
+			return nil, err
+		}
+		tb.tiles[[2]uint64{level, idx}] = bytes.Clone(data)
+		tb.order = append(tb.order, [2]uint64{level, idx})
+	}
+	if idx, width, partial, ok := rightTile(0, size); ok && partial {
+		data, err := l.partialForBatch(tx, true, 0, idx, width)
+		if err != nil {
+			return nil, err
+		}
+		tb.bundles[idx] = bytes.Clone(data)
+		tb.border = append(tb.border, idx)
+	}
+	return tb, nil
+}
+
+// partialForBatch returns the first width hashes (or entries) of the tile
+// at the right edge of the tree, from the cache when this process wrote it,
+// else from the transaction.
+func (l *Log) partialForBatch(tx Tx, bundle bool, level, idx, width uint64) ([]byte, error) {
+	if data, ok := l.cache.get(tileKey{kind: kindOf(bundle), level: level, index: idx, width: uint16(width)}); ok {
+		return data, nil
+	}
+	if bundle {
+		data, err := tx.ReadEntryBundle(idx)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read entry bundle %d: %w", idx, err)
+		}
+		return bundlePrefix(data, width)
+	}
+	data, err := tx.ReadTile(level, idx)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read tile %d/%d: %w", level, idx, err)
+	}
+	if uint64(len(data)) < width*32 {
+		return nil, fmt.Errorf("tile %d/%d holds %d hashes, the tree needs %d", level, idx, len(data)/32, width)
+	}
+	return data[:width*32], nil
+}
+
+// visit receives every node the compact range completes; nodes on Merkle
+// levels that are multiples of 8 are the hashes of the tile levels.
+func (tb *tileBuilder) visit(id compact.NodeID, hash []byte) {
+	if id.Level%8 != 0 || tb.err != nil {
+		return
+	}
+	key := [2]uint64{uint64(id.Level / 8), id.Index / TileWidth}
+	t, ok := tb.tiles[key]
+	if !ok {
+		tb.order = append(tb.order, key)
+	}
+	if uint64(len(t)/32) != id.Index%TileWidth {
+		tb.err = fmt.Errorf("tile %d/%d: node %d arrives at position %d", key[0], key[1], id.Index, len(t)/32)
+		return
+	}
+	tb.tiles[key] = append(t, hash...)
+	tb.dirty[key] = true
+}
+
+func (tb *tileBuilder) addEntry(idx uint64, data []byte) {
+	b := idx / TileWidth
+	if _, ok := tb.bundles[b]; !ok {
+		tb.border = append(tb.border, b)
+	}
+	tb.bundles[b] = appendBundleEntry(tb.bundles[b], data)
+}
+
+func (tb *tileBuilder) result() (tiles, bundles []TileData) {
+	for _, k := range tb.order {
+		if !tb.dirty[k] {
+			continue // a partial tile this batch did not extend
+		}
+		tiles = append(tiles, TileData{Level: k[0], Index: k[1], Data: tb.tiles[k]})
+	}
+	for _, b := range tb.border {
+		bundles = append(bundles, TileData{Index: b, Data: tb.bundles[b]})
+	}
+	return tiles, bundles
+}

@@ -1,0 +1,271 @@
+package tlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/hallmark-dev/hallmark/migrations"
+)
+
+// PGStore is the PostgreSQL Store. Batches are serialised per log by a row
+// lock on the log's state row; reads run on the pool without locks.
+type PGStore struct {
+	pool *pgxpool.Pool
+}
+
+var _ Store = (*PGStore)(nil)
+
+// OpenPG connects to PostgreSQL and applies pending migrations.
+func OpenPG(ctx context.Context, url string) (*PGStore, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("invalid database URL: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't connect to PostgreSQL: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("couldn't reach PostgreSQL: %w", err)
+	}
+	if _, err := MigratePG(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &PGStore{pool: pool}, nil
+}
+
+// MigratePG applies pending migrations, holding a session lock so that
+// replicas starting together do not race.
+func MigratePG(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return 0, err
+	}
+	return migrations.Up(ctx, db, migrations.Postgres, migrations.WithSessionLocker(locker))
+}
+
+func (s *PGStore) Close() error { s.pool.Close(); return nil }
+
+func (s *PGStore) CreateLog(ctx context.Context, log string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO logs (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`, log)
+	return err
+}
+
+func scanState(row pgx.Row) (*TreeState, error) {
+	var (
+		st      TreeState
+		size    int64
+		compact []byte
+	)
+	if err := row.Scan(&size, &st.Root, &compact, &st.Checkpoint); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	st.Size = uint64(size)
+	var err error
+	if st.Range, err = splitHashes(compact); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+func (s *PGStore) State(ctx context.Context, log string) (*TreeState, error) {
+	return scanState(s.pool.QueryRow(ctx, `SELECT size, root, compact, checkpoint FROM logs WHERE name = $1`, log))
+}
+
+func (s *PGStore) Commit(ctx context.Context, log string, fn func(Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("couldn't begin transaction: %w", err)
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck // no-op after Commit
+	if err := fn(&pgTx{ctx: ctx, tx: tx, log: log}); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		// The commit may or may not have happened (connection lost while
+		// committing). The next batch rereads the state under the lock, so
+		// either way the log stays consistent; the waiters get an error and
+		// their retries are deduplicated.
+		return fmt.Errorf("couldn't commit transaction: %w", err)
+	}
+	return nil
+}
+
+type pgTx struct {
+	ctx context.Context
+	tx  pgx.Tx
+	log string
+}
+
+func (t *pgTx) State() (*TreeState, error) {
+	return scanState(t.tx.QueryRow(t.ctx, `SELECT size, root, compact, checkpoint FROM logs WHERE name = $1 FOR UPDATE`, t.log))
+}
+
+func (t *pgTx) LookupKeys(keys [][32]byte) (map[[32]byte]uint64, error) {
+	raw := make([][]byte, len(keys))
+	for i := range keys {
+		raw[i] = keys[i][:]
+	}
+	rows, err := t.tx.Query(t.ctx, `SELECT key, idx FROM entry_keys WHERE log = $1 AND key = ANY($2)`, t.log, raw)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[[32]byte]uint64{}
+	for rows.Next() {
+		var k []byte
+		var idx int64
+		if err := rows.Scan(&k, &idx); err != nil {
+			return nil, err
+		}
+		out[[32]byte(k)] = uint64(idx)
+	}
+	return out, rows.Err()
+}
+
+func (t *pgTx) ReadTile(level, index uint64) ([]byte, error) {
+	return readBytes(t.tx.QueryRow(t.ctx, `SELECT data FROM tiles WHERE log = $1 AND level = $2 AND idx = $3`, t.log, int64(level), int64(index)))
+}
+
+func (t *pgTx) ReadEntryBundle(index uint64) ([]byte, error) {
+	return readBytes(t.tx.QueryRow(t.ctx, `SELECT data FROM bundles WHERE log = $1 AND idx = $2`, t.log, int64(index)))
+}
+
+func (t *pgTx) Write(b *BatchWrite) error {
+	if len(b.Keys) > 0 {
+		_, err := t.tx.CopyFrom(t.ctx, pgx.Identifier{"entry_keys"}, []string{"log", "key", "idx"},
+			pgx.CopyFromSlice(len(b.Keys), func(i int) ([]any, error) {
+				return []any{t.log, b.Keys[i].Key[:], int64(b.Keys[i].Index)}, nil
+			}))
+		if err != nil {
+			return fmt.Errorf("couldn't write entry keys: %w", err)
+		}
+	}
+	if len(b.SearchKeys) > 0 {
+		// Distinct (key, index) pairs only: an entry may list a key twice.
+		seen := make(map[SearchRow]bool, len(b.SearchKeys))
+		rows := make([][]any, 0, len(b.SearchKeys))
+		for _, r := range b.SearchKeys {
+			if !seen[r] {
+				seen[r] = true
+				rows = append(rows, []any{t.log, r.Key, int64(r.Index)})
+			}
+		}
+		if _, err := t.tx.CopyFrom(t.ctx, pgx.Identifier{"search_keys"}, []string{"log", "key", "idx"}, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("couldn't write search keys: %w", err)
+		}
+	}
+	batch := &pgx.Batch{}
+	for _, tl := range b.Tiles {
+		batch.Queue(`INSERT INTO tiles (log, level, idx, data) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (log, level, idx) DO UPDATE SET data = EXCLUDED.data`, t.log, int64(tl.Level), int64(tl.Index), tl.Data)
+	}
+	for _, bu := range b.Bundles {
+		batch.Queue(`INSERT INTO bundles (log, idx, data) VALUES ($1, $2, $3)
+			ON CONFLICT (log, idx) DO UPDATE SET data = EXCLUDED.data`, t.log, int64(bu.Index), bu.Data)
+	}
+	batch.Queue(`UPDATE logs SET size = $2, root = $3, compact = $4, checkpoint = $5 WHERE name = $1`,
+		t.log, int64(b.State.Size), b.State.Root, joinHashes(b.State.Range), b.State.Checkpoint)
+	batch.Queue(`INSERT INTO checkpoints (log, size, time_ms, checkpoint) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (log, size) DO NOTHING`, t.log, int64(b.State.Size), b.Time.UnixMilli(), b.State.Checkpoint)
+	if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
+		return fmt.Errorf("couldn't write tiles and state: %w", err)
+	}
+	return nil
+}
+
+func readBytes(row pgx.Row) ([]byte, error) {
+	var b []byte
+	if err := row.Scan(&b); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, ErrNotFound
+		}
+		return nil, err
+	}
+	return b, nil
+}
+
+func (s *PGStore) ReadTile(ctx context.Context, log string, level, index uint64) ([]byte, error) {
+	return readBytes(s.pool.QueryRow(ctx, `SELECT data FROM tiles WHERE log = $1 AND level = $2 AND idx = $3`, log, int64(level), int64(index)))
+}
+
+func (s *PGStore) ReadEntryBundle(ctx context.Context, log string, index uint64) ([]byte, error) {
+	return readBytes(s.pool.QueryRow(ctx, `SELECT data FROM bundles WHERE log = $1 AND idx = $2`, log, int64(index)))
+}
+
+func (s *PGStore) Lookup(ctx context.Context, log string, key [32]byte) (uint64, error) {
+	var idx int64
+	err := s.pool.QueryRow(ctx, `SELECT idx FROM entry_keys WHERE log = $1 AND key = $2`, log, key[:]).Scan(&idx)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	return uint64(idx), err
+}
+
+func (s *PGStore) Search(ctx context.Context, log string, keys []string, limit int) ([]uint64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT idx FROM search_keys WHERE log = $1 AND key = ANY($2) ORDER BY idx LIMIT $3`, log, keys, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (uint64, error) {
+		var i int64
+		err := r.Scan(&i)
+		return uint64(i), err
+	})
+}
+
+func (s *PGStore) BatchTime(ctx context.Context, log string, index uint64) (time.Time, error) {
+	var ms int64
+	err := s.pool.QueryRow(ctx, `SELECT time_ms FROM checkpoints WHERE log = $1 AND size > $2 ORDER BY size LIMIT 1`, log, int64(index)).Scan(&ms)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return time.Time{}, ErrNotFound
+	}
+	return time.UnixMilli(ms), err
+}
+
+func (s *PGStore) Checkpoints(ctx context.Context, log string, from, to uint64) ([]StoredCheckpoint, error) {
+	rows, err := s.pool.Query(ctx, `SELECT size, time_ms, checkpoint FROM checkpoints WHERE log = $1 AND size >= $2 AND size <= $3 ORDER BY size`, log, int64(from), int64(to))
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (StoredCheckpoint, error) {
+		var c StoredCheckpoint
+		var size, ms int64
+		err := r.Scan(&size, &ms, &c.Checkpoint)
+		c.Size, c.Time = uint64(size), time.UnixMilli(ms)
+		return c, err
+	})
+}
+
+func splitHashes(b []byte) ([][]byte, error) {
+	if len(b)%32 != 0 {
+		return nil, fmt.Errorf("stored compact range has %d bytes, not a multiple of 32", len(b))
+	}
+	out := make([][]byte, 0, len(b)/32)
+	for i := 0; i < len(b); i += 32 {
+		out = append(out, b[i:i+32:i+32])
+	}
+	return out, nil
+}
+
+func joinHashes(h [][]byte) []byte {
+	out := make([]byte, 0, 32*len(h))
+	for _, x := range h {
+		out = append(out, x...)
+	}
+	return out
+}

@@ -1,0 +1,134 @@
+package rekorv2
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/sha256"
+	"fmt"
+	"slices"
+	"strconv"
+
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	rekortilespb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
+)
+
+// dsseEntry validates a dsse 0.0.2 request and returns the entry rekor-tiles
+// v2.2.1 would have built from it (see Canonicalize for the rules).
+func dsseEntry(ds *rekortilespb.DSSERequestV002, opts Options) (*rekortilespb.Entry, error) {
+	const field = "dsseRequestV002"
+	if ds == nil {
+		return nil, inputErrorf(field, "missing request")
+	}
+	env := ds.GetEnvelope()
+	if env == nil {
+		return nil, inputErrorf(field+".envelope", "missing envelope")
+	}
+	if len(ds.GetVerifiers()) == 0 {
+		return nil, inputErrorf(field+".verifiers", "no verifiers")
+	}
+	if n := len(ds.Verifiers); n > MaxDSSEVerifiers {
+		return nil, inputErrorf(field+".verifiers", "%d verifiers, at most %d are allowed", n, MaxDSSEVerifiers)
+	}
+	if len(env.GetSignatures()) == 0 {
+		return nil, inputErrorf(field+".envelope.signatures", "envelope has no signatures")
+	}
+	if n := len(env.Signatures); n > MaxDSSESignatures {
+		return nil, inputErrorf(field+".envelope.signatures", "%d signatures, at most %d are allowed", n, MaxDSSESignatures)
+	}
+
+	// Signatures identical byte for byte are one signature (keyid is not
+	// logged); sigIndex remembers where each first appeared, for errors.
+	var sigs [][]byte
+	var sigIndex []int
+	for i, s := range env.Signatures {
+		if len(s.GetSig()) == 0 {
+			return nil, inputErrorf(field+".envelope.signatures["+strconv.Itoa(i)+"].sig", "empty signature")
+		}
+		if !slices.ContainsFunc(sigs, func(b []byte) bool { return bytes.Equal(b, s.Sig) }) {
+			sigs = append(sigs, s.Sig)
+			sigIndex = append(sigIndex, i)
+		}
+	}
+
+	type parsed struct {
+		pub crypto.PublicKey
+		alg algorithm
+	}
+	verifiers := make([]parsed, len(ds.Verifiers))
+	for j, v := range ds.Verifiers {
+		vf := field + ".verifiers[" + strconv.Itoa(j) + "]"
+		pub, alg, err := parseVerifier(vf, v, dsseType, opts)
+		if err != nil {
+			return nil, err
+		}
+		for k := range j {
+			if pub.(interface{ Equal(crypto.PublicKey) bool }).Equal(verifiers[k].pub) {
+				return nil, inputErrorf(vf, "same public key as verifiers[%d]", k)
+			}
+		}
+		verifiers[j] = parsed{pub, alg}
+	}
+
+	// Try every (signature, verifier) pair: at most 100 verifications. The
+	// pairing must be one-to-one for the leaf not to depend on order.
+	pae := preAuthEncoding(env.PayloadType, env.Payload)
+	signer := make([]int, len(sigs))      // verifier of each signature
+	signed := make([]int, len(verifiers)) // signature of each verifier
+	for j := range signed {
+		signed[j] = -1
+	}
+	for i, sig := range sigs {
+		signer[i] = -1
+		sf := field + ".envelope.signatures[" + strconv.Itoa(sigIndex[i]) + "].sig"
+		for j, v := range verifiers {
+			if v.alg.verifyMessage(v.pub, pae, sig) != nil {
+				continue
+			}
+			if signer[i] >= 0 {
+				return nil, inputErrorf(sf, "signature is verified by both verifiers[%d] and verifiers[%d]", signer[i], j)
+			}
+			if signed[j] >= 0 {
+				return nil, inputErrorf(field+".verifiers["+strconv.Itoa(j)+"]",
+					"verifier verifies both signatures[%d] and signatures[%d]; each verifier must sign exactly once", sigIndex[signed[j]], sigIndex[i])
+			}
+			signer[i], signed[j] = j, i
+		}
+		if signer[i] < 0 && len(verifiers) == 1 {
+			return nil, inputErrorf(sf, "signature does not verify over the DSSE PAE with the verifier's %s key", describeKey(verifiers[0].pub))
+		}
+		if signer[i] < 0 {
+			return nil, inputErrorf(sf, "signature does not verify over the DSSE PAE with any of the %d verifiers", len(verifiers))
+		}
+	}
+	for j, i := range signed {
+		if i < 0 {
+			return nil, inputErrorf(field+".verifiers["+strconv.Itoa(j)+"]", "verifier verifies none of the envelope's signatures")
+		}
+	}
+
+	logged := make([]*rekortilespb.Signature, len(sigs))
+	for i, sig := range sigs {
+		logged[i] = &rekortilespb.Signature{Content: sig, Verifier: ds.Verifiers[signer[i]]}
+	}
+	slices.SortFunc(logged, func(a, b *rekortilespb.Signature) int { return bytes.Compare(a.Content, b.Content) })
+	// The payload hash is always SHA-256, whatever the signature algorithms.
+	payloadHash := sha256.Sum256(env.Payload)
+	return &rekortilespb.Entry{
+		Kind:       KindDSSE,
+		ApiVersion: Version,
+		Spec: &rekortilespb.Spec{
+			Spec: &rekortilespb.Spec_DsseV002{
+				DsseV002: &rekortilespb.DSSELogEntryV002{
+					PayloadHash: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: payloadHash[:]},
+					Signatures:  logged,
+				},
+			},
+		},
+	}, nil
+}
+
+// preAuthEncoding is DSSE v1's PAE:
+// "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body, lengths in ASCII decimal.
+func preAuthEncoding(payloadType string, payload []byte) []byte {
+	return fmt.Appendf(nil, "DSSEv1 %d %s %d %s", len(payloadType), payloadType, len(payload), payload)
+}

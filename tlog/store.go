@@ -1,0 +1,117 @@
+package tlog
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by store reads when the requested tile, bundle,
+// key or log does not exist.
+var ErrNotFound = errors.New("not found")
+
+// TreeState is a log's committed state: the tree size, its root, the compact
+// range of [0, Size) that lets the next batch extend the tree without reading
+// it, and the signed checkpoint that commits to Size and Root.
+type TreeState struct {
+	Size       uint64
+	Root       []byte   // RFC 6962 root hash of the first Size leaves
+	Range      [][]byte // compact range hashes of [0, Size), left to right
+	Checkpoint []byte   // signed note for (Size, Root)
+}
+
+// A Store holds any number of logs, each identified by a short stable name.
+//
+// Every method is safe for concurrent use, also from several processes on
+// the same database. Reads see only committed batches: a batch is visible
+// entirely or not at all.
+type Store interface {
+	// CreateLog registers the log if it does not exist yet. It is
+	// idempotent, and the log starts empty.
+	CreateLog(ctx context.Context, log string) error
+
+	// Commit runs fn in a single transaction that holds the log's exclusive
+	// write lock, so that across all processes at most one Commit for the
+	// same log runs at a time. If fn or the commit fails, nothing fn wrote
+	// is ever visible. When Commit returns nil, everything fn wrote is
+	// durable.
+	Commit(ctx context.Context, log string, fn func(Tx) error) error
+
+	// State returns the latest committed state of the log.
+	State(ctx context.Context, log string) (*TreeState, error)
+
+	// ReadTile returns the stored hash tile at (level, index): 32-byte
+	// hashes, fewer than 256 of them while the tile is partial.
+	ReadTile(ctx context.Context, log string, level, index uint64) ([]byte, error)
+
+	// ReadEntryBundle returns the stored entry bundle at index, in C2SP
+	// tlog-tiles format (uint16 length-prefixed entries).
+	ReadEntryBundle(ctx context.Context, log string, index uint64) ([]byte, error)
+
+	// Lookup returns the index of the entry with the given deduplication
+	// key (usually the leaf hash), or ErrNotFound.
+	Lookup(ctx context.Context, log string, key [32]byte) (uint64, error)
+
+	// Search returns the indices of entries carrying any of the search
+	// keys, ascending, at most limit of them.
+	Search(ctx context.Context, log string, keys []string, limit int) ([]uint64, error)
+
+	// BatchTime returns when the batch that integrated index committed.
+	BatchTime(ctx context.Context, log string, index uint64) (time.Time, error)
+
+	// Checkpoints returns the signed checkpoints stored for tree sizes in
+	// [from, to], ascending by size.
+	Checkpoints(ctx context.Context, log string, from, to uint64) ([]StoredCheckpoint, error)
+
+	Close() error
+}
+
+// StoredCheckpoint is a checkpoint as recorded when its batch committed.
+type StoredCheckpoint struct {
+	Size       uint64
+	Time       time.Time
+	Checkpoint []byte
+}
+
+// Tx is a batch transaction. Its methods may only be used inside the fn
+// passed to [Store.Commit].
+type Tx interface {
+	// State returns the log's state, locked against other writers.
+	State() (*TreeState, error)
+	// LookupKeys returns the indices of those keys already in the log.
+	LookupKeys(keys [][32]byte) (map[[32]byte]uint64, error)
+	// ReadTile and ReadEntryBundle read as their Store counterparts, inside
+	// the transaction.
+	ReadTile(level, index uint64) ([]byte, error)
+	ReadEntryBundle(index uint64) ([]byte, error)
+	// Write stores a whole batch. It is called at most once per Tx.
+	Write(b *BatchWrite) error
+}
+
+// BatchWrite is everything one batch adds to a log.
+type BatchWrite struct {
+	State      TreeState   // the new state, replacing the old one
+	Time       time.Time   // commit time: the entries' integrated time
+	Tiles      []TileData  // changed hash tiles, full current content
+	Bundles    []TileData  // changed entry bundles, full current content (Level 0)
+	Keys       []KeyRow    // deduplication keys of the new entries
+	SearchKeys []SearchRow // search keys of the new entries
+}
+
+// TileData is the full current content of a hash tile or entry bundle.
+type TileData struct {
+	Level, Index uint64
+	Data         []byte
+}
+
+// KeyRow maps a deduplication key to an entry index.
+type KeyRow struct {
+	Key   [32]byte
+	Index uint64
+}
+
+// SearchRow maps a search key to an entry index.
+type SearchRow struct {
+	Key   string
+	Index uint64
+}
