@@ -13,19 +13,24 @@ import (
 )
 
 // cosignBinary returns the cosign binary named by env (HALLMARK_COSIGN_V2
-// or HALLMARK_COSIGN_V3). Unset, the test is skipped, except with CI=true,
-// where a missing client is a failure.
-func cosignBinary(t *testing.T, env string) string {
+// or HALLMARK_COSIGN_V3), or else the pinned build in $HALLMARK_TOOLS_DIR
+// (as `make tools` lays it out: cosign-<version>/cosign). Without either
+// the test is skipped, except with CI=true, where a missing client is a
+// failure.
+func cosignBinary(t *testing.T, env, version string) string {
 	t.Helper()
 	p := os.Getenv(env)
+	if p == "" && os.Getenv("HALLMARK_TOOLS_DIR") != "" {
+		p = filepath.Join(os.Getenv("HALLMARK_TOOLS_DIR"), "cosign-"+version, "cosign")
+	}
 	if p == "" {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not set; CI must provide the cosign binary", env)
+			t.Fatalf("neither %s nor HALLMARK_TOOLS_DIR is set; CI must provide cosign %s", env, version)
 		}
 		t.Skipf("%s is not set", env)
 	}
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("%s=%s: %v", env, p, err)
+		t.Fatalf("cosign %s: %v", version, err)
 	}
 	return p
 }
@@ -61,7 +66,7 @@ func cosign(t *testing.T, bin string, env []string, args ...string) (string, err
 // check), verification --insecure-ignore-tlog and --insecure-ignore-sct,
 // so the certificate is checked against the current time.
 func TestCosignV2(t *testing.T) {
-	bin := cosignBinary(t, "HALLMARK_COSIGN_V2")
+	bin := cosignBinary(t, "HALLMARK_COSIGN_V2", "v2.6.5")
 	e := startCA(t)
 	// cosign reads --identity-token as a file when it can; a JWT longer than
 	// a file name makes it fail with ENAMETOOLONG, so pass a file as CI does.
@@ -123,7 +128,7 @@ func mustFail(t *testing.T, what, out string, err error, want string) {
 // hallmark-ca (sigstore-go's client, v2 API) and verifies the bundle
 // against a trusted_root.json holding Hallmark's chain.
 func TestCosignV3(t *testing.T) {
-	bin := cosignBinary(t, "HALLMARK_COSIGN_V3")
+	bin := cosignBinary(t, "HALLMARK_COSIGN_V3", "v3.1.3")
 	e := startCA(t)
 	token := e.writeFile(t, "token", []byte(mint(t, e.github, devissuer.GitHubClaims("acme/app", "refs/heads/main"))))
 	blob := e.writeFile(t, "artifact.txt", []byte("hallmark cosign v3 artifact\n"))
