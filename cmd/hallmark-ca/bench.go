@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"sync"
@@ -126,8 +127,10 @@ func bench(args []string) error {
 		return fmt.Errorf("bench: first request: %w", err)
 	}
 
-	fmt.Printf("hallmark-ca bench: GOMAXPROCS=%d, CA key ECDSA %s (encrypted PKCS#8 file), no CT log, v2 REST over loopback\n",
-		runtime.GOMAXPROCS(0), *curveName)
+	gcPercent := debug.SetGCPercent(-1)
+	debug.SetGCPercent(gcPercent)
+	fmt.Printf("hallmark-ca bench: GOMAXPROCS=%d, GOGC=%d, CA key ECDSA %s (encrypted PKCS#8 file), no CT log, v2 REST over loopback\n",
+		runtime.GOMAXPROCS(0), gcPercent, *curveName)
 	closedLoop(send, *conc, 2*time.Second) // warm-up
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
