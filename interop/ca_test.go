@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -280,4 +283,19 @@ func mustOtherRoot(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return ca.EncodeChainPEM(d.Chain())
+}
+
+// wantIssued checks hallmark-ca's issued-certificates counter for one API.
+func (e *caEnv) wantIssued(t *testing.T, api string, n int) {
+	t.Helper()
+	resp, err := http.Get(e.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	want := fmt.Sprintf(`hallmark_ca_certificates_issued_total{api=%q,issuer_type="github-workflow"} %d`, api, n)
+	if !strings.Contains(string(body), want) {
+		t.Errorf("metrics lack %s:\n%s", want, body)
+	}
 }

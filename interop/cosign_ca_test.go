@@ -112,6 +112,9 @@ func TestCosignV2(t *testing.T) {
 	other := e.writeFile(t, "other-root.pem", mustOtherRoot(t))
 	out, err = cosign(t, bin, []string{"SIGSTORE_ROOT_FILE=" + other}, verifyArgs(san, "acme/app")...)
 	mustFail(t, "untrusted CA", out, err, "certificate signed by unknown authority")
+	// cosign v2's legacy client uses the v1 API (201, PEM chain); the
+	// sign attempt without --insecure-skip-verify got a certificate too.
+	e.wantIssued(t, "v1", 2)
 }
 
 // mustFail checks that a cosign command failed, for the expected reason.
@@ -146,7 +149,7 @@ func TestCosignV3(t *testing.T) {
 	bundlePath := filepath.Join(e.dir, "artifact.sigstore.json")
 	out, err := cosign(t, bin, nil, "sign-blob", "--yes",
 		"--signing-config", signingConfig, "--trusted-root", trustedRoot,
-		"--identity-token", token, "--tlog-upload=false",
+		"--identity-token", token, // no rekorTlogUrls in the signing config: no tlog upload
 		"--bundle", bundlePath, blob)
 	if err != nil {
 		t.Fatalf("cosign v3 sign-blob: %v\n%s", err, out)
@@ -161,5 +164,7 @@ func TestCosignV3(t *testing.T) {
 		t.Fatalf("cosign v3 verify-blob: %v\n%s", err, out)
 	}
 	out, err = cosign(t, bin, nil, verifyArgs(strings.Replace(san, "acme", "evil", 1))...)
-	mustFail(t, "wrong identity", out, err, "expected")
+	mustFail(t, "wrong identity", out, err, "no matching CertificateIdentity found")
+	// cosign v3 goes through sigstore-go, i.e. the v2 API.
+	e.wantIssued(t, "v2", 1)
 }
