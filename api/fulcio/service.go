@@ -1,0 +1,115 @@
+package fulcioapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	fulciopb "github.com/sigstore/fulcio/pkg/generated/protobuf"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/hallmark-dev/hallmark/ca"
+	"github.com/hallmark-dev/hallmark/oidc"
+)
+
+// Service is a configured hallmark-ca: the API server and the CA key it
+// holds open.
+type Service struct {
+	*Server
+	cfg    *ca.Config
+	signer ca.Signer
+}
+
+// NewService opens the CA key named by cfg, checks its chain, builds the
+// token verifier and returns the service. Close releases the key.
+func NewService(cfg *ca.Config, log *slog.Logger) (*Service, error) {
+	signer, chain, err := cfg.OpenSigner()
+	if err != nil {
+		return nil, err
+	}
+	c, err := ca.New(signer, chain, ca.Options{Validity: cfg.CertificateValidity})
+	if err != nil {
+		signer.Close()
+		return nil, err
+	}
+	v, err := oidc.NewVerifier(cfg.Issuers, cfg.VerifierOptions())
+	if err != nil {
+		signer.Close()
+		return nil, err
+	}
+	srv := New(v, c, Options{MaxRequestBytes: cfg.MaxRequestBytes, Logger: log})
+	return &Service{Server: srv, cfg: cfg, signer: signer}, nil
+}
+
+// Close releases the CA key.
+func (s *Service) Close() error { return s.signer.Close() }
+
+// ListenAndServe serves REST on cfg.HTTPAddr and gRPC on cfg.GRPCAddr
+// (unless "off") until ctx is done, then drains in-flight requests for up
+// to 30 seconds. ready, if not nil, is called with the bound addresses.
+func (s *Service) ListenAndServe(ctx context.Context, ready func(httpAddr, grpcAddr string)) error {
+	hln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listening for HTTP: %w", err)
+	}
+	var gln net.Listener
+	if s.cfg.GRPCAddr != "off" {
+		if gln, err = net.Listen("tcp", s.cfg.GRPCAddr); err != nil {
+			hln.Close()
+			return fmt.Errorf("listening for gRPC: %w", err)
+		}
+	}
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	gs := grpc.NewServer(s.GRPCServerOptions()...)
+	fulciopb.RegisterCAServer(gs, s.Server)
+	hc := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hc)
+
+	errc := make(chan error, 2)
+	go func() { errc <- hs.Serve(hln) }()
+	grpcAddr := ""
+	if gln != nil {
+		grpcAddr = gln.Addr().String()
+		go func() { errc <- gs.Serve(gln) }()
+	}
+	s.log.Info("hallmark-ca serving", "http", hln.Addr().String(), "grpc", grpcAddr, "issuers", len(s.verifier.Issuers()))
+	if ready != nil {
+		ready(hln.Addr().String(), grpcAddr)
+	}
+
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	s.log.Info("hallmark-ca shutting down")
+	hc.Shutdown()
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	if serr := hs.Shutdown(sctx); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	select {
+	case <-stopped:
+	case <-sctx.Done():
+		gs.Stop()
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
