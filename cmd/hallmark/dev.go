@@ -359,4 +359,3 @@ With a key pair and the Rekor v2 log:
 Press Ctrl-C to stop.
 `, dir, st.RekorV1URL, st.RekorV2URL, st.CAURL, st.EmailIssuerURL, st.GitHubIssuerURL)
 }
-
