@@ -51,7 +51,19 @@ func newCTHandlers(sl *servedLog, store tlog.Store, cfg *tlog.ServiceConfig) (*c
 	if err != nil {
 		return nil, fmt.Errorf("log %s: %w", sl.cfg.Name, err)
 	}
+	sl.ct = l
 	return &ctHandlers{log: l, maxBytes: cfg.Limits.MaxRequestBytes}, nil
+}
+
+// CTLog returns the named ct log, or nil: with ca.InProcessCTLog it lets a
+// CA in the same process obtain SCTs without HTTP.
+func (s *LogService) CTLog(name string) *ct.Log {
+	for _, sl := range s.logs {
+		if sl.cfg.Name == name {
+			return sl.ct
+		}
+	}
+	return nil
 }
 
 func (h *ctHandlers) mount(mux *http.ServeMux, prefix string) {

@@ -38,6 +38,7 @@ type servedLog struct {
 	cfg tlog.LogConfig
 	log *tlog.Log
 	key crypto.Signer
+	ct  *ct.Log // ct logs only
 }
 
 // OpenStore opens the store the config names.
