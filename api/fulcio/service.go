@@ -33,7 +33,13 @@ func NewService(cfg *ca.Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := ca.New(signer, chain, ca.Options{Validity: cfg.CertificateValidity})
+	opts, err := ctOptions(cfg.CT, log)
+	if err != nil {
+		signer.Close()
+		return nil, err
+	}
+	opts.Validity = cfg.CertificateValidity
+	c, err := ca.New(signer, chain, opts)
 	if err != nil {
 		signer.Close()
 		return nil, err
