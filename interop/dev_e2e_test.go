@@ -74,8 +74,9 @@ func (d *devProc) file(name string) string { return filepath.Join(d.dir, name) }
 
 // TestDevCosignV3Keyless signs with cosign v3.1 keyless against `hallmark
 // dev`: Fulcio-compatible CA, development OIDC issuer, Rekor v1 through
-// signing_config.json. Verification checks identity, issuer and the tlog
-// entry; wrong identity and a tampered artifact fail.
+// signing_config.json, SCTs embedded from the CT log. Verification checks
+// identity, issuer, the SCT and the tlog entry; wrong identity and a
+// tampered artifact fail.
 func TestDevCosignV3Keyless(t *testing.T) {
 	cosign := clientBinary(t, "cosign", "v3.1.3")
 	d := startDev(t)
@@ -91,7 +92,7 @@ func TestDevCosignV3Keyless(t *testing.T) {
 	verify := func(identity, file string) (string, error) {
 		return run(t, d.work, env, cosign, "verify-blob", "--trusted-root", d.file("trusted_root.json"),
 			"--bundle", "artifact.sigstore.json", "--certificate-identity", identity,
-			"--certificate-oidc-issuer", d.state["email_issuer_url"], "--insecure-ignore-sct", file)
+			"--certificate-oidc-issuer", d.state["email_issuer_url"], file)
 	}
 	if out, err := verify("developer@hallmark.dev", "artifact.txt"); err != nil || !strings.Contains(out, "Verified OK") {
 		t.Fatalf("verify-blob: %v\n%s", err, out)
@@ -126,11 +127,12 @@ func TestDevCosignV2Keyless(t *testing.T) {
 	f.Close()
 	resp.Body.Close()
 	env := []string{"HOME=" + d.work, "TUF_ROOT=" + filepath.Join(d.work, "tuf"),
-		"SIGSTORE_ROOT_FILE=" + d.file("ca/chain.pem"), "SIGSTORE_REKOR_PUBLIC_KEY=" + rekorKey}
+		"SIGSTORE_ROOT_FILE=" + d.file("ca/chain.pem"), "SIGSTORE_REKOR_PUBLIC_KEY=" + rekorKey,
+		"SIGSTORE_CT_LOG_PUBLIC_KEY_FILE=" + d.file("keys/ct.pub")}
 	os.WriteFile(filepath.Join(d.work, "artifact.txt"), []byte("cosign v2 keyless\n"), 0o644)
 	os.WriteFile(filepath.Join(d.work, "tampered.txt"), []byte("cosign v2 keyless!\n"), 0o644)
 	os.WriteFile(filepath.Join(d.work, "predicate.json"), []byte(`{"buildType":"https://ci.example.com/build@v1","builder":{"id":"https://ci.example.com"},"invocation":{},"materials":[]}`), 0o644)
-	common := []string{"--fulcio-url", d.state["ca_url"], "--rekor-url", d.state["rekor_v1_url"], "--insecure-skip-verify"}
+	common := []string{"--fulcio-url", d.state["ca_url"], "--rekor-url", d.state["rekor_v1_url"]}
 	out, err := run(t, d.work, env, cosign, append([]string{"sign-blob", "--yes", "--identity-token", d.token(t),
 		"--bundle", "artifact.bundle"}, append(common, "artifact.txt")...)...)
 	if err != nil {
@@ -142,7 +144,7 @@ func TestDevCosignV2Keyless(t *testing.T) {
 		t.Fatalf("cosign v2 keyless attest-blob: %v\n%s", err, out)
 	}
 	id := []string{"--certificate-identity", "developer@hallmark.dev", "--certificate-oidc-issuer", d.state["email_issuer_url"],
-		"--rekor-url", d.state["rekor_v1_url"], "--insecure-ignore-sct"}
+		"--rekor-url", d.state["rekor_v1_url"]}
 	for _, tc := range []struct {
 		args []string
 		ok   bool
@@ -152,7 +154,7 @@ func TestDevCosignV2Keyless(t *testing.T) {
 		{append([]string{"verify-blob-attestation", "--bundle", "attestation.bundle", "--type", "slsaprovenance", "artifact.txt"}, id...), true},
 		{append([]string{"verify-blob-attestation", "--bundle", "attestation.bundle", "--type", "slsaprovenance", "tampered.txt"}, id...), false},
 		{[]string{"verify-blob", "--bundle", "artifact.bundle", "--certificate-identity", "mallory@hallmark.dev",
-			"--certificate-oidc-issuer", d.state["email_issuer_url"], "--insecure-ignore-sct", "artifact.txt"}, false},
+			"--certificate-oidc-issuer", d.state["email_issuer_url"], "artifact.txt"}, false},
 	} {
 		out, err := run(t, d.work, env, cosign, tc.args...)
 		if (err == nil) != tc.ok {

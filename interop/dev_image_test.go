@@ -40,7 +40,7 @@ func TestDevCosignImage(t *testing.T) {
 	os.WriteFile(filepath.Join(d.work, "predicate.json"), []byte(`{"buildType":"https://ci.example.com/build@v1","builder":{"id":"https://ci.example.com"},"invocation":{},"materials":[]}`), 0o644)
 	signFlags := []string{"--yes", "--signing-config", d.file("signing_config.json"), "--trusted-root", d.file("trusted_root.json")}
 	verifyFlags := []string{"--trusted-root", d.file("trusted_root.json"), "--certificate-identity", "developer@hallmark.dev",
-		"--certificate-oidc-issuer", d.state["email_issuer_url"], "--insecure-ignore-sct", "--allow-insecure-registry"}
+		"--certificate-oidc-issuer", d.state["email_issuer_url"], "--allow-insecure-registry"}
 	steps := [][]string{
 		append(append([]string{"sign"}, signFlags...), "--identity-token", d.token(t), "--allow-insecure-registry", ref),
 		append(append([]string{"verify"}, verifyFlags...), ref),

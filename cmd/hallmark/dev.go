@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,6 +38,7 @@ type devState struct {
 	LogURL          string `json:"log_url"`
 	RekorV1URL      string `json:"rekor_v1_url"`
 	RekorV2URL      string `json:"rekor_v2_url"`
+	CTURL           string `json:"ct_url"`
 	CAURL           string `json:"ca_url"`
 	EmailIssuerURL  string `json:"email_issuer_url"`
 	GitHubIssuerURL string `json:"github_issuer_url"`
@@ -121,9 +124,15 @@ func runDev(args []string) error {
 	}
 	defer ghIss.Close()
 
-	// hallmark-log: Rekor v1 at the root, Rekor v2 and a plain tiles log
-	// under prefixes, on SQLite in the state directory.
-	logCfg, err := devLogConfig(abs, a)
+	// The development CA's keys and chain, created once.
+	signer, err := devCA(abs)
+	if err != nil {
+		return err
+	}
+
+	// hallmark-log: Rekor v1 at the root; Rekor v2, a CT log and a plain
+	// tiles log under prefixes; on SQLite in the state directory.
+	logCfg, err := devLogConfig(abs, a, signer.ChainFile)
 	if err != nil {
 		return err
 	}
@@ -132,12 +141,12 @@ func runDev(args []string) error {
 		return err
 	}
 	defer logSvc.Close()
-
-	// hallmark-ca.
-	signer, err := devCA(abs)
+	ctPub, err := devPublicKeyFile(abs, logCfg, "ct")
 	if err != nil {
 		return err
 	}
+
+	// hallmark-ca, embedding SCTs from the CT log.
 	caYAML := fmt.Sprintf(`
 http-addr: %q
 grpc-addr: %q
@@ -145,10 +154,11 @@ signer:
   type: file
   chain-file: %q
   file: {key-file: %q, password-file: %q}
+ct: {url: %q, public-key-file: %q}
 issuers:
   - {url: %q, type: email}
   - {url: %q, type: github-workflow}
-`, a.CA, a.CAGRPC, signer.ChainFile, signer.File.KeyFile, signer.File.PasswordFile, emailIss.URL(), ghIss.URL())
+`, a.CA, a.CAGRPC, signer.ChainFile, signer.File.KeyFile, signer.File.PasswordFile, "http://"+a.Log+"/ct", ctPub, emailIss.URL(), ghIss.URL())
 	os.WriteFile(filepath.Join(abs, "hallmark-ca.yaml"), []byte(caYAML), 0o644)
 	caCfg, err := ca.ParseConfig([]byte(caYAML))
 	if err != nil {
@@ -162,7 +172,7 @@ issuers:
 
 	st := devState{
 		LogURL: "http://" + a.Log, RekorV1URL: "http://" + a.Log, RekorV2URL: "http://" + a.Log + "/rekor-v2",
-		CAURL: "http://" + a.CA, EmailIssuerURL: emailIss.URL(), GitHubIssuerURL: ghIss.URL(),
+		CTURL: "http://" + a.Log + "/ct", CAURL: "http://" + a.CA, EmailIssuerURL: emailIss.URL(), GitHubIssuerURL: ghIss.URL(),
 		TokenURL: "http://" + a.Log + "/dev/token",
 	}
 	if err := writeDevClientConfig(abs, logCfg, caCfg, st); err != nil {
@@ -192,7 +202,7 @@ issuers:
 	return err
 }
 
-func devLogConfig(dir string, a devAddrs) (*tlog.ServiceConfig, error) {
+func devLogConfig(dir string, a devAddrs, caChain string) (*tlog.ServiceConfig, error) {
 	v1Key, err := devKey(dir, "rekor-v1", "ecdsa-p256")
 	if err != nil {
 		return nil, err
@@ -202,6 +212,10 @@ func devLogConfig(dir string, a devAddrs) (*tlog.ServiceConfig, error) {
 		return nil, err
 	}
 	tilesKey, err := devKey(dir, "tiles", "ed25519")
+	if err != nil {
+		return nil, err
+	}
+	ctKey, err := devKey(dir, "ct", "ecdsa-p256")
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +238,12 @@ logs:
     kind: tiles
     url: %s/tiles
     key_file: %q
-`, a.Log, a.LogGRPC, filepath.Join(dir, "hallmark.db"), base, v1Key, host, base, v2Key, base, tilesKey)
+  - name: ct
+    kind: ct
+    url: %s/ct
+    key_file: %q
+    ct: {roots_file: %q}
+`, a.Log, a.LogGRPC, filepath.Join(dir, "hallmark.db"), base, v1Key, host, base, v2Key, base, tilesKey, base, ctKey, caChain)
 	os.WriteFile(filepath.Join(dir, "hallmark-log.yaml"), []byte(cfg), 0o644)
 	return tlog.ParseServiceConfig([]byte(cfg))
 }
@@ -330,7 +349,7 @@ Hallmark is running (state in %[1]s; reused on restart).
 
   Rekor v1 log      %[2]s               (rekor-cli --rekor_server %[2]s)
   Rekor v2 log      %[3]s
-  Fulcio-style CA   %[4]s
+  Fulcio-style CA   %[4]s               (SCTs from the CT log %[2]s/ct)
   OIDC (dev only)   %[5]s  (email)   %[6]s  (GitHub Actions-shaped)
   health/metrics    %[2]s/healthz  %[2]s/metrics   %[4]s/healthz
 
@@ -346,8 +365,7 @@ Sign and verify a blob with cosign v3, keyless:
       --trusted-root %[1]s/trusted_root.json \
       --identity-token token.txt --bundle artifact.sigstore.json artifact.txt
   cosign verify-blob --trusted-root %[1]s/trusted_root.json --bundle artifact.sigstore.json \
-      --certificate-identity developer@hallmark.dev --certificate-oidc-issuer %[5]s \
-      --insecure-ignore-sct artifact.txt
+      --certificate-identity developer@hallmark.dev --certificate-oidc-issuer %[5]s artifact.txt
 
 With a key pair and the Rekor v2 log:
   cosign generate-key-pair
@@ -358,4 +376,25 @@ With a key pair and the Rekor v2 log:
 
 Press Ctrl-C to stop.
 `, dir, st.RekorV1URL, st.RekorV2URL, st.CAURL, st.EmailIssuerURL, st.GitHubIssuerURL)
+}
+
+// devPublicKeyFile writes the named log's public key as PEM into the state
+// directory and returns its path.
+func devPublicKeyFile(dir string, cfg *tlog.ServiceConfig, name string) (string, error) {
+	for _, lc := range cfg.Logs {
+		if lc.Name != name {
+			continue
+		}
+		key, err := tlog.LoadPrivateKey(cfg.Path(lc.KeyFile))
+		if err != nil {
+			return "", err
+		}
+		der, err := x509.MarshalPKIXPublicKey(key.Public())
+		if err != nil {
+			return "", err
+		}
+		path := filepath.Join(dir, "keys", name+".pub")
+		return path, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
+	}
+	return "", fmt.Errorf("no log named %q", name)
 }

@@ -31,6 +31,8 @@ func writeDevClientConfig(dir string, logCfg *tlog.ServiceConfig, caCfg *ca.Conf
 		switch lc.Kind {
 		case "rekor-v1":
 			params.Tlogs = append(params.Tlogs, clientconfig.Log{BaseURL: lc.URL, PublicKey: key.Public(), Start: start})
+		case "ct":
+			params.CTLogs = append(params.CTLogs, clientconfig.Log{BaseURL: lc.URL, PublicKey: key.Public(), Start: start})
 		case "rekor-v2":
 			id, err := rekorv2.KeyHash(lc.CheckpointOrigin(), key.Public())
 			if err != nil {
