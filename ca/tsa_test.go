@@ -138,7 +138,7 @@ func failInfo(t *testing.T, der []byte) (status int, bits asn1.BitString) {
 	var resp struct {
 		Status struct {
 			Status       int
-			StatusString []string      `asn1:"optional,utf8"`
+			StatusString []string       `asn1:"optional,utf8"`
 			FailInfo     asn1.BitString `asn1:"optional"`
 		}
 		Token asn1.RawValue `asn1:"optional"`
