@@ -39,6 +39,10 @@ type Config struct {
 	// Signer is the CA key and its certificate chain.
 	Signer SignerConfig `yaml:"signer"`
 
+	// TSA, if set, makes hallmark-ca an RFC 3161 timestamp authority at
+	// POST /api/v1/timestamp. See TSAConfig and docs/tsa.md.
+	TSA *TSAConfig `yaml:"tsa"`
+
 	// Issuers are the trusted OIDC issuers, their identity types and
 	// policies. See oidc.IssuerConfig.
 	Issuers []oidc.IssuerConfig `yaml:"issuers"`
@@ -161,25 +165,13 @@ func ParseConfig(data []byte) (*Config, error) {
 	} else if c.CT.PublicKeyFile != "" || c.CT.Detached || c.CT.Required != nil {
 		return nil, errors.New("config: ct options need ct.url")
 	}
-	if c.Signer.ChainFile == "" {
-		return nil, errors.New("config: signer.chain-file is required")
+	if err := c.Signer.validate("signer"); err != nil {
+		return nil, err
 	}
-	switch c.Signer.Type {
-	case "file":
-		if c.Signer.File.KeyFile == "" {
-			return nil, errors.New("config: signer.file.key-file is required")
+	if c.TSA != nil {
+		if err := c.TSA.validate(); err != nil {
+			return nil, err
 		}
-		if (c.Signer.File.PasswordFile == "") == (c.Signer.File.PasswordEnv == "") {
-			return nil, errors.New("config: exactly one of signer.file.password-file and password-env is required")
-		}
-	case "pkcs11":
-		if (c.Signer.PKCS11.PINFile == "") == (c.Signer.PKCS11.PINEnv == "") {
-			return nil, errors.New("config: exactly one of signer.pkcs11.pin-file and pin-env is required")
-		}
-	case "kms":
-		return nil, errors.New("config: signer type kms is not supported yet; use file or pkcs11")
-	default:
-		return nil, fmt.Errorf("config: signer.type %q: want file or pkcs11", c.Signer.Type)
 	}
 	return &c, nil
 }
@@ -191,33 +183,7 @@ func (c *Config) VerifierOptions() oidc.Options {
 
 // OpenSigner opens the configured CA key and reads its chain.
 func (c *Config) OpenSigner() (Signer, []*x509.Certificate, error) {
-	chain, err := LoadChain(c.Signer.ChainFile)
-	if err != nil {
-		return nil, nil, err
-	}
-	var s Signer
-	switch c.Signer.Type {
-	case "file":
-		pw, err := ReadSecret(c.Signer.File.PasswordFile, c.Signer.File.PasswordEnv)
-		if err != nil {
-			return nil, nil, fmt.Errorf("CA key password: %w", err)
-		}
-		s, err = LoadEncryptedKeyFile(c.Signer.File.KeyFile, pw)
-		if err != nil {
-			return nil, nil, err
-		}
-	case "pkcs11":
-		pin, err := ReadSecret(c.Signer.PKCS11.PINFile, c.Signer.PKCS11.PINEnv)
-		if err != nil {
-			return nil, nil, fmt.Errorf("PKCS#11 PIN: %w", err)
-		}
-		if s, err = OpenPKCS11Signer(c.Signer.PKCS11, string(pin)); err != nil {
-			return nil, nil, err
-		}
-	default:
-		return nil, nil, fmt.Errorf("signer type %q", c.Signer.Type)
-	}
-	return s, chain, nil
+	return c.Signer.Open()
 }
 
 // ReadSecret returns the content of file (without a trailing newline) or,

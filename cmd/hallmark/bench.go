@@ -25,8 +25,11 @@ func runBench(args []string) error {
 	if len(args) >= 1 && args[0] == "rekor" {
 		return runBenchRekor(args[1:])
 	}
+	if len(args) >= 1 && args[0] == "tsa" {
+		return runBenchTSA(args[1:])
+	}
 	if len(args) < 1 || args[0] != "log" {
-		return errors.New("usage: hallmark bench log|rekor [flags]")
+		return errors.New("usage: hallmark bench log|rekor|tsa [flags]")
 	}
 	fs := flag.NewFlagSet("bench log", flag.ExitOnError)
 	store := fs.String("store", "sqlite", "store to measure: postgres (HALLMARK_DATABASE_URL or HALLMARK_TEST_DATABASE_URL) or sqlite")

@@ -40,6 +40,7 @@ type devState struct {
 	RekorV2URL      string `json:"rekor_v2_url"`
 	CTURL           string `json:"ct_url"`
 	CAURL           string `json:"ca_url"`
+	TSAURL          string `json:"tsa_url"`
 	EmailIssuerURL  string `json:"email_issuer_url"`
 	GitHubIssuerURL string `json:"github_issuer_url"`
 	TokenURL        string `json:"token_url"`
@@ -85,6 +86,25 @@ func devCA(dir string) (ca.SignerConfig, error) {
 		return sc, err
 	}
 	return sc, os.WriteFile(pwFile, password, 0o600)
+}
+
+// devTSA adds a timestamp authority under the development root on first
+// use (also to state directories created before there was one) and
+// returns its signer configuration.
+func devTSA(dir string) (ca.SignerConfig, error) {
+	caDir := filepath.Join(dir, "ca")
+	pwFile := filepath.Join(caDir, "password")
+	sc := ca.SignerConfig{Type: "file", ChainFile: filepath.Join(caDir, ca.TSAChainFile),
+		File: ca.FileSignerConfig{KeyFile: filepath.Join(caDir, ca.TSAKeyFile), PasswordFile: pwFile}}
+	if _, err := os.Stat(sc.ChainFile); err == nil {
+		return sc, nil
+	}
+	pw, err := ca.ReadSecret(pwFile, "")
+	if err != nil {
+		return sc, err
+	}
+	_, err = ca.InitTSA(caDir, pw, ca.TSAInitOptions{})
+	return sc, err
 }
 
 func runDev(args []string) error {
@@ -145,8 +165,12 @@ func runDev(args []string) error {
 	if err != nil {
 		return err
 	}
+	tsaSigner, err := devTSA(abs)
+	if err != nil {
+		return err
+	}
 
-	// hallmark-ca, embedding SCTs from the CT log.
+	// hallmark-ca, embedding SCTs from the CT log, with the TSA.
 	caYAML := fmt.Sprintf(`
 http-addr: %q
 grpc-addr: %q
@@ -158,7 +182,13 @@ ct: {url: %q, public-key-file: %q}
 issuers:
   - {url: %q, type: email}
   - {url: %q, type: github-workflow}
-`, a.CA, a.CAGRPC, signer.ChainFile, signer.File.KeyFile, signer.File.PasswordFile, "http://"+a.Log+"/ct", ctPub, emailIss.URL(), ghIss.URL())
+tsa:
+  signer:
+    type: file
+    chain-file: %q
+    file: {key-file: %q, password-file: %q}
+`, a.CA, a.CAGRPC, signer.ChainFile, signer.File.KeyFile, signer.File.PasswordFile, "http://"+a.Log+"/ct", ctPub, emailIss.URL(), ghIss.URL(),
+		tsaSigner.ChainFile, tsaSigner.File.KeyFile, tsaSigner.File.PasswordFile)
 	os.WriteFile(filepath.Join(abs, "hallmark-ca.yaml"), []byte(caYAML), 0o644)
 	caCfg, err := ca.ParseConfig([]byte(caYAML))
 	if err != nil {
@@ -172,7 +202,8 @@ issuers:
 
 	st := devState{
 		LogURL: "http://" + a.Log, RekorV1URL: "http://" + a.Log, RekorV2URL: "http://" + a.Log + "/rekor-v2",
-		CTURL: "http://" + a.Log + "/ct", CAURL: "http://" + a.CA, EmailIssuerURL: emailIss.URL(), GitHubIssuerURL: ghIss.URL(),
+		CTURL: "http://" + a.Log + "/ct", CAURL: "http://" + a.CA, TSAURL: "http://" + a.CA + "/api/v1/timestamp",
+		EmailIssuerURL: emailIss.URL(), GitHubIssuerURL: ghIss.URL(),
 		TokenURL: "http://" + a.Log + "/dev/token",
 	}
 	if err := writeDevClientConfig(abs, logCfg, caCfg, st); err != nil {
@@ -350,6 +381,7 @@ Hallmark is running (state in %[1]s; reused on restart).
   Rekor v1 log      %[2]s               (rekor-cli --rekor_server %[2]s)
   Rekor v2 log      %[3]s
   Fulcio-style CA   %[4]s               (SCTs from the CT log %[2]s/ct)
+  Timestamps        %[4]s/api/v1/timestamp   (RFC 3161)
   OIDC (dev only)   %[5]s  (email)   %[6]s  (GitHub Actions-shaped)
   health/metrics    %[2]s/healthz  %[2]s/metrics   %[4]s/healthz
 

@@ -46,6 +46,11 @@ func writeDevClientConfig(dir string, logCfg *tlog.ServiceConfig, caCfg *ca.Conf
 		return err
 	}
 	params.CertificateAuthorities = append(params.CertificateAuthorities, clientconfig.Authority{URI: st.CAURL, Chain: chain, Start: start})
+	tsaChain, err := ca.LoadChain(caCfg.TSA.Signer.ChainFile)
+	if err != nil {
+		return err
+	}
+	params.TimestampAuthorities = append(params.TimestampAuthorities, clientconfig.Authority{URI: st.TSAURL, Chain: tsaChain, Start: start})
 	tr, err := clientconfig.TrustedRoot(params)
 	if err != nil {
 		return err
@@ -53,14 +58,14 @@ func writeDevClientConfig(dir string, logCfg *tlog.ServiceConfig, caCfg *ca.Conf
 	oidc := []string{st.EmailIssuerURL}
 	v1, err := clientconfig.SigningConfig(clientconfig.SigningConfigParams{
 		CAURL: st.CAURL, OIDCURLs: oidc, Start: start, Operator: "hallmark-dev",
-		RekorURLs: []clientconfig.Service{{URL: st.RekorV1URL, APIVersion: 1}},
+		RekorURLs: []clientconfig.Service{{URL: st.RekorV1URL, APIVersion: 1}}, TSAURLs: []string{st.TSAURL},
 	})
 	if err != nil {
 		return err
 	}
 	v2, err := clientconfig.SigningConfig(clientconfig.SigningConfigParams{
 		CAURL: st.CAURL, OIDCURLs: oidc, Start: start, Operator: "hallmark-dev",
-		RekorURLs: []clientconfig.Service{{URL: st.RekorV2URL, APIVersion: 2}},
+		RekorURLs: []clientconfig.Service{{URL: st.RekorV2URL, APIVersion: 2}}, TSAURLs: []string{st.TSAURL},
 	})
 	if err != nil {
 		return err
