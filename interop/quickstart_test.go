@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -17,7 +18,7 @@ import (
 // background, then every other command. cosign v3 is on PATH.
 func TestQuickstart(t *testing.T) {
 	cosign := clientBinary(t, "cosign", "v3.1.3")
-	hallmarkBinary(t, "hallmark") // the build cache then makes `make build` quick
+	hallmarkBinary(t, "hallmark") // built with -trimpath: the copy below reuses the build cache
 	doc, err := os.ReadFile("../docs/quickstart.md")
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +51,7 @@ func TestQuickstart(t *testing.T) {
 	}
 	home := t.TempDir()
 	env := append(os.Environ(), "PATH="+filepath.Dir(cosign)+":"+os.Getenv("PATH"),
-		"HOME="+home, "TUF_ROOT="+filepath.Join(home, "tuf"), "GOFLAGS=-buildvcs=false")
+		"HOME="+home, "TUF_ROOT="+filepath.Join(home, "tuf"), "GOFLAGS=-buildvcs=false -trimpath")
 	if gp, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
 		// Keep the module cache of the machine: HOME is temporary.
 		env = append(env, "GOPATH="+strings.TrimSpace(string(gp)), "GOCACHE="+goEnv("GOCACHE"))
@@ -62,11 +63,17 @@ func TestQuickstart(t *testing.T) {
 	runCmd.Dir, runCmd.Env = repo, env
 	var runOut bytes.Buffer
 	runCmd.Stdout, runCmd.Stderr = &runOut, &runOut
-	runCmd.Cancel = func() error { return runCmd.Process.Signal(os.Interrupt) }
+	// make and the `go run` under it are one process group: stop them all.
+	runCmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	runCmd.Cancel = func() error { return syscall.Kill(-runCmd.Process.Pid, syscall.SIGINT) }
+	runCmd.WaitDelay = 10 * time.Second
 	if err := runCmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { cancel(); runCmd.Wait() }()
+	if ok("http://127.0.0.1:3000/healthz") {
+		t.Fatal("something already serves 127.0.0.1:3000; the quickstart needs its default ports")
+	}
 	deadline := time.Now().Add(3 * time.Minute)
 	for !ok("http://127.0.0.1:3000/healthz") || !ok("http://127.0.0.1:5555/healthz") {
 		if time.Now().After(deadline) {
