@@ -43,7 +43,7 @@ func NewService(cfg *ca.Config, log *slog.Logger) (*Service, error) {
 		signer.Close()
 		return nil, err
 	}
-	srv := New(v, c, Options{MaxRequestBytes: cfg.MaxRequestBytes, Logger: log})
+	srv := New(v, c, Options{MaxRequestBytes: cfg.MaxRequestBytes, MaxInFlight: cfg.MaxInFlight, Logger: log})
 	return &Service{Server: srv, cfg: cfg, signer: signer}, nil
 }
 
