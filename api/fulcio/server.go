@@ -10,9 +10,9 @@ package fulcioapi
 import (
 	"context"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
-	"encoding/pem"
 	"log/slog"
 	"strings"
 	"time"
