@@ -36,8 +36,8 @@ type Options struct {
 	MaxInFlight int
 	// Logger; default slog.Default().
 	Logger *slog.Logger
-	// Registerer for the Prometheus metrics; default a new registry,
-	// served at /metrics by Handler.
+	// Registry for the Prometheus metrics; default a new registry. Handler
+	// serves it at /metrics.
 	Registry *prometheus.Registry
 }
 
@@ -112,7 +112,9 @@ func (s *Server) issue(ctx context.Context, api, token string, kr keyRequest) (*
 	}
 	s.metrics.issued.WithLabelValues(api, id.Type).Inc()
 	s.metrics.latency.WithLabelValues(api).Observe(time.Since(start).Seconds())
-	s.log.Debug("certificate issued", "api", api, "issuer", id.Issuer, "san", id.SAN, "serial", cert.Leaf.SerialNumber.Text(16))
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.Debug("certificate issued", "api", api, "issuer", id.Issuer, "san", id.SAN, "serial", cert.Leaf.SerialNumber.Text(16))
+	}
 	return cert, nil
 }
 
