@@ -35,7 +35,7 @@ tools:
 
 # Engine benchmarks on PostgreSQL and SQLite; results go in docs/BENCHMARKS.md.
 bench:
-	./scripts/with-postgres.sh sh -c '$(GO) run ./cmd/hallmark bench log --store postgres && $(GO) run ./cmd/hallmark bench log --store sqlite'
+	./scripts/with-postgres.sh ./scripts/bench.sh
 
 # Short fuzzing of every parser of untrusted input.
 FUZZTIME ?= 20s

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/api/logpb"
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/ct"
 	rekortilespb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
 )
 
@@ -37,6 +38,7 @@ type servedLog struct {
 	cfg tlog.LogConfig
 	log *tlog.Log
 	key crypto.Signer
+	ct  *ct.Log // ct logs only
 }
 
 // OpenStore opens the store the config names.
@@ -88,8 +90,17 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 			s.Close()
 			return nil, fmt.Errorf("log %s: %w", lc.Name, err)
 		}
+		var framing tlog.Framing
+		if lc.Kind == "ct" {
+			// static-ct-api: RFC 6962 note signatures, TileLeaf data tiles.
+			if signer, verifier, err = ctNoteKeys(lc.CheckpointOrigin(), key); err != nil {
+				s.Close()
+				return nil, fmt.Errorf("log %s: %w", lc.Name, err)
+			}
+			framing = ct.Framing
+		}
 		l, err := tlog.Open(ctx, store, tlog.Config{
-			Name: lc.Name, Origin: lc.CheckpointOrigin(), Signer: signer, Verifier: verifier,
+			Name: lc.Name, Origin: lc.CheckpointOrigin(), Signer: signer, Verifier: verifier, Framing: framing,
 			BatchMaxSize: lc.Batch.MaxSize, BatchMaxAge: lc.Batch.MaxAge, MaxPending: lc.Batch.MaxPending,
 			CacheBytes: lc.CacheBytes, Metrics: metrics, Logger: logger,
 		})
@@ -112,7 +123,7 @@ func (s *LogService) routes() error {
 	for _, sl := range s.logs {
 		ps.logs[sl.cfg.Name] = sl.log
 		p := sl.cfg.Prefix()
-		th := tileHandlers{log: sl.log}
+		th := tileHandlers{log: sl.log, staticCT: sl.cfg.Kind == "ct"}
 		s.mux.HandleFunc("GET "+p+"/checkpoint", th.checkpoint)
 		s.mux.HandleFunc("GET "+p+"/tile/{path...}", th.tile)
 		s.mux.HandleFunc("GET "+p+"/proof/inclusion", ps.restInclusion(sl.cfg.Name))
@@ -120,6 +131,12 @@ func (s *LogService) routes() error {
 		switch sl.cfg.Kind {
 		case "tiles":
 			s.mux.HandleFunc("POST "+p+"/entries", s.appendRaw(sl.log))
+		case "rekor-v1":
+			v1, err := newRekorV1(sl, s.cfg.Limits.MaxRequestBytes)
+			if err != nil {
+				return err
+			}
+			v1.mount(s.mux, p)
 		case "rekor-v2":
 			v2, err := newRekorV2(sl, s.cfg.Limits.MaxRequestBytes)
 			if err != nil {
@@ -134,6 +151,12 @@ func (s *LogService) routes() error {
 				rekortilespb.RegisterRekorServer(s.grpc, v2)
 				grpcV2 = true
 			}
+		case "ct":
+			h, err := newCTHandlers(sl, s.store, s.cfg)
+			if err != nil {
+				return err
+			}
+			h.mount(s.mux, p)
 		default:
 			return fmt.Errorf("log %s: kind %q is not implemented", sl.cfg.Name, sl.cfg.Kind)
 		}

@@ -11,6 +11,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net/url"
 	"time"
@@ -53,6 +54,15 @@ type Options struct {
 	// SCTProvider, when set, makes the CA issue a precertificate, obtain an
 	// SCT for it and embed the SCT in the final certificate.
 	SCTProvider SCTProvider
+	// SCTOptional issues a certificate without an SCT (and logs a warning)
+	// when SCTProvider or DetachedSCT fails. By default such a failure
+	// fails issuance with ErrCT: a certificate without SCT fails
+	// verification in cosign and sigstore-go.
+	SCTOptional bool
+	// DetachedSCT, when set instead of SCTProvider, logs the final
+	// certificate and returns its SCT beside it (Certificate.DetachedSCT),
+	// as Fulcio does with CAs that cannot embed.
+	DetachedSCT DetachedSCTProvider
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -111,10 +121,16 @@ func (c *CA) Issue(ctx context.Context, id *oidc.Identity, pub crypto.PublicKey)
 	issuer := c.chain[0]
 	out := &Certificate{Chain: c.chain}
 	if c.opts.SCTProvider != nil {
-		if err := c.embedSCT(ctx, tmpl); err != nil {
+		base := tmpl.ExtraExtensions
+		switch err := c.embedSCT(ctx, tmpl); {
+		case err == nil:
+			out.EmbeddedSCT = true
+		case c.opts.SCTOptional && errors.Is(err, ErrCT):
+			tmpl.ExtraExtensions = base
+			slog.WarnContext(ctx, "issuing a certificate without SCT (ct.required is false)", "err", err)
+		default:
 			return nil, err
 		}
-		out.EmbeddedSCT = true
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, pub, c.signer)
 	if err != nil {
@@ -130,6 +146,21 @@ func (c *CA) Issue(ctx context.Context, id *oidc.Identity, pub crypto.PublicKey)
 		return nil, fmt.Errorf("%w: issued certificate does not parse: %w", ErrSigner, err)
 	}
 	out.Leaf = leaf
+	if c.opts.DetachedSCT != nil && !out.EmbeddedSCT {
+		chain := [][]byte{der}
+		for _, cert := range c.chain {
+			chain = append(chain, cert.Raw)
+		}
+		sct, err := c.opts.DetachedSCT.CertSCT(ctx, chain)
+		switch {
+		case err == nil:
+			out.DetachedSCT = sct
+		case c.opts.SCTOptional:
+			slog.WarnContext(ctx, "issuing a certificate without SCT (ct.required is false)", "err", err)
+		default:
+			return nil, fmt.Errorf("%w: %w", ErrCT, err)
+		}
+	}
 	return out, nil
 }
 

@@ -45,6 +45,10 @@ type Config struct {
 	// Signer is the CA key and its certificate chain.
 	Signer SignerConfig `yaml:"signer"`
 
+	// TSA, if set, makes hallmark-ca an RFC 3161 timestamp authority at
+	// POST /api/v1/timestamp. See TSAConfig and docs/tsa.md.
+	TSA *TSAConfig `yaml:"tsa"`
+
 	// Issuers are the trusted OIDC issuers, their identity types and
 	// policies. See oidc.IssuerConfig.
 	Issuers []oidc.IssuerConfig `yaml:"issuers"`
@@ -57,7 +61,39 @@ type Config struct {
 	// JWKSRefreshInterval is the minimum time between two key set fetches
 	// from one issuer triggered by unknown key IDs. Default 30s.
 	JWKSRefreshInterval time.Duration `yaml:"jwks-refresh-interval"`
+
+	// CT is the Certificate Transparency log whose SCTs certificates
+	// carry. See CTConfig and docs/ct.md.
+	CT CTConfig `yaml:"ct"`
 }
+
+// CTConfig names the CT log hallmark-ca submits to. Without a URL no
+// SCT is obtained: certificates carry none and verifiers then need
+// --insecure-ignore-sct (a warning is logged at startup).
+type CTConfig struct {
+	// URL is the log's RFC 6962 submission prefix, e.g.
+	// https://ct.example.com/2026 (hallmark-log's ct log URL): the CA
+	// POSTs to <url>/ct/v1/add-pre-chain (or add-chain when detached).
+	URL string `yaml:"url"`
+	// PublicKeyFile is the log's public key, PEM ("PUBLIC KEY", ECDSA
+	// P-256). Every SCT is verified against it before it is used.
+	// Required with url.
+	PublicKeyFile string `yaml:"public-key-file"`
+	// Required makes CT failures fail issuance with a clear error (HTTP
+	// 500 / gRPC Internal naming the CT log). Default true; set false only
+	// to keep issuing certificates without SCT while the log is down.
+	Required *bool `yaml:"required"`
+	// Detached returns the SCT beside the certificate (add-chain of the
+	// final certificate) instead of embedding it (add-pre-chain of a
+	// precertificate). cosign v3 and sigstore-go verify only embedded
+	// SCTs: keep the default, false, unless a client needs detached ones.
+	Detached bool `yaml:"detached"`
+	// Timeout bounds one submission. Default 30s, as Fulcio.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// IsRequired reports whether CT failures fail issuance (the default).
+func (c CTConfig) IsRequired() bool { return c.Required == nil || *c.Required }
 
 // SignerConfig selects the CA key.
 type SignerConfig struct {
@@ -131,25 +167,23 @@ func ParseConfig(data []byte) (*Config, error) {
 	if len(c.Issuers) == 0 {
 		return nil, errors.New("config: at least one issuer is required")
 	}
-	if c.Signer.ChainFile == "" {
-		return nil, errors.New("config: signer.chain-file is required")
+	if c.CT.URL != "" {
+		if !strings.HasPrefix(c.CT.URL, "https://") && !strings.HasPrefix(c.CT.URL, "http://") {
+			return nil, fmt.Errorf("config: ct.url %q must be an http(s) URL", c.CT.URL)
+		}
+		if c.CT.PublicKeyFile == "" {
+			return nil, errors.New("config: ct.public-key-file is required with ct.url: SCTs are verified before use")
+		}
+	} else if c.CT.PublicKeyFile != "" || c.CT.Detached || c.CT.Required != nil {
+		return nil, errors.New("config: ct options need ct.url")
 	}
-	switch c.Signer.Type {
-	case "file":
-		if c.Signer.File.KeyFile == "" {
-			return nil, errors.New("config: signer.file.key-file is required")
+	if err := c.Signer.validate("signer"); err != nil {
+		return nil, err
+	}
+	if c.TSA != nil {
+		if err := c.TSA.validate(); err != nil {
+			return nil, err
 		}
-		if (c.Signer.File.PasswordFile == "") == (c.Signer.File.PasswordEnv == "") {
-			return nil, errors.New("config: exactly one of signer.file.password-file and password-env is required")
-		}
-	case "pkcs11":
-		if (c.Signer.PKCS11.PINFile == "") == (c.Signer.PKCS11.PINEnv == "") {
-			return nil, errors.New("config: exactly one of signer.pkcs11.pin-file and pin-env is required")
-		}
-	case "kms":
-		return nil, errors.New("config: signer type kms is not supported yet; use file or pkcs11")
-	default:
-		return nil, fmt.Errorf("config: signer.type %q: want file or pkcs11", c.Signer.Type)
 	}
 	return &c, nil
 }
@@ -161,33 +195,7 @@ func (c *Config) VerifierOptions() oidc.Options {
 
 // OpenSigner opens the configured CA key and reads its chain.
 func (c *Config) OpenSigner() (Signer, []*x509.Certificate, error) {
-	chain, err := LoadChain(c.Signer.ChainFile)
-	if err != nil {
-		return nil, nil, err
-	}
-	var s Signer
-	switch c.Signer.Type {
-	case "file":
-		pw, err := ReadSecret(c.Signer.File.PasswordFile, c.Signer.File.PasswordEnv)
-		if err != nil {
-			return nil, nil, fmt.Errorf("CA key password: %w", err)
-		}
-		s, err = LoadEncryptedKeyFile(c.Signer.File.KeyFile, pw)
-		if err != nil {
-			return nil, nil, err
-		}
-	case "pkcs11":
-		pin, err := ReadSecret(c.Signer.PKCS11.PINFile, c.Signer.PKCS11.PINEnv)
-		if err != nil {
-			return nil, nil, fmt.Errorf("PKCS#11 PIN: %w", err)
-		}
-		if s, err = OpenPKCS11Signer(c.Signer.PKCS11, string(pin)); err != nil {
-			return nil, nil, err
-		}
-	default:
-		return nil, nil, fmt.Errorf("signer type %q", c.Signer.Type)
-	}
-	return s, chain, nil
+	return c.Signer.Open()
 }
 
 // ReadSecret returns the content of file (without a trailing newline) or,

@@ -39,7 +39,9 @@ type caEnv struct {
 	chainFile, rootsFile string
 }
 
-func startCA(t *testing.T) *caEnv {
+// extra, if given, returns more config YAML once the CA chain exists (a
+// CT log trusting it, for example).
+func startCA(t *testing.T, extra ...func(e *caEnv) string) *caEnv {
 	t.Helper()
 	e := &caEnv{dir: t.TempDir()}
 	for _, p := range []**devissuer.Issuer{&e.github, &e.gitlab, &e.k8s} {
@@ -82,6 +84,9 @@ issuers:
   - url: ` + e.k8s.URL() + `
     type: kubernetes
 `
+	for _, f := range extra {
+		config += f(e)
+	}
 	cfg, err := ca.ParseConfig([]byte(config))
 	if err != nil {
 		t.Fatal(err)

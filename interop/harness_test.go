@@ -204,3 +204,33 @@ func appendEntry(ctx context.Context, base string, data []byte) (*appendResponse
 	}
 	return &r, nil
 }
+
+// clientBinary returns the path of a pinned client binary built by
+// `make tools` into HALLMARK_TOOLS_DIR. Missing binaries skip the test,
+// except under CI=true, where they fail it.
+func clientBinary(t testing.TB, name, version string) string {
+	t.Helper()
+	dir := os.Getenv("HALLMARK_TOOLS_DIR")
+	if dir == "" {
+		home, _ := os.UserHomeDir()
+		dir = filepath.Join(home, ".cache", "hallmark", "tools")
+	}
+	p := filepath.Join(dir, name+"-"+version, name)
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s %s not found at %s: run `make tools` (CI must run the client tests)", name, version, p)
+		}
+		t.Skipf("%s %s not built; run `make tools`", name, version)
+	}
+	return p
+}
+
+// run runs a client binary and returns its combined output.
+func run(t testing.TB, dir string, env []string, bin string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}

@@ -181,8 +181,8 @@ func hashOf(details protocommon.PublicKeyDetails) crypto.Hash {
 	return crypto.SHA256
 }
 
-// signDigest signs a prehashed digest; Ed25519 keys produce Ed25519ph.
-func signDigest(t testing.TB, k crypto.Signer, h crypto.Hash, digest []byte) []byte {
+// signDigestV2 signs a prehashed digest; Ed25519 keys produce Ed25519ph.
+func signDigestV2(t testing.TB, k crypto.Signer, h crypto.Hash, digest []byte) []byte {
 	t.Helper()
 	var opts crypto.SignerOpts = h
 	if _, ok := k.(ed25519.PrivateKey); ok {
@@ -251,7 +251,7 @@ func randomHashedRekord(t testing.TB, details protocommon.PublicKeyDetails, asCe
 	}
 	return &rekortilespb.HashedRekordRequestV002{
 		Digest:    digest,
-		Signature: &rekortilespb.Signature{Content: signDigest(t, k, hashOf(details), digest), Verifier: v},
+		Signature: &rekortilespb.Signature{Content: signDigestV2(t, k, hashOf(details), digest), Verifier: v},
 	}, k
 }
 

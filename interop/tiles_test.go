@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
 	"sync"
 	"testing"
 
@@ -127,4 +128,13 @@ func TestTesseraClientReadsLog(t *testing.T) {
 			t.Fatalf("tracker at %d, want 950", got)
 		}
 	})
+}
+
+// pgURLOrSQLite returns a fresh PostgreSQL database URL when one is
+// configured (always in CI), else "" for SQLite.
+func pgURLOrSQLite(t *testing.T) string {
+	if os.Getenv("HALLMARK_TEST_DATABASE_URL") == "" && os.Getenv("CI") != "true" {
+		return ""
+	}
+	return pgtest.URL(t)
 }

@@ -69,7 +69,8 @@ type LogConfig struct {
 	// Name identifies the log in the database. Never change it.
 	Name string `yaml:"name"`
 	// Kind is the log's personality: "tiles" (plain C2SP tlog-tiles log
-	// with a raw append endpoint), "rekor-v1" or "rekor-v2".
+	// with a raw append endpoint), "rekor-v1", "rekor-v2" or "ct"
+	// (Certificate Transparency, RFC 6962 + C2SP static-ct-api).
 	Kind string `yaml:"kind"`
 	// URL is the log's public base URL. Its path is the prefix under which
 	// the log is served (e.g. https://log.example.com/main serves
@@ -87,6 +88,19 @@ type LogConfig struct {
 	CacheBytes int `yaml:"cache_bytes"`
 	// Rekor holds options of the rekor-v1 and rekor-v2 personalities.
 	Rekor RekorConfig `yaml:"rekor"`
+	// CT holds options of the ct personality.
+	CT CTConfig `yaml:"ct"`
+}
+
+// CTConfig holds options of "ct" logs (RFC 6962 submissions, C2SP
+// static-ct-api reads). A ct log's key_file must be ECDSA P-256, and its
+// origin is its URL without scheme (the static-ct-api submission prefix);
+// docs/ct.md has the details.
+type CTConfig struct {
+	// RootsFile is a PEM file of the accepted roots: chains submitted to
+	// add-chain and add-pre-chain must verify to one of them. For a
+	// Hallmark CA, its chain file (the root is taken from it). Required.
+	RootsFile string `yaml:"roots_file"`
 }
 
 // BatchConfig bounds batches; zero values take the engine defaults.
@@ -112,9 +126,11 @@ type RekorConfig struct {
 	// AllowedKinds restricts the entry kinds accepted (rekor-v1:
 	// hashedrekord, dsse, intoto). Empty means all.
 	AllowedKinds []string `yaml:"allowed_kinds"`
-	// AllowedHashes restricts artifact hash algorithms (sha256, sha384,
-	// sha512). Empty means all.
-	AllowedHashes []string `yaml:"allowed_hashes"`
+	// AllowedAlgorithms restricts the key and artifact-hash pairs accepted
+	// in hashedrekord entries, with Rekor's algorithm names (e.g.
+	// ecdsa-sha2-256-nistp256, ed25519, rsa-sign-pkcs1-2048-sha256).
+	// Empty means Rekor's defaults.
+	AllowedAlgorithms []string `yaml:"allowed_algorithms"`
 }
 
 // LoadServiceConfig reads and validates a config file strictly.
@@ -184,9 +200,9 @@ func (l *LogConfig) validate() error {
 		return errors.New("name must be non-empty without spaces or slashes")
 	}
 	switch l.Kind {
-	case "tiles", "rekor-v1", "rekor-v2":
+	case "tiles", "rekor-v1", "rekor-v2", "ct":
 	default:
-		return fmt.Errorf("kind %q is not one of tiles, rekor-v1, rekor-v2", l.Kind)
+		return fmt.Errorf("kind %q is not one of tiles, rekor-v1, rekor-v2, ct", l.Kind)
 	}
 	u, err := url.Parse(l.URL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
@@ -194,6 +210,9 @@ func (l *LogConfig) validate() error {
 	}
 	if l.KeyFile == "" {
 		return errors.New("key_file is required")
+	}
+	if l.Kind == "ct" && l.CT.RootsFile == "" {
+		return errors.New("ct.roots_file is required for ct logs")
 	}
 	if l.Kind == "rekor-v1" && l.Rekor.TreeID <= 0 {
 		return errors.New("rekor.tree_id must be a positive integer for rekor-v1 logs")

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	tsaapi "github.com/hallmark-dev/hallmark/api/tsa"
 	"github.com/hallmark-dev/hallmark/ca"
 	"github.com/hallmark-dev/hallmark/oidc"
 )
@@ -24,6 +25,9 @@ type Service struct {
 	*Server
 	cfg    *ca.Config
 	signer ca.Signer
+
+	tsa       *tsaapi.Server // nil without a tsa: section
+	tsaSigner ca.Signer
 }
 
 // NewService opens the CA key named by cfg, checks its chain, builds the
@@ -33,7 +37,13 @@ func NewService(cfg *ca.Config, log *slog.Logger) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := ca.New(signer, chain, ca.Options{Validity: cfg.CertificateValidity})
+	opts, err := ctOptions(cfg.CT, log)
+	if err != nil {
+		signer.Close()
+		return nil, err
+	}
+	opts.Validity = cfg.CertificateValidity
+	c, err := ca.New(signer, chain, opts)
 	if err != nil {
 		signer.Close()
 		return nil, err
@@ -44,11 +54,40 @@ func NewService(cfg *ca.Config, log *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	srv := New(v, c, Options{MaxRequestBytes: cfg.MaxRequestBytes, MaxInFlight: cfg.MaxInFlight, Logger: log})
-	return &Service{Server: srv, cfg: cfg, signer: signer}, nil
+	svc := &Service{Server: srv, cfg: cfg, signer: signer}
+	if cfg.TSA != nil {
+		t, tsaSigner, err := cfg.TSA.OpenTSA()
+		if err != nil {
+			signer.Close()
+			return nil, fmt.Errorf("timestamp authority: %w", err)
+		}
+		svc.tsa, svc.tsaSigner = tsaapi.New(t, tsaapi.Options{Logger: log, Registerer: srv.opts.Registry}), tsaSigner
+		log.Info("timestamp authority enabled", "subject", t.Chain()[0].Subject.String(), "policy", t.Policy().String())
+	}
+	return svc, nil
 }
 
-// Close releases the CA key.
-func (s *Service) Close() error { return s.signer.Close() }
+// Close releases the CA key and the TSA key.
+func (s *Service) Close() error {
+	err := s.signer.Close()
+	if s.tsaSigner != nil {
+		err = errors.Join(err, s.tsaSigner.Close())
+	}
+	return err
+}
+
+// Handler serves the Fulcio REST API (Server.Handler) and, when
+// configured, the timestamp authority (package tsaapi).
+func (s *Service) Handler() http.Handler {
+	h := s.Server.Handler()
+	if s.tsa == nil {
+		return h
+	}
+	mux := http.NewServeMux()
+	s.tsa.Register(mux)
+	mux.Handle("/", h)
+	return mux
+}
 
 // ListenAndServe serves REST on cfg.HTTPAddr and gRPC on cfg.GRPCAddr
 // (unless "off") until ctx is done, then drains in-flight requests for up

@@ -2,7 +2,8 @@
 // authority.
 //
 //	hallmark-ca [serve] -config hallmark-ca.yaml
-//	hallmark-ca init -dir DIR -org NAME [-password-file F | -password-env VAR]
+//	hallmark-ca init -dir DIR -org NAME [-password-file F | -password-env VAR] [-tsa=false]
+//	hallmark-ca init-tsa -dir DIR [-password-file F | -password-env VAR]
 //	hallmark-ca bench [-duration 10s] [-concurrency 16] [-rate 1000]
 //
 // Configuration is one YAML file (see docs/ca.md and ca.Config); secrets
@@ -27,7 +28,7 @@ import (
 func main() {
 	args := os.Args[1:]
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "init" || args[0] == "bench") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "init" || args[0] == "init-tsa" || args[0] == "bench") {
 		cmd, args = args[0], args[1:]
 	}
 	tuneGC()
@@ -37,6 +38,8 @@ func main() {
 		err = serve(args)
 	case "init":
 		err = initCA(args)
+	case "init-tsa":
+		err = initTSA(args)
 	case "bench":
 		err = bench(args)
 	}
@@ -92,6 +95,7 @@ func initCA(args []string) error {
 	interCurve := fs.String("intermediate-curve", "P-256", "ECDSA curve of the intermediate (issuing) key: P-256, P-384 or P-521")
 	pwFile := fs.String("password-file", "", "file holding the password that encrypts the key files")
 	pwEnv := fs.String("password-env", "HALLMARK_CA_PASSWORD", "environment variable holding that password, if -password-file is not given")
+	withTSA := fs.Bool("tsa", true, "also create a timestamp authority key and certificate (see init-tsa)")
 	fs.Parse(args)
 	if *dir == "" || *org == "" {
 		return fmt.Errorf("init: -dir and -org are required")
@@ -113,6 +117,12 @@ func initCA(args []string) error {
 	if err := d.WriteFiles(*dir, pw); err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
+	if *withTSA {
+		defer printTSAFiles(*dir, *pwEnv)
+		if _, err := ca.InitTSA(*dir, pw, ca.TSAInitOptions{Organization: *org}); err != nil {
+			return fmt.Errorf("init: TSA: %w", err)
+		}
+	}
 	fmt.Printf(`Created in %[1]s:
   %[2]s  root certificate (distribute it in your trusted_root.json)
   %[3]s  root key, encrypted: move it offline
@@ -129,4 +139,45 @@ signer:
     password-env: %[6]s
 `, *dir, ca.RootCertFile, ca.RootKeyFile, ca.IntermediateKeyFile, ca.ChainFile, *pwEnv)
 	return nil
+}
+
+// initTSA adds a timestamp authority to a deployment created by init: its
+// certificate is signed by the root, so the root key must be in -dir.
+func initTSA(args []string) error {
+	fs := flag.NewFlagSet("init-tsa", flag.ExitOnError)
+	dir := fs.String("dir", "", "deployment directory written by init (root.pem and root.key.pem are read from it)")
+	cn := fs.String("common-name", "", "common name of the TSA certificate (default \"<root organization> Hallmark timestamp authority\")")
+	pwFile := fs.String("password-file", "", "file holding the password of root.key.pem, which also encrypts the TSA key")
+	pwEnv := fs.String("password-env", "HALLMARK_CA_PASSWORD", "environment variable holding that password, if -password-file is not given")
+	fs.Parse(args)
+	if *dir == "" {
+		return fmt.Errorf("init-tsa: -dir is required")
+	}
+	pw, err := ca.ReadSecret(*pwFile, *pwEnv)
+	if err != nil {
+		return fmt.Errorf("init-tsa: key password: %w", err)
+	}
+	if _, err := ca.InitTSA(*dir, pw, ca.TSAInitOptions{CommonName: *cn}); err != nil {
+		return fmt.Errorf("init-tsa: %w", err)
+	}
+	printTSAFiles(*dir, *pwEnv)
+	return nil
+}
+
+func printTSAFiles(dir, pwEnv string) {
+	fmt.Printf(`
+Timestamp authority, in %[1]s:
+  %[2]s  TSA key (P-256), encrypted
+  %[3]s  TSA certificate (critical EKU timeStamping), root
+
+TSA section for hallmark-ca.yaml (see docs/tsa.md):
+
+tsa:
+  signer:
+    type: file
+    chain-file: %[1]s/%[3]s
+    file:
+      key-file: %[1]s/%[2]s
+      password-env: %[4]s
+`, dir, ca.TSAKeyFile, ca.TSAChainFile, pwEnv)
 }

@@ -49,7 +49,12 @@ signer:
   file: {key-file: %s/ca/intermediate.key.pem, password-file: %s}
 issuers:
   - {url: %s, type: kubernetes}
-`, httpAddr, grpcAddr, dir, dir, pw, is.URL()), 0o600)
+tsa:
+  signer:
+    type: file
+    chain-file: %s/ca/tsa-chain.pem
+    file: {key-file: %s/ca/tsa.key.pem, password-file: %s}
+`, httpAddr, grpcAddr, dir, dir, pw, is.URL(), dir, dir, pw), 0o600)
 
 	done := make(chan error, 1)
 	go func() { done <- serve([]string{"-config", cfg, "-log-level", "warn"}) }()
@@ -58,6 +63,10 @@ issuers:
 		resp, err := http.Get("http://" + httpAddr + "/healthz")
 		if err == nil {
 			resp.Body.Close()
+			// init created a TSA and serve mounted it.
+			if resp, err := http.Get("http://" + httpAddr + "/api/v1/timestamp/certchain"); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("TSA certchain: %v %v", err, resp)
+			}
 			break
 		}
 		if time.Now().After(deadline) {

@@ -1,0 +1,397 @@
+package rekorv1
+
+// DSSE envelopes (shared by the dsse and intoto kinds) and the dsse 0.0.1
+// kind, which cosign attest and sigstore-go use for attestations.
+//
+//	request:   {"proposedContent":{"envelope":"<envelope JSON as a string>",
+//	                               "verifiers":[b64 PEM, ...]}}
+//	canonical: {"envelopeHash":{sha256 of the envelope string as submitted},
+//	            "payloadHash":{sha256 of the decoded payload},
+//	            "signatures":[{"signature":sig as in envelope,"verifier":b64 PEM}]}
+//
+// Rekor verifies envelopes with secure-systems-lab's EnvelopeVerifier, one
+// key at a time with a threshold of one. Its quirks shape what is accepted,
+// so dsseVerifyOne reproduces them: a key accepts at most one signature (the
+// first that verifies), a key that verifies none fails the whole request,
+// and every signature must be valid base64 even after a key has matched.
+
+import (
+	"crypto"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+)
+
+// base64SigPattern is the schema pattern for signatures of a canonical
+// dsse entry (only checked, never produced, by this package).
+const base64SigPattern = `^(?:[A-Za-z0-9+\/]{4})*(?:[A-Za-z0-9+\/]{2}==|[A-Za-z0-9+\/]{3}=|[A-Za-z0-9+\/]{4})$`
+
+var base64SigRE = regexp.MustCompile(base64SigPattern)
+
+// inTotoPayloadType is the DSSE payload type of in-toto statements; only
+// such payloads contribute subject and material digests to the index.
+const inTotoPayloadType = "application/vnd.in-toto+json"
+
+// envelope is a DSSE envelope, decoded with encoding/json as Rekor does
+// (field names match case-insensitively, the last duplicate wins).
+type envelope struct {
+	PayloadType string              `json:"payloadType"`
+	Payload     string              `json:"payload"`
+	Signatures  []envelopeSignature `json:"signatures"`
+}
+
+type envelopeSignature struct {
+	KeyID string `json:"keyid"`
+	Sig   string `json:"sig"`
+}
+
+// dsseB64Decode accepts standard or URL-safe base64, both padded.
+func dsseB64Decode(s string) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		if b, err = base64.URLEncoding.DecodeString(s); err != nil {
+			return nil, errors.New("unable to base64 decode payload (is payload in the right format?)")
+		}
+	}
+	return b, nil
+}
+
+// pae is DSSE's pre-authentication encoding, the message that is signed.
+func pae(payloadType string, payload []byte) []byte {
+	b := []byte("DSSEv1 ")
+	b = strconv.AppendInt(b, int64(len(payloadType)), 10)
+	b = append(b, ' ')
+	b = append(b, payloadType...)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(len(payload)), 10)
+	b = append(b, ' ')
+	return append(b, payload...)
+}
+
+// dsseVerifyOne verifies env with a single key, as securesystemslib's
+// EnvelopeVerifier does with one provider and threshold 1. keyID, if not
+// empty, restricts the key to signatures whose keyid is empty or equal. It
+// returns the accepted signature and the decoded payload.
+func dsseVerifyOne(env *envelope, pub crypto.PublicKey, keyID string) (*envelopeSignature, []byte, error) {
+	if len(env.Signatures) == 0 {
+		return nil, nil, errors.New("no signature found")
+	}
+	body, err := dsseB64Decode(env.Payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	msg := pae(env.PayloadType, body)
+	var accepted *envelopeSignature
+	for i := range env.Signatures {
+		s := &env.Signatures[i]
+		sig, err := dsseB64Decode(s.Sig)
+		if err != nil {
+			return nil, nil, err
+		}
+		if accepted != nil {
+			continue // the key is used up, but every signature is still decoded
+		}
+		if s.KeyID != "" && keyID != "" && s.KeyID != keyID {
+			continue
+		}
+		if verifyMessage(pub, msg, sig) == nil {
+			accepted = s
+		}
+	}
+	if accepted == nil {
+		return nil, nil, errors.New("accepted signatures do not match threshold, Found: 0, Expected 1")
+	}
+	return accepted, body, nil
+}
+
+type dsseV001 struct {
+	envelope  string // the envelope exactly as submitted (after JSON unescaping)
+	env       envelope
+	payload   []byte // decoded payload, as verified
+	verifiers [][]byte
+	sigs      []dsseSignature // sorted by signature string
+	payloadH  string
+	envelopeH string
+}
+
+type dsseSignature struct {
+	Signature string `json:"signature"`
+	Verifier  []byte `json:"verifier"`
+}
+
+// dsseInput is a dsse spec as Rekor's DecodeEntry reads it: a request
+// (proposedContent) or, never insertable, a canonical entry.
+type dsseInput struct {
+	proposed     bool // a proposedContent object was submitted
+	envelope     *string
+	hasVerifiers bool     // a verifiers array was submitted, maybe empty
+	verifiers    [][]byte // its non-empty strings, decoded
+	sigs         []dsseInputSignature
+	hasSigs      bool // a signatures array was submitted, maybe empty
+	envelopeHash *hashObject
+	payloadHash  *hashObject
+}
+
+type dsseInputSignature struct {
+	signature   *string
+	hasVerifier bool
+}
+
+// decodeDSSE walks the spec in Rekor's order, so that base64 errors surface
+// in the same order.
+func decodeDSSE(m map[string]any) (*dsseInput, error) {
+	var req dsseInput
+	if pc, ok := m["proposedContent"].(map[string]any); ok {
+		req.proposed = true
+		req.envelope = stringField(pc, "envelope")
+		if list, ok := pc["verifiers"].([]any); ok {
+			req.hasVerifiers = true
+			for _, v := range list {
+				// Empty strings and non-strings are skipped.
+				if s, ok := v.(string); ok && s != "" {
+					b, err := decodeStdBase64(s, "verifier")
+					if err != nil {
+						return nil, err
+					}
+					req.verifiers = append(req.verifiers, b)
+				}
+			}
+		}
+	}
+	if list, ok := m["signatures"].([]any); ok {
+		req.hasSigs = true
+		for _, it := range list {
+			if sm, ok := it.(map[string]any); ok {
+				_, hasVerifier, err := base64Field(sm, "verifier", "signature verifier")
+				if err != nil {
+					return nil, err
+				}
+				req.sigs = append(req.sigs, dsseInputSignature{stringField(sm, "signature"), hasVerifier})
+			}
+		}
+	}
+	req.envelopeHash = decodeHash(m, "envelopeHash")
+	req.payloadHash = decodeHash(m, "payloadHash")
+	return &req, nil
+}
+
+// validate applies the schema: envelopeHash, payloadHash, proposedContent,
+// then signatures, reporting the first failure within each.
+func (req *dsseInput) validate() error {
+	var errs schemaErrors
+	errs.add(nested(req.envelopeHash.validate("envelopeHash", "sha256"), "envelopeHash"))
+	errs.add(nested(req.payloadHash.validate("payloadHash", "sha256"), "payloadHash"))
+	if req.proposed {
+		switch {
+		case req.envelope == nil:
+			errs.add(nested(requiredMsg("proposedContent.envelope"), "proposedContent"))
+		case !req.hasVerifiers:
+			errs.add(nested(requiredMsg("proposedContent.verifiers"), "proposedContent"))
+		case len(req.verifiers) == 0:
+			errs.add(nested(minItemsMsg("proposedContent.verifiers", 1), "proposedContent"))
+		}
+	}
+	if req.hasSigs && len(req.sigs) == 0 {
+		errs.add(minItemsMsg("signatures", 1))
+	}
+	for i, s := range req.sigs {
+		var msg string
+		switch {
+		case s.signature == nil:
+			msg = requiredMsg("signature")
+		case !base64SigRE.MatchString(*s.signature):
+			msg = patternMsg("signature", base64SigPattern)
+		case !s.hasVerifier:
+			msg = requiredMsg("verifier")
+		}
+		if msg != "" {
+			errs.add(nested(msg, "signatures."+strconv.Itoa(i)))
+			break
+		}
+	}
+	return errs.err()
+}
+
+func (e *dsseV001) unmarshal(spec any) error {
+	m, ok := spec.(map[string]any)
+	if !ok {
+		return invalidf("unsupported input type %T for DecodeEntry", spec)
+	}
+	req, err := decodeDSSE(m)
+	if err != nil {
+		return err
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	if !req.proposed {
+		if req.envelopeHash == nil || req.payloadHash == nil || len(req.sigs) == 0 {
+			return invalid(errors.New("either proposedContent or envelopeHash, payloadHash, and signatures must be present"))
+		}
+		// A canonical entry: valid, but not something that can be inserted.
+		return nil
+	}
+	if req.envelopeHash != nil || req.payloadHash != nil || len(req.sigs) != 0 {
+		return invalid(errors.New("either proposedContent or envelopeHash, payloadHash, and signatures must be present but not both"))
+	}
+
+	e.verifiers = req.verifiers
+	e.envelope = *req.envelope
+	if err := json.Unmarshal([]byte(e.envelope), &e.env); err != nil {
+		return invalid(err)
+	}
+	if len(e.env.Signatures) == 0 {
+		return invalid(errors.New("DSSE envelope must contain 1 or more signatures"))
+	}
+	if err := e.verify(); err != nil {
+		return invalid(err)
+	}
+	payloadHash256 := sha256.Sum256(e.payload)
+	envelopeHash256 := sha256.Sum256([]byte(e.envelope))
+	e.payloadH = hex.EncodeToString(payloadHash256[:])
+	e.envelopeH = hex.EncodeToString(envelopeHash256[:])
+	return nil
+}
+
+// verify requires every envelope signature to be verified by one of the
+// verifiers, trying verifiers in order and stopping once all are verified.
+// The last verifier to accept a signature is the one recorded for it.
+func (e *dsseV001) verify() error {
+	pending := make(map[string]bool)
+	for _, s := range e.env.Signatures {
+		pending[s.Sig] = true
+	}
+	bySig := make(map[string]*publicKey)
+	for _, raw := range e.verifiers {
+		if len(pending) == 0 {
+			break
+		}
+		key, err := parsePublicKey(raw)
+		if err != nil {
+			return fmt.Errorf("could not parse public key as x509: %w", err)
+		}
+		if err := checkVerifierKey(key.cryptoKey()); err != nil {
+			return fmt.Errorf("could not load verifier: %w", err)
+		}
+		sig, payload, err := dsseVerifyOne(&e.env, key.cryptoKey(), "")
+		if err != nil {
+			return fmt.Errorf("could not verify envelope: %w", err)
+		}
+		e.payload = payload
+		delete(pending, sig.Sig)
+		bySig[sig.Sig] = key
+	}
+	if len(pending) > 0 {
+		return errors.New("all signatures must have a key that verifies it")
+	}
+
+	sorted := make([]string, 0, len(bySig))
+	for s := range bySig {
+		sorted = append(sorted, s)
+	}
+	slices.Sort(sorted)
+	for _, s := range sorted {
+		pemBytes, err := bySig[s].canonical()
+		if err != nil {
+			return err
+		}
+		e.sigs = append(e.sigs, dsseSignature{Signature: s, Verifier: pemBytes})
+	}
+	return nil
+}
+
+// insertable: only a proposedContent request carries what Rekor needs.
+func (e *dsseV001) insertable() error {
+	if e.sigs == nil {
+		return errors.New("missing proposed content")
+	}
+	return nil
+}
+
+func (e *dsseV001) checkAlgorithms([]Algorithm) error { return nil }
+
+type dsseSpec struct {
+	EnvelopeHash *hashObject     `json:"envelopeHash"`
+	PayloadHash  *hashObject     `json:"payloadHash"`
+	Signatures   []dsseSignature `json:"signatures"`
+}
+
+func (e *dsseV001) canonical() (any, error) {
+	return dsseSpec{
+		EnvelopeHash: sha256Hash(e.envelopeH),
+		PayloadHash:  sha256Hash(e.payloadH),
+		Signatures:   e.sigs,
+	}, nil
+}
+
+func (e *dsseV001) indexKeys() []string {
+	var keys []string
+	for _, s := range e.sigs {
+		// Rekor re-parses the canonical verifier it stored.
+		k, err := parsePublicKey(s.Verifier)
+		if err != nil {
+			return nil
+		}
+		pemBytes, err := k.canonical()
+		if err != nil {
+			return nil
+		}
+		h := sha256.Sum256(pemBytes)
+		keys = append(keys, "sha256:"+hex.EncodeToString(h[:]))
+		keys = append(keys, k.subjects()...)
+	}
+	keys = append(keys, "sha256:"+e.payloadH, "sha256:"+e.envelopeH)
+	if e.env.PayloadType == inTotoPayloadType {
+		keys = append(keys, dsseStatementKeys(e.payload)...)
+	}
+	return keys
+}
+
+// dsseStatementKeys extracts "alg:digest" keys from an in-toto statement's
+// subjects and from any "materials" list in its predicate. The payload must
+// decode as a whole, or nothing is extracted.
+func dsseStatementKeys(payload []byte) []string {
+	var st struct {
+		Subject []struct {
+			Digest map[string]string `json:"digest"`
+		} `json:"subject"`
+		Predicate json.RawMessage `json:"predicate"`
+	}
+	if json.Unmarshal(payload, &st) != nil {
+		return nil
+	}
+	var keys []string
+	for _, s := range st.Subject {
+		keys = append(keys, digestKeys(s.Digest)...)
+	}
+	if st.Predicate != nil {
+		var pred struct {
+			Materials []struct {
+				Digest map[string]string `json:"digest"`
+			} `json:"materials"`
+		}
+		if json.Unmarshal(st.Predicate, &pred) == nil {
+			for _, m := range pred.Materials {
+				keys = append(keys, digestKeys(m.Digest)...)
+			}
+		}
+	}
+	return keys
+}
+
+// digestKeys renders a digest set as "alg:digest" keys. Rekor iterates the
+// map in random order; sorting makes the output stable.
+func digestKeys(set map[string]string) []string {
+	keys := make([]string, 0, len(set))
+	for alg, d := range set {
+		keys = append(keys, alg+":"+d)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,139 @@
+package rekorv1
+
+// Rekor decodes each kind's spec from the generic JSON value by hand (a map
+// walk per kind: fields of the wrong JSON type are treated as absent, base64
+// strings are decoded on the way) and then validates it with go-swagger
+// generated models. This file holds the shared pieces: the map walk helpers
+// and the validation messages in the exact wording go-openapi produces,
+// including the way nested models prefix field names onto them.
+
+import (
+	"encoding/base64"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+var apiVersionRE = regexp.MustCompile(apiVersionPattern)
+
+func requiredMsg(name string) string { return name + " in body is required" }
+
+func patternMsg(name, pattern string) string {
+	return fmt.Sprintf("%s in body should match '%s'", name, pattern)
+}
+
+func enumMsg(name string, values ...string) string {
+	return fmt.Sprintf("%s in body should be one of %v", name, values)
+}
+
+func minItemsMsg(name string, n int) string {
+	return fmt.Sprintf("%s in body should have at least %d items", name, n)
+}
+
+// nested renders a validation message from a nested model: each enclosing
+// model prepends its field path (go-openapi's Validation.ValidateName), so
+// "data.hash.algorithm in body is required" inside data.hash inside data
+// reads "data.data.hash.data.hash.algorithm in body is required".
+func nested(msg string, outerToInner ...string) string {
+	if msg == "" {
+		return ""
+	}
+	for i := len(outerToInner) - 1; i >= 0; i-- {
+		msg = outerToInner[i] + "." + msg
+	}
+	return msg
+}
+
+// schemaErrors collects the per-field failures of one model's Validate, one
+// message per top-level field at most, as go-openapi's CompositeError does.
+type schemaErrors []string
+
+func (s *schemaErrors) add(msg string) {
+	if msg != "" {
+		*s = append(*s, msg)
+	}
+}
+
+// err returns the composite failure, or nil.
+func (s schemaErrors) err() error {
+	if len(s) == 0 {
+		return nil
+	}
+	return invalidf("validation failure list:\n%s", strings.Join(s, "\n"))
+}
+
+// hashObject is the {algorithm, value} object every kind uses for digests.
+type hashObject struct {
+	Algorithm *string `json:"algorithm"`
+	Value     *string `json:"value"`
+}
+
+// decodeHash decodes an optional hash object: nil if absent or not an object.
+func decodeHash(m map[string]any, key string) *hashObject {
+	hm, ok := m[key].(map[string]any)
+	if !ok {
+		return nil
+	}
+	return &hashObject{Algorithm: stringField(hm, "algorithm"), Value: stringField(hm, "value")}
+}
+
+// validate returns the first failure of an optional hash model whose
+// fields are named path.algorithm and path.value, or "".
+func (h *hashObject) validate(path string, algorithms ...string) string {
+	switch {
+	case h == nil:
+		return ""
+	case h.Algorithm == nil:
+		return requiredMsg(path + ".algorithm")
+	case !slices.Contains(algorithms, *h.Algorithm):
+		return enumMsg(path+".algorithm", algorithms...)
+	case h.Value == nil:
+		return requiredMsg(path + ".value")
+	}
+	return ""
+}
+
+func sha256Hash(hexValue string) *hashObject {
+	alg := "sha256"
+	return &hashObject{Algorithm: &alg, Value: &hexValue}
+}
+
+// key renders the hash as an index key, "alg:value".
+func (h *hashObject) key() string {
+	if h == nil || h.Algorithm == nil || h.Value == nil {
+		return ""
+	}
+	return *h.Algorithm + ":" + *h.Value
+}
+
+// stringField returns m[key] if it is a JSON string, else nil.
+func stringField(m map[string]any, key string) *string {
+	s, ok := m[key].(string)
+	if !ok {
+		return nil
+	}
+	return &s
+}
+
+// base64Field decodes m[key] if it is a non-empty JSON string; absent,
+// empty and non-string values are all reported as not present. what names
+// the field in the error, as Rekor's decoders do.
+func base64Field(m map[string]any, key, what string) (b []byte, present bool, err error) {
+	s, ok := m[key].(string)
+	if !ok || s == "" {
+		return nil, false, nil
+	}
+	b, err = decodeStdBase64(s, what)
+	return b, err == nil, err
+}
+
+// decodeStdBase64 decodes standard, padded base64 as Go's decoder does
+// (which skips CR and LF anywhere in the input).
+func decodeStdBase64(s, what string) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, invalidf("failed parsing base64 data for %s: %w", what, err)
+	}
+	return b, nil
+}
