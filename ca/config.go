@@ -32,6 +32,12 @@ type Config struct {
 	// Default 4 MiB, as Fulcio.
 	MaxRequestBytes int64 `yaml:"max-request-bytes"`
 
+	// MaxInFlight bounds concurrent certificate requests. Beyond it a
+	// request is refused at once with 503 and Retry-After (gRPC
+	// Unavailable), which clients retry with backoff, instead of queueing
+	// behind the others. Default 256.
+	MaxInFlight int `yaml:"max-in-flight"`
+
 	// CertificateValidity is the lifetime of issued certificates.
 	// Default 10m, as Fulcio; clients expect short-lived certificates.
 	CertificateValidity time.Duration `yaml:"certificate-validity"`
@@ -142,6 +148,12 @@ func ParseConfig(data []byte) (*Config, error) {
 	}
 	if c.MaxRequestBytes == 0 {
 		c.MaxRequestBytes = 4 << 20
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 256
+	}
+	if c.MaxInFlight < 1 {
+		return nil, errors.New("config: max-in-flight must be positive")
 	}
 	if c.CertificateValidity == 0 {
 		c.CertificateValidity = DefaultValidity

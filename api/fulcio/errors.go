@@ -13,6 +13,11 @@ import (
 	"github.com/hallmark-dev/hallmark/oidc"
 )
 
+// ErrPushback is returned when hallmark-ca has more issuance requests in
+// flight than it admits. It becomes 503 with Retry-After (gRPC Unavailable)
+// here and nowhere else.
+var ErrPushback = errors.New("hallmark-ca is overloaded, retry later")
+
 var (
 	errNoToken    = errors.New("no identity token: send it as `Authorization: Bearer <token>` or in credentials.oidcIdentityToken")
 	errBadRequest = errors.New("the request body could not be parsed")
@@ -63,6 +68,7 @@ var kinds = []struct {
 	{ca.ErrBadProof, codes.InvalidArgument, "bad_proof"},
 	{ca.ErrAlgNotAllowed, codes.InvalidArgument, "alg_not_permitted"},
 	{ca.ErrBadChallenge, codes.InvalidArgument, "bad_challenge"},
+	{ErrPushback, codes.Unavailable, "pushback"},
 	{context.Canceled, codes.Canceled, "canceled"},
 	{context.DeadlineExceeded, codes.DeadlineExceeded, "deadline"},
 }
@@ -134,7 +140,11 @@ func writeError(w http.ResponseWriter, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 	}
 	if code == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "10")
+		retry := "10" // an IdP that is down
+		if errors.Is(err, ErrPushback) {
+			retry = "1"
+		}
+		w.Header().Set("Retry-After", retry)
 	}
 	body, _ := marshalJSON.Marshal(st.Proto())
 	w.Header().Set("Content-Type", "application/json")

@@ -11,6 +11,8 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"time"
@@ -29,10 +31,13 @@ import (
 type Options struct {
 	// MaxRequestBytes bounds REST bodies and gRPC messages; default 4 MiB.
 	MaxRequestBytes int64
+	// MaxInFlight bounds concurrent issuance requests; beyond it requests
+	// are refused at once with ErrPushback instead of queueing. Default 256.
+	MaxInFlight int
 	// Logger; default slog.Default().
 	Logger *slog.Logger
-	// Registerer for the Prometheus metrics; default a new registry,
-	// served at /metrics by Handler.
+	// Registry for the Prometheus metrics; default a new registry. Handler
+	// serves it at /metrics.
 	Registry *prometheus.Registry
 }
 
@@ -45,6 +50,7 @@ type Server struct {
 	log      *slog.Logger
 	metrics  *metrics
 	chainPEM []string // [issuing CA, ..., root]
+	inFlight chan struct{}
 }
 
 var _ fulciopb.CAServer = (*Server)(nil)
@@ -57,10 +63,14 @@ func New(v *oidc.Verifier, c *ca.CA, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.MaxInFlight == 0 {
+		opts.MaxInFlight = 256
+	}
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{verifier: v, ca: c, opts: opts, log: opts.Logger, metrics: newMetrics(opts.Registry)}
+	s := &Server{verifier: v, ca: c, opts: opts, log: opts.Logger, metrics: newMetrics(opts.Registry),
+		inFlight: make(chan struct{}, opts.MaxInFlight)}
 	for _, cert := range c.Chain() {
 		s.chainPEM = append(s.chainPEM, certPEM(cert))
 	}
@@ -90,6 +100,9 @@ func (s *Server) issue(ctx context.Context, api, token string, kr keyRequest) (*
 	if err != nil {
 		e := classify(err)
 		s.metrics.rejected.WithLabelValues(api, e.reason).Inc()
+		if errors.Is(err, ErrPushback) {
+			return nil, err // counted, not logged: logging would add to the overload
+		}
 		level := slog.LevelInfo
 		if e.code == codes.Internal {
 			level = slog.LevelError
@@ -99,11 +112,22 @@ func (s *Server) issue(ctx context.Context, api, token string, kr keyRequest) (*
 	}
 	s.metrics.issued.WithLabelValues(api, id.Type).Inc()
 	s.metrics.latency.WithLabelValues(api).Observe(time.Since(start).Seconds())
-	s.log.Debug("certificate issued", "api", api, "issuer", id.Issuer, "san", id.SAN, "serial", cert.Leaf.SerialNumber.Text(16))
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.Debug("certificate issued", "api", api, "issuer", id.Issuer, "san", id.SAN, "serial", cert.Leaf.SerialNumber.Text(16))
+	}
 	return cert, nil
 }
 
 func (s *Server) issueInner(ctx context.Context, token string, kr keyRequest) (*ca.Certificate, *oidc.Identity, error) {
+	// Overload: refuse at once rather than queue. Clients (sigstore-go,
+	// cosign) retry 503s with backoff, and the requests already admitted
+	// keep their latency.
+	select {
+	case s.inFlight <- struct{}{}:
+		defer func() { <-s.inFlight }()
+	default:
+		return nil, nil, fmt.Errorf("%w: %d requests in flight", ErrPushback, cap(s.inFlight))
+	}
 	if token == "" {
 		return nil, nil, errNoToken
 	}

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -454,5 +455,49 @@ func TestGRPC(t *testing.T) {
 	tb, err := client.GetTrustBundle(context.Background(), &fulciopb.GetTrustBundleRequest{})
 	if err != nil || len(tb.GetChains()) != 1 {
 		t.Errorf("trust bundle: %v", err)
+	}
+}
+
+// TestPushback: beyond MaxInFlight requests are refused at once with 503
+// and Retry-After, while the admitted one proceeds.
+func TestPushback(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { close(entered) })
+		<-release // discovery hangs until the test lets it go
+		http.NotFound(w, r)
+	}))
+	defer idp.Close()
+	v, err := oidc.NewVerifier([]oidc.IssuerConfig{{URL: idp.URL, Type: oidc.TypeKubernetes}}, oidc.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	root, _ := ca.CreateRoot(rootKey, ca.CertTemplate{Organization: "test", CommonName: "root", Validity: time.Hour})
+	c, _ := ca.New(rootKey, []*x509.Certificate{root}, ca.Options{})
+	srv := fulcioapi.New(v, c, fulcioapi.Options{MaxInFlight: 1, Registry: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+
+	token := b64json(map[string]string{"alg": "ES256", "kid": "k"}) + "." + b64json(map[string]any{"iss": idp.URL, "sub": "x"}) + ".c2ln"
+	first := make(chan int, 1)
+	go func() {
+		resp, _ := post(t, hs.URL+"/api/v2/signingCert", token, `{}`)
+		first <- resp.StatusCode
+	}()
+	select {
+	case <-entered: // the first request holds the only slot, waiting on discovery
+	case <-time.After(10 * time.Second):
+		close(release)
+		t.Fatal("first request never reached the IdP")
+	}
+	resp, body := post(t, hs.URL+"/api/v2/signingCert", token, `{}`)
+	close(release)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" || !bytes.Contains(body, []byte("overloaded")) {
+		t.Errorf("second request: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if code := <-first; code != 503 { // the IdP answered 404: issuer unavailable
+		t.Errorf("first request: %d", code)
 	}
 }

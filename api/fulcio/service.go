@@ -53,7 +53,7 @@ func NewService(cfg *ca.Config, log *slog.Logger) (*Service, error) {
 		signer.Close()
 		return nil, err
 	}
-	srv := New(v, c, Options{MaxRequestBytes: cfg.MaxRequestBytes, Logger: log})
+	srv := New(v, c, Options{MaxRequestBytes: cfg.MaxRequestBytes, MaxInFlight: cfg.MaxInFlight, Logger: log})
 	svc := &Service{Server: srv, cfg: cfg, signer: signer}
 	if cfg.TSA != nil {
 		t, tsaSigner, err := cfg.TSA.OpenTSA()

@@ -63,7 +63,7 @@ func bench(args []string) error {
 		return err
 	}
 	defer is.Close()
-	d, err := ca.NewDeployment(ca.InitOptions{Organization: "bench", Curve: curve})
+	d, err := ca.NewDeployment(ca.InitOptions{Organization: "bench", RootCurve: curve, IntermediateCurve: curve})
 	if err != nil {
 		return err
 	}

@@ -91,7 +91,8 @@ func initCA(args []string) error {
 	fs := flag.NewFlagSet("init", flag.ExitOnError)
 	dir := fs.String("dir", "", "directory to write keys and certificates into (created; existing files are not overwritten)")
 	org := fs.String("org", "", "organization name for the CA certificates")
-	curve := fs.String("curve", "P-384", "ECDSA curve of the CA keys: P-256, P-384 or P-521")
+	rootCurve := fs.String("root-curve", "P-384", "ECDSA curve of the root key: P-256, P-384 or P-521")
+	interCurve := fs.String("intermediate-curve", "P-256", "ECDSA curve of the intermediate (issuing) key: P-256, P-384 or P-521")
 	pwFile := fs.String("password-file", "", "file holding the password that encrypts the key files")
 	pwEnv := fs.String("password-env", "HALLMARK_CA_PASSWORD", "environment variable holding that password, if -password-file is not given")
 	withTSA := fs.Bool("tsa", true, "also create a timestamp authority key and certificate (see init-tsa)")
@@ -100,15 +101,16 @@ func initCA(args []string) error {
 		return fmt.Errorf("init: -dir and -org are required")
 	}
 	curves := map[string]elliptic.Curve{"P-256": elliptic.P256(), "P-384": elliptic.P384(), "P-521": elliptic.P521()}
-	c, ok := curves[*curve]
-	if !ok {
-		return fmt.Errorf("init: unknown curve %q", *curve)
+	rc, ok1 := curves[*rootCurve]
+	ic, ok2 := curves[*interCurve]
+	if !ok1 || !ok2 {
+		return fmt.Errorf("init: unknown curve %q or %q", *rootCurve, *interCurve)
 	}
 	pw, err := ca.ReadSecret(*pwFile, *pwEnv)
 	if err != nil {
 		return fmt.Errorf("init: key password: %w", err)
 	}
-	d, err := ca.NewDeployment(ca.InitOptions{Organization: *org, Curve: c})
+	d, err := ca.NewDeployment(ca.InitOptions{Organization: *org, RootCurve: rc, IntermediateCurve: ic})
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}

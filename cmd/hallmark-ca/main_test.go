@@ -28,7 +28,7 @@ func TestInitServeShutdown(t *testing.T) {
 	dir := t.TempDir()
 	pw := filepath.Join(dir, "pw")
 	os.WriteFile(pw, []byte("correct horse\n"), 0o600)
-	if err := initCA([]string{"-dir", dir + "/ca", "-org", "Test", "-curve", "P-256", "-password-file", pw}); err != nil {
+	if err := initCA([]string{"-dir", dir + "/ca", "-org", "Test", "-intermediate-curve", "P-384", "-password-file", pw}); err != nil {
 		t.Fatal(err)
 	}
 	if err := initCA([]string{"-dir", dir + "/ca", "-org", "Test", "-password-file", pw}); err == nil {
