@@ -20,6 +20,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"dev", "run Hallmark on one machine with an embedded store", runDev},
+		{"trust-root", "write trusted_root.json for a deployment", runTrustRoot},
+		{"signing-config", "write signing_config.json for a deployment", runSigningConfig},
 		{"migrate", "apply database migrations", runMigrate},
 		{"keys", "generate signing keys", runKeys},
 		{"bench", "benchmark the log engine", runBench},
