@@ -105,10 +105,12 @@ type Result struct {
 	SourceRoot  Root   // the source root the run imported up to
 	Batches     int    // Import transactions committed
 	NoIndexKeys uint64 // leaves imported without search keys
-	// ReadTime is the time spent waiting for the source; ImportTime the
-	// time spent verifying, computing keys and committing (the Hallmark
-	// side); Elapsed the wall time of the run. Reads overlap imports.
-	ReadTime, ImportTime, Elapsed time.Duration
+	// The run is a pipeline of three stages that overlap: reading from the
+	// source (ReadTime: time in Leaves and ConsistencyProof calls),
+	// preparing (PrepareTime: checking leaf hashes, computing search keys
+	// and roots) and committing (CommitTime: time in Log.Import). Elapsed
+	// is the run's wall time.
+	ReadTime, PrepareTime, CommitTime, Elapsed time.Duration
 }
 
 // Imported is the number of leaves the run committed.
@@ -179,44 +181,26 @@ func (im *Importer) Run(ctx context.Context) (*Result, error) {
 		return res, nil
 	}
 
-	// Reads run ahead of imports, one read at a time, in order.
+	// Reads run ahead of preparation, which runs ahead of commits. Each
+	// stage stops at its first error and passes it on.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	type read struct {
-		leaves []Leaf
-		took   time.Duration
-		err    error
-	}
 	reads := make(chan read, 2)
-	go func() {
-		defer close(reads)
-		for next := st.Size; next < src.Size; {
-			t := time.Now()
-			leaves, err := im.Source.Leaves(ctx, next, min(readSize, src.Size-next))
-			if err == nil && len(leaves) == 0 {
-				err = fmt.Errorf("the source returned no leaves at %d", next)
-			}
-			select {
-			case reads <- read{leaves, time.Since(t), err}:
-			case <-ctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-			next += uint64(len(leaves))
-		}
-	}()
+	batches := make(chan prepared, 2)
+	go im.readAhead(ctx, st.Size, src, readSize, reads)
+	go im.prepare(ctx, cr, src, reads, batches)
 
 	lastProgress := time.Now()
-	for r := range reads {
-		res.ReadTime += r.took
-		if r.err != nil {
-			return res, fmt.Errorf("couldn't read leaves at %d from the source: %w", cr.End(), r.err)
+	for p := range batches {
+		res.ReadTime += p.readTime
+		res.PrepareTime += p.prepareTime
+		res.NoIndexKeys += p.noIndexKeys
+		if p.err != nil {
+			return res, p.err
 		}
 		t := time.Now()
-		err := im.importRead(ctx, cr, r.leaves, src, res)
-		res.ImportTime += time.Since(t)
+		err := im.commit(ctx, p, res)
+		res.CommitTime += time.Since(t)
 		if err != nil {
 			return res, err
 		}
@@ -224,6 +208,12 @@ func (im *Importer) Run(ctx context.Context) (*Result, error) {
 			lastProgress = time.Now()
 			im.progress(logger, res, src, started)
 		}
+	}
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	if res.To != src.Size {
+		return res, fmt.Errorf("the import stopped at %d of %d without an error", res.To, src.Size)
 	}
 
 	// Read back what is stored: the root of the stored tiles at the
@@ -240,8 +230,46 @@ func (im *Importer) Run(ctx context.Context) (*Result, error) {
 	logger.Info("adopt: done: the log's root equals the source's", "size", res.To, "root", fmt.Sprintf("%x", res.Root),
 		"imported", res.Imported(), "batches", res.Batches, "without_index_keys", res.NoIndexKeys,
 		"elapsed", res.Elapsed.Round(time.Millisecond), "source_read_time", res.ReadTime.Round(time.Millisecond),
-		"import_time", res.ImportTime.Round(time.Millisecond))
+		"prepare_time", res.PrepareTime.Round(time.Millisecond), "commit_time", res.CommitTime.Round(time.Millisecond))
 	return res, nil
+}
+
+// read is one Leaves answer, with the consistency proof from the tree
+// that ends with it to the source's root.
+type read struct {
+	leaves []Leaf
+	proof  [][]byte
+	took   time.Duration // time spent waiting for the source
+	err    error
+}
+
+// readAhead reads [next, src.Size) into reads, then closes it. It stops
+// after the first error, which it sends.
+func (im *Importer) readAhead(ctx context.Context, next uint64, src Root, readSize uint64, reads chan<- read) {
+	defer close(reads)
+	for next < src.Size {
+		t := time.Now()
+		var r read
+		r.leaves, r.err = im.Source.Leaves(ctx, next, min(readSize, src.Size-next))
+		if r.err == nil && len(r.leaves) == 0 {
+			r.err = fmt.Errorf("the source returned no leaves at %d", next)
+		}
+		if end := next + uint64(len(r.leaves)); r.err == nil && end < src.Size {
+			if r.proof, r.err = im.Source.ConsistencyProof(ctx, end, src.Size); r.err != nil {
+				r.err = fmt.Errorf("couldn't get a consistency proof %d→%d: %w", end, src.Size, r.err)
+			}
+		}
+		r.took = time.Since(t)
+		select {
+		case reads <- r:
+		case <-ctx.Done():
+			return
+		}
+		if r.err != nil {
+			return
+		}
+		next += uint64(len(r.leaves))
+	}
 }
 
 // group is a run of leaves with the same integration second: one batch.
@@ -252,18 +280,51 @@ type group struct {
 	root    []byte // the tree's root after the group
 }
 
-// importRead verifies one read of leaves and commits it, one batch per
-// integration second. cr is the compact range of the log's tree; it is
-// advanced only as far as what was committed.
-func (im *Importer) importRead(ctx context.Context, cr *compact.Range, leaves []Leaf, src Root, res *Result) error {
-	begin := cr.End()
-	work, err := rangeFactory.NewRange(0, begin, slices.Clone(cr.Hashes()))
-	if err != nil {
-		return err
+// prepared is one read, checked and ready to commit.
+type prepared struct {
+	groups      []*group
+	noIndexKeys uint64
+	readTime    time.Duration
+	prepareTime time.Duration
+	err         error
+}
+
+// prepare checks each read and splits it into batches, one per integration
+// second, with the root the tree must have after each. cr is the compact
+// range of the log's committed tree; prepare advances it as if every batch
+// it passes on will commit (the run stops at the first one that does not).
+// It closes out when reads ends, or after the first error, which it sends.
+func (im *Importer) prepare(ctx context.Context, cr *compact.Range, src Root, reads <-chan read, out chan<- prepared) {
+	defer close(out)
+	for r := range reads {
+		t := time.Now()
+		p := prepared{readTime: r.took, err: r.err}
+		if p.err != nil {
+			p.err = fmt.Errorf("couldn't read leaves at %d from the source: %w", cr.End(), p.err)
+		} else {
+			p.err = im.prepareRead(ctx, cr, r, src, &p)
+		}
+		p.prepareTime = time.Since(t)
+		select {
+		case out <- p:
+		case <-ctx.Done():
+			return
+		}
+		if p.err != nil {
+			return
+		}
 	}
-	var groups []*group
+}
+
+// prepareRead checks one read: leaf indices and hashes, and, with the
+// source's consistency proof, that the tree after it is a prefix of the
+// source's. Nothing of a read that fails is committed.
+func (im *Importer) prepareRead(ctx context.Context, cr *compact.Range, r read, src Root, p *prepared) error {
+	begin := cr.End()
+	beginHashes := slices.Clone(cr.Hashes())
 	var g *group
-	for i, l := range leaves {
+	var err error
+	for i, l := range r.leaves {
 		idx := begin + uint64(i)
 		if l.Index != idx {
 			return &MismatchError{Index: idx, Reason: fmt.Sprintf("the source returned leaf %d in its place", l.Index)}
@@ -273,62 +334,57 @@ func (im *Importer) importRead(ctx context.Context, cr *compact.Range, leaves []
 			return &MismatchError{Index: idx, Reason: fmt.Sprintf("the source's Merkle leaf hash is %x, its value hashes to %x", l.LeafHash, lh)}
 		}
 		if g != nil && l.Integrated.Unix() != g.time.Unix() {
-			if g.root, err = work.GetRootHash(nil); err != nil {
+			if g.root, err = cr.GetRootHash(nil); err != nil {
 				return err
 			}
 			g = nil
 		}
 		if g == nil {
 			g = &group{start: idx, time: l.Integrated}
-			groups = append(groups, g)
+			p.groups = append(p.groups, g)
 		}
 		e := tlog.Entry{Data: l.Value, LeafHash: [32]byte(lh)}
 		if im.IndexKeys != nil {
 			if e.SearchKeys, err = im.IndexKeys(l.Value); err != nil {
-				res.NoIndexKeys++
+				p.noIndexKeys++
 				e.SearchKeys = nil
 			}
 		}
 		g.entries = append(g.entries, e)
-		if err := work.Append(lh, nil); err != nil {
+		if err := cr.Append(lh, nil); err != nil {
 			return err
 		}
 	}
-	if g.root, err = work.GetRootHash(nil); err != nil {
+	if g.root, err = cr.GetRootHash(nil); err != nil {
 		return err
 	}
-
-	// Before committing anything, prove that the tree these leaves make
-	// is a prefix of the source's tree.
-	end := work.End()
-	if err := im.verifyPrefix(ctx, end, g.root, src); errors.Is(err, errNotPrefix) {
+	// Before anything of this read is committed, prove that the tree it
+	// makes is a prefix of the source's tree.
+	if err := checkPrefix(cr.End(), g.root, src, r.proof); err != nil {
 		rootAt := func(_ context.Context, size uint64) ([]byte, error) {
-			r, err := rangeFactory.NewRange(0, begin, slices.Clone(cr.Hashes()))
+			rr, err := rangeFactory.NewRange(0, begin, beginHashes)
 			if err != nil {
 				return nil, err
 			}
-			for _, l := range leaves[:size-begin] {
-				r.Append(rfc6962.DefaultHasher.HashLeaf(l.Value), nil)
+			for _, l := range r.leaves[:size-begin] {
+				rr.Append(rfc6962.DefaultHasher.HashLeaf(l.Value), nil)
 			}
-			return r.GetRootHash(nil)
+			return rr.GetRootHash(nil)
 		}
-		return im.locate(ctx, begin, end, src, rootAt, err.Error())
-	} else if err != nil {
-		return err
+		return im.locate(ctx, begin, cr.End(), src, rootAt, err.Error())
 	}
+	return nil
+}
 
-	for _, g := range groups {
+// commit imports a prepared read, one transaction per batch.
+func (im *Importer) commit(ctx context.Context, p prepared, res *Result) error {
+	for _, g := range p.groups {
 		cp, err := im.Log.Import(ctx, tlog.ImportBatch{Start: g.start, Entries: g.entries, Time: g.time, Root: g.root})
 		if errors.Is(err, tlog.ErrImportRoot) {
 			return &MismatchError{Index: g.start, Reason: fmt.Sprintf("the engine computed another root for this batch: %v", err)}
 		}
 		if err != nil {
 			return err
-		}
-		for _, e := range g.entries {
-			if err := cr.Append(e.LeafHash[:], nil); err != nil {
-				return err
-			}
 		}
 		res.Batches++
 		res.To, res.Root = cp.Size, cp.Root
@@ -340,18 +396,29 @@ func (im *Importer) importRead(ctx context.Context, cr *compact.Range, leaves []
 var errNotPrefix = errors.New("not a prefix of the source's tree")
 
 // verifyPrefix checks that the tree of the given size and root is a
-// prefix of the source's tree at src. It fails with errNotPrefix (wrapped)
-// if it is not, and with another error if the source could not be asked.
+// prefix of the source's tree at src, asking the source for the proof. It
+// fails with errNotPrefix (wrapped) if it is not, and with another error if
+// the source could not be asked.
 func (im *Importer) verifyPrefix(ctx context.Context, size uint64, root []byte, src Root) error {
+	var p [][]byte
+	if size < src.Size {
+		var err error
+		if p, err = im.Source.ConsistencyProof(ctx, size, src.Size); err != nil {
+			return fmt.Errorf("couldn't get a consistency proof %d→%d from the source: %w", size, src.Size, err)
+		}
+	}
+	return checkPrefix(size, root, src, p)
+}
+
+// checkPrefix verifies with the consistency proof p that the tree of the
+// given size and root is a prefix of the source's tree at src; it fails
+// with errNotPrefix (wrapped).
+func checkPrefix(size uint64, root []byte, src Root, p [][]byte) error {
 	if size == src.Size {
 		if !bytes.Equal(root, src.Hash) {
 			return fmt.Errorf("%w: root %x at size %d, the source's root is %x", errNotPrefix, root, size, src.Hash)
 		}
 		return nil
-	}
-	p, err := im.Source.ConsistencyProof(ctx, size, src.Size)
-	if err != nil {
-		return fmt.Errorf("couldn't get a consistency proof %d→%d from the source: %w", size, src.Size, err)
 	}
 	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, size, src.Size, p, root, src.Hash); err != nil {
 		return fmt.Errorf("%w: root %x at size %d is not consistent with the source's root %x at size %d: %v", errNotPrefix, root, size, src.Hash, src.Size, err)
