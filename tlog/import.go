@@ -44,7 +44,7 @@ type ImportBatch struct {
 	// with appends or with another import, in any process.
 	Start uint64
 	// Entries get the indices Start, Start+1, ... in order. LeafHash and
-	// DedupKey default as in Append.
+	// DedupKey default as in Append; Finish must be nil.
 	Entries []Entry
 	// Time is the batch's commit time, which readers see as the entries'
 	// integrated time (Log.BatchTime). Stores keep it to the millisecond.
@@ -72,6 +72,9 @@ func (l *Log) Import(ctx context.Context, b ImportBatch) (*Checkpoint, error) {
 	}
 	entries := make([]Entry, len(b.Entries))
 	for i, e := range b.Entries {
+		if e.Finish != nil {
+			return nil, fmt.Errorf("%w: imported entry %d has a Finish function; imports copy finished entries", ErrInvalidRequest, b.Start+uint64(i))
+		}
 		if len(e.Data) > MaxEntrySize {
 			return nil, fmt.Errorf("entry %d: %w: %d bytes, the limit is %d", b.Start+uint64(i), ErrEntryTooLarge, len(e.Data), MaxEntrySize)
 		}

@@ -44,9 +44,6 @@ func BenchmarkImport(b *testing.B) {
 			if url == "" {
 				b.Skip("HALLMARK_TEST_DATABASE_URL not set (use ./scripts/with-postgres.sh)")
 			}
-			if os.Getenv("ASYNC") != "" {
-				url += "&synchronous_commit=off"
-			}
 			benchImport(b, func() tlog.Store {
 				s, err := tlog.OpenPG(context.Background(), url)
 				if err != nil {
