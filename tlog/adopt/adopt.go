@@ -29,6 +29,7 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera/client"
 
 	"github.com/hallmark-dev/hallmark/tlog"
 )
@@ -150,6 +151,7 @@ func (im *Importer) Run(ctx context.Context) (*Result, error) {
 		return nil, fmt.Errorf("couldn't read the source's latest root: %w", err)
 	}
 	res := &Result{From: st.Size, To: st.Size, Root: st.Root, SourceRoot: src}
+	defer func() { res.Elapsed = time.Since(started) }()
 	logger.Info("adopt: starting", "log", im.Log.Name(), "log_size", st.Size, "source_size", src.Size,
 		"source_root", fmt.Sprintf("%x", src.Hash), "source_root_time", src.Time)
 
@@ -158,26 +160,24 @@ func (im *Importer) Run(ctx context.Context) (*Result, error) {
 	case st.Size > src.Size:
 		// The log has grown past the source (new entries after a
 		// cut-over): the source's tree must be a prefix of the log's.
-		h, err := im.Log.RootAt(ctx, src.Size)
+		h, err := im.storedRoot(ctx, src.Size)
 		if err != nil {
 			return nil, err
 		}
 		if !bytes.Equal(h, src.Hash) {
-			return nil, im.locate(ctx, 0, src.Size, src, im.Log.RootAt, "the log's tree at the source's size has another root")
+			return nil, im.locate(ctx, 0, src.Size, src, im.storedRoot, "the log's tree at the source's size has another root")
 		}
 		logger.Info("adopt: the log already contains the source's tree", "log_size", st.Size, "source_size", src.Size)
-		res.Elapsed = time.Since(started)
 		return res, nil
 	case st.Size > 0:
 		if err := im.verifyPrefix(ctx, st.Size, st.Root, src); errors.Is(err, errNotPrefix) {
-			return nil, im.locate(ctx, 0, st.Size, src, im.Log.RootAt, "the log's entries are not a prefix of the source's tree: "+err.Error())
+			return nil, im.locate(ctx, 0, st.Size, src, im.storedRoot, "the log's entries are not a prefix of the source's tree: "+err.Error())
 		} else if err != nil {
 			return nil, err
 		}
 	}
 	if st.Size == src.Size {
 		logger.Info("adopt: nothing to import, the log matches the source", "size", st.Size)
-		res.Elapsed = time.Since(started)
 		return res, nil
 	}
 
@@ -218,12 +218,12 @@ func (im *Importer) Run(ctx context.Context) (*Result, error) {
 
 	// Read back what is stored: the root of the stored tiles at the
 	// source's size must be the source's root.
-	stored, err := im.Log.RootAt(ctx, src.Size)
+	stored, err := im.storedRoot(ctx, src.Size)
 	if err != nil {
 		return res, fmt.Errorf("couldn't read back the log's root at %d: %w", src.Size, err)
 	}
 	if !bytes.Equal(stored, src.Hash) {
-		return res, im.locate(ctx, res.From, src.Size, src, im.Log.RootAt, fmt.Sprintf("stored tiles give root %x at size %d, the source's root is %x", stored, src.Size, src.Hash))
+		return res, im.locate(ctx, res.From, src.Size, src, im.storedRoot, fmt.Sprintf("stored tiles give root %x at size %d, the source's root is %x", stored, src.Size, src.Hash))
 	}
 	res.Elapsed = time.Since(started)
 	im.progress(logger, res, src, started)
@@ -390,6 +390,37 @@ func (im *Importer) commit(ctx context.Context, p prepared, res *Result) error {
 		res.To, res.Root = cp.Size, cp.Root
 	}
 	return nil
+}
+
+// storedRoot computes the root of the log's tree of the given size from
+// the tiles in the store, bypassing the engine's cache.
+func (im *Importer) storedRoot(ctx context.Context, size uint64) ([]byte, error) {
+	if size == 0 {
+		return rfc6962.DefaultHasher.EmptyRoot(), nil
+	}
+	fetch := func(ctx context.Context, level, index uint64, p uint8) ([]byte, error) {
+		data, err := im.Store.ReadTile(ctx, im.Log.Name(), level, index)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read tile %d/%d: %w", level, index, err)
+		}
+		w := uint64(p)
+		if w == 0 {
+			w = tlog.TileWidth
+		}
+		if uint64(len(data)) < 32*w {
+			return nil, fmt.Errorf("tile %d/%d has %d hashes, the tree needs %d", level, index, len(data)/32, w)
+		}
+		return data[:32*w], nil
+	}
+	nodes, err := client.FetchRangeNodes(ctx, size, fetch)
+	if err != nil {
+		return nil, err
+	}
+	r, err := rangeFactory.NewRange(0, size, nodes)
+	if err != nil {
+		return nil, err
+	}
+	return r.GetRootHash(nil)
 }
 
 // errNotPrefix means a tree is not a prefix of the source's tree.
