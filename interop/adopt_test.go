@@ -57,6 +57,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/internal/pgtest"
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/adopt"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1"
 )
 
@@ -455,6 +456,10 @@ logs:
 		t.Fatalf("catch-up run: %d entries %d → %d:\n%s", n, from, to, out)
 	}
 
+	// Trillian's own read speed, for docs/BENCHMARKS.md: all leaves, one
+	// GetLeavesByRange of 1,000 at a time, then four at a time.
+	measureTrillianReads(t, s, total)
+
 	// Record what Rekor serves, then freeze it: stop Rekor.
 	rekorCLI("loginfo") // stores Rekor's checkpoint in $HOME/.rekor
 	info, err := getJSON(s.url + "/api/v1/log")
@@ -552,6 +557,41 @@ logs:
 		if want := fmt.Sprintf("%s - %d\n", rekorHostname, s.treeID); !strings.HasPrefix(n.Text, want) {
 			t.Errorf("checkpoint origin: %q, want %q", n.Text, want)
 		}
+	}
+}
+
+// measureTrillianReads reads the whole tree through the importer's
+// Trillian source and logs the rate.
+func measureTrillianReads(t *testing.T, s *rekorStack, size uint64) {
+	ctx := context.Background()
+	src, err := adopt.DialTrillian(ctx, adopt.TrillianOptions{Address: s.trillianAddr, TreeID: s.treeID, Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	for _, parallel := range []int{1, 4} {
+		start := time.Now()
+		var next atomic.Uint64
+		var wg sync.WaitGroup
+		for w := 0; w < parallel; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for from := next.Add(1000) - 1000; from < size; from = next.Add(1000) - 1000 {
+					for got := from; got < min(from+1000, size); {
+						leaves, err := src.Leaves(ctx, got, min(from+1000, size)-got)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						got += uint64(len(leaves))
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		el := time.Since(start)
+		t.Logf("Trillian GetLeavesByRange, %d leaves, %d call(s) of 1,000 at a time: %v, %.0f leaves/s", size, parallel, el.Round(time.Millisecond), float64(size)/el.Seconds())
 	}
 }
 

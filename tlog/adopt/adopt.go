@@ -89,6 +89,8 @@ type Importer struct {
 	// one read are verified against the source's root before any of them
 	// is committed. Default 1000.
 	ReadSize int
+	// ReadAhead is how many reads may be in flight at once. Default 4.
+	ReadAhead int
 	// IndexKeys computes the search keys of a leaf value. An error means
 	// the leaf is imported without keys (and counted); nil IndexKeys means
 	// no keys for any leaf.
@@ -107,7 +109,8 @@ type Result struct {
 	Batches     int    // Import transactions committed
 	NoIndexKeys uint64 // leaves imported without search keys
 	// The run is a pipeline of three stages that overlap: reading from the
-	// source (ReadTime: time in Leaves and ConsistencyProof calls),
+	// source (ReadTime: time in Leaves and ConsistencyProof calls, summed
+	// over the reads, which also overlap each other),
 	// preparing (PrepareTime: checking leaf hashes, computing search keys
 	// and roots) and committing (CommitTime: time in Log.Import). Elapsed
 	// is the run's wall time.
@@ -234,32 +237,42 @@ func (im *Importer) Run(ctx context.Context) (*Result, error) {
 	return res, nil
 }
 
-// read is one Leaves answer, with the consistency proof from the tree
-// that ends with it to the source's root.
+// read is the leaves [start, start+n) of the source, with the consistency
+// proof from the tree that ends with them to the source's root.
 type read struct {
+	start  uint64
 	leaves []Leaf
 	proof  [][]byte
-	took   time.Duration // time spent waiting for the source
+	took   time.Duration // time spent in source calls
 	err    error
 }
 
-// readAhead reads [next, src.Size) into reads, then closes it. It stops
-// after the first error, which it sends.
+// readAhead reads [next, src.Size) into reads, in order, then closes it.
+// Up to ReadAhead reads are in flight at once. It stops after the first
+// error, which it sends.
 func (im *Importer) readAhead(ctx context.Context, next uint64, src Root, readSize uint64, reads chan<- read) {
 	defer close(reads)
-	for next < src.Size {
-		t := time.Now()
-		var r read
-		r.leaves, r.err = im.Source.Leaves(ctx, next, min(readSize, src.Size-next))
-		if r.err == nil && len(r.leaves) == 0 {
-			r.err = fmt.Errorf("the source returned no leaves at %d", next)
-		}
-		if end := next + uint64(len(r.leaves)); r.err == nil && end < src.Size {
-			if r.proof, r.err = im.Source.ConsistencyProof(ctx, end, src.Size); r.err != nil {
-				r.err = fmt.Errorf("couldn't get a consistency proof %d→%d: %w", end, src.Size, r.err)
+	parallel := im.ReadAhead
+	if parallel <= 0 {
+		parallel = 4
+	}
+	// pending holds one channel per read, in index order; each read's
+	// goroutine answers on its own channel.
+	pending := make(chan chan read, parallel)
+	go func() {
+		defer close(pending)
+		for start := next; start < src.Size; start += readSize {
+			c := make(chan read, 1)
+			select {
+			case pending <- c:
+			case <-ctx.Done():
+				return
 			}
+			go func(start, end uint64) { c <- im.read(ctx, start, end, src) }(start, min(start+readSize, src.Size))
 		}
-		r.took = time.Since(t)
+	}()
+	for c := range pending {
+		r := <-c
 		select {
 		case reads <- r:
 		case <-ctx.Done():
@@ -268,8 +281,33 @@ func (im *Importer) readAhead(ctx context.Context, next uint64, src Root, readSi
 		if r.err != nil {
 			return
 		}
-		next += uint64(len(r.leaves))
 	}
+}
+
+// read reads the leaves [start, end) (in several calls if the source
+// returns fewer than asked) and the consistency proof from end.
+func (im *Importer) read(ctx context.Context, start, end uint64, src Root) read {
+	t := time.Now()
+	r := read{start: start}
+	for next := start; next < end && r.err == nil; {
+		var leaves []Leaf
+		leaves, r.err = im.Source.Leaves(ctx, next, end-next)
+		switch {
+		case r.err != nil:
+			r.err = fmt.Errorf("couldn't read leaves at %d from the source: %w", next, r.err)
+		case len(leaves) == 0 || uint64(len(leaves)) > end-next:
+			r.err = fmt.Errorf("the source returned %d leaves at %d, asked for %d", len(leaves), next, end-next)
+		}
+		r.leaves = append(r.leaves, leaves...)
+		next += uint64(len(leaves))
+	}
+	if r.err == nil && end < src.Size {
+		if r.proof, r.err = im.Source.ConsistencyProof(ctx, end, src.Size); r.err != nil {
+			r.err = fmt.Errorf("couldn't get a consistency proof %d→%d from the source: %w", end, src.Size, r.err)
+		}
+	}
+	r.took = time.Since(t)
+	return r
 }
 
 // group is a run of leaves with the same integration second: one batch.
@@ -299,9 +337,7 @@ func (im *Importer) prepare(ctx context.Context, cr *compact.Range, src Root, re
 	for r := range reads {
 		t := time.Now()
 		p := prepared{readTime: r.took, err: r.err}
-		if p.err != nil {
-			p.err = fmt.Errorf("couldn't read leaves at %d from the source: %w", cr.End(), p.err)
-		} else {
+		if p.err == nil {
 			p.err = im.prepareRead(ctx, cr, r, src, &p)
 		}
 		p.prepareTime = time.Since(t)

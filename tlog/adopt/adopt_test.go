@@ -29,6 +29,7 @@ type memSource struct {
 	size   uint64 // the size LatestRoot reports
 
 	failAt   atomic.Int64 // Leaves fails when asked for this index (if >0)
+	perCall  uint64       // Leaves returns at most this many leaves (if >0)
 	badValue map[uint64][]byte
 	badHash  map[uint64][]byte
 }
@@ -60,6 +61,9 @@ func (s *memSource) Leaves(_ context.Context, start, count uint64) ([]Leaf, erro
 		return nil, errors.New("injected read failure")
 	}
 	end := min(start+count, s.size)
+	if s.perCall > 0 {
+		end = min(end, start+s.perCall)
+	}
 	out := make([]Leaf, 0, end-start)
 	for _, l := range s.leaves[start:end] {
 		if v, ok := s.badValue[l.Index]; ok {
@@ -160,6 +164,7 @@ func TestImportFromSource(t *testing.T) {
 		s := open(t)
 		l := openLog(t, s)
 		src := newMemSource(1500, 1)
+		src.perCall = 100 // reads of 256 take three calls
 		res, err := importer(l, s, src).Run(ctx)
 		if err != nil {
 			t.Fatal(err)
