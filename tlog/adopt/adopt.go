@@ -357,6 +357,9 @@ func (im *Importer) prepare(ctx context.Context, cr *compact.Range, src Root, re
 // source's. Nothing of a read that fails is committed.
 func (im *Importer) prepareRead(ctx context.Context, cr *compact.Range, r read, src Root, p *prepared) error {
 	begin := cr.End()
+	if r.start != begin {
+		return fmt.Errorf("internal error: read at %d arrived when the tree has %d leaves", r.start, begin)
+	}
 	beginHashes := slices.Clone(cr.Hashes())
 	var g *group
 	var err error
