@@ -97,6 +97,11 @@ func benchImport(b *testing.B, open func() tlog.Store, perSecond int) {
 	// The source is memory: the run's wall time is the Hallmark side.
 	b.ReportMetric(float64(b.N)/res.Elapsed.Seconds(), "entries/s")
 	b.ReportMetric(float64(res.Batches), "batches")
+	var bytes int
+	for _, l := range src.leaves {
+		bytes += len(l.Value)
+	}
+	b.ReportMetric(float64(bytes)/float64(b.N), "bytes/entry")
 }
 
 var (
