@@ -97,6 +97,8 @@ func benchImport(b *testing.B, open func() tlog.Store, perSecond int) {
 	// The source is memory: the run's wall time is the Hallmark side.
 	b.ReportMetric(float64(b.N)/res.Elapsed.Seconds(), "entries/s")
 	b.ReportMetric(float64(res.Batches), "batches")
+	b.ReportMetric(float64(b.N)/res.PrepareTime.Seconds(), "prepare-entries/s")
+	b.ReportMetric(float64(b.N)/res.CommitTime.Seconds(), "commit-entries/s")
 	var bytes int
 	for _, l := range src.leaves {
 		bytes += len(l.Value)
