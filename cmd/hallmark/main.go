@@ -25,6 +25,7 @@ func commands() []command {
 		{"migrate", "apply database migrations", runMigrate},
 		{"keys", "generate signing keys", runKeys},
 		{"bench", "benchmark the log engine", runBench},
+		{"adopt", "import an existing Rekor v1 log from its Trillian tree", runAdopt},
 	}
 }
 
