@@ -17,6 +17,7 @@ import (
 	"github.com/hallmark-dev/hallmark/api/logpb"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/ct"
+	"github.com/hallmark-dev/hallmark/tlog/witness"
 	rekortilespb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
 )
 
@@ -35,10 +36,11 @@ type LogService struct {
 
 // servedLog is one configured log with its engine and key.
 type servedLog struct {
-	cfg tlog.LogConfig
-	log *tlog.Log
-	key crypto.Signer
-	ct  *ct.Log // ct logs only
+	cfg      tlog.LogConfig
+	log      *tlog.Log
+	key      crypto.Signer
+	ct       *ct.Log           // ct logs only
+	cosigner *witness.Cosigner // nil unless the log has witnesses
 }
 
 // OpenStore opens the store the config names.
@@ -70,6 +72,7 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 	}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := tlog.NewMetrics(s.registry)
+	witnessMetrics := witness.NewMetrics(s.registry)
 	for _, lc := range cfg.Logs {
 		key, err := tlog.LoadPrivateKey(cfg.Path(lc.KeyFile))
 		if err != nil {
@@ -99,16 +102,29 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 			}
 			framing = ct.Framing
 		}
+		// Witness cosigning: the engine only notifies the cosigner.
+		var cosigner *witness.Cosigner
+		var onCheckpoint func(*tlog.Checkpoint)
+		if lc.Witnesses != nil {
+			if cosigner, err = witness.NewCosignerFromConfig(lc.Name, lc.Witnesses, witnessMetrics, logger); err != nil {
+				s.Close()
+				return nil, fmt.Errorf("log %s: %w", lc.Name, err)
+			}
+			onCheckpoint = cosigner.Notify
+		}
 		l, err := tlog.Open(ctx, store, tlog.Config{
 			Name: lc.Name, Origin: lc.CheckpointOrigin(), Signer: signer, Verifier: verifier, Framing: framing,
 			BatchMaxSize: lc.Batch.MaxSize, BatchMaxAge: lc.Batch.MaxAge, MaxPending: lc.Batch.MaxPending,
-			CacheBytes: lc.CacheBytes, Metrics: metrics, Logger: logger,
+			CacheBytes: lc.CacheBytes, Metrics: metrics, Logger: logger, OnCheckpoint: onCheckpoint,
 		})
 		if err != nil {
 			s.Close()
 			return nil, err
 		}
-		s.logs = append(s.logs, &servedLog{cfg: lc, log: l, key: key})
+		if cosigner != nil {
+			cosigner.Start(l)
+		}
+		s.logs = append(s.logs, &servedLog{cfg: lc, log: l, key: key, cosigner: cosigner})
 	}
 	if err := s.routes(); err != nil {
 		s.Close()
@@ -128,6 +144,9 @@ func (s *LogService) routes() error {
 		s.mux.HandleFunc("GET "+p+"/tile/{path...}", th.tile)
 		s.mux.HandleFunc("GET "+p+"/proof/inclusion", ps.restInclusion(sl.cfg.Name))
 		s.mux.HandleFunc("GET "+p+"/proof/consistency", ps.restConsistency(sl.cfg.Name))
+		if sl.cosigner != nil {
+			s.mux.Handle("GET "+p+"/cosigned-checkpoint", sl.cosigner)
+		}
 		switch sl.cfg.Kind {
 		case "tiles":
 			s.mux.HandleFunc("POST "+p+"/entries", s.appendRaw(sl.log))
@@ -203,6 +222,9 @@ func (s *LogService) healthz(w http.ResponseWriter, r *http.Request) {
 func (s *LogService) Close() {
 	s.health.Shutdown()
 	for _, sl := range s.logs {
+		if sl.cosigner != nil {
+			sl.cosigner.Close()
+		}
 		sl.log.Close()
 	}
 	if s.store != nil {

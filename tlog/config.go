@@ -90,6 +90,11 @@ type LogConfig struct {
 	Rekor RekorConfig `yaml:"rekor"`
 	// CT holds options of the ct personality.
 	CT CTConfig `yaml:"ct"`
+	// Witnesses, if set, are asked to cosign each new checkpoint (C2SP
+	// tlog-witness); the newest checkpoint cosigned by the quorum is served
+	// at <prefix>/cosigned-checkpoint. Only for tiles and rekor-v2 logs:
+	// Rekor v1 clients reject checkpoints with foreign signatures.
+	Witnesses *WitnessesConfig `yaml:"witnesses"`
 }
 
 // CTConfig holds options of "ct" logs (RFC 6962 submissions, C2SP
@@ -101,6 +106,28 @@ type CTConfig struct {
 	// add-chain and add-pre-chain must verify to one of them. For a
 	// Hallmark CA, its chain file (the root is taken from it). Required.
 	RootsFile string `yaml:"roots_file"`
+}
+
+// WitnessesConfig lists the witnesses of a log (see docs/auditing.md).
+type WitnessesConfig struct {
+	// Quorum is how many witnesses must cosign a checkpoint before it is
+	// served as the cosigned checkpoint. Default 1.
+	Quorum int `yaml:"quorum"`
+	// Timeout bounds each request to a witness. Default 10s.
+	Timeout time.Duration `yaml:"timeout"`
+	// Endpoints are the witnesses.
+	Endpoints []WitnessEndpoint `yaml:"endpoints"`
+}
+
+// WitnessEndpoint is one witness.
+type WitnessEndpoint struct {
+	// URL is the witness's submission prefix: checkpoints are POSTed to
+	// URL/add-checkpoint.
+	URL string `yaml:"url"`
+	// VKey is the witness's public key as a C2SP verifier key,
+	// <name>+<key ID>+<base64 key>, with an Ed25519 key of type 0x04
+	// (cosignature/v1) or 0x01. `hallmark witness vkey` prints it.
+	VKey string `yaml:"vkey"`
 }
 
 // BatchConfig bounds batches; zero values take the engine defaults.
@@ -216,6 +243,19 @@ func (l *LogConfig) validate() error {
 	}
 	if l.Kind == "rekor-v1" && l.Rekor.TreeID <= 0 {
 		return errors.New("rekor.tree_id must be a positive integer for rekor-v1 logs")
+	}
+	if w := l.Witnesses; w != nil {
+		if l.Kind == "rekor-v1" {
+			return errors.New("witnesses: Rekor v1 logs cannot be witnessed (v1 clients reject checkpoints with extra signatures)")
+		}
+		if len(w.Endpoints) == 0 || w.Quorum < 0 || w.Quorum > len(w.Endpoints) {
+			return errors.New("witnesses: list at least one endpoint, and a quorum between 1 and their number")
+		}
+		for i, e := range w.Endpoints {
+			if u, err := url.Parse(e.URL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || e.VKey == "" {
+				return fmt.Errorf("witnesses.endpoints[%d]: needs an absolute http(s) url and a vkey", i)
+			}
+		}
 	}
 	return nil
 }

@@ -59,6 +59,12 @@ type Config struct {
 	Metrics *Metrics         // optional
 	Logger  *slog.Logger     // optional
 	Now     func() time.Time // optional, for tests
+
+	// OnCheckpoint, if set, is called with each new checkpoint after the
+	// batch that produced it has committed (not for batches of duplicates
+	// only). It runs on the sequencer goroutine, so it must return at once
+	// (e.g. signal a channel) and must not call back into the log.
+	OnCheckpoint func(*Checkpoint)
 }
 
 // Defaults tuned for latency: a lone entry waits at most 50 ms for its batch.
@@ -449,6 +455,9 @@ func (l *Log) commit(ctx context.Context, batch []*pending) error {
 		l.metrics.treeSize.WithLabelValues(l.cfg.Name).Set(float64(write.State.Size))
 	}
 	l.setLatest(newCP)
+	if write != nil && l.cfg.OnCheckpoint != nil {
+		l.cfg.OnCheckpoint(newCP)
+	}
 	for i, p := range batch {
 		receipts[i].Checkpoint = newCP
 		p.receipt = receipts[i]

@@ -26,6 +26,9 @@ func commands() []command {
 		{"keys", "generate signing keys", runKeys},
 		{"bench", "benchmark the log engine", runBench},
 		{"adopt", "import an existing Rekor v1 log from its Trillian tree", runAdopt},
+		{"witness", "run a C2SP tlog-witness, print verifier keys", runWitness},
+		{"verify", "verify a log entry: checkpoint, inclusion, consistency", runVerify},
+		{"monitor", "follow logs: consistency, entries, identity alerts", runMonitor},
 	}
 }
 
