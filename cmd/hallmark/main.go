@@ -4,6 +4,7 @@
 //	hallmark migrate --config FILE          apply database migrations
 //	hallmark keys generate --type T --out F create a log signing key
 //	hallmark bench log [flags]              measure the log engine
+//	hallmark fsck --config FILE [--log N]   verify a log's database end to end
 package main
 
 import (
@@ -23,6 +24,7 @@ func commands() []command {
 		{"migrate", "apply database migrations", runMigrate},
 		{"keys", "generate signing keys", runKeys},
 		{"bench", "benchmark the log engine", runBench},
+		{"fsck", "verify a log's database end to end", runFsck},
 	}
 }
 
