@@ -2,6 +2,12 @@ package api
 
 import (
 	"context"
+	"net/http"
+
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
+	rekortilespb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/hallmark-dev/hallmark/tlog"
 )
@@ -19,4 +25,50 @@ func OpenStoreReadOnly(ctx context.Context, cfg *tlog.ServiceConfig) (tlog.Store
 		return tlog.OpenPGReadOnly(ctx, url)
 	}
 	return tlog.OpenSQLite(ctx, cfg.Path(cfg.Database.SQLite))
+}
+
+// refuseWrites wraps the service's handler on a read-only replica: the
+// write endpoints of every log answer 405 with a message that says where
+// writes go. Everything else (including the POST searches of Rekor v1,
+// which only read) passes through.
+func (s *LogService) refuseWrites(next http.Handler) http.Handler {
+	if !s.cfg.ReadOnly {
+		return next
+	}
+	writes := map[string]bool{}
+	for _, sl := range s.logs {
+		p := sl.cfg.Prefix()
+		switch sl.cfg.Kind {
+		case "tiles":
+			writes[p+"/entries"] = true
+		case "rekor-v1":
+			writes[p+"/api/v1/log/entries"] = true
+		case "rekor-v2":
+			writes[p+"/api/v2/log/entries"] = true
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && writes[r.URL.Path] {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"code": http.StatusMethodNotAllowed, "message": tlog.ErrReadOnly.Error()})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// rekorServer returns the Rekor v2 gRPC service: v2 itself, or on a
+// read-only replica a wrapper whose CreateEntry fails with
+// FAILED_PRECONDITION.
+func (s *LogService) rekorServer(v2 *rekorV2) rekortilespb.RekorServer {
+	if !s.cfg.ReadOnly {
+		return v2
+	}
+	return readOnlyRekor{v2}
+}
+
+type readOnlyRekor struct{ *rekorV2 }
+
+func (readOnlyRekor) CreateEntry(context.Context, *rekortilespb.CreateEntryRequest) (*protorekor.TransparencyLogEntry, error) {
+	return nil, status.Error(codes.FailedPrecondition, tlog.ErrReadOnly.Error())
 }

@@ -41,6 +41,9 @@ type servedLog struct {
 
 // OpenStore opens the store the config names.
 func OpenStore(ctx context.Context, cfg *tlog.ServiceConfig) (tlog.Store, error) {
+	if cfg.ReadOnly {
+		return OpenStoreReadOnly(ctx, cfg)
+	}
 	url, err := cfg.DatabaseURL()
 	if err != nil {
 		return nil, err
@@ -91,7 +94,7 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 		l, err := tlog.Open(ctx, store, tlog.Config{
 			Name: lc.Name, Origin: lc.CheckpointOrigin(), Signer: signer, Verifier: verifier,
 			BatchMaxSize: lc.Batch.MaxSize, BatchMaxAge: lc.Batch.MaxAge, MaxPending: lc.Batch.MaxPending,
-			CacheBytes: lc.CacheBytes, Metrics: metrics, Logger: logger,
+			CacheBytes: lc.CacheBytes, Metrics: metrics, Logger: logger, ReadOnly: cfg.ReadOnly,
 		})
 		if err != nil {
 			s.Close()
@@ -137,7 +140,7 @@ func (s *LogService) routes() error {
 			s.mux.HandleFunc("GET "+p+"/api/v2/tile/{path...}", th.tile)
 			if !grpcV2 {
 				// One gRPC service name: the first rekor-v2 log answers it.
-				rekortilespb.RegisterRekorServer(s.grpc, v2)
+				rekortilespb.RegisterRekorServer(s.grpc, s.rekorServer(v2))
 				grpcV2 = true
 			}
 		default:
@@ -152,7 +155,7 @@ func (s *LogService) routes() error {
 }
 
 // Handler returns the HTTP handler of all logs, /healthz and /metrics.
-func (s *LogService) Handler() http.Handler { return s.mux }
+func (s *LogService) Handler() http.Handler { return s.refuseWrites(s.mux) }
 
 // GRPCServer returns the gRPC server with every service registered.
 func (s *LogService) GRPCServer() *grpc.Server { return s.grpc }

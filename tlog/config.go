@@ -32,6 +32,14 @@ type ServiceConfig struct {
 	Limits LimitsConfig `yaml:"limits"`
 	// Logs served by this process, each with its own origin, key and URL.
 	Logs []LogConfig `yaml:"logs"`
+	// ReadOnly makes this process a read-only replica: it serves
+	// checkpoints, tiles, entries and proofs of logs that already exist,
+	// answers writes with 405 (gRPC FAILED_PRECONDITION) saying so, runs no
+	// sequencer, applies no migrations and opens PostgreSQL sessions
+	// read-only, so database.url may name a streaming standby. Its
+	// checkpoint follows the database (refreshed every second), so it lags
+	// the primary by the replication delay. Default false.
+	ReadOnly bool `yaml:"read_only"`
 
 	dir string // directory of the config file
 }
