@@ -35,6 +35,7 @@ type haLog struct {
 	origin   string
 	verifier note.Verifier
 	replicas []*logProc
+	configs  int
 }
 
 const (
@@ -65,7 +66,18 @@ func newHALog(t *testing.T) *haLog {
 // more top-level YAML, e.g. "read_only: true") and starts it.
 func (h *haLog) addReplica(dbURL, extra string) *logProc {
 	h.t.Helper()
-	n := len(h.replicas)
+	p := h.addReplicaConfig(dbURL, extra)
+	p.start()
+	h.t.Cleanup(p.kill)
+	h.replicas = append(h.replicas, p)
+	return p
+}
+
+// addReplicaConfig writes the configuration of one more replica.
+func (h *haLog) addReplicaConfig(dbURL, extra string) *logProc {
+	h.t.Helper()
+	h.configs++
+	n := h.configs
 	dir := filepath.Join(h.dir, fmt.Sprintf("replica%d", n))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		h.t.Fatal(err)
@@ -87,9 +99,6 @@ logs:
 	if err := os.WriteFile(p.config, []byte(cfg), 0o600); err != nil {
 		h.t.Fatal(err)
 	}
-	p.start()
-	h.t.Cleanup(p.kill)
-	h.replicas = append(h.replicas, p)
 	return p
 }
 
