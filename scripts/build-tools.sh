@@ -17,3 +17,4 @@ build() { # name version package
 build cosign v2.6.5 github.com/sigstore/cosign/v2/cmd/cosign
 build cosign v3.1.3 github.com/sigstore/cosign/v3/cmd/cosign
 build rekor-cli v1.5.4 github.com/sigstore/rekor/cmd/rekor-cli
+build helm v3.22.0 helm.sh/helm/v3/cmd/helm
