@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/transparency-dev/formats/log"
@@ -252,11 +253,15 @@ func (c *checker) checkBundle(b uint64) error {
 	if err != nil && !errors.Is(err, tlog.ErrNotFound) {
 		return fmt.Errorf("fsck: couldn't read tile 0/%d: %w", b, err)
 	}
+	var found []lookup
+	if !c.opts.SkipKeys {
+		found = c.lookupAll(leaves)
+	}
 	for i, h := range leaves {
 		idx := first + uint64(i)
 		if !c.opts.SkipKeys {
 			var err error
-			if h, err = c.checkLeaf(idx, h, stored); err != nil {
+			if h, err = c.checkLeaf(idx, h, stored, found[i]); err != nil {
 				return err
 			}
 		}
@@ -286,7 +291,7 @@ func (c *checker) checkBundle(b uint64) error {
 // hash is returned, so that the rest of the tree is still checked against
 // what was signed. Otherwise h is returned and the tile is reported when
 // it is compared.
-func (c *checker) checkLeaf(idx uint64, h, storedTile []byte) ([]byte, error) {
+func (c *checker) checkLeaf(idx uint64, h, storedTile []byte, found lookup) ([]byte, error) {
 	where := fmt.Sprintf("entry %d", idx)
 	pos := int(idx%tlog.TileWidth) * 32
 	if pos+32 <= len(storedTile) && !bytes.Equal(storedTile[pos:pos+32], h) {
@@ -301,7 +306,7 @@ func (c *checker) checkLeaf(idx uint64, h, storedTile []byte) ([]byte, error) {
 			return sh, nil
 		}
 	}
-	got, err := c.store.Lookup(c.ctx, c.opts.Name, [32]byte(h))
+	got, err := found.index, found.err
 	switch {
 	case errors.Is(err, tlog.ErrNotFound):
 		c.problem(where, "leaf hash %x has no deduplication row", h)
@@ -311,6 +316,35 @@ func (c *checker) checkLeaf(idx uint64, h, storedTile []byte) ([]byte, error) {
 		c.problem(where, "deduplication row for leaf hash %x says index %d", h, got)
 	}
 	return h, nil
+}
+
+// lookup is the answer of Store.Lookup for one leaf hash.
+type lookup struct {
+	index uint64
+	err   error
+}
+
+// lookupParallelism bounds the concurrent deduplication lookups: one
+// round trip per entry is the slowest part of a check, and PostgreSQL
+// answers many at once.
+const lookupParallelism = 16
+
+// lookupAll looks up the deduplication rows of the leaf hashes, in parallel.
+func (c *checker) lookupAll(leaves [][]byte) []lookup {
+	out := make([]lookup, len(leaves))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, lookupParallelism)
+	for i, h := range leaves {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i].index, out[i].err = c.store.Lookup(c.ctx, c.opts.Name, [32]byte(h))
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // storedLeaves returns the stored level-0 hashes of bundle b, or zero
