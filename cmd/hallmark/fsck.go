@@ -21,6 +21,7 @@ func runFsck(args []string) error {
 	only := fs.String("log", "", "check only this log (default: every configured log)")
 	skipKeys := fs.Bool("skip-keys", false, "don't check each entry's deduplication row (one database read per entry)")
 	quiet := fs.Bool("quiet", false, "no progress output")
+	lookups := fs.Int("lookup-concurrency", 8, "deduplication lookups in flight (1 is fastest when PostgreSQL is on the same machine)")
 	fs.Parse(args)
 	cfg, err := tlog.LoadServiceConfig(*config)
 	if err != nil {
@@ -44,7 +45,7 @@ func runFsck(args []string) error {
 		if err != nil {
 			return err
 		}
-		opts.SkipKeys = *skipKeys
+		opts.SkipKeys, opts.LookupConcurrency = *skipKeys, *lookups
 		if !*quiet {
 			opts.Progress = func(p fsck.Progress) {
 				pct := 100.0

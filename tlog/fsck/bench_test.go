@@ -56,10 +56,14 @@ func BenchmarkCheck(b *testing.B) {
 	wg.Wait()
 	l.Close()
 	b.Logf("filled %d entries in %s", n, time.Since(start).Round(time.Millisecond))
-	for _, skip := range []bool{false, true} {
-		b.Run(fmt.Sprintf("skip-keys=%v", skip), func(b *testing.B) {
+	for _, tc := range []struct {
+		name     string
+		skip     bool
+		parallel int
+	}{{"keys-serial", false, 1}, {"keys-parallel-4", false, 4}, {"keys-parallel-16", false, 16}, {"skip-keys", true, 16}} {
+		b.Run(tc.name, func(b *testing.B) {
 			for b.Loop() {
-				rep, err := fsck.Check(ctx, s, fsck.Options{Name: logName, Origin: origin, Verifier: verifier, SkipKeys: skip})
+				rep, err := fsck.Check(ctx, s, fsck.Options{Name: logName, Origin: origin, Verifier: verifier, SkipKeys: tc.skip, LookupConcurrency: tc.parallel})
 				if err != nil || !rep.OK() {
 					b.Fatal(err, rep.Problems)
 				}

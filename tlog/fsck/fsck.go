@@ -48,6 +48,12 @@ type Options struct {
 	// leaf hash) maps to its index: one store read per entry, the slowest
 	// part on large logs.
 	SkipKeys bool
+	// LookupConcurrency is how many deduplication lookups run at once.
+	// Each is a round trip: with PostgreSQL across a network, concurrency
+	// hides the latency; with PostgreSQL on the same small machine, 1 is
+	// fastest (measured: 9,300 vs 6,600–7,600 entries/s on 2 cores).
+	// Default 8.
+	LookupConcurrency int
 	// Progress, if set, is called about once a second and at the end.
 	Progress func(Progress)
 	// MaxProblems bounds the problems reported (the rest are counted).
@@ -99,6 +105,9 @@ func Check(ctx context.Context, store tlog.Store, opts Options) (*Report, error)
 	}
 	if opts.MaxProblems <= 0 {
 		opts.MaxProblems = 100
+	}
+	if opts.LookupConcurrency <= 0 {
+		opts.LookupConcurrency = 8
 	}
 	c := &checker{ctx: ctx, store: store, opts: opts, start: time.Now(), rep: &Report{}}
 	if err := c.run(); err != nil {
@@ -324,16 +333,18 @@ type lookup struct {
 	err   error
 }
 
-// lookupParallelism bounds the concurrent deduplication lookups: one
-// round trip per entry is the slowest part of a check, and PostgreSQL
-// answers many at once.
-const lookupParallelism = 16
-
-// lookupAll looks up the deduplication rows of the leaf hashes, in parallel.
+// lookupAll looks up the deduplication rows of the leaf hashes, up to
+// Options.LookupConcurrency at a time.
 func (c *checker) lookupAll(leaves [][]byte) []lookup {
 	out := make([]lookup, len(leaves))
+	if c.opts.LookupConcurrency == 1 {
+		for i, h := range leaves {
+			out[i].index, out[i].err = c.store.Lookup(c.ctx, c.opts.Name, [32]byte(h))
+		}
+		return out
+	}
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, lookupParallelism)
+	sem := make(chan struct{}, c.opts.LookupConcurrency)
 	for i, h := range leaves {
 		wg.Add(1)
 		sem <- struct{}{}
