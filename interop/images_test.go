@@ -9,6 +9,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -196,4 +197,71 @@ func extract(t *testing.T, img v1.Image, want map[string]string) map[string]bool
 		rc.Close()
 	}
 	return all
+}
+
+// TestImagesSignedWithHallmark is the release path end to end: build and
+// push the hallmark image, sign it and attest its SBOM with cosign v2 and
+// scripts/sign-images.sh against a Hallmark Rekor v1 log, then verify the
+// signature and the attestation with cosign against the log's key.
+func TestImagesSignedWithHallmark(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	cosign := clientBinary(t, "cosign", "v2.6.5")
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer reg.Close()
+	host := strings.TrimPrefix(reg.URL, "http://")
+	res, err := images.Build(context.Background(), images.Options{
+		Source: "..", Commands: []string{"hallmark"}, Platforms: []string{runtime.GOOS + "/" + runtime.GOARCH},
+		Repository: host + "/trust", Tag: "signed", Insecure: true, SourceDateEpoch: time.Unix(0, 0).UTC(),
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startLogServer(t, pgURLOrSQLite(t), v1Spec(""))
+	l := p.Logs["rekor"]
+	dir, env := cosignDir(t, cosign)
+	pub, err := rekorPublicKeyPEM(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "rekor.pub"), pub, 0o644)
+	os.MkdirAll(filepath.Join(dir, "sbom"), 0o755)
+	os.WriteFile(filepath.Join(dir, "sbom", "hallmark.spdx.json"), res[0].SBOMData, 0o644)
+	os.WriteFile(filepath.Join(dir, "images.txt"), []byte(res[0].Ref+"\n"), 0o644)
+	registryFlags := []string{"--allow-insecure-registry", "--allow-http-registry"}
+	env = append(env, "SIGSTORE_REKOR_PUBLIC_KEY="+filepath.Join(dir, "rekor.pub"), "COSIGN="+cosign,
+		"COSIGN_KEY="+filepath.Join(dir, "cosign.key"), "REKOR_URL="+l.URL, "COSIGN_FLAGS="+strings.Join(registryFlags, " "))
+	script, _ := filepath.Abs("../scripts/sign-images.sh")
+	if out, err := run(t, dir, env, script, "images.txt", "sbom"); err != nil {
+		t.Fatalf("sign-images.sh: %v\n%s", err, out)
+	}
+	verify := append([]string{"verify", "--key", "cosign.pub", "--rekor-url", l.URL}, registryFlags...)
+	if out, err := run(t, dir, env, cosign, append(verify, res[0].Ref)...); err != nil {
+		t.Fatalf("cosign verify: %v\n%s", err, out)
+	}
+	verifyAtt := append([]string{"verify-attestation", "--type", "spdxjson", "--key", "cosign.pub", "--rekor-url", l.URL}, registryFlags...)
+	out, err := run(t, dir, env, cosign, append(verifyAtt, res[0].Ref)...)
+	if err != nil {
+		t.Fatalf("cosign verify-attestation: %v\n%s", err, out)
+	}
+	// Both entries are in Hallmark's log: signature and attestation.
+	cp, err := http.Get(l.URL + "/api/v1/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		TreeSize int `json:"treeSize"`
+	}
+	json.NewDecoder(cp.Body).Decode(&info)
+	cp.Body.Close()
+	if info.TreeSize != 2 {
+		t.Fatalf("the log holds %d entries, want 2 (signature and SBOM attestation)", info.TreeSize)
+	}
+	// A different key does not verify.
+	other, _ := cosignDir(t, cosign)
+	if out, err := run(t, dir, env, cosign, append(append([]string{"verify", "--key", filepath.Join(other, "cosign.pub"), "--rekor-url", l.URL}, registryFlags...), res[0].Ref)...); err == nil {
+		t.Fatalf("cosign verify accepted another key:\n%s", out)
+	}
 }

@@ -76,6 +76,8 @@ type Result struct {
 	Ref     string // repository:tag@digest of the index
 	Digest  v1.Hash
 	SBOM    string // reference of the SBOM
+	// SBOMData is the SPDX document itself.
+	SBOMData []byte
 }
 
 // Build compiles, assembles and pushes the images.
@@ -151,7 +153,7 @@ func Build(ctx context.Context, opts Options) ([]Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		r := Result{Command: cmd, Ref: ref.String() + "@" + digest.String(), Digest: digest, SBOM: sbomRef}
+		r := Result{Command: cmd, Ref: ref.String() + "@" + digest.String(), Digest: digest, SBOM: sbomRef, SBOMData: sbom}
 		opts.Logger.Info("pushed", "image", r.Ref, "sbom", r.SBOM)
 		out = append(out, r)
 	}

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ func main() {
 	insecure := flag.Bool("insecure", false, "allow a plain-HTTP registry")
 	caCerts := flag.String("ca-certs", "/etc/ssl/certs/ca-certificates.crt", "PEM CA bundle to install as the images' roots (empty: none)")
 	out := flag.String("out", "", "also write the pushed references (one per line) to this file")
+	sbomDir := flag.String("sbom-dir", "", "also write each image's SBOM to DIR/<command>.spdx.json")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if *repo == "" {
@@ -67,6 +69,12 @@ func main() {
 	for _, r := range res {
 		fmt.Printf("%s\t%s\tsbom %s\n", r.Command, r.Ref, r.SBOM)
 		lines = append(lines, r.Ref)
+		if *sbomDir != "" {
+			if err := os.WriteFile(filepath.Join(*sbomDir, r.Command+".spdx.json"), r.SBOMData, 0o644); err != nil {
+				fmt.Fprintf(os.Stderr, "hallmark-images: %v\n", err)
+				os.Exit(1)
+			}
+		}
 	}
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
