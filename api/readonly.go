@@ -27,16 +27,20 @@ func OpenStoreReadOnly(ctx context.Context, cfg *tlog.ServiceConfig) (tlog.Store
 	return tlog.OpenSQLite(ctx, cfg.Path(cfg.Database.SQLite))
 }
 
-// refuseWrites wraps the service's handler on a read-only replica: the
-// write endpoints of every log answer 405 with a message that says where
-// writes go. Everything else (including the POST searches of Rekor v1,
-// which only read) passes through.
+// readOnly reports whether a log refuses writes: the whole service is a
+// read-only replica, or the log is frozen.
+func (s *LogService) readOnly(sl *servedLog) bool { return s.cfg.ReadOnly || sl.cfg.ReadOnly }
+
+// refuseWrites wraps the service's handler: the write endpoints of every
+// read-only log answer 405 with a message that says where writes go.
+// Everything else (including the POST searches of Rekor v1, which only
+// read) passes through.
 func (s *LogService) refuseWrites(next http.Handler) http.Handler {
-	if !s.cfg.ReadOnly {
-		return next
-	}
 	writes := map[string]bool{}
 	for _, sl := range s.logs {
+		if !s.readOnly(sl) {
+			continue
+		}
 		p := sl.cfg.Prefix()
 		switch sl.cfg.Kind {
 		case "tiles":
@@ -46,6 +50,9 @@ func (s *LogService) refuseWrites(next http.Handler) http.Handler {
 		case "rekor-v2":
 			writes[p+"/api/v2/log/entries"] = true
 		}
+	}
+	if len(writes) == 0 {
+		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost && writes[r.URL.Path] {
@@ -57,11 +64,11 @@ func (s *LogService) refuseWrites(next http.Handler) http.Handler {
 	})
 }
 
-// rekorServer returns the Rekor v2 gRPC service: v2 itself, or on a
-// read-only replica a wrapper whose CreateEntry fails with
+// rekorServer returns the Rekor v2 gRPC service of sl: v2 itself, or for
+// a read-only log a wrapper whose CreateEntry fails with
 // FAILED_PRECONDITION.
-func (s *LogService) rekorServer(v2 *rekorV2) rekortilespb.RekorServer {
-	if !s.cfg.ReadOnly {
+func (s *LogService) rekorServer(sl *servedLog, v2 *rekorV2) rekortilespb.RekorServer {
+	if !s.readOnly(sl) {
 		return v2
 	}
 	return readOnlyRekor{v2}

@@ -100,7 +100,7 @@ func TestReadOnlyReplica(t *testing.T) {
 		t.Errorf("index/retrieve on the read-only replica: %d", resp.StatusCode)
 	}
 	// gRPC CreateEntry fails with FAILED_PRECONDITION.
-	_, err = roSvc.rekorServer(nil).CreateEntry(context.Background(), nil)
+	_, err = roSvc.rekorServer(roSvc.logs[2], nil).CreateEntry(context.Background(), nil)
 	if status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("CreateEntry on a read-only replica: %v", err)
 	}
@@ -121,5 +121,63 @@ func TestReadOnlyNeedsExistingLog(t *testing.T) {
 	}
 	if _, err := NewLogService(context.Background(), cfg, slog.Default()); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("read-only replica of a log that does not exist: %v", err)
+	}
+}
+
+// TestFrozenLog freezes one log of a service (a rotated-out shard): it is
+// still served and its proofs still work, it refuses writes, and the other
+// log keeps accepting them.
+func TestFrozenLog(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := tlog.GenerateKey("ed25519")
+	os.WriteFile(filepath.Join(dir, "k.pem"), key, 0o600)
+	start := func(frozen bool) *httptest.Server {
+		cfg, err := tlog.ParseServiceConfig(fmt.Appendf(nil, `
+database: {sqlite: %[1]q}
+logs:
+  - {name: old, kind: tiles, url: https://log.example.com/old, key_file: %[2]q, read_only: %[3]v, batch: {max_age: 5ms}}
+  - {name: new, kind: tiles, url: https://log.example.com/new, key_file: %[2]q, batch: {max_age: 5ms}}
+`, filepath.Join(dir, "db"), filepath.Join(dir, "k.pem"), frozen))
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc, err := NewLogService(context.Background(), cfg, slog.Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(svc.Handler())
+		t.Cleanup(func() { srv.Close(); svc.Close() })
+		return srv
+	}
+	post := func(srv *httptest.Server, log, body string) int {
+		resp, err := http.Post(srv.URL+"/"+log+"/entries", "", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	before := start(false)
+	for i := 0; i < 20; i++ {
+		if c := post(before, "old", fmt.Sprint("old ", i)); c != 201 {
+			t.Fatalf("append to old: %d", c)
+		}
+	}
+	_, _, cp := get(t, before.URL+"/old/checkpoint")
+	before.Close()
+
+	after := start(true)
+	if c := post(after, "old", "one more"); c != http.StatusMethodNotAllowed {
+		t.Fatalf("append to the frozen log: %d, want 405", c)
+	}
+	if c := post(after, "new", "new 0"); c != 201 {
+		t.Fatalf("append to the active log: %d", c)
+	}
+	code, _, cp2 := get(t, after.URL+"/old/checkpoint")
+	if code != 200 || !bytes.Equal(cp, cp2) {
+		t.Fatalf("frozen log's checkpoint: %d, unchanged %v", code, bytes.Equal(cp, cp2))
+	}
+	if code, _, _ := get(t, after.URL+"/old/proof/inclusion?index=7&tree_size=20"); code != 200 {
+		t.Fatalf("inclusion proof from the frozen log: %d", code)
 	}
 }

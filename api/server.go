@@ -94,7 +94,7 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 		l, err := tlog.Open(ctx, store, tlog.Config{
 			Name: lc.Name, Origin: lc.CheckpointOrigin(), Signer: signer, Verifier: verifier,
 			BatchMaxSize: lc.Batch.MaxSize, BatchMaxAge: lc.Batch.MaxAge, MaxPending: lc.Batch.MaxPending,
-			CacheBytes: lc.CacheBytes, Metrics: metrics, Logger: logger, ReadOnly: cfg.ReadOnly,
+			CacheBytes: lc.CacheBytes, Metrics: metrics, Logger: logger, ReadOnly: cfg.ReadOnly || lc.ReadOnly,
 		})
 		if err != nil {
 			s.Close()
@@ -140,7 +140,7 @@ func (s *LogService) routes() error {
 			s.mux.HandleFunc("GET "+p+"/api/v2/tile/{path...}", th.tile)
 			if !grpcV2 {
 				// One gRPC service name: the first rekor-v2 log answers it.
-				rekortilespb.RegisterRekorServer(s.grpc, s.rekorServer(v2))
+				rekortilespb.RegisterRekorServer(s.grpc, s.rekorServer(sl, v2))
 				grpcV2 = true
 			}
 		default:

@@ -95,6 +95,11 @@ type LogConfig struct {
 	CacheBytes int `yaml:"cache_bytes"`
 	// Rekor holds options of the rekor-v1 and rekor-v2 personalities.
 	Rekor RekorConfig `yaml:"rekor"`
+	// ReadOnly freezes this log: it is still served (checkpoints, tiles,
+	// entries, proofs) but refuses writes, like the service-wide read_only
+	// does for every log. Use it for a shard that was rotated out: its
+	// entries keep verifying. The log must exist. Default false.
+	ReadOnly bool `yaml:"read_only"`
 }
 
 // BatchConfig bounds batches; zero values take the engine defaults.
