@@ -5,6 +5,7 @@
 //	hallmark keys generate --type T --out F create a log signing key
 //	hallmark bench log [flags]              measure the log engine
 //	hallmark fsck --config FILE [--log N]   verify a log's database end to end
+//	hallmark log rotate open|freeze [flags] rotate a log shard without stopping writes
 package main
 
 import (
@@ -25,6 +26,7 @@ func commands() []command {
 		{"keys", "generate signing keys", runKeys},
 		{"bench", "benchmark the log engine", runBench},
 		{"fsck", "verify a log's database end to end", runFsck},
+		{"log", "rotate a log shard (log rotate open|freeze)", runLog},
 	}
 }
 
