@@ -165,6 +165,9 @@ func (r *rotation) open(name, url, origin string, treeID int64, keyOut, trustedR
 			lc = l
 		}
 	}
+	if lc.Kind == "rekor-v2" && (lc.CheckpointOrigin() != lc.Hostname() || lc.Hostname() == r.oldCfg.Hostname()) {
+		return fmt.Errorf("open: a Rekor v2 shard needs its own host name as its origin (clients derive the checkpoint origin from the URL's host): use a URL like https://log2.example.com and no --origin")
+	}
 	key, _ := tlog.ParsePrivateKey(keyPEM)
 	f, err := os.OpenFile(r.cfg.Path(keyOut), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
