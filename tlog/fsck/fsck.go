@@ -180,7 +180,9 @@ func (c *checker) run() error {
 		}
 		c.progress(false)
 	}
-	c.flushPartialTiles()
+	if err := c.flushPartialTiles(); err != nil {
+		return err
+	}
 
 	root, err := c.cr.GetRootHash(nil)
 	if err != nil {
@@ -401,15 +403,16 @@ func (c *checker) flushFullTiles() error {
 }
 
 // flushPartialTiles compares the partial tiles at the right edge.
-func (c *checker) flushPartialTiles() {
+func (c *checker) flushPartialTiles() error {
 	for l := range c.building {
 		if len(c.building[l]) > 0 {
 			n := c.cr.End() >> (8 * uint(l))
 			if err := c.compareTile(uint64(l), n/tlog.TileWidth, c.building[l]); err != nil {
-				c.problem(fmt.Sprintf("tile %d/%d", l, n/tlog.TileWidth), "%v", err)
+				return err
 			}
 		}
 	}
+	return nil
 }
 
 func (c *checker) compareTile(level, index uint64, want []byte) error {
