@@ -45,6 +45,9 @@ type servedLog struct {
 
 // OpenStore opens the store the config names.
 func OpenStore(ctx context.Context, cfg *tlog.ServiceConfig) (tlog.Store, error) {
+	if cfg.ReadOnly {
+		return OpenStoreReadOnly(ctx, cfg)
+	}
 	url, err := cfg.DatabaseURL()
 	if err != nil {
 		return nil, err
@@ -116,6 +119,7 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 			Name: lc.Name, Origin: lc.CheckpointOrigin(), Signer: signer, Verifier: verifier, Framing: framing,
 			BatchMaxSize: lc.Batch.MaxSize, BatchMaxAge: lc.Batch.MaxAge, MaxPending: lc.Batch.MaxPending,
 			CacheBytes: lc.CacheBytes, Metrics: metrics, Logger: logger, OnCheckpoint: onCheckpoint,
+			ReadOnly: cfg.ReadOnly || lc.ReadOnly,
 		})
 		if err != nil {
 			s.Close()
@@ -167,7 +171,7 @@ func (s *LogService) routes() error {
 			s.mux.HandleFunc("GET "+p+"/api/v2/tile/{path...}", th.tile)
 			if !grpcV2 {
 				// One gRPC service name: the first rekor-v2 log answers it.
-				rekortilespb.RegisterRekorServer(s.grpc, v2)
+				rekortilespb.RegisterRekorServer(s.grpc, s.rekorServer(sl, v2))
 				grpcV2 = true
 			}
 		case "ct":
@@ -188,7 +192,7 @@ func (s *LogService) routes() error {
 }
 
 // Handler returns the HTTP handler of all logs, /healthz and /metrics.
-func (s *LogService) Handler() http.Handler { return s.mux }
+func (s *LogService) Handler() http.Handler { return s.refuseWrites(s.mux) }
 
 // GRPCServer returns the gRPC server with every service registered.
 func (s *LogService) GRPCServer() *grpc.Server { return s.grpc }

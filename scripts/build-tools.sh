@@ -22,3 +22,4 @@ build trillian_log_server v1.7.3 github.com/google/trillian/cmd/trillian_log_ser
 build trillian_log_signer v1.7.3 github.com/google/trillian/cmd/trillian_log_signer
 build createtree v1.7.3 github.com/google/trillian/cmd/createtree
 build rekor-server v1.5.4 github.com/sigstore/rekor/cmd/rekor-server
+build helm v3.22.0 helm.sh/helm/v3/cmd/helm

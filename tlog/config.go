@@ -32,6 +32,14 @@ type ServiceConfig struct {
 	Limits LimitsConfig `yaml:"limits"`
 	// Logs served by this process, each with its own origin, key and URL.
 	Logs []LogConfig `yaml:"logs"`
+	// ReadOnly makes this process a read-only replica: it serves
+	// checkpoints, tiles, entries and proofs of logs that already exist,
+	// answers writes with 405 (gRPC FAILED_PRECONDITION) saying so, runs no
+	// sequencer, applies no migrations and opens PostgreSQL sessions
+	// read-only, so database.url may name a streaming standby. Its
+	// checkpoint follows the database (refreshed every second), so it lags
+	// the primary by the replication delay. Default false.
+	ReadOnly bool `yaml:"read_only"`
 
 	dir string // directory of the config file
 }
@@ -95,6 +103,11 @@ type LogConfig struct {
 	// at <prefix>/cosigned-checkpoint. Only for tiles and rekor-v2 logs:
 	// Rekor v1 clients reject checkpoints with foreign signatures.
 	Witnesses *WitnessesConfig `yaml:"witnesses"`
+	// ReadOnly freezes this log: it is still served (checkpoints, tiles,
+	// entries, proofs) but refuses writes, like the service-wide read_only
+	// does for every log. Use it for a shard that was rotated out: its
+	// entries keep verifying. The log must exist. Default false.
+	ReadOnly bool `yaml:"read_only"`
 }
 
 // CTConfig holds options of "ct" logs (RFC 6962 submissions, C2SP

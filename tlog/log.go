@@ -55,6 +55,10 @@ type Config struct {
 	CacheBytes int
 	// Framing lays out entry bundles; nil means TlogTiles.
 	Framing Framing
+	// ReadOnly serves an existing log without ever writing: no sequencer
+	// runs, Append fails with ErrReadOnly, and the checkpoint follows the
+	// store (e.g. a PostgreSQL standby). See readonly.go.
+	ReadOnly bool
 
 	Metrics *Metrics         // optional
 	Logger  *slog.Logger     // optional
@@ -173,6 +177,12 @@ func Open(ctx context.Context, store Store, cfg Config) (*Log, error) {
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	if cfg.ReadOnly {
+		if err := l.openReadOnly(ctx); err != nil {
+			return nil, err
+		}
+		return l, nil
+	}
 	if err := store.CreateLog(ctx, cfg.Name); err != nil {
 		return nil, fmt.Errorf("couldn't create log %q: %w", cfg.Name, err)
 	}
@@ -230,6 +240,9 @@ func (l *Log) Close() {
 // the entry is durable at Receipt.Index. If ctx ends first the entry may
 // still be committed; appending it again returns the same index.
 func (l *Log) Append(ctx context.Context, e Entry) (*Receipt, error) {
+	if l.cfg.ReadOnly {
+		return nil, fmt.Errorf("log %s: %w", l.cfg.Name, ErrReadOnly)
+	}
 	if len(e.Data) > MaxEntrySize {
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrEntryTooLarge, len(e.Data), MaxEntrySize)
 	}
