@@ -9,7 +9,7 @@ GO ?= go
 TOOLS_DIR ?= $(HOME)/.cache/hallmark/tools
 GOTESTFLAGS ?=
 
-.PHONY: run build test test-unit test-interop tools bench fuzz generate lint
+.PHONY: run build test test-unit test-interop tools bench fuzz generate lint images
 
 run:
 	$(GO) run ./cmd/hallmark dev
@@ -35,7 +35,7 @@ tools:
 
 # Engine benchmarks on PostgreSQL and SQLite; results go in docs/BENCHMARKS.md.
 bench:
-	./scripts/with-postgres.sh sh -c '$(GO) run ./cmd/hallmark bench log --store postgres && $(GO) run ./cmd/hallmark bench log --store sqlite'
+	./scripts/with-postgres.sh ./scripts/bench.sh
 
 # Short fuzzing of every parser of untrusted input.
 FUZZTIME ?= 20s
@@ -49,3 +49,20 @@ fuzz:
 # Regenerate protobuf code (needs buf, protoc-gen-go, protoc-gen-go-grpc).
 generate:
 	cd api && buf generate
+
+# Container images of hallmark-log, hallmark-ca (once it is in the tree) and
+# hallmark: static, non-root, reproducible, each with an SPDX SBOM, built
+# without a container daemon (deploy/images) and pushed to any registry:
+#   make images REGISTRY=registry.example.com/hallmark TAG=v0.1.0
+# Credentials come from ~/.docker/config.json. INSECURE=1 allows plain HTTP.
+# With COSIGN_KEY and REKOR_URL (a Hallmark Rekor v1 log) set, the images are
+# then signed and their SBOMs attested with cosign (scripts/sign-images.sh).
+REGISTRY ?=
+TAG ?= dev
+PLATFORMS ?= linux/amd64,linux/arm64
+images:
+	@test -n "$(REGISTRY)" || { echo "make images: set REGISTRY, e.g. REGISTRY=registry.example.com/hallmark" >&2; exit 2; }
+	mkdir -p bin/sbom
+	cd deploy/images && $(GO) run ./cmd/hallmark-images --source ../.. --repository "$(REGISTRY)" --tag "$(TAG)" \
+	  --platforms "$(PLATFORMS)" $(if $(INSECURE),--insecure) --out ../../bin/images.txt --sbom-dir ../../bin/sbom
+	$(if $(COSIGN_KEY),./scripts/sign-images.sh bin/images.txt bin/sbom)

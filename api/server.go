@@ -16,6 +16,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/api/logpb"
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/ct"
 	"github.com/hallmark-dev/hallmark/tlog/witness"
 	rekortilespb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
 )
@@ -38,11 +39,15 @@ type servedLog struct {
 	cfg      tlog.LogConfig
 	log      *tlog.Log
 	key      crypto.Signer
+	ct       *ct.Log           // ct logs only
 	cosigner *witness.Cosigner // nil unless the log has witnesses
 }
 
 // OpenStore opens the store the config names.
 func OpenStore(ctx context.Context, cfg *tlog.ServiceConfig) (tlog.Store, error) {
+	if cfg.ReadOnly {
+		return OpenStoreReadOnly(ctx, cfg)
+	}
 	url, err := cfg.DatabaseURL()
 	if err != nil {
 		return nil, err
@@ -91,6 +96,15 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 			s.Close()
 			return nil, fmt.Errorf("log %s: %w", lc.Name, err)
 		}
+		var framing tlog.Framing
+		if lc.Kind == "ct" {
+			// static-ct-api: RFC 6962 note signatures, TileLeaf data tiles.
+			if signer, verifier, err = ctNoteKeys(lc.CheckpointOrigin(), key); err != nil {
+				s.Close()
+				return nil, fmt.Errorf("log %s: %w", lc.Name, err)
+			}
+			framing = ct.Framing
+		}
 		// Witness cosigning: the engine only notifies the cosigner.
 		var cosigner *witness.Cosigner
 		var onCheckpoint func(*tlog.Checkpoint)
@@ -102,9 +116,10 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 			onCheckpoint = cosigner.Notify
 		}
 		l, err := tlog.Open(ctx, store, tlog.Config{
-			Name: lc.Name, Origin: lc.CheckpointOrigin(), Signer: signer, Verifier: verifier,
+			Name: lc.Name, Origin: lc.CheckpointOrigin(), Signer: signer, Verifier: verifier, Framing: framing,
 			BatchMaxSize: lc.Batch.MaxSize, BatchMaxAge: lc.Batch.MaxAge, MaxPending: lc.Batch.MaxPending,
 			CacheBytes: lc.CacheBytes, Metrics: metrics, Logger: logger, OnCheckpoint: onCheckpoint,
+			ReadOnly: cfg.ReadOnly || lc.ReadOnly,
 		})
 		if err != nil {
 			s.Close()
@@ -128,7 +143,7 @@ func (s *LogService) routes() error {
 	for _, sl := range s.logs {
 		ps.logs[sl.cfg.Name] = sl.log
 		p := sl.cfg.Prefix()
-		th := tileHandlers{log: sl.log}
+		th := tileHandlers{log: sl.log, staticCT: sl.cfg.Kind == "ct"}
 		s.mux.HandleFunc("GET "+p+"/checkpoint", th.checkpoint)
 		s.mux.HandleFunc("GET "+p+"/tile/{path...}", th.tile)
 		s.mux.HandleFunc("GET "+p+"/proof/inclusion", ps.restInclusion(sl.cfg.Name))
@@ -156,9 +171,15 @@ func (s *LogService) routes() error {
 			s.mux.HandleFunc("GET "+p+"/api/v2/tile/{path...}", th.tile)
 			if !grpcV2 {
 				// One gRPC service name: the first rekor-v2 log answers it.
-				rekortilespb.RegisterRekorServer(s.grpc, v2)
+				rekortilespb.RegisterRekorServer(s.grpc, s.rekorServer(sl, v2))
 				grpcV2 = true
 			}
+		case "ct":
+			h, err := newCTHandlers(sl, s.store, s.cfg)
+			if err != nil {
+				return err
+			}
+			h.mount(s.mux, p)
 		default:
 			return fmt.Errorf("log %s: kind %q is not implemented", sl.cfg.Name, sl.cfg.Kind)
 		}
@@ -171,7 +192,7 @@ func (s *LogService) routes() error {
 }
 
 // Handler returns the HTTP handler of all logs, /healthz and /metrics.
-func (s *LogService) Handler() http.Handler { return s.mux }
+func (s *LogService) Handler() http.Handler { return s.refuseWrites(s.mux) }
 
 // GRPCServer returns the gRPC server with every service registered.
 func (s *LogService) GRPCServer() *grpc.Server { return s.grpc }

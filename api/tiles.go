@@ -21,9 +21,19 @@ const (
 // "<L>/<N>[.p/<W>]" or "entries/<N>[.p/<W>]". Only the canonical encoding
 // of N is accepted, so every tile has exactly one URL.
 func ParseTilePath(p string) (bundle bool, level, index uint64, width uint8, err error) {
+	return parseTilePath(p, "entries/")
+}
+
+// ParseStaticCTTilePath is ParseTilePath for C2SP static-ct-api logs, whose
+// entry bundles are data tiles: "data/<N>[.p/<W>]".
+func ParseStaticCTTilePath(p string) (bundle bool, level, index uint64, width uint8, err error) {
+	return parseTilePath(p, "data/")
+}
+
+func parseTilePath(p, bundleDir string) (bundle bool, level, index uint64, width uint8, err error) {
 	bad := func(why string) error { return fmt.Errorf("%w: invalid tile path %q: %s", ErrBadRequest, p, why) }
 	rest := p
-	if r, ok := strings.CutPrefix(p, "entries/"); ok {
+	if r, ok := strings.CutPrefix(p, bundleDir); ok {
 		bundle, rest = true, r
 	} else {
 		l, r, ok := strings.Cut(p, "/")
@@ -69,8 +79,12 @@ func ParseTilePath(p string) (bundle bool, level, index uint64, width uint8, err
 	return bundle, level, index, width, nil
 }
 
-// tileHandlers serves a log's checkpoint, tiles and entry bundles.
-type tileHandlers struct{ log *tlog.Log }
+// tileHandlers serves a log's checkpoint, tiles and entry bundles. A
+// static-ct-api log serves its bundles as data tiles (tile/data/...).
+type tileHandlers struct {
+	log      *tlog.Log
+	staticCT bool
+}
 
 func (h tileHandlers) checkpoint(w http.ResponseWriter, r *http.Request) {
 	cp, err := h.log.Checkpoint(r.Context())
@@ -84,7 +98,11 @@ func (h tileHandlers) checkpoint(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h tileHandlers) tile(w http.ResponseWriter, r *http.Request) {
-	bundle, level, index, width, err := ParseTilePath(r.PathValue("path"))
+	parse := ParseTilePath
+	if h.staticCT {
+		parse = ParseStaticCTTilePath
+	}
+	bundle, level, index, width, err := parse(r.PathValue("path"))
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -34,7 +34,7 @@ func hallmarkBinary(t testing.TB, name string) string {
 		if buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", binDir+"/", "./cmd/...")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", binDir+"/", "./cmd/...")
 		cmd.Dir = ".."
 		out, err := cmd.CombinedOutput()
 		if err != nil {

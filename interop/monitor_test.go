@@ -45,18 +45,18 @@ import (
 func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
 
 var (
-	caOnce sync.Once
-	ca     *audittest.CA
-	caErr  error
+	caOnce   sync.Once
+	sharedCA *audittest.CA
+	caErr    error
 )
 
 // fulcioCA is a Fulcio-like CA shared by the tests of a run.
 func fulcioCA(t testing.TB) *audittest.CA {
-	caOnce.Do(func() { ca, caErr = audittest.NewCA() })
+	caOnce.Do(func() { sharedCA, caErr = audittest.NewCA() })
 	if caErr != nil {
 		t.Fatal(caErr)
 	}
-	return ca
+	return sharedCA
 }
 
 func issue(t testing.TB, subject, issuer string) *audittest.Leaf {

@@ -70,7 +70,7 @@ func TestVerifyCommand(t *testing.T) {
 		os.WriteFile(f, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
 		return f
 	}
-	v1UUID := hex.EncodeToString(rfc6962.DefaultHasher.HashLeaf(v1Entry(t, v1.URL, v1Index)))
+	v1UUID := hex.EncodeToString(rfc6962.DefaultHasher.HashLeaf(v1EntryBody(t, v1.URL, v1Index)))
 
 	for _, tc := range []struct {
 		name string
@@ -100,7 +100,7 @@ func TestVerifyCommand(t *testing.T) {
 }
 
 // v1Entry reads an entry's body through Rekor v1's API.
-func v1Entry(t testing.TB, logURL string, index uint64) []byte {
+func v1EntryBody(t testing.TB, logURL string, index uint64) []byte {
 	t.Helper()
 	var m map[string]struct {
 		Body []byte `json:"body"`

@@ -42,7 +42,7 @@ started=
 for attempt in 1 2 3 4 5 6 7 8; do
   port=$(( 20000 + RANDOM % 30000 ))
   if "${runas[@]}" "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c shared_buffers=512MB -c fsync=on -c synchronous_commit=on" \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=300 -c shared_buffers=512MB -c fsync=on -c synchronous_commit=on -c max_wal_size=4GB -c checkpoint_timeout=15min" \
       start >/dev/null 2>&1; then
     started=1; break
   fi

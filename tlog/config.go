@@ -32,6 +32,14 @@ type ServiceConfig struct {
 	Limits LimitsConfig `yaml:"limits"`
 	// Logs served by this process, each with its own origin, key and URL.
 	Logs []LogConfig `yaml:"logs"`
+	// ReadOnly makes this process a read-only replica: it serves
+	// checkpoints, tiles, entries and proofs of logs that already exist,
+	// answers writes with 405 (gRPC FAILED_PRECONDITION) saying so, runs no
+	// sequencer, applies no migrations and opens PostgreSQL sessions
+	// read-only, so database.url may name a streaming standby. Its
+	// checkpoint follows the database (refreshed every second), so it lags
+	// the primary by the replication delay. Default false.
+	ReadOnly bool `yaml:"read_only"`
 
 	dir string // directory of the config file
 }
@@ -69,7 +77,8 @@ type LogConfig struct {
 	// Name identifies the log in the database. Never change it.
 	Name string `yaml:"name"`
 	// Kind is the log's personality: "tiles" (plain C2SP tlog-tiles log
-	// with a raw append endpoint), "rekor-v1" or "rekor-v2".
+	// with a raw append endpoint), "rekor-v1", "rekor-v2" or "ct"
+	// (Certificate Transparency, RFC 6962 + C2SP static-ct-api).
 	Kind string `yaml:"kind"`
 	// URL is the log's public base URL. Its path is the prefix under which
 	// the log is served (e.g. https://log.example.com/main serves
@@ -87,11 +96,29 @@ type LogConfig struct {
 	CacheBytes int `yaml:"cache_bytes"`
 	// Rekor holds options of the rekor-v1 and rekor-v2 personalities.
 	Rekor RekorConfig `yaml:"rekor"`
+	// CT holds options of the ct personality.
+	CT CTConfig `yaml:"ct"`
 	// Witnesses, if set, are asked to cosign each new checkpoint (C2SP
 	// tlog-witness); the newest checkpoint cosigned by the quorum is served
 	// at <prefix>/cosigned-checkpoint. Only for tiles and rekor-v2 logs:
 	// Rekor v1 clients reject checkpoints with foreign signatures.
 	Witnesses *WitnessesConfig `yaml:"witnesses"`
+	// ReadOnly freezes this log: it is still served (checkpoints, tiles,
+	// entries, proofs) but refuses writes, like the service-wide read_only
+	// does for every log. Use it for a shard that was rotated out: its
+	// entries keep verifying. The log must exist. Default false.
+	ReadOnly bool `yaml:"read_only"`
+}
+
+// CTConfig holds options of "ct" logs (RFC 6962 submissions, C2SP
+// static-ct-api reads). A ct log's key_file must be ECDSA P-256, and its
+// origin is its URL without scheme (the static-ct-api submission prefix);
+// docs/ct.md has the details.
+type CTConfig struct {
+	// RootsFile is a PEM file of the accepted roots: chains submitted to
+	// add-chain and add-pre-chain must verify to one of them. For a
+	// Hallmark CA, its chain file (the root is taken from it). Required.
+	RootsFile string `yaml:"roots_file"`
 }
 
 // WitnessesConfig lists the witnesses of a log (see docs/auditing.md).
@@ -213,9 +240,9 @@ func (l *LogConfig) validate() error {
 		return errors.New("name must be non-empty without spaces or slashes")
 	}
 	switch l.Kind {
-	case "tiles", "rekor-v1", "rekor-v2":
+	case "tiles", "rekor-v1", "rekor-v2", "ct":
 	default:
-		return fmt.Errorf("kind %q is not one of tiles, rekor-v1, rekor-v2", l.Kind)
+		return fmt.Errorf("kind %q is not one of tiles, rekor-v1, rekor-v2, ct", l.Kind)
 	}
 	u, err := url.Parse(l.URL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
@@ -223,6 +250,9 @@ func (l *LogConfig) validate() error {
 	}
 	if l.KeyFile == "" {
 		return errors.New("key_file is required")
+	}
+	if l.Kind == "ct" && l.CT.RootsFile == "" {
+		return errors.New("ct.roots_file is required for ct logs")
 	}
 	if l.Kind == "rekor-v1" && l.Rekor.TreeID <= 0 {
 		return errors.New("rekor.tree_id must be a positive integer for rekor-v1 logs")

@@ -53,6 +53,12 @@ type Config struct {
 	MaxPending int
 	// CacheBytes bounds the in-process cache of immutable tiles and bundles.
 	CacheBytes int
+	// Framing lays out entry bundles; nil means TlogTiles.
+	Framing Framing
+	// ReadOnly serves an existing log without ever writing: no sequencer
+	// runs, Append fails with ErrReadOnly, and the checkpoint follows the
+	// store (e.g. a PostgreSQL standby). See readonly.go.
+	ReadOnly bool
 
 	Metrics *Metrics         // optional
 	Logger  *slog.Logger     // optional
@@ -84,6 +90,10 @@ type Entry struct {
 	DedupKey [32]byte
 	// SearchKeys are written to the search index with the entry.
 	SearchKeys []string
+	// Finish, if set, builds the entry once its index and its batch's time
+	// are known (a CT leaf embeds both); Data and LeafHash are then
+	// ignored, and DedupKey must be set. An error fails the whole batch.
+	Finish func(index uint64, t time.Time) (data []byte, leafHash [32]byte, err error)
 }
 
 // Checkpoint is a signed tree head.
@@ -148,6 +158,9 @@ func Open(ctx context.Context, store Store, cfg Config) (*Log, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Framing == nil {
+		cfg.Framing = TlogTiles
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -163,6 +176,12 @@ func Open(ctx context.Context, store Store, cfg Config) (*Log, error) {
 		queue:   make(chan *pending, cfg.MaxPending),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
+	}
+	if cfg.ReadOnly {
+		if err := l.openReadOnly(ctx); err != nil {
+			return nil, err
+		}
+		return l, nil
 	}
 	if err := store.CreateLog(ctx, cfg.Name); err != nil {
 		return nil, fmt.Errorf("couldn't create log %q: %w", cfg.Name, err)
@@ -221,10 +240,16 @@ func (l *Log) Close() {
 // the entry is durable at Receipt.Index. If ctx ends first the entry may
 // still be committed; appending it again returns the same index.
 func (l *Log) Append(ctx context.Context, e Entry) (*Receipt, error) {
+	if l.cfg.ReadOnly {
+		return nil, fmt.Errorf("log %s: %w", l.cfg.Name, ErrReadOnly)
+	}
 	if len(e.Data) > MaxEntrySize {
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrEntryTooLarge, len(e.Data), MaxEntrySize)
 	}
-	if e.LeafHash == ([32]byte{}) {
+	if e.Finish != nil && e.DedupKey == ([32]byte{}) {
+		return nil, errors.New("an entry with Finish needs a DedupKey")
+	}
+	if e.LeafHash == ([32]byte{}) && e.Finish == nil {
 		copy(e.LeafHash[:], rfc6962.DefaultHasher.HashLeaf(e.Data))
 	}
 	if e.DedupKey == ([32]byte{}) {
@@ -379,13 +404,22 @@ func (l *Log) commit(ctx context.Context, batch []*pending) error {
 			}
 			idx := cr.End()
 			inBatch[p.entry.DedupKey] = idx
-			if err := cr.Append(p.entry.LeafHash[:], tb.visit); err != nil {
+			data, leafHash := p.entry.Data, p.entry.LeafHash
+			if p.entry.Finish != nil {
+				if data, leafHash, err = p.entry.Finish(idx, now); err != nil {
+					return fmt.Errorf("couldn't build entry %d: %w", idx, err)
+				}
+				if l.cfg.Framing == TlogTiles && len(data) > MaxEntrySize {
+					return fmt.Errorf("entry %d: %w: %d bytes", idx, ErrEntryTooLarge, len(data))
+				}
+			}
+			if err := cr.Append(leafHash[:], tb.visit); err != nil {
 				return fmt.Errorf("couldn't append leaf %d: %w", idx, err)
 			}
 			if tb.err != nil {
 				return tb.err
 			}
-			tb.addEntry(idx, p.entry.Data)
+			tb.addEntry(idx, data)
 			w.Keys = append(w.Keys, KeyRow{Key: p.entry.DedupKey, Index: idx})
 			for _, k := range p.entry.SearchKeys {
 				w.SearchKeys = append(w.SearchKeys, SearchRow{Key: k, Index: idx})
@@ -423,6 +457,9 @@ func (l *Log) commit(ctx context.Context, batch []*pending) error {
 	if write != nil {
 		for _, t := range write.Tiles {
 			l.cache.put(tileKey{level: t.Level, index: t.Index, width: uint16(len(t.Data) / 32)}, t.Data)
+			if _, err := l.cacheTileNodes(t.Level, t.Index, t.Data); err != nil {
+				l.logger.Error("couldn't cache tile nodes", "level", t.Level, "index", t.Index, "err", err)
+			}
 		}
 		for _, b := range write.Bundles {
 			width := min(write.State.Size-b.Index*TileWidth, TileWidth)
@@ -478,11 +515,12 @@ type tileBuilder struct {
 	dirty   map[[2]uint64]bool
 	bundles map[uint64][]byte
 	border  []uint64
+	framing Framing
 	err     error
 }
 
 func (l *Log) newTileBuilder(tx Tx, size uint64) (*tileBuilder, error) {
-	tb := &tileBuilder{tiles: map[[2]uint64][]byte{}, dirty: map[[2]uint64]bool{}, bundles: map[uint64][]byte{}}
+	tb := &tileBuilder{tiles: map[[2]uint64][]byte{}, dirty: map[[2]uint64]bool{}, bundles: map[uint64][]byte{}, framing: l.cfg.Framing}
 	for level := uint64(0); level < 8; level++ {
 		idx, width, partial, ok := rightTile(level, size)
 		if !ok {
@@ -521,7 +559,7 @@ func (l *Log) partialForBatch(tx Tx, bundle bool, level, idx, width uint64) ([]b
 		if err != nil {
 			return nil, fmt.Errorf("couldn't read entry bundle %d: %w", idx, err)
 		}
-		return bundlePrefix(data, width)
+		return bundlePrefix(l.cfg.Framing, data, width)
 	}
 	data, err := tx.ReadTile(level, idx)
 	if err != nil {
@@ -557,7 +595,7 @@ func (tb *tileBuilder) addEntry(idx uint64, data []byte) {
 	if _, ok := tb.bundles[b]; !ok {
 		tb.border = append(tb.border, b)
 	}
-	tb.bundles[b] = appendBundleEntry(tb.bundles[b], data)
+	tb.bundles[b] = tb.framing.Append(tb.bundles[b], data)
 }
 
 func (tb *tileBuilder) result() (tiles, bundles []TileData) {

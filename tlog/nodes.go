@@ -29,6 +29,14 @@ func (l *Log) tileNodes(ctx context.Context, level, index, width uint64) (tileNo
 	if err != nil {
 		return nil, err
 	}
+	return l.cacheTileNodes(level, index, data)
+}
+
+// cacheTileNodes computes and caches every node of a tile's subtree. The
+// sequencer calls it for the tiles a batch wrote before answering the
+// batch's waiters, so that they do not all compute it at once.
+func (l *Log) cacheTileNodes(level, index uint64, data []byte) (tileNodes, error) {
+	k := tileKey{kind: nodeTile, level: level, index: index, width: uint16(len(data) / 32)}
 	nodes := make(tileNodes, 9)
 	r := rangeFactory.NewEmptyRange(0)
 	visit := func(id compact.NodeID, h []byte) {

@@ -69,14 +69,14 @@ func (l *Log) EntryBundle(ctx context.Context, index uint64, width uint8) ([]byt
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read entry bundle %d: %w", index, err)
 	}
-	entries, err := BundleEntries(data)
+	entries, _, err := l.cfg.Framing.Split(data)
 	if err != nil {
 		return nil, fmt.Errorf("entry bundle %d is corrupt: %w", index, err)
 	}
 	if uint64(len(entries)) < w {
 		return nil, fmt.Errorf("entry bundle %d has %d entries, not %d: %w", index, len(entries), w, ErrNotFound)
 	}
-	if data, err = bundlePrefix(data, w); err != nil {
+	if data, err = bundlePrefix(l.cfg.Framing, data, w); err != nil {
 		return nil, err
 	}
 	l.cache.put(k, data)
@@ -98,7 +98,7 @@ func (l *Log) EntryAt(ctx context.Context, index uint64, treeSize uint64) ([]byt
 	if err != nil {
 		return nil, err
 	}
-	entries, err := BundleEntries(data)
+	entries, _, err := l.cfg.Framing.Split(data)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -477,5 +478,68 @@ func TestReopenWithOtherKeyFails(t *testing.T) {
 	}
 	if _, err := Open(context.Background(), s, Config{Name: "keyed", Origin: "elsewhere.example", Signer: signer}); err == nil {
 		t.Fatal("opened a log under another origin")
+	}
+}
+
+// fixedFraming stores 12-byte entries back to back, like self-delimiting
+// CT TileLeaf structures.
+type fixedFraming struct{}
+
+func (fixedFraming) Append(b, e []byte) []byte { return append(b, e...) }
+func (fixedFraming) Split(b []byte) ([][]byte, []int, error) {
+	if len(b)%12 != 0 {
+		return nil, nil, errors.New("bad bundle")
+	}
+	var out [][]byte
+	var ends []int
+	for i := 0; i < len(b); i += 12 {
+		out = append(out, b[i:i+12])
+		ends = append(ends, i+12)
+	}
+	return out, ends, nil
+}
+
+// TestFinishAndFraming builds entries that embed their own index and batch
+// time, in a custom bundle framing, as the CT personality does.
+func TestFinishAndFraming(t *testing.T) {
+	s, err := OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := openTestLog(t, s, "ct", func(c *Config) { c.Framing = fixedFraming{} })
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for i := 0; i < 300; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			key := [32]byte{byte(i), byte(i >> 8), 1}
+			_, err := l.Append(ctx, Entry{DedupKey: key, Finish: func(idx uint64, tm time.Time) ([]byte, [32]byte, error) {
+				d := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(nil, uint32(i)), idx)
+				return d, [32]byte(rfc6962.DefaultHasher.HashLeaf(d)), nil
+			}})
+			if err != nil {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	cp, _ := l.Checkpoint(ctx)
+	for idx := uint64(0); idx < cp.Size; idx++ {
+		e, err := l.EntryAt(ctx, idx, cp.Size)
+		if err != nil || binary.BigEndian.Uint64(e[4:]) != idx {
+			t.Fatalf("entry %d: %x %v", idx, e, err)
+		}
+		lh, _ := l.LeafHash(ctx, idx, cp.Size)
+		if !bytes.Equal(lh, rfc6962.DefaultHasher.HashLeaf(e)) {
+			t.Fatalf("leaf %d hash mismatch", idx)
+		}
+	}
+	if b, err := l.EntryBundle(ctx, 1, 44); err != nil || len(b) != 44*12 {
+		t.Fatalf("partial bundle: %d bytes, %v", len(b), err)
+	}
+	if _, err := l.Append(ctx, Entry{Finish: func(uint64, time.Time) ([]byte, [32]byte, error) { return nil, [32]byte{}, nil }}); err == nil {
+		t.Fatal("Finish without DedupKey accepted")
 	}
 }

@@ -36,41 +36,64 @@ func rightTile(level, size uint64) (index uint64, width uint64, partial, ok bool
 	return n/TileWidth - 1, TileWidth, false, true
 }
 
-// bundlePrefix returns the first width entries of an entry bundle.
-func bundlePrefix(bundle []byte, width uint64) ([]byte, error) {
-	off := 0
-	for i := uint64(0); i < width; i++ {
-		if off+2 > len(bundle) {
-			return nil, fmt.Errorf("entry bundle holds %d entries, want %d", i, width)
-		}
-		n := int(binary.BigEndian.Uint16(bundle[off:]))
-		off += 2 + n
-		if off > len(bundle) {
-			return nil, fmt.Errorf("entry bundle truncated in entry %d", i)
-		}
-	}
-	return bundle[:off], nil
+// Framing is how entries are laid out in an entry bundle. The default,
+// [TlogTiles], is C2SP tlog-tiles' uint16 length prefix; CT logs use
+// self-delimiting TileLeaf structures (static-ct-api data tiles).
+type Framing interface {
+	// Append adds one entry to a bundle.
+	Append(bundle, entry []byte) []byte
+	// Split returns the entries of a bundle, as subslices of it, and for
+	// each the offset where it ends in the bundle.
+	Split(bundle []byte) (entries [][]byte, ends []int, err error)
 }
 
-// BundleEntries splits an entry bundle into its entries.
-func BundleEntries(bundle []byte) ([][]byte, error) {
+// TlogTiles is the C2SP tlog-tiles framing: big-endian uint16 length, then
+// the entry.
+var TlogTiles Framing = tlogTilesFraming{}
+
+type tlogTilesFraming struct{}
+
+func (tlogTilesFraming) Append(bundle, entry []byte) []byte {
+	bundle = binary.BigEndian.AppendUint16(bundle, uint16(len(entry)))
+	return append(bundle, entry...)
+}
+
+func (tlogTilesFraming) Split(bundle []byte) ([][]byte, []int, error) {
 	var out [][]byte
+	var ends []int
 	for off := 0; off < len(bundle); {
 		if off+2 > len(bundle) {
-			return nil, fmt.Errorf("entry bundle truncated after %d entries", len(out))
+			return nil, nil, fmt.Errorf("entry bundle truncated after %d entries", len(out))
 		}
 		n := int(binary.BigEndian.Uint16(bundle[off:]))
 		off += 2
 		if off+n > len(bundle) {
-			return nil, fmt.Errorf("entry bundle truncated in entry %d", len(out))
+			return nil, nil, fmt.Errorf("entry bundle truncated in entry %d", len(out))
 		}
-		out = append(out, bundle[off:off+n])
+		out = append(out, bundle[off:off+n:off+n])
 		off += n
+		ends = append(ends, off)
 	}
-	return out, nil
+	return out, ends, nil
 }
 
-func appendBundleEntry(bundle, entry []byte) []byte {
-	bundle = binary.BigEndian.AppendUint16(bundle, uint16(len(entry)))
-	return append(bundle, entry...)
+// BundleEntries splits a tlog-tiles entry bundle into its entries.
+func BundleEntries(bundle []byte) ([][]byte, error) {
+	e, _, err := TlogTiles.Split(bundle)
+	return e, err
+}
+
+// bundlePrefix returns the first width entries of an entry bundle.
+func bundlePrefix(f Framing, bundle []byte, width uint64) ([]byte, error) {
+	_, ends, err := f.Split(bundle)
+	if err != nil {
+		return nil, err
+	}
+	if uint64(len(ends)) < width {
+		return nil, fmt.Errorf("entry bundle holds %d entries, want %d", len(ends), width)
+	}
+	if width == 0 {
+		return bundle[:0], nil
+	}
+	return bundle[:ends[width-1]], nil
 }

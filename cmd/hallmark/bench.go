@@ -22,8 +22,14 @@ import (
 )
 
 func runBench(args []string) error {
+	if len(args) >= 1 && args[0] == "rekor" {
+		return runBenchRekor(args[1:])
+	}
+	if len(args) >= 1 && args[0] == "tsa" {
+		return runBenchTSA(args[1:])
+	}
 	if len(args) < 1 || args[0] != "log" {
-		return errors.New("usage: hallmark bench log [flags]")
+		return errors.New("usage: hallmark bench log|rekor|tsa [flags]")
 	}
 	fs := flag.NewFlagSet("bench log", flag.ExitOnError)
 	store := fs.String("store", "sqlite", "store to measure: postgres (HALLMARK_DATABASE_URL or HALLMARK_TEST_DATABASE_URL) or sqlite")
@@ -134,7 +140,7 @@ func (r *result) print(what string) {
 		}
 		return r.lat[min(len(r.lat)-1, int(p*float64(len(r.lat))))].Round(100 * time.Microsecond)
 	}
-	fmt.Printf("%-45s %8.0f entries/s  submit→proof p50 %v p90 %v p99 %v max %v  errors %d\n",
+	fmt.Printf("%-45s %8.0f entries/s  latency p50 %v p90 %v p99 %v max %v  errors %d\n",
 		what+":", r.rate(), q(0.50), q(0.90), q(0.99), q(1), r.errors)
 }
 
@@ -232,6 +238,8 @@ func (b *bench) openLoop(ctx context.Context, n, rate int) *result {
 	res.n = len(res.lat)
 	return res
 }
+
+func numCPU() int { return runtime.NumCPU() }
 
 func firstNonEmpty(s ...string) string {
 	for _, x := range s {

@@ -4,6 +4,8 @@
 //	hallmark migrate --config FILE          apply database migrations
 //	hallmark keys generate --type T --out F create a log signing key
 //	hallmark bench log [flags]              measure the log engine
+//	hallmark fsck --config FILE [--log N]   verify a log's database end to end
+//	hallmark log rotate open|freeze [flags] rotate a log shard without stopping writes
 package main
 
 import (
@@ -20,12 +22,17 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"dev", "run Hallmark on one machine with an embedded store", runDev},
+		{"trust-root", "write trusted_root.json for a deployment", runTrustRoot},
+		{"signing-config", "write signing_config.json for a deployment", runSigningConfig},
 		{"migrate", "apply database migrations", runMigrate},
 		{"keys", "generate signing keys", runKeys},
 		{"bench", "benchmark the log engine", runBench},
+		{"adopt", "import an existing Rekor v1 log from its Trillian tree", runAdopt},
 		{"witness", "run a C2SP tlog-witness, print verifier keys", runWitness},
 		{"verify", "verify a log entry: checkpoint, inclusion, consistency", runVerify},
 		{"monitor", "follow logs: consistency, entries, identity alerts", runMonitor},
+		{"fsck", "verify a log's database end to end", runFsck},
+		{"log", "rotate a log shard (log rotate open|freeze)", runLog},
 	}
 }
 

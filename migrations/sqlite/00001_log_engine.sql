@@ -34,7 +34,7 @@ CREATE TABLE entry_keys (
     key    blob NOT NULL,
     idx    integer NOT NULL,
     PRIMARY KEY (log, key)
-);
+) WITHOUT ROWID;
 
 -- Search index, written in the same transaction as the entries.
 CREATE TABLE search_keys (
@@ -42,7 +42,7 @@ CREATE TABLE search_keys (
     key    text NOT NULL,
     idx    integer NOT NULL,
     PRIMARY KEY (log, key, idx)
-);
+) WITHOUT ROWID;
 
 -- Every checkpoint a batch committed; size is the tree size after the
 -- batch, so the batch of index i is the first row with size > i.

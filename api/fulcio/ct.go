@@ -1,0 +1,45 @@
+package fulcioapi
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/hallmark-dev/hallmark/ca"
+)
+
+// ctOptions turns the ct section of the config into CA options: a CT log
+// client that embeds (default) or returns detached SCTs.
+func ctOptions(c ca.CTConfig, log *slog.Logger) (ca.Options, error) {
+	if c.URL == "" {
+		log.Warn("no CT log configured (ct.url): certificates carry no SCT, and cosign and sigstore-go verification needs --insecure-ignore-sct")
+		return ca.Options{}, nil
+	}
+	raw, err := os.ReadFile(c.PublicKeyFile)
+	if err != nil {
+		return ca.Options{}, fmt.Errorf("ct.public-key-file: %w", err)
+	}
+	block, _ := pem.Decode(raw)
+	if block == nil || block.Type != "PUBLIC KEY" {
+		return ca.Options{}, errors.New("ct.public-key-file: no PUBLIC KEY PEM block")
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return ca.Options{}, fmt.Errorf("ct.public-key-file: %w", err)
+	}
+	client, err := ca.NewCTLogClient(c.URL, pub, c.Timeout)
+	if err != nil {
+		return ca.Options{}, fmt.Errorf("ct: %w", err)
+	}
+	opts := ca.Options{SCTOptional: !c.IsRequired()}
+	if c.Detached {
+		opts.DetachedSCT = client
+	} else {
+		opts.SCTProvider = client
+	}
+	log.Info("CT log configured", "url", c.URL, "required", c.IsRequired(), "detached", c.Detached)
+	return opts, nil
+}

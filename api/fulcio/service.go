@@ -1,0 +1,154 @@
+package fulcioapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	fulciopb "github.com/sigstore/fulcio/pkg/generated/protobuf"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	tsaapi "github.com/hallmark-dev/hallmark/api/tsa"
+	"github.com/hallmark-dev/hallmark/ca"
+	"github.com/hallmark-dev/hallmark/oidc"
+)
+
+// Service is a configured hallmark-ca: the API server and the CA key it
+// holds open.
+type Service struct {
+	*Server
+	cfg    *ca.Config
+	signer ca.Signer
+
+	tsa       *tsaapi.Server // nil without a tsa: section
+	tsaSigner ca.Signer
+}
+
+// NewService opens the CA key named by cfg, checks its chain, builds the
+// token verifier and returns the service. Close releases the key.
+func NewService(cfg *ca.Config, log *slog.Logger) (*Service, error) {
+	signer, chain, err := cfg.OpenSigner()
+	if err != nil {
+		return nil, err
+	}
+	opts, err := ctOptions(cfg.CT, log)
+	if err != nil {
+		signer.Close()
+		return nil, err
+	}
+	opts.Validity = cfg.CertificateValidity
+	c, err := ca.New(signer, chain, opts)
+	if err != nil {
+		signer.Close()
+		return nil, err
+	}
+	v, err := oidc.NewVerifier(cfg.Issuers, cfg.VerifierOptions())
+	if err != nil {
+		signer.Close()
+		return nil, err
+	}
+	srv := New(v, c, Options{MaxRequestBytes: cfg.MaxRequestBytes, MaxInFlight: cfg.MaxInFlight, Logger: log})
+	svc := &Service{Server: srv, cfg: cfg, signer: signer}
+	if cfg.TSA != nil {
+		t, tsaSigner, err := cfg.TSA.OpenTSA()
+		if err != nil {
+			signer.Close()
+			return nil, fmt.Errorf("timestamp authority: %w", err)
+		}
+		svc.tsa, svc.tsaSigner = tsaapi.New(t, tsaapi.Options{Logger: log, Registerer: srv.opts.Registry}), tsaSigner
+		log.Info("timestamp authority enabled", "subject", t.Chain()[0].Subject.String(), "policy", t.Policy().String())
+	}
+	return svc, nil
+}
+
+// Close releases the CA key and the TSA key.
+func (s *Service) Close() error {
+	err := s.signer.Close()
+	if s.tsaSigner != nil {
+		err = errors.Join(err, s.tsaSigner.Close())
+	}
+	return err
+}
+
+// Handler serves the Fulcio REST API (Server.Handler) and, when
+// configured, the timestamp authority (package tsaapi).
+func (s *Service) Handler() http.Handler {
+	h := s.Server.Handler()
+	if s.tsa == nil {
+		return h
+	}
+	mux := http.NewServeMux()
+	s.tsa.Register(mux)
+	mux.Handle("/", h)
+	return mux
+}
+
+// ListenAndServe serves REST on cfg.HTTPAddr and gRPC on cfg.GRPCAddr
+// (unless "off") until ctx is done, then drains in-flight requests for up
+// to 30 seconds. ready, if not nil, is called with the bound addresses.
+func (s *Service) ListenAndServe(ctx context.Context, ready func(httpAddr, grpcAddr string)) error {
+	hln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listening for HTTP: %w", err)
+	}
+	var gln net.Listener
+	if s.cfg.GRPCAddr != "off" {
+		if gln, err = net.Listen("tcp", s.cfg.GRPCAddr); err != nil {
+			hln.Close()
+			return fmt.Errorf("listening for gRPC: %w", err)
+		}
+	}
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	gs := grpc.NewServer(s.GRPCServerOptions()...)
+	fulciopb.RegisterCAServer(gs, s.Server)
+	hc := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hc)
+
+	errc := make(chan error, 2)
+	go func() { errc <- hs.Serve(hln) }()
+	grpcAddr := ""
+	if gln != nil {
+		grpcAddr = gln.Addr().String()
+		go func() { errc <- gs.Serve(gln) }()
+	}
+	s.log.Info("hallmark-ca serving", "http", hln.Addr().String(), "grpc", grpcAddr, "issuers", len(s.verifier.Issuers()))
+	if ready != nil {
+		ready(hln.Addr().String(), grpcAddr)
+	}
+
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	s.log.Info("hallmark-ca shutting down")
+	hc.Shutdown()
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	if serr := hs.Shutdown(sctx); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	select {
+	case <-stopped:
+	case <-sctx.Done():
+		gs.Stop()
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

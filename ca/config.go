@@ -1,0 +1,220 @@
+package ca
+
+import (
+	"bytes"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/hallmark-dev/hallmark/oidc"
+)
+
+// Config is hallmark-ca's configuration file. It is decoded strictly: an
+// unknown key is an error. Secrets (key passwords, HSM PINs) are never
+// written in it; it names the files or environment variables that hold
+// them. docs/ca.md has a complete example.
+type Config struct {
+	// HTTPAddr is where the REST API (Fulcio v1 and v2), /healthz and
+	// /metrics listen. Default 127.0.0.1:5555. Terminate TLS in front.
+	HTTPAddr string `yaml:"http-addr"`
+
+	// GRPCAddr is where the gRPC service dev.sigstore.fulcio.v2.CA and the
+	// gRPC health service listen. Default 127.0.0.1:5554; "off" disables it.
+	GRPCAddr string `yaml:"grpc-addr"`
+
+	// MaxRequestBytes bounds a request body (REST) or message (gRPC).
+	// Larger requests get 413 (REST) or ResourceExhausted (gRPC).
+	// Default 4 MiB, as Fulcio.
+	MaxRequestBytes int64 `yaml:"max-request-bytes"`
+
+	// MaxInFlight bounds concurrent certificate requests. Beyond it a
+	// request is refused at once with 503 and Retry-After (gRPC
+	// Unavailable), which clients retry with backoff, instead of queueing
+	// behind the others. Default 256.
+	MaxInFlight int `yaml:"max-in-flight"`
+
+	// CertificateValidity is the lifetime of issued certificates.
+	// Default 10m, as Fulcio; clients expect short-lived certificates.
+	CertificateValidity time.Duration `yaml:"certificate-validity"`
+
+	// Signer is the CA key and its certificate chain.
+	Signer SignerConfig `yaml:"signer"`
+
+	// TSA, if set, makes hallmark-ca an RFC 3161 timestamp authority at
+	// POST /api/v1/timestamp. See TSAConfig and docs/tsa.md.
+	TSA *TSAConfig `yaml:"tsa"`
+
+	// Issuers are the trusted OIDC issuers, their identity types and
+	// policies. See oidc.IssuerConfig.
+	Issuers []oidc.IssuerConfig `yaml:"issuers"`
+
+	// CITemplates are named claim templates for issuers of type
+	// ci-provider (and overrides of the built-in ones). See
+	// oidc.CITemplate.
+	CITemplates map[string]oidc.CITemplate `yaml:"ci-templates"`
+
+	// JWKSRefreshInterval is the minimum time between two key set fetches
+	// from one issuer triggered by unknown key IDs. Default 30s.
+	JWKSRefreshInterval time.Duration `yaml:"jwks-refresh-interval"`
+
+	// CT is the Certificate Transparency log whose SCTs certificates
+	// carry. See CTConfig and docs/ct.md.
+	CT CTConfig `yaml:"ct"`
+}
+
+// CTConfig names the CT log hallmark-ca submits to. Without a URL no
+// SCT is obtained: certificates carry none and verifiers then need
+// --insecure-ignore-sct (a warning is logged at startup).
+type CTConfig struct {
+	// URL is the log's RFC 6962 submission prefix, e.g.
+	// https://ct.example.com/2026 (hallmark-log's ct log URL): the CA
+	// POSTs to <url>/ct/v1/add-pre-chain (or add-chain when detached).
+	URL string `yaml:"url"`
+	// PublicKeyFile is the log's public key, PEM ("PUBLIC KEY", ECDSA
+	// P-256). Every SCT is verified against it before it is used.
+	// Required with url.
+	PublicKeyFile string `yaml:"public-key-file"`
+	// Required makes CT failures fail issuance with a clear error (HTTP
+	// 500 / gRPC Internal naming the CT log). Default true; set false only
+	// to keep issuing certificates without SCT while the log is down.
+	Required *bool `yaml:"required"`
+	// Detached returns the SCT beside the certificate (add-chain of the
+	// final certificate) instead of embedding it (add-pre-chain of a
+	// precertificate). cosign v3 and sigstore-go verify only embedded
+	// SCTs: keep the default, false, unless a client needs detached ones.
+	Detached bool `yaml:"detached"`
+	// Timeout bounds one submission. Default 30s, as Fulcio.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// IsRequired reports whether CT failures fail issuance (the default).
+func (c CTConfig) IsRequired() bool { return c.Required == nil || *c.Required }
+
+// SignerConfig selects the CA key.
+type SignerConfig struct {
+	// Type is "file" (an encrypted PKCS#8 PEM key) or "pkcs11" (an HSM).
+	// Cloud KMS is not supported yet.
+	Type string `yaml:"type"`
+
+	// ChainFile is the PEM certificate chain of the CA key: the issuing
+	// certificate (whose public key is the CA key) first, the root last.
+	ChainFile string `yaml:"chain-file"`
+
+	// File configures type file.
+	File FileSignerConfig `yaml:"file"`
+
+	// PKCS11 configures type pkcs11.
+	PKCS11 PKCS11Config `yaml:"pkcs11"`
+}
+
+// FileSignerConfig is an encrypted key file and where its password is.
+type FileSignerConfig struct {
+	// KeyFile is an "ENCRYPTED PRIVATE KEY" PEM file (PKCS#8, PBES2), as
+	// written by `hallmark-ca init`.
+	KeyFile string `yaml:"key-file"`
+	// PasswordFile holds the password (a trailing newline is ignored).
+	// PasswordEnv, if set instead, names an environment variable holding it.
+	PasswordFile string `yaml:"password-file"`
+	PasswordEnv  string `yaml:"password-env"`
+}
+
+// LoadConfig reads and validates a config file, filling defaults.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return ParseConfig(data)
+}
+
+// ParseConfig decodes a config strictly, fills defaults and validates it.
+func ParseConfig(data []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = "127.0.0.1:5555"
+	}
+	if c.GRPCAddr == "" {
+		c.GRPCAddr = "127.0.0.1:5554"
+	}
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = 4 << 20
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 256
+	}
+	if c.MaxInFlight < 1 {
+		return nil, errors.New("config: max-in-flight must be positive")
+	}
+	if c.CertificateValidity == 0 {
+		c.CertificateValidity = DefaultValidity
+	}
+	if c.MaxRequestBytes < 4<<10 {
+		return nil, errors.New("config: max-request-bytes must be at least 4096")
+	}
+	if c.CertificateValidity < time.Minute || c.CertificateValidity > 24*time.Hour {
+		return nil, errors.New("config: certificate-validity must be between 1m and 24h")
+	}
+	if len(c.Issuers) == 0 {
+		return nil, errors.New("config: at least one issuer is required")
+	}
+	if c.CT.URL != "" {
+		if !strings.HasPrefix(c.CT.URL, "https://") && !strings.HasPrefix(c.CT.URL, "http://") {
+			return nil, fmt.Errorf("config: ct.url %q must be an http(s) URL", c.CT.URL)
+		}
+		if c.CT.PublicKeyFile == "" {
+			return nil, errors.New("config: ct.public-key-file is required with ct.url: SCTs are verified before use")
+		}
+	} else if c.CT.PublicKeyFile != "" || c.CT.Detached || c.CT.Required != nil {
+		return nil, errors.New("config: ct options need ct.url")
+	}
+	if err := c.Signer.validate("signer"); err != nil {
+		return nil, err
+	}
+	if c.TSA != nil {
+		if err := c.TSA.validate(); err != nil {
+			return nil, err
+		}
+	}
+	return &c, nil
+}
+
+// VerifierOptions returns the oidc options the config implies.
+func (c *Config) VerifierOptions() oidc.Options {
+	return oidc.Options{CITemplates: c.CITemplates, KeyRefreshInterval: c.JWKSRefreshInterval}
+}
+
+// OpenSigner opens the configured CA key and reads its chain.
+func (c *Config) OpenSigner() (Signer, []*x509.Certificate, error) {
+	return c.Signer.Open()
+}
+
+// ReadSecret returns the content of file (without a trailing newline) or,
+// when file is empty, the value of the environment variable env.
+func ReadSecret(file, env string) ([]byte, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		b = []byte(strings.TrimRight(string(b), "\r\n"))
+		if len(b) == 0 {
+			return nil, fmt.Errorf("%s is empty", file)
+		}
+		return b, nil
+	}
+	v, ok := os.LookupEnv(env)
+	if !ok || v == "" {
+		return nil, fmt.Errorf("environment variable %s is not set", env)
+	}
+	return []byte(v), nil
+}

@@ -1,0 +1,29 @@
+//go:build !cgo
+
+package ca
+
+import (
+	"crypto/elliptic"
+	"errors"
+)
+
+// PKCS11Config locates a CA key in a PKCS#11 token. This build has no cgo,
+// so PKCS#11 is unavailable.
+type PKCS11Config struct {
+	Module      string `yaml:"module"`
+	TokenLabel  string `yaml:"token-label"`
+	KeyLabel    string `yaml:"key-label"`
+	PINFile     string `yaml:"pin-file"`
+	PINEnv      string `yaml:"pin-env"`
+	MaxSessions int    `yaml:"max-sessions"`
+}
+
+var errNoCgo = errors.New("pkcs11: this binary was built without cgo; rebuild with CGO_ENABLED=1")
+
+// OpenPKCS11Signer always fails without cgo.
+func OpenPKCS11Signer(cfg PKCS11Config, pin string) (Signer, error) { return nil, errNoCgo }
+
+// GeneratePKCS11Key always fails without cgo.
+func GeneratePKCS11Key(cfg PKCS11Config, pin string, curve elliptic.Curve) (Signer, error) {
+	return nil, errNoCgo
+}

@@ -1,0 +1,377 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	prototrustroot "github.com/sigstore/protobuf-specs/gen/pb-go/trustroot/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"gopkg.in/yaml.v3"
+
+	"github.com/hallmark-dev/hallmark/api/clientconfig"
+	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
+)
+
+const rotateUsage = `usage:
+  hallmark log rotate open   --config FILE --log OLD --name NEW --url URL [--origin O] [--tree-id N]
+                             [--key-out FILE] [--trusted-root FILE] [--signing-config FILE]
+  hallmark log rotate freeze --config FILE --log OLD [--trusted-root FILE] [--signing-config FILE]
+
+A rotation without a write outage has two phases:
+  open    adds the new shard (new name, URL, origin and key) next to OLD, both writable;
+          adds it to the trusted root (valid from now) and, first, to the signing config.
+          Roll the hallmark-log replicas, then publish the trusted root and signing config.
+  freeze  once clients use the new signing config: marks OLD read_only (still served, its
+          entries keep verifying), ends its validity in the trusted root and the signing
+          config. Publish the signing config, then roll the replicas.`
+
+// runLog dispatches `hallmark log` subcommands.
+func runLog(args []string) error {
+	if len(args) < 2 || args[0] != "rotate" || (args[1] != "open" && args[1] != "freeze") {
+		return errors.New(rotateUsage)
+	}
+	fs := flag.NewFlagSet("log rotate "+args[1], flag.ExitOnError)
+	fs.Usage = func() { fmt.Fprintln(os.Stderr, rotateUsage); fs.PrintDefaults() }
+	config := fs.String("config", "hallmark-log.yaml", "hallmark-log configuration to edit")
+	old := fs.String("log", "", "name of the active shard")
+	name := fs.String("name", "", "open: name of the new shard")
+	url := fs.String("url", "", "open: public base URL of the new shard")
+	origin := fs.String("origin", "", "open: checkpoint origin of the new shard (default: derived from the URL)")
+	treeID := fs.Int64("tree-id", 0, "open: Rekor v1 tree ID of the new shard (rekor-v1 logs)")
+	keyOut := fs.String("key-out", "", "open: file for the new shard's key, written as its key_file (relative paths are relative to the configuration's directory; default <name>.pem)")
+	trustedRoot := fs.String("trusted-root", "", "trusted_root.json to update (optional)")
+	signingConfig := fs.String("signing-config", "", "signing_config.json to update (optional)")
+	fs.Parse(args[2:])
+	if *old == "" {
+		return errors.New("--log is required")
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	r := &rotation{configPath: *config, old: *old, now: now}
+	if err := r.load(); err != nil {
+		return err
+	}
+	if args[1] == "open" {
+		if *name == "" || *url == "" {
+			return errors.New("open: --name and --url are required")
+		}
+		if *keyOut == "" {
+			*keyOut = *name + ".pem"
+		}
+		return r.open(*name, *url, *origin, *treeID, *keyOut, *trustedRoot, *signingConfig)
+	}
+	return r.freeze(*trustedRoot, *signingConfig)
+}
+
+// rotation edits one hallmark-log configuration, keeping its comments.
+type rotation struct {
+	configPath string
+	old        string
+	now        time.Time
+	cfg        *tlog.ServiceConfig
+	oldCfg     tlog.LogConfig
+	doc        yaml.Node
+	oldNode    *yaml.Node // the old log's mapping in doc
+	logs       *yaml.Node // the logs sequence in doc
+}
+
+func (r *rotation) load() error {
+	var err error
+	if r.cfg, err = tlog.LoadServiceConfig(r.configPath); err != nil {
+		return err
+	}
+	found := false
+	for _, l := range r.cfg.Logs {
+		if l.Name == r.old {
+			r.oldCfg, found = l, true
+		}
+	}
+	if !found {
+		return fmt.Errorf("no log named %q in %s", r.old, r.configPath)
+	}
+	raw, _ := os.ReadFile(r.configPath)
+	if err := yaml.Unmarshal(raw, &r.doc); err != nil {
+		return err
+	}
+	r.logs = mapValue(r.doc.Content[0], "logs")
+	if r.logs == nil || r.logs.Kind != yaml.SequenceNode {
+		return errors.New("configuration has no logs list")
+	}
+	for _, n := range r.logs.Content {
+		if v := mapValue(n, "name"); v != nil && v.Value == r.old {
+			r.oldNode = n
+		}
+	}
+	if r.oldNode == nil {
+		return fmt.Errorf("log %q not found in the YAML", r.old)
+	}
+	return nil
+}
+
+func (r *rotation) open(name, url, origin string, treeID int64, keyOut, trustedRoot, signingConfig string) error {
+	if r.oldCfg.ReadOnly {
+		return fmt.Errorf("log %s is frozen already", r.old)
+	}
+	oldKey, err := tlog.LoadPrivateKey(r.cfg.Path(r.oldCfg.KeyFile))
+	if err != nil {
+		return err
+	}
+	alg := "ed25519"
+	if _, ok := oldKey.(*ecdsa.PrivateKey); ok {
+		alg = "ecdsa-p256"
+	}
+	keyPEM, err := tlog.GenerateKey(alg)
+	if err != nil {
+		return err
+	}
+	// The new log: a copy of the old one's settings with its own identity.
+	n := deepCopy(r.oldNode)
+	setMap(n, "name", name)
+	setMap(n, "url", url)
+	setMap(n, "key_file", keyOut)
+	deleteMap(n, "origin")
+	deleteMap(n, "read_only")
+	if origin != "" {
+		setMap(n, "origin", origin)
+	}
+	if r.oldCfg.Kind == "rekor-v1" {
+		if treeID <= 0 {
+			return errors.New("open: a rekor-v1 shard needs a new --tree-id")
+		}
+		rk := mapValue(n, "rekor")
+		setMap(rk, "tree_id", fmt.Sprint(treeID))
+	}
+	for i, c := range r.logs.Content {
+		if c == r.oldNode {
+			r.logs.Content = append(r.logs.Content[:i+1], append([]*yaml.Node{n}, r.logs.Content[i+1:]...)...)
+			break
+		}
+	}
+	// Validate the edited configuration before writing anything.
+	out, newCfg, err := r.render()
+	if err != nil {
+		return err
+	}
+	var lc tlog.LogConfig
+	for _, l := range newCfg.Logs {
+		if l.Name == name {
+			lc = l
+		}
+	}
+	if lc.Kind == "rekor-v2" && (lc.CheckpointOrigin() != lc.Hostname() || lc.Hostname() == r.oldCfg.Hostname()) {
+		return fmt.Errorf("open: a Rekor v2 shard needs its own host name as its origin (clients derive the checkpoint origin from the URL's host): use a URL like https://log2.example.com and no --origin")
+	}
+	key, _ := tlog.ParsePrivateKey(keyPEM)
+	f, err := os.OpenFile(r.cfg.Path(keyOut), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("new key: %w", err)
+	}
+	if _, err := f.Write(keyPEM); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if trustedRoot != "" {
+		err := editTrustedRoot(trustedRoot, func(tr *prototrustroot.TrustedRoot) error {
+			keyID := []byte(nil)
+			if lc.Kind == "rekor-v2" {
+				id, err := rekorv2.KeyHash(lc.CheckpointOrigin(), key.Public())
+				if err != nil {
+					return err
+				}
+				keyID = id[:]
+			}
+			raw, err := clientconfig.TrustedRoot(clientconfig.TrustedRootParams{Tlogs: []clientconfig.Log{
+				{BaseURL: lc.URL, PublicKey: key.Public(), KeyID: keyID, Start: r.now}}})
+			if err != nil {
+				return err
+			}
+			var one prototrustroot.TrustedRoot
+			if err := protojson.Unmarshal(raw, &one); err != nil {
+				return err
+			}
+			tr.Tlogs = append(tr.Tlogs, one.Tlogs...)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if signingConfig != "" && lc.Kind != "tiles" {
+		err := editSigningConfig(signingConfig, func(sc *prototrustroot.SigningConfig) error {
+			v := uint32(1)
+			if lc.Kind == "rekor-v2" {
+				v = 2
+			}
+			svc := &prototrustroot.Service{Url: lc.URL, MajorApiVersion: v, ValidFor: &protocommon.TimeRange{Start: timestamppb.New(r.now)}}
+			for _, s := range sc.RekorTlogUrls {
+				if s.Url == r.oldCfg.URL {
+					svc.Operator = s.Operator
+				}
+			}
+			sc.RekorTlogUrls = append([]*prototrustroot.Service{svc}, sc.RekorTlogUrls...)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := writeFileAtomic(r.configPath, out); err != nil {
+		return err
+	}
+	fmt.Printf("opened shard %s (%s, origin %s) next to %s; roll the replicas, then publish the trusted root and signing config\n",
+		name, lc.URL, lc.CheckpointOrigin(), r.old)
+	return nil
+}
+
+func (r *rotation) freeze(trustedRoot, signingConfig string) error {
+	setMap(r.oldNode, "read_only", "true")
+	out, _, err := r.render()
+	if err != nil {
+		return err
+	}
+	end := timestamppb.New(r.now)
+	if trustedRoot != "" {
+		err := editTrustedRoot(trustedRoot, func(tr *prototrustroot.TrustedRoot) error {
+			for _, l := range tr.Tlogs {
+				if l.BaseUrl == r.oldCfg.URL && l.PublicKey != nil && l.PublicKey.ValidFor != nil && l.PublicKey.ValidFor.End == nil {
+					l.PublicKey.ValidFor.End = end
+					return nil
+				}
+			}
+			return fmt.Errorf("%s: no open entry for %s", trustedRoot, r.oldCfg.URL)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if signingConfig != "" {
+		err := editSigningConfig(signingConfig, func(sc *prototrustroot.SigningConfig) error {
+			for _, s := range sc.RekorTlogUrls {
+				if s.Url == r.oldCfg.URL && s.ValidFor != nil && s.ValidFor.End == nil {
+					s.ValidFor.End = end
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := writeFileAtomic(r.configPath, out); err != nil {
+		return err
+	}
+	fmt.Printf("froze shard %s (read-only, still served); publish the signing config, then roll the replicas\n", r.old)
+	return nil
+}
+
+// render encodes the edited YAML and checks that hallmark-log accepts it.
+func (r *rotation) render() ([]byte, *tlog.ServiceConfig, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&r.doc); err != nil {
+		return nil, nil, err
+	}
+	enc.Close()
+	cfg, err := tlog.ParseServiceConfig(buf.Bytes())
+	if err != nil {
+		return nil, nil, fmt.Errorf("the rotated configuration would be invalid: %w", err)
+	}
+	return buf.Bytes(), cfg, nil
+}
+
+func editTrustedRoot(path string, edit func(*prototrustroot.TrustedRoot) error) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var tr prototrustroot.TrustedRoot
+	if err := protojson.Unmarshal(raw, &tr); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := edit(&tr); err != nil {
+		return err
+	}
+	out, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(&tr)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, out)
+}
+
+func editSigningConfig(path string, edit func(*prototrustroot.SigningConfig) error) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var sc prototrustroot.SigningConfig
+	if err := protojson.Unmarshal(raw, &sc); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := edit(&sc); err != nil {
+		return err
+	}
+	out, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(&sc)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, out)
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// mapValue returns the value node of key in a YAML mapping, or nil.
+func mapValue(m *yaml.Node, key string) *yaml.Node {
+	if m == nil || m.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// setMap sets key to a scalar value in a YAML mapping.
+func setMap(m *yaml.Node, key, value string) {
+	if v := mapValue(m, key); v != nil {
+		*v = yaml.Node{Kind: yaml.ScalarNode, Value: value, Style: v.Style & (yaml.DoubleQuotedStyle | yaml.SingleQuotedStyle)}
+		return
+	}
+	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, &yaml.Node{Kind: yaml.ScalarNode, Value: value})
+}
+
+func deleteMap(m *yaml.Node, key string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content = append(m.Content[:i], m.Content[i+2:]...)
+			return
+		}
+	}
+}
+
+func deepCopy(n *yaml.Node) *yaml.Node {
+	c := *n
+	c.Content = nil
+	for _, k := range n.Content {
+		c.Content = append(c.Content, deepCopy(k))
+	}
+	return &c
+}

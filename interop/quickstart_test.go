@@ -1,0 +1,96 @@
+package interop
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestQuickstart runs the shell blocks of docs/quickstart.md, in order, in a
+// fresh copy of the repository, as a new user would: `make run` in the
+// background, then every other command. cosign v3 is on PATH.
+func TestQuickstart(t *testing.T) {
+	cosign := clientBinary(t, "cosign", "v3.1.3")
+	hallmarkBinary(t, "hallmark") // built with -trimpath: the copy below reuses the build cache
+	doc, err := os.ReadFile("../docs/quickstart.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks []string
+	var cur *strings.Builder
+	sc := bufio.NewScanner(bytes.NewReader(doc))
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case cur == nil && line == "```sh":
+			cur = &strings.Builder{}
+		case cur != nil && line == "```":
+			blocks = append(blocks, cur.String())
+			cur = nil
+		case cur != nil:
+			cur.WriteString(line + "\n")
+		}
+	}
+	if len(blocks) < 4 || strings.TrimSpace(blocks[0]) != "make run" {
+		t.Fatalf("docs/quickstart.md must start with a `make run` block; found %d blocks", len(blocks))
+	}
+
+	// A copy of the working tree, so .hallmark/ and the files are fresh.
+	repo := t.TempDir()
+	cp := exec.Command("sh", "-c", `git ls-files -z | xargs -0 -I{} cp --parents {} "$0"`, repo)
+	cp.Dir = ".."
+	if out, err := cp.CombinedOutput(); err != nil {
+		t.Fatalf("copying the repository: %v\n%s", err, out)
+	}
+	home := t.TempDir()
+	env := append(os.Environ(), "PATH="+filepath.Dir(cosign)+":"+os.Getenv("PATH"),
+		"HOME="+home, "TUF_ROOT="+filepath.Join(home, "tuf"), "GOFLAGS=-buildvcs=false -trimpath")
+	if gp, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		// Keep the module cache of the machine: HOME is temporary.
+		env = append(env, "GOPATH="+strings.TrimSpace(string(gp)), "GOCACHE="+goEnv("GOCACHE"))
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runCmd := exec.CommandContext(ctx, "make", "run")
+	runCmd.Dir, runCmd.Env = repo, env
+	var runOut bytes.Buffer
+	runCmd.Stdout, runCmd.Stderr = &runOut, &runOut
+	// make and the `go run` under it are one process group: stop them all.
+	runCmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	runCmd.Cancel = func() error { return syscall.Kill(-runCmd.Process.Pid, syscall.SIGINT) }
+	runCmd.WaitDelay = 10 * time.Second
+	if err := runCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); runCmd.Wait() }()
+	if ok("http://127.0.0.1:3000/healthz") {
+		t.Fatal("something already serves 127.0.0.1:3000; the quickstart needs its default ports")
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for !ok("http://127.0.0.1:3000/healthz") || !ok("http://127.0.0.1:5555/healthz") {
+		if time.Now().After(deadline) {
+			t.Fatalf("make run did not start Hallmark:\n%s", runOut.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for i, b := range blocks[1:] {
+		cmd := exec.Command("bash", "-euo", "pipefail", "-c", b)
+		cmd.Dir, cmd.Env = repo, env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("quickstart block %d failed: %v\n--- block\n%s--- output\n%s", i+2, err, b, out)
+		}
+	}
+}
+
+func goEnv(name string) string {
+	out, _ := exec.Command("go", "env", name).Output()
+	return strings.TrimSpace(string(out))
+}

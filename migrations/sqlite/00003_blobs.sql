@@ -1,0 +1,10 @@
+-- +goose Up
+-- Content-addressed blobs shared by all logs: a CT log's issuer
+-- certificates, served at <prefix>/issuer/<sha256 hex>. A row never changes.
+CREATE TABLE blobs (
+    hash  blob PRIMARY KEY,
+    data  blob NOT NULL
+) WITHOUT ROWID;
+
+-- +goose Down
+DROP TABLE blobs;

@@ -1,0 +1,535 @@
+// Package adopt copies an existing log (a Rekor v1 Trillian tree) into a
+// Hallmark log, leaf for leaf, so that the Hallmark log has the same
+// entries at the same indices and therefore the same root at every size:
+// every inclusion proof, checkpoint and bundle the old log ever produced
+// stays valid against the new one.
+//
+// The copy is checked as it goes. Every leaf's hash must be the RFC 6962
+// hash of its value; before a run of leaves is committed, the root the log
+// will have after it must be proven consistent with the source's latest
+// root by a consistency proof from the source; and each committed batch
+// must produce exactly the root computed here, independently of the engine.
+// Any disagreement stops the import with the index of the first leaf that
+// differs, before anything wrong is committed.
+//
+// An import can be interrupted at any point and started again: each batch
+// commits atomically (tlog.Log.Import), and a new run continues at the
+// log's committed size.
+package adopt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera/client"
+
+	"github.com/hallmark-dev/hallmark/tlog"
+)
+
+// Root is a tree head of the source log.
+type Root struct {
+	Size uint64
+	Hash []byte
+	Time time.Time // when the source produced it; zero if unknown
+}
+
+// Leaf is one leaf of the source log.
+type Leaf struct {
+	Index uint64
+	Value []byte
+	// LeafHash is the source's Merkle leaf hash; it must equal RFC 6962
+	// HashLeaf(Value).
+	LeafHash []byte
+	// Integrated is when the source integrated the leaf. It becomes the
+	// leaf's batch time, so Rekor's integratedTime (in seconds) survives.
+	Integrated time.Time
+}
+
+// A Source is a log to copy from. Its methods may be called concurrently.
+type Source interface {
+	// LatestRoot returns the source's latest root, checked as far as the
+	// source allows (see TrillianSource).
+	LatestRoot(ctx context.Context) (Root, error)
+	// Leaves returns at least one and at most count consecutive leaves
+	// starting at index start, in index order. start+count must not
+	// exceed the size of a root LatestRoot returned.
+	Leaves(ctx context.Context, start, count uint64) ([]Leaf, error)
+	// ConsistencyProof returns the RFC 6962 consistency proof between the
+	// source's trees of sizes first and second, 0 < first <= second.
+	ConsistencyProof(ctx context.Context, first, second uint64) ([][]byte, error)
+}
+
+// MismatchError reports the first index at which the source and the log
+// (or the source and its own root) disagree. Nothing at or after Index was
+// committed by the run that found it.
+type MismatchError struct {
+	Index  uint64
+	Reason string
+}
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("leaf %d: %s", e.Index, e.Reason)
+}
+
+// Importer copies a Source into a Log.
+type Importer struct {
+	Log   *tlog.Log
+	Store tlog.Store // the Log's store: the import starts from its state
+	// Source is the log to copy.
+	Source Source
+	// ReadSize is how many leaves one Leaves call asks for; the leaves of
+	// one read are verified against the source's root before any of them
+	// is committed. Default 1000.
+	ReadSize int
+	// ReadAhead is how many reads may be in flight at once. Default 4.
+	ReadAhead int
+	// IndexKeys computes the search keys of a leaf value. An error means
+	// the leaf is imported without keys (and counted); nil IndexKeys means
+	// no keys for any leaf.
+	IndexKeys func(value []byte) ([]string, error)
+	// Logger receives progress and the summary. Default slog.Default().
+	Logger *slog.Logger
+	// ProgressEvery is the interval between progress lines. Default 5s.
+	ProgressEvery time.Duration
+}
+
+// Result summarises a run.
+type Result struct {
+	From, To    uint64 // the log's size before and after the run
+	Root        []byte // the log's root at To, equal to the source's root
+	SourceRoot  Root   // the source root the run imported up to
+	Batches     int    // Import transactions committed
+	NoIndexKeys uint64 // leaves imported without search keys
+	// The run is a pipeline of three stages that overlap: reading from the
+	// source (ReadTime: time in Leaves and ConsistencyProof calls, summed
+	// over the reads, which also overlap each other),
+	// preparing (PrepareTime: checking leaf hashes, computing search keys
+	// and roots) and committing (CommitTime: time in Log.Import). Elapsed
+	// is the run's wall time.
+	ReadTime, PrepareTime, CommitTime, Elapsed time.Duration
+}
+
+// Imported is the number of leaves the run committed.
+func (r *Result) Imported() uint64 { return r.To - r.From }
+
+var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+
+// Run imports the source up to the root it has when Run starts, continuing
+// from the log's committed size. It returns a *MismatchError if the source
+// and the log disagree, and tlog.ErrImportConflict (wrapped) if something
+// else appended to the log meanwhile.
+func (im *Importer) Run(ctx context.Context) (*Result, error) {
+	started := time.Now()
+	logger := im.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	readSize := uint64(im.ReadSize)
+	if readSize == 0 {
+		readSize = 1000
+	}
+	every := im.ProgressEvery
+	if every == 0 {
+		every = 5 * time.Second
+	}
+
+	st, err := im.Store.State(ctx, im.Log.Name())
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the state of log %s: %w", im.Log.Name(), err)
+	}
+	cr, err := rangeFactory.NewRange(0, st.Size, st.Range)
+	if err != nil {
+		return nil, fmt.Errorf("log %s: stored compact range is corrupt: %w", im.Log.Name(), err)
+	}
+	src, err := im.Source.LatestRoot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read the source's latest root: %w", err)
+	}
+	res := &Result{From: st.Size, To: st.Size, Root: st.Root, SourceRoot: src}
+	defer func() { res.Elapsed = time.Since(started) }()
+	logger.Info("adopt: starting", "log", im.Log.Name(), "log_size", st.Size, "source_size", src.Size,
+		"source_root", fmt.Sprintf("%x", src.Hash), "source_root_time", src.Time)
+
+	// Where the log already is must be a prefix of the source's tree.
+	switch {
+	case st.Size > src.Size:
+		// The log has grown past the source (new entries after a
+		// cut-over): the source's tree must be a prefix of the log's.
+		h, err := im.storedRoot(ctx, src.Size)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(h, src.Hash) {
+			return nil, im.locate(ctx, 0, src.Size, src, im.storedRoot, "the log's tree at the source's size has another root")
+		}
+		logger.Info("adopt: the log already contains the source's tree", "log_size", st.Size, "source_size", src.Size)
+		return res, nil
+	case st.Size > 0:
+		if err := im.verifyPrefix(ctx, st.Size, st.Root, src); errors.Is(err, errNotPrefix) {
+			return nil, im.locate(ctx, 0, st.Size, src, im.storedRoot, "the log's entries are not a prefix of the source's tree: "+err.Error())
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	if st.Size == src.Size {
+		logger.Info("adopt: nothing to import, the log matches the source", "size", st.Size)
+		return res, nil
+	}
+
+	// Reads run ahead of preparation, which runs ahead of commits. Each
+	// stage stops at its first error and passes it on.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	reads := make(chan read, 2)
+	batches := make(chan prepared, 2)
+	go im.readAhead(ctx, st.Size, src, readSize, reads)
+	go im.prepare(ctx, cr, src, reads, batches)
+
+	lastProgress := time.Now()
+	for p := range batches {
+		res.ReadTime += p.readTime
+		res.PrepareTime += p.prepareTime
+		res.NoIndexKeys += p.noIndexKeys
+		if p.err != nil {
+			return res, p.err
+		}
+		t := time.Now()
+		err := im.commit(ctx, p, res)
+		res.CommitTime += time.Since(t)
+		if err != nil {
+			return res, err
+		}
+		if time.Since(lastProgress) >= every {
+			lastProgress = time.Now()
+			im.progress(logger, res, src, started)
+		}
+	}
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	if res.To != src.Size {
+		return res, fmt.Errorf("the import stopped at %d of %d without an error", res.To, src.Size)
+	}
+
+	// Read back what is stored: the root of the stored tiles at the
+	// source's size must be the source's root.
+	stored, err := im.storedRoot(ctx, src.Size)
+	if err != nil {
+		return res, fmt.Errorf("couldn't read back the log's root at %d: %w", src.Size, err)
+	}
+	if !bytes.Equal(stored, src.Hash) {
+		return res, im.locate(ctx, res.From, src.Size, src, im.storedRoot, fmt.Sprintf("stored tiles give root %x at size %d, the source's root is %x", stored, src.Size, src.Hash))
+	}
+	res.Elapsed = time.Since(started)
+	im.progress(logger, res, src, started)
+	logger.Info("adopt: done: the log's root equals the source's", "size", res.To, "root", fmt.Sprintf("%x", res.Root),
+		"imported", res.Imported(), "batches", res.Batches, "without_index_keys", res.NoIndexKeys,
+		"elapsed", res.Elapsed.Round(time.Millisecond), "source_read_time", res.ReadTime.Round(time.Millisecond),
+		"prepare_time", res.PrepareTime.Round(time.Millisecond), "commit_time", res.CommitTime.Round(time.Millisecond))
+	return res, nil
+}
+
+// read is the leaves [start, start+n) of the source, with the consistency
+// proof from the tree that ends with them to the source's root.
+type read struct {
+	start  uint64
+	leaves []Leaf
+	proof  [][]byte
+	took   time.Duration // time spent in source calls
+	err    error
+}
+
+// readAhead reads [next, src.Size) into reads, in order, then closes it.
+// Up to ReadAhead reads are in flight at once. It stops after the first
+// error, which it sends.
+func (im *Importer) readAhead(ctx context.Context, next uint64, src Root, readSize uint64, reads chan<- read) {
+	defer close(reads)
+	parallel := im.ReadAhead
+	if parallel <= 0 {
+		parallel = 4
+	}
+	// pending holds one channel per read, in index order; each read's
+	// goroutine answers on its own channel.
+	pending := make(chan chan read, parallel)
+	go func() {
+		defer close(pending)
+		for start := next; start < src.Size; start += readSize {
+			c := make(chan read, 1)
+			select {
+			case pending <- c:
+			case <-ctx.Done():
+				return
+			}
+			go func(start, end uint64) { c <- im.read(ctx, start, end, src) }(start, min(start+readSize, src.Size))
+		}
+	}()
+	for c := range pending {
+		r := <-c
+		select {
+		case reads <- r:
+		case <-ctx.Done():
+			return
+		}
+		if r.err != nil {
+			return
+		}
+	}
+}
+
+// read reads the leaves [start, end) (in several calls if the source
+// returns fewer than asked) and the consistency proof from end.
+func (im *Importer) read(ctx context.Context, start, end uint64, src Root) read {
+	t := time.Now()
+	r := read{start: start}
+	for next := start; next < end && r.err == nil; {
+		var leaves []Leaf
+		leaves, r.err = im.Source.Leaves(ctx, next, end-next)
+		switch {
+		case r.err != nil:
+			r.err = fmt.Errorf("couldn't read leaves at %d from the source: %w", next, r.err)
+		case len(leaves) == 0 || uint64(len(leaves)) > end-next:
+			r.err = fmt.Errorf("the source returned %d leaves at %d, asked for %d", len(leaves), next, end-next)
+		}
+		r.leaves = append(r.leaves, leaves...)
+		next += uint64(len(leaves))
+	}
+	if r.err == nil && end < src.Size {
+		if r.proof, r.err = im.Source.ConsistencyProof(ctx, end, src.Size); r.err != nil {
+			r.err = fmt.Errorf("couldn't get a consistency proof %d→%d from the source: %w", end, src.Size, r.err)
+		}
+	}
+	r.took = time.Since(t)
+	return r
+}
+
+// group is a run of leaves with the same integration second: one batch.
+type group struct {
+	start   uint64
+	time    time.Time
+	entries []tlog.Entry
+	root    []byte // the tree's root after the group
+}
+
+// prepared is one read, checked and ready to commit.
+type prepared struct {
+	groups      []*group
+	noIndexKeys uint64
+	readTime    time.Duration
+	prepareTime time.Duration
+	err         error
+}
+
+// prepare checks each read and splits it into batches, one per integration
+// second, with the root the tree must have after each. cr is the compact
+// range of the log's committed tree; prepare advances it as if every batch
+// it passes on will commit (the run stops at the first one that does not).
+// It closes out when reads ends, or after the first error, which it sends.
+func (im *Importer) prepare(ctx context.Context, cr *compact.Range, src Root, reads <-chan read, out chan<- prepared) {
+	defer close(out)
+	for r := range reads {
+		t := time.Now()
+		p := prepared{readTime: r.took, err: r.err}
+		if p.err == nil {
+			p.err = im.prepareRead(ctx, cr, r, src, &p)
+		}
+		p.prepareTime = time.Since(t)
+		select {
+		case out <- p:
+		case <-ctx.Done():
+			return
+		}
+		if p.err != nil {
+			return
+		}
+	}
+}
+
+// prepareRead checks one read: leaf indices and hashes, and, with the
+// source's consistency proof, that the tree after it is a prefix of the
+// source's. Nothing of a read that fails is committed.
+func (im *Importer) prepareRead(ctx context.Context, cr *compact.Range, r read, src Root, p *prepared) error {
+	begin := cr.End()
+	if r.start != begin {
+		return fmt.Errorf("internal error: read at %d arrived when the tree has %d leaves", r.start, begin)
+	}
+	beginHashes := slices.Clone(cr.Hashes())
+	var g *group
+	var err error
+	for i, l := range r.leaves {
+		idx := begin + uint64(i)
+		if l.Index != idx {
+			return &MismatchError{Index: idx, Reason: fmt.Sprintf("the source returned leaf %d in its place", l.Index)}
+		}
+		lh := rfc6962.DefaultHasher.HashLeaf(l.Value)
+		if !bytes.Equal(lh, l.LeafHash) {
+			return &MismatchError{Index: idx, Reason: fmt.Sprintf("the source's Merkle leaf hash is %x, its value hashes to %x", l.LeafHash, lh)}
+		}
+		if g != nil && l.Integrated.Unix() != g.time.Unix() {
+			if g.root, err = cr.GetRootHash(nil); err != nil {
+				return err
+			}
+			g = nil
+		}
+		if g == nil {
+			g = &group{start: idx, time: l.Integrated}
+			p.groups = append(p.groups, g)
+		}
+		e := tlog.Entry{Data: l.Value, LeafHash: [32]byte(lh)}
+		if im.IndexKeys != nil {
+			if e.SearchKeys, err = im.IndexKeys(l.Value); err != nil {
+				p.noIndexKeys++
+				e.SearchKeys = nil
+			}
+		}
+		g.entries = append(g.entries, e)
+		if err := cr.Append(lh, nil); err != nil {
+			return err
+		}
+	}
+	if g.root, err = cr.GetRootHash(nil); err != nil {
+		return err
+	}
+	// Before anything of this read is committed, prove that the tree it
+	// makes is a prefix of the source's tree.
+	if err := checkPrefix(cr.End(), g.root, src, r.proof); err != nil {
+		rootAt := func(_ context.Context, size uint64) ([]byte, error) {
+			rr, err := rangeFactory.NewRange(0, begin, beginHashes)
+			if err != nil {
+				return nil, err
+			}
+			for _, l := range r.leaves[:size-begin] {
+				rr.Append(rfc6962.DefaultHasher.HashLeaf(l.Value), nil)
+			}
+			return rr.GetRootHash(nil)
+		}
+		return im.locate(ctx, begin, cr.End(), src, rootAt, err.Error())
+	}
+	return nil
+}
+
+// commit imports a prepared read, one transaction per batch.
+func (im *Importer) commit(ctx context.Context, p prepared, res *Result) error {
+	for _, g := range p.groups {
+		cp, err := im.Log.Import(ctx, tlog.ImportBatch{Start: g.start, Entries: g.entries, Time: g.time, Root: g.root})
+		if errors.Is(err, tlog.ErrImportRoot) {
+			return &MismatchError{Index: g.start, Reason: fmt.Sprintf("the engine computed another root for this batch: %v", err)}
+		}
+		if err != nil {
+			return err
+		}
+		res.Batches++
+		res.To, res.Root = cp.Size, cp.Root
+	}
+	return nil
+}
+
+// storedRoot computes the root of the log's tree of the given size from
+// the tiles in the store, bypassing the engine's cache.
+func (im *Importer) storedRoot(ctx context.Context, size uint64) ([]byte, error) {
+	if size == 0 {
+		return rfc6962.DefaultHasher.EmptyRoot(), nil
+	}
+	fetch := func(ctx context.Context, level, index uint64, p uint8) ([]byte, error) {
+		data, err := im.Store.ReadTile(ctx, im.Log.Name(), level, index)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't read tile %d/%d: %w", level, index, err)
+		}
+		w := uint64(p)
+		if w == 0 {
+			w = tlog.TileWidth
+		}
+		if uint64(len(data)) < 32*w {
+			return nil, fmt.Errorf("tile %d/%d has %d hashes, the tree needs %d", level, index, len(data)/32, w)
+		}
+		return data[:32*w], nil
+	}
+	nodes, err := client.FetchRangeNodes(ctx, size, fetch)
+	if err != nil {
+		return nil, err
+	}
+	r, err := rangeFactory.NewRange(0, size, nodes)
+	if err != nil {
+		return nil, err
+	}
+	return r.GetRootHash(nil)
+}
+
+// errNotPrefix means a tree is not a prefix of the source's tree.
+var errNotPrefix = errors.New("not a prefix of the source's tree")
+
+// verifyPrefix checks that the tree of the given size and root is a
+// prefix of the source's tree at src, asking the source for the proof. It
+// fails with errNotPrefix (wrapped) if it is not, and with another error if
+// the source could not be asked.
+func (im *Importer) verifyPrefix(ctx context.Context, size uint64, root []byte, src Root) error {
+	var p [][]byte
+	if size < src.Size {
+		var err error
+		if p, err = im.Source.ConsistencyProof(ctx, size, src.Size); err != nil {
+			return fmt.Errorf("couldn't get a consistency proof %d→%d from the source: %w", size, src.Size, err)
+		}
+	}
+	return checkPrefix(size, root, src, p)
+}
+
+// checkPrefix verifies with the consistency proof p that the tree of the
+// given size and root is a prefix of the source's tree at src; it fails
+// with errNotPrefix (wrapped).
+func checkPrefix(size uint64, root []byte, src Root, p [][]byte) error {
+	if size == src.Size {
+		if !bytes.Equal(root, src.Hash) {
+			return fmt.Errorf("%w: root %x at size %d, the source's root is %x", errNotPrefix, root, size, src.Hash)
+		}
+		return nil
+	}
+	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, size, src.Size, p, root, src.Hash); err != nil {
+		return fmt.Errorf("%w: root %x at size %d is not consistent with the source's root %x at size %d: %v", errNotPrefix, root, size, src.Hash, src.Size, err)
+	}
+	return nil
+}
+
+// locate finds the first leaf in [lo, hi) at which trees built with rootAt
+// stop being prefixes of the source's tree, by binary search over sizes
+// with consistency proofs, and returns it as a *MismatchError. The tree of
+// size lo must be a prefix (lo = 0 always is), the tree of size hi not.
+func (im *Importer) locate(ctx context.Context, lo, hi uint64, src Root, rootAt func(context.Context, uint64) ([]byte, error), reason string) error {
+	good, bad := lo, hi
+	for bad-good > 1 {
+		mid := good + (bad-good)/2
+		r, err := rootAt(ctx, mid)
+		if err != nil {
+			return fmt.Errorf("%s; couldn't locate the first differing leaf: %w", reason, err)
+		}
+		switch err := im.verifyPrefix(ctx, mid, r, src); {
+		case errors.Is(err, errNotPrefix):
+			bad = mid
+		case err != nil:
+			return fmt.Errorf("%s; couldn't locate the first differing leaf: %w", reason, err)
+		default:
+			good = mid
+		}
+	}
+	return &MismatchError{Index: good, Reason: reason}
+}
+
+func (im *Importer) progress(logger *slog.Logger, res *Result, src Root, started time.Time) {
+	done := res.To - res.From
+	total := src.Size - res.From
+	elapsed := time.Since(started)
+	rate := float64(done) / elapsed.Seconds()
+	eta := time.Duration(0)
+	if rate > 0 {
+		eta = time.Duration(float64(total-done) / rate * float64(time.Second))
+	}
+	logger.Info("adopt: progress", "size", res.To, "of", src.Size,
+		"percent", fmt.Sprintf("%.1f", 100*float64(done)/float64(max(total, 1))),
+		"entries_per_s", int(rate), "eta", eta.Round(time.Second))
+}

@@ -1,0 +1,291 @@
+package ct
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/hallmark-dev/hallmark/tlog"
+)
+
+// MaxChainLength bounds the certificates of one submission.
+const MaxChainLength = 10
+
+// Log is a CT log on the engine. Its tlog.Log must have been opened with
+// Framing and a checkpoint signer from NewNoteSigner over the same key.
+type Log struct {
+	log   *tlog.Log
+	blobs tlog.BlobStore
+	key   crypto.Signer
+	logID [32]byte
+	roots *x509.CertPool
+	raw   [][]byte // accepted roots, DER, for get-roots
+
+	mu      sync.Mutex
+	issuers map[[32]byte]bool // issuers known to be stored
+}
+
+// New returns the CT personality of l, signing SCTs with key (ECDSA
+// P-256) and accepting chains to one of roots.
+func New(l *tlog.Log, blobs tlog.BlobStore, key crypto.Signer, roots []*x509.Certificate) (*Log, error) {
+	if _, err := checkKey(key.Public()); err != nil {
+		return nil, err
+	}
+	if len(roots) == 0 {
+		return nil, errors.New("a CT log needs at least one accepted root")
+	}
+	id, err := LogID(key.Public())
+	if err != nil {
+		return nil, err
+	}
+	c := &Log{log: l, blobs: blobs, key: key, logID: id, roots: x509.NewCertPool(), issuers: map[[32]byte]bool{}}
+	for _, r := range roots {
+		c.roots.AddCert(r)
+		c.raw = append(c.raw, r.Raw)
+	}
+	return c, nil
+}
+
+// LogID returns the log's RFC 6962 log ID.
+func (c *Log) LogID() [32]byte { return c.logID }
+
+// Roots returns the accepted roots, DER.
+func (c *Log) Roots() [][]byte { return c.raw }
+
+// ParseRoots reads a PEM file's certificates.
+func ParseRoots(pemData []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, pemData = pem.Decode(pemData)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("couldn't parse root: %w", err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no CERTIFICATE in roots PEM")
+	}
+	return out, nil
+}
+
+// ParseChainRequest decodes an add-chain / add-pre-chain body
+// ({"chain": [base64 DER, ...]}, RFC 6962 §4.1). It checks only the
+// encoding; AddChain verifies the certificates.
+func ParseChainRequest(body []byte) ([][]byte, error) {
+	var req struct {
+		Chain []string `json:"chain"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, fmt.Errorf("%w: malformed JSON: %w", tlog.ErrInvalidRequest, err)
+	}
+	if len(req.Chain) == 0 {
+		return nil, fmt.Errorf("%w: empty chain", tlog.ErrInvalidRequest)
+	}
+	if len(req.Chain) > MaxChainLength {
+		return nil, fmt.Errorf("%w: chain of %d certificates, the limit is %d", tlog.ErrInvalidRequest, len(req.Chain), MaxChainLength)
+	}
+	out := make([][]byte, len(req.Chain))
+	for i, s := range req.Chain {
+		der, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: chain[%d] is not base64: %w", tlog.ErrInvalidRequest, i, err)
+		}
+		if len(der) == 0 {
+			return nil, fmt.Errorf("%w: chain[%d] is empty", tlog.ErrInvalidRequest, i)
+		}
+		out[i] = der
+	}
+	return out, nil
+}
+
+// hasPoison reports whether cert carries the precertificate poison.
+func hasPoison(cert *x509.Certificate) bool {
+	for _, e := range cert.Extensions {
+		if e.Id.Equal(OIDPoison) {
+			return true
+		}
+	}
+	return false
+}
+
+// verifyChain checks chain (leaf first) against the accepted roots and
+// builds the entry it logs, without index and time. Client mistakes wrap
+// tlog.ErrInvalidRequest.
+func (c *Log) verifyChain(chain [][]byte, precert bool) (*Entry, []*x509.Certificate, error) {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", tlog.ErrInvalidRequest, fmt.Sprintf(format, a...))
+	}
+	certs := make([]*x509.Certificate, len(chain))
+	for i, der := range chain {
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, nil, bad("chain[%d] does not parse: %v", i, err)
+		}
+		certs[i] = cert
+	}
+	leaf := *certs[0] // a copy: verification below edits it
+	if hasPoison(&leaf) != precert {
+		if precert {
+			return nil, nil, bad("add-pre-chain needs a precertificate (with the critical poison extension)")
+		}
+		return nil, nil, bad("add-chain got a precertificate: submit it with add-pre-chain")
+	}
+	if precert {
+		// The poison is the one critical extension crypto/x509 does not
+		// know; anything else unknown and critical still fails Verify.
+		var rest []asn1.ObjectIdentifier
+		for _, id := range leaf.UnhandledCriticalExtensions {
+			if !id.Equal(OIDPoison) {
+				rest = append(rest, id)
+			}
+		}
+		leaf.UnhandledCriticalExtensions = rest
+	}
+	inter := x509.NewCertPool()
+	for _, cert := range certs[1:] {
+		inter.AddCert(cert)
+	}
+	// Verify at the certificate's own start: a log accepts certificates
+	// whatever the time of submission (Fulcio's live only ten minutes).
+	chains, err := leaf.Verify(x509.VerifyOptions{
+		Roots: c.roots, Intermediates: inter, CurrentTime: leaf.NotBefore,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	})
+	if err != nil {
+		return nil, nil, bad("chain does not verify to an accepted root: %v", err)
+	}
+	verified := chains[0]
+	if len(verified) < 2 {
+		return nil, nil, bad("the submitted certificate is itself a root")
+	}
+	issuers := verified[1:]
+	e := &Entry{Certificate: chain[0]}
+	for _, is := range issuers {
+		e.ChainFingerprints = append(e.ChainFingerprints, sha256.Sum256(is.Raw))
+	}
+	if precert {
+		for _, eku := range issuers[0].UnknownExtKeyUsage {
+			if eku.Equal(oidPrecertSigning) {
+				return nil, nil, bad("precertificates issued by a Precertificate Signing Certificate are not accepted")
+			}
+		}
+		tbs, err := PrecertTBS(chain[0])
+		if err != nil {
+			return nil, nil, bad("precertificate: %v", err)
+		}
+		e.IsPrecert, e.Certificate, e.PreCertificate = true, tbs, chain[0]
+		e.IssuerKeyHash = sha256.Sum256(issuers[0].RawSubjectPublicKeyInfo)
+	}
+	return e, issuers, nil
+}
+
+// AddChain logs the certificate (or precertificate) chain and returns its
+// SCT once the batch holding it has committed: the SCT's leaf_index is the
+// entry's index, and its timestamp the entry's. A chain already in the log
+// gets an SCT for the existing entry.
+func (c *Log) AddChain(ctx context.Context, chain [][]byte, precert bool) (*SCT, error) {
+	e, issuers, err := c.verifyChain(chain, precert)
+	if err != nil {
+		return nil, err
+	}
+	// Issuers are stored before the entry that names them, so every
+	// fingerprint in a committed data tile resolves.
+	for _, is := range issuers {
+		if err := c.putIssuer(ctx, is.Raw); err != nil {
+			return nil, err
+		}
+	}
+	rc, err := c.log.Append(ctx, tlog.Entry{
+		DedupKey: e.dedupKey(),
+		Finish: func(index uint64, t time.Time) ([]byte, [32]byte, error) {
+			fe := *e
+			fe.LeafIndex, fe.Timestamp = index, uint64(t.UnixMilli())
+			if fe.LeafIndex > maxLeafIndex {
+				return nil, [32]byte{}, fmt.Errorf("leaf index %d does not fit the leaf_index extension", index)
+			}
+			var h [32]byte
+			copy(h[:], rfc6962.DefaultHasher.HashLeaf(fe.MerkleTreeLeaf()))
+			return fe.TileLeaf(), h, nil
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.LeafIndex, e.Timestamp = rc.Index, uint64(rc.Time.UnixMilli())
+	if rc.Duplicate {
+		// The SCT must carry the stored entry's timestamp.
+		stored, err := c.entry(ctx, rc.Index, rc.Checkpoint.Size)
+		if err != nil {
+			return nil, err
+		}
+		e.Timestamp = stored.Timestamp
+	}
+	sct, err := SignSCT(c.key, c.logID, e)
+	if err != nil {
+		return nil, err
+	}
+	// Verify what we serve: a faulty signer (HSM, KMS) must not hand out
+	// SCTs that every client would reject.
+	if err := VerifySCT(c.key.Public(), sct, e); err != nil {
+		return nil, fmt.Errorf("the SCT just signed does not verify: %w", err)
+	}
+	return sct, nil
+}
+
+// entry reads the stored entry at index.
+func (c *Log) entry(ctx context.Context, index, size uint64) (*Entry, error) {
+	data, err := c.log.EntryAt(ctx, index, size)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't read entry %d: %w", index, err)
+	}
+	e, err := ParseTileLeaf(data)
+	if err != nil {
+		return nil, fmt.Errorf("stored entry %d: %w", index, err)
+	}
+	if e.LeafIndex != index {
+		return nil, fmt.Errorf("stored entry %d has leaf_index %d", index, e.LeafIndex)
+	}
+	return e, nil
+}
+
+func (c *Log) putIssuer(ctx context.Context, der []byte) error {
+	fp := sha256.Sum256(der)
+	c.mu.Lock()
+	known := c.issuers[fp]
+	c.mu.Unlock()
+	if known {
+		return nil
+	}
+	if _, err := c.blobs.PutBlob(ctx, der); err != nil {
+		return fmt.Errorf("couldn't store issuer: %w", err)
+	}
+	c.mu.Lock()
+	c.issuers[fp] = true
+	c.mu.Unlock()
+	return nil
+}
+
+// Issuer returns the issuer certificate with the given SHA-256, or an
+// error wrapping tlog.ErrNotFound.
+func (c *Log) Issuer(ctx context.Context, fp [32]byte) ([]byte, error) {
+	return c.blobs.Blob(ctx, fp)
+}

@@ -1,0 +1,189 @@
+package tlog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// Importing replays another log's entries (a Trillian tree behind Rekor v1)
+// into this one, so that both have the same leaves at the same indices and
+// therefore the same roots: every inclusion proof and checkpoint the old
+// log ever published stays valid against this one.
+//
+// Import bypasses the batching queue. It commits exactly the entries it is
+// given, at exactly the indices the caller names, with the batch time the
+// caller names (the old log's integration time), in one transaction per
+// call. It shares the commit path's invariants: one transaction under the
+// log's write lock, nothing visible before commit, nothing committed lost.
+
+var (
+	// ErrImportConflict means the log's size was not the one an import
+	// expected: something else appended to the log, or another import ran.
+	// Nothing was written.
+	ErrImportConflict = errors.New("log size is not where the import expects it")
+	// ErrImportDuplicate means an imported entry's deduplication key is
+	// already in the log (or twice in the batch). The logs Import copies
+	// from have no duplicates, so this means the source and the log
+	// disagree. Nothing was written.
+	ErrImportDuplicate = errors.New("imported entry is already in the log")
+	// ErrImportRoot means the tree after the batch would not have the root
+	// the caller expected. Nothing was written.
+	ErrImportRoot = errors.New("imported entries do not produce the expected root")
+)
+
+// ImportBatch is a run of consecutive entries copied from another log.
+type ImportBatch struct {
+	// Start is the index of the first entry. The log's size must be
+	// exactly Start when the batch commits, else Import fails with
+	// ErrImportConflict: this is what keeps an import from interleaving
+	// with appends or with another import, in any process.
+	Start uint64
+	// Entries get the indices Start, Start+1, ... in order. LeafHash and
+	// DedupKey default as in Append; Finish must be nil.
+	Entries []Entry
+	// Time is the batch's commit time, which readers see as the entries'
+	// integrated time (Log.BatchTime). Stores keep it to the millisecond.
+	Time time.Time
+	// Root, if not nil, is the RFC 6962 root the tree of size
+	// Start+len(Entries) must have; if it differs, Import fails with
+	// ErrImportRoot and writes nothing.
+	Root []byte
+}
+
+// Import appends b.Entries at exactly the indices b.Start, b.Start+1, ...
+// in one transaction whose batch time is b.Time, and returns the new signed
+// checkpoint. When it returns nil, the batch is durable; on error nothing of
+// it was written (except when the store reports a failed commit that in
+// fact happened: then the log's size tells, and the next Import with the
+// same Start fails with ErrImportConflict).
+//
+// Import may run while the log's sequencer is running; the log's write
+// lock serialises them, and the size check makes any interleaving an error
+// instead of a reordering. Callers should still stop appends while
+// importing, or every other Import will fail.
+func (l *Log) Import(ctx context.Context, b ImportBatch) (*Checkpoint, error) {
+	if len(b.Entries) == 0 {
+		return nil, fmt.Errorf("%w: import batch at %d has no entries", ErrInvalidRequest, b.Start)
+	}
+	entries := make([]Entry, len(b.Entries))
+	for i, e := range b.Entries {
+		if e.Finish != nil {
+			return nil, fmt.Errorf("%w: imported entry %d has a Finish function; imports copy finished entries", ErrInvalidRequest, b.Start+uint64(i))
+		}
+		if len(e.Data) > MaxEntrySize {
+			return nil, fmt.Errorf("entry %d: %w: %d bytes, the limit is %d", b.Start+uint64(i), ErrEntryTooLarge, len(e.Data), MaxEntrySize)
+		}
+		if e.LeafHash == ([32]byte{}) {
+			copy(e.LeafHash[:], rfc6962.DefaultHasher.HashLeaf(e.Data))
+		}
+		if e.DedupKey == ([32]byte{}) {
+			e.DedupKey = e.LeafHash
+		}
+		entries[i] = e
+	}
+
+	start := time.Now()
+	var (
+		write *BatchWrite
+		newCP *Checkpoint
+	)
+	err := l.store.Commit(ctx, l.cfg.Name, func(tx Tx) error {
+		write, newCP = nil, nil
+		// We hold the log's write lock from here until the transaction
+		// ends: the size read here cannot change under us.
+		st, err := tx.State()
+		if err != nil {
+			return err
+		}
+		if st.Size != b.Start {
+			return fmt.Errorf("%w: the log has %d entries, the import batch starts at %d", ErrImportConflict, st.Size, b.Start)
+		}
+
+		inBatch := make(map[[32]byte]uint64, len(entries))
+		keys := make([][32]byte, 0, len(entries))
+		for i, e := range entries {
+			idx := b.Start + uint64(i)
+			if prev, ok := inBatch[e.DedupKey]; ok {
+				return fmt.Errorf("%w: entry %d has the same key as entry %d (%x)", ErrImportDuplicate, idx, prev, e.DedupKey)
+			}
+			inBatch[e.DedupKey] = idx
+			keys = append(keys, e.DedupKey)
+		}
+		existing, err := tx.LookupKeys(keys)
+		if err != nil {
+			return fmt.Errorf("couldn't look up duplicates: %w", err)
+		}
+		for i, k := range keys {
+			if idx, ok := existing[k]; ok {
+				return fmt.Errorf("%w: entry %d (%x) is already in the log at index %d", ErrImportDuplicate, b.Start+uint64(i), k, idx)
+			}
+		}
+
+		cr, err := rangeFactory.NewRange(0, st.Size, st.Range)
+		if err != nil {
+			return fmt.Errorf("stored compact range is corrupt: %w", err)
+		}
+		tb, err := l.newTileBuilder(tx, st.Size)
+		if err != nil {
+			return err
+		}
+		w := &BatchWrite{
+			Time: b.Time,
+			Keys: make([]KeyRow, 0, len(entries)),
+		}
+		for i, e := range entries {
+			idx := b.Start + uint64(i)
+			if err := cr.Append(e.LeafHash[:], tb.visit); err != nil {
+				return fmt.Errorf("couldn't append leaf %d: %w", idx, err)
+			}
+			if tb.err != nil {
+				return tb.err
+			}
+			tb.addEntry(idx, e.Data)
+			w.Keys = append(w.Keys, KeyRow{Key: e.DedupKey, Index: idx})
+			for _, k := range e.SearchKeys {
+				w.SearchKeys = append(w.SearchKeys, SearchRow{Key: k, Index: idx})
+			}
+		}
+		root, err := cr.GetRootHash(nil)
+		if err != nil {
+			return fmt.Errorf("couldn't compute root: %w", err)
+		}
+		if b.Root != nil && !bytes.Equal(root, b.Root) {
+			return fmt.Errorf("%w: size %d: root %x, expected %x", ErrImportRoot, cr.End(), root, b.Root)
+		}
+		signed, err := l.signCheckpoint(cr.End(), root)
+		if err != nil {
+			return err
+		}
+		newCP = &Checkpoint{Size: cr.End(), Root: root, Note: signed}
+		w.State = TreeState{Size: cr.End(), Root: root, Range: cr.Hashes(), Checkpoint: signed}
+		w.Tiles, w.Bundles = tb.result()
+		write = w
+		return tx.Write(w)
+	})
+	l.metrics.commitLatency.WithLabelValues(l.cfg.Name).Observe(time.Since(start).Seconds())
+	if err != nil {
+		l.metrics.commitErrors.WithLabelValues(l.cfg.Name).Inc()
+		return nil, fmt.Errorf("couldn't import entries %d to %d: %w", b.Start, b.Start+uint64(len(entries))-1, err)
+	}
+	// The batch is durable. Keep what it wrote in the cache, as commit
+	// does, so the next batch finds the partial tiles without a query.
+	for _, t := range write.Tiles {
+		l.cache.put(tileKey{level: t.Level, index: t.Index, width: uint16(len(t.Data) / 32)}, t.Data)
+	}
+	for _, bu := range write.Bundles {
+		width := min(write.State.Size-bu.Index*TileWidth, TileWidth)
+		l.cache.put(tileKey{kind: entryBundle, index: bu.Index, width: uint16(width)}, bu.Data)
+	}
+	l.metrics.treeSize.WithLabelValues(l.cfg.Name).Set(float64(newCP.Size))
+	l.metrics.batchSize.WithLabelValues(l.cfg.Name).Observe(float64(len(entries)))
+	l.metrics.appends.WithLabelValues(l.cfg.Name, "imported").Add(float64(len(entries)))
+	l.setLatest(newCP)
+	return newCP, nil
+}

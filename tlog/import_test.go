@@ -1,0 +1,159 @@
+package tlog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// importRuns splits n entries into runs of the given sizes (cycled), each
+// with its own second, as a Trillian log groups leaves by integration time.
+func importRuns(from, n int, sizes []int, t0 time.Time) []ImportBatch {
+	var out []ImportBatch
+	for i, k := from, 0; i < from+n; k++ {
+		size := min(sizes[k%len(sizes)], from+n-i)
+		b := ImportBatch{Start: uint64(i), Time: t0.Add(time.Duration(i) * time.Second)}
+		for j := i; j < i+size; j++ {
+			b.Entries = append(b.Entries, Entry{Data: entryData(j), SearchKeys: []string{fmt.Sprintf("k%d", j%7)}})
+		}
+		out = append(out, b)
+		i += size
+	}
+	return out
+}
+
+func TestImport(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+		ctx := context.Background()
+		l := openTestLog(t, open(t), "imported", nil)
+		t0 := time.Unix(1700000000, 123456789)
+
+		// An independent tree over the same leaves gives the expected roots.
+		ref := rangeFactory.NewEmptyRange(0)
+		batches := importRuns(0, 1000, []int{1, 3, 256, 17, 255, 2, 300}, t0)
+		for _, b := range batches {
+			for _, e := range b.Entries {
+				ref.Append(rfc6962.DefaultHasher.HashLeaf(e.Data), nil)
+			}
+			b.Root, _ = ref.GetRootHash(nil)
+			cp, err := l.Import(ctx, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cp.Size != b.Start+uint64(len(b.Entries)) || !bytes.Equal(cp.Root, b.Root) {
+				t.Fatalf("import at %d: checkpoint %d/%x, want %d/%x", b.Start, cp.Size, cp.Root, b.Start+uint64(len(b.Entries)), b.Root)
+			}
+		}
+		cp := checkLog(t, l)
+		if cp.Size != 1000 {
+			t.Fatalf("size %d, want 1000", cp.Size)
+		}
+		// Every entry reads back at its index with its batch's time.
+		for _, b := range batches {
+			for j, e := range b.Entries {
+				idx := b.Start + uint64(j)
+				data, err := l.EntryAt(ctx, idx, cp.Size)
+				if err != nil || !bytes.Equal(data, e.Data) {
+					t.Fatalf("entry %d reads %q, %v", idx, data, err)
+				}
+				bt, err := l.BatchTime(ctx, idx)
+				if err != nil || !bt.Equal(b.Time.Truncate(time.Millisecond)) {
+					t.Fatalf("entry %d: batch time %v, %v; want %v", idx, bt, err, b.Time)
+				}
+				if got, err := l.Lookup(ctx, [32]byte(rfc6962.DefaultHasher.HashLeaf(e.Data))); err != nil || got != idx {
+					t.Fatalf("Lookup of entry %d: %d, %v", idx, got, err)
+				}
+			}
+		}
+		if got, err := l.Search(ctx, []string{"k3"}, 1000); err != nil || len(got) != 143 {
+			t.Fatalf("Search k3: %d results, %v", len(got), err)
+		}
+
+		// Refusals write nothing.
+		next := importRuns(1000, 5, []int{5}, t0.Add(time.Hour))[0]
+		bad := next
+		bad.Start = 999
+		if _, err := l.Import(ctx, bad); !errors.Is(err, ErrImportConflict) {
+			t.Fatalf("import behind the tree: %v", err)
+		}
+		bad.Start = 1001
+		if _, err := l.Import(ctx, bad); !errors.Is(err, ErrImportConflict) {
+			t.Fatalf("import past the tree: %v", err)
+		}
+		bad = next
+		bad.Entries = append([]Entry{{Data: entryData(500)}}, next.Entries[1:]...)
+		if _, err := l.Import(ctx, bad); !errors.Is(err, ErrImportDuplicate) {
+			t.Fatalf("import of an entry already in the log: %v", err)
+		}
+		bad.Entries = append([]Entry{next.Entries[1]}, next.Entries[1:]...)
+		if _, err := l.Import(ctx, bad); !errors.Is(err, ErrImportDuplicate) {
+			t.Fatalf("import of a duplicate in the batch: %v", err)
+		}
+		bad = next
+		bad.Root = cp.Root
+		if _, err := l.Import(ctx, bad); !errors.Is(err, ErrImportRoot) {
+			t.Fatalf("import with the wrong expected root: %v", err)
+		}
+		bad = next
+		bad.Entries = []Entry{{Data: make([]byte, MaxEntrySize+1)}}
+		if _, err := l.Import(ctx, bad); !errors.Is(err, ErrEntryTooLarge) {
+			t.Fatalf("import of an oversized entry: %v", err)
+		}
+		if _, err := l.Import(ctx, ImportBatch{Start: 1000}); !errors.Is(err, ErrInvalidRequest) {
+			t.Fatalf("empty import: %v", err)
+		}
+		if cp := checkLog(t, l); cp.Size != 1000 {
+			t.Fatalf("refused imports changed the log: size %d", cp.Size)
+		}
+
+		// Appends continue after the imported entries; an import that
+		// expected the old size then fails instead of interleaving.
+		r, err := l.Append(ctx, Entry{Data: []byte("new after import")})
+		if err != nil || r.Index != 1000 || r.Duplicate {
+			t.Fatalf("append after import: %+v, %v", r, err)
+		}
+		if _, err := l.Import(ctx, next); !errors.Is(err, ErrImportConflict) {
+			t.Fatalf("import after an append: %v", err)
+		}
+		if r, err := l.Append(ctx, Entry{Data: entryData(10)}); err != nil || !r.Duplicate || r.Index != 10 {
+			t.Fatalf("appending an imported entry again: %+v, %v", r, err)
+		}
+		checkLog(t, l)
+	})
+}
+
+// TestImportResumesInAnotherProcess imports half, reopens the log (a
+// restart), and continues from the stored size.
+func TestImportResumesInAnotherProcess(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+		ctx := context.Background()
+		s := open(t)
+		batches := importRuns(0, 600, []int{7, 250, 1}, time.Unix(1600000000, 0))
+		l := openTestLog(t, s, "resume", nil)
+		half := len(batches) / 2
+		for _, b := range batches[:half] {
+			if _, err := l.Import(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l.Close()
+		l2 := openTestLog(t, s, "resume", nil)
+		cp, err := l2.Checkpoint(ctx)
+		if err != nil || cp.Size != batches[half].Start {
+			t.Fatalf("after restart: %+v, %v; want size %d", cp, err, batches[half].Start)
+		}
+		for _, b := range batches[half:] {
+			if _, err := l2.Import(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if cp := checkLog(t, l2); cp.Size != 600 {
+			t.Fatalf("size %d, want 600", cp.Size)
+		}
+	})
+}

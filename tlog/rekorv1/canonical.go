@@ -1,0 +1,221 @@
+package rekorv1
+
+// Index keys of entries already in a log.
+//
+// A log adopted from Rekor brings its leaves (canonical entries) but not its
+// search index (Redis or MySQL). IndexKeysFromCanonical rebuilds the index
+// from the leaves alone, as Rekor's own cmd/backfill-index does: it decodes
+// each leaf as a canonical entry and asks the kind for its IndexKeys. So the
+// keys are those Rekor computes for a canonical entry, which for dsse and
+// intoto entries is fewer than at insertion: the canonical form keeps only
+// digests of the envelope and payload, so the in-toto subject and material
+// digests a statement contributed at insertion cannot be recomputed.
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// ErrUnsupportedKind is returned by IndexKeysFromCanonical for entries of a
+// kind or version this package does not implement (rekord, rpm, jar, ...).
+var ErrUnsupportedKind = errors.New("rekorv1: unsupported entry kind")
+
+// IndexKeysFromCanonical returns the search-index keys of a canonical
+// entry (a Rekor v1 leaf), lower-cased and without duplicates, as Rekor
+// v1.5.4's backfill-index computes them. Signatures are not verified again:
+// the leaf was verified when the log accepted it, and it is in the log
+// whether or not today's rules would accept it.
+//
+// Where Rekor's IndexKeys fails for a canonical entry (an unparsable key,
+// a missing field) this fails too; Rekor's backfill then indexes nothing
+// for the entry.
+func IndexKeysFromCanonical(leaf []byte) ([]string, error) {
+	var ce struct {
+		APIVersion string          `json:"apiVersion"`
+		Kind       string          `json:"kind"`
+		Spec       json.RawMessage `json:"spec"`
+	}
+	if err := json.Unmarshal(leaf, &ce); err != nil {
+		return nil, fmt.Errorf("rekorv1: leaf is not a canonical entry: %w", err)
+	}
+	var keys []string
+	var err error
+	switch {
+	case ce.Kind == kindHashedRekord && ce.APIVersion == "0.0.1":
+		keys, err = hashedRekordKeysFromCanonical(ce.Spec)
+	case ce.Kind == kindDSSE && ce.APIVersion == "0.0.1":
+		keys, err = dsseKeysFromCanonical(ce.Spec)
+	case ce.Kind == kindIntoto && ce.APIVersion == "0.0.1":
+		keys, err = intotoV001KeysFromCanonical(ce.Spec)
+	case ce.Kind == kindIntoto && ce.APIVersion == "0.0.2":
+		keys, err = intotoV002KeysFromCanonical(ce.Spec)
+	default:
+		return nil, fmt.Errorf("%w: %s %s", ErrUnsupportedKind, ce.Kind, ce.APIVersion)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rekorv1: %s %s leaf: %w", ce.Kind, ce.APIVersion, err)
+	}
+	return normalizeKeys(keys), nil
+}
+
+// hashedrekord: the key hash is over the stored (canonical) PEM as it is.
+func hashedRekordKeysFromCanonical(spec []byte) ([]string, error) {
+	var s struct {
+		Data struct {
+			Hash *hashObject `json:"hash"`
+		} `json:"data"`
+		Signature *struct {
+			PublicKey *struct {
+				Content []byte `json:"content"`
+			} `json:"publicKey"`
+		} `json:"signature"`
+	}
+	if err := json.Unmarshal(spec, &s); err != nil {
+		return nil, err
+	}
+	if s.Signature == nil || s.Signature.PublicKey == nil {
+		return nil, errors.New("no public key")
+	}
+	pemBytes := s.Signature.PublicKey.Content
+	h := sha256.Sum256(pemBytes)
+	keys := []string{hex.EncodeToString(h[:])}
+	k, err := parsePublicKey(pemBytes)
+	if err != nil {
+		return nil, err
+	}
+	keys = append(keys, k.subjects()...)
+	if hk := s.Data.Hash.key(); hk != "" {
+		keys = append(keys, hk)
+	}
+	return keys, nil
+}
+
+// verifierKeys are the keys of one verifier of a dsse or intoto 0.0.2
+// entry: the hash of its re-canonicalised PEM, and its identities.
+func verifierKeys(pemBytes []byte) ([]string, error) {
+	k, err := parsePublicKey(pemBytes)
+	if err != nil {
+		return nil, err
+	}
+	canonical, err := k.canonical()
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.Sum256(canonical)
+	return append([]string{"sha256:" + hex.EncodeToString(h[:])}, k.subjects()...), nil
+}
+
+func dsseKeysFromCanonical(spec []byte) ([]string, error) {
+	var s struct {
+		EnvelopeHash *hashObject `json:"envelopeHash"`
+		PayloadHash  *hashObject `json:"payloadHash"`
+		Signatures   []*struct {
+			Verifier []byte `json:"verifier"`
+		} `json:"signatures"`
+	}
+	if err := json.Unmarshal(spec, &s); err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, sig := range s.Signatures {
+		if sig == nil || sig.Verifier == nil {
+			return nil, errors.New("missing or malformed public key")
+		}
+		vk, err := verifierKeys(sig.Verifier)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, vk...)
+	}
+	for _, h := range []*hashObject{s.PayloadHash, s.EnvelopeHash} {
+		if hk := h.key(); hk != "" {
+			keys = append(keys, hk)
+		}
+	}
+	return keys, nil
+}
+
+func intotoV001KeysFromCanonical(spec []byte) ([]string, error) {
+	var s struct {
+		Content *struct {
+			Hash        *hashObject `json:"hash"`
+			PayloadHash *hashObject `json:"payloadHash"` // absent in old entries
+		} `json:"content"`
+		PublicKey []byte `json:"publicKey"`
+	}
+	if err := json.Unmarshal(spec, &s); err != nil {
+		return nil, err
+	}
+	if s.PublicKey == nil {
+		return nil, errors.New("missing public key")
+	}
+	k, err := parsePublicKey(s.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	if s.Content != nil && s.Content.Hash != nil {
+		keys = append(keys, hashKeyOrEmpty(s.Content.Hash))
+	}
+	if canonical, err := k.canonical(); err == nil {
+		h := sha256.Sum256(canonical)
+		keys = append(keys, "sha256:"+hex.EncodeToString(h[:]))
+		keys = append(keys, k.subjects()...)
+	}
+	if s.Content != nil && s.Content.PayloadHash != nil {
+		keys = append(keys, hashKeyOrEmpty(s.Content.PayloadHash))
+	}
+	return keys, nil
+}
+
+// hashKeyOrEmpty renders a hash object as Rekor's intoto 0.0.1 does, with
+// missing fields as empty strings.
+func hashKeyOrEmpty(h *hashObject) string {
+	var alg, value string
+	if h.Algorithm != nil {
+		alg = *h.Algorithm
+	}
+	if h.Value != nil {
+		value = *h.Value
+	}
+	return alg + ":" + value
+}
+
+func intotoV002KeysFromCanonical(spec []byte) ([]string, error) {
+	var s struct {
+		Content *struct {
+			Envelope *struct {
+				Signatures []*struct {
+					PublicKey []byte `json:"publicKey"`
+				} `json:"signatures"`
+			} `json:"envelope"`
+			PayloadHash *hashObject `json:"payloadHash"`
+		} `json:"content"`
+	}
+	if err := json.Unmarshal(spec, &s); err != nil {
+		return nil, err
+	}
+	if s.Content == nil || s.Content.Envelope == nil {
+		return nil, nil
+	}
+	var keys []string
+	for _, sig := range s.Content.Envelope.Signatures {
+		if sig == nil || sig.PublicKey == nil {
+			return nil, errors.New("malformed or missing signature")
+		}
+		vk, err := verifierKeys(sig.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, vk...)
+	}
+	if hk := s.Content.PayloadHash.key(); hk != "" {
+		keys = append(keys, hk)
+	}
+	// The payload is not part of the canonical entry, so there are no
+	// statement subjects to add (Rekor: "IntotoObj DSSE payload is empty").
+	return keys, nil
+}
