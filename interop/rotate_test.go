@@ -278,7 +278,7 @@ logs:
 	if code, err := postV2(s.replicas[1].addr, "/shard1", body); err != nil || code != http.StatusMethodNotAllowed {
 		t.Fatalf("append to the frozen shard: %d %v", code, err)
 	}
-	httpGet(t, "http://"+s.replicas[1].addr+"/shard1/checkpoint")
+	standbyGet(t, "http://"+s.replicas[1].addr+"/shard1/checkpoint")
 
 	// The updated trusted root: both shards, shard1's validity closed.
 	trRaw, _ := os.ReadFile(filepath.Join(dir, "trusted_root.json"))

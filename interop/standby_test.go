@@ -78,7 +78,7 @@ func TestReadOnlyReplicaOnStandby(t *testing.T) {
 		paths = append(paths, fmt.Sprintf("proof/inclusion?index=%d&tree_size=1500", i), fmt.Sprintf("proof/inclusion?index=%d&tree_size=%d", i, i+1))
 	}
 	for _, p := range paths {
-		a, b := getBody(t, rw.BaseURL+"/"+p), getBody(t, ro.BaseURL+"/"+p)
+		a, b := standbyGet(t, rw.BaseURL+"/"+p), standbyGet(t, ro.BaseURL+"/"+p)
 		if !bytes.Equal(a, b) {
 			t.Fatalf("GET %s differs:\nprimary: %s\nstandby: %s", p, a, b)
 		}
@@ -114,7 +114,7 @@ func TestReadOnlyReplicaOnStandby(t *testing.T) {
 	runFsck(t, ro.config, true)
 }
 
-func getBody(t *testing.T, u string) []byte {
+func standbyGet(t *testing.T, u string) []byte {
 	t.Helper()
 	resp, err := httpClient.Get(u)
 	if err != nil {
