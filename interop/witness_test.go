@@ -39,10 +39,10 @@ import (
 	"testing"
 	"time"
 
-	flog "github.com/transparency-dev/formats/log"
 	ct "github.com/google/certificate-transparency-go"
 	ctclient "github.com/google/certificate-transparency-go/client"
 	"github.com/google/certificate-transparency-go/jsonclient"
+	flog "github.com/transparency-dev/formats/log"
 	fnote "github.com/transparency-dev/formats/note"
 	"github.com/transparency-dev/tessera/client"
 	wclient "github.com/transparency-dev/witness/client/http"
