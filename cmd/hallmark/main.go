@@ -24,6 +24,7 @@ func commands() []command {
 		{"dev", "run Hallmark on one machine with an embedded store", runDev},
 		{"trust-root", "write trusted_root.json for a deployment", runTrustRoot},
 		{"signing-config", "write signing_config.json for a deployment", runSigningConfig},
+		{"verify-config", "check a trusted root and signing config against running services", runVerifyConfig},
 		{"migrate", "apply database migrations", runMigrate},
 		{"keys", "generate signing keys", runKeys},
 		{"bench", "benchmark the log engine", runBench},
