@@ -73,14 +73,15 @@ type ScanConfig struct {
 type MonitoredLogConfig struct {
 	// Name identifies the log in alerts, metrics and the state store.
 	Name string `yaml:"name"`
-	// Kind is "tiles" (any C2SP tlog-tiles log), "rekor-v2" or "rekor-v1".
+	// Kind is "tiles" (any C2SP tlog-tiles log), "rekor-v2", "rekor-v1" or
+	// "ct" (a C2SP static-ct-api log).
 	Kind Kind `yaml:"kind"`
 	// URL is the log's base URL (tiles under URL/tile/, Rekor v1's API
 	// under URL/api/v1/).
 	URL string `yaml:"url"`
 	// Origin is the checkpoint origin. Defaults: rekor-v2: the URL's host
-	// name; tiles: the URL without scheme; rekor-v1: learnt from the first
-	// checkpoint ("<host> - <tree ID>") and then pinned.
+	// name; tiles and ct: the URL without scheme; rekor-v1: learnt from the
+	// first checkpoint ("<host> - <tree ID>") and then pinned.
 	Origin string `yaml:"origin"`
 	// PublicKeyFile is the log's checkpoint key (PEM). Default: the key of
 	// the trusted root's log with this URL.
@@ -164,9 +165,9 @@ func ParseMonitorConfig(raw []byte) (*MonitorConfig, error) {
 		}
 		names[l.Name] = true
 		switch l.Kind {
-		case KindTiles, KindRekorV2, KindRekorV1:
+		case KindTiles, KindRekorV2, KindRekorV1, KindCT:
 		default:
-			return nil, fmt.Errorf("logs[%d] (%s): kind %q is not one of tiles, rekor-v2, rekor-v1", i, l.Name, l.Kind)
+			return nil, fmt.Errorf("logs[%d] (%s): kind %q is not one of tiles, rekor-v2, rekor-v1, ct", i, l.Name, l.Kind)
 		}
 		if u, err := url.Parse(l.URL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 			return nil, fmt.Errorf("logs[%d] (%s): url %q must be an absolute http(s) URL", i, l.Name, l.URL)

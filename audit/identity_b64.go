@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+
+	"github.com/hallmark-dev/hallmark/tlog/ct"
 )
 
 // Rekor v2 entries carry certificates as base64 DER, about 1.5 KB of text
@@ -255,4 +257,23 @@ func EntryIdentities(body []byte) ([]Identity, error) {
 		out = append(out, id)
 		body = body[end:]
 	}
+}
+
+// ctEntryIdentities returns the identity of the certificate (or
+// precertificate) of a static-ct-api TileLeaf.
+func ctEntryIdentities(entry []byte) ([]Identity, error) {
+	e, err := ct.ParseTileLeaf(entry)
+	if err != nil {
+		return nil, err
+	}
+	der := e.Certificate
+	if e.IsPrecert {
+		der = e.PreCertificate
+	}
+	id, err := CertificateIdentity(der)
+	if err != nil {
+		return nil, err
+	}
+	id.der = der
+	return []Identity{id}, nil
 }

@@ -45,6 +45,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/ct"
 )
 
 // Misbehaviour a check can prove. Errors wrap one of these when the log
@@ -79,6 +80,10 @@ const (
 	// /api/v1/log/proof for consistency proofs. Hallmark's v1 logs also
 	// serve tiles, which the monitor reads to scan entries.
 	KindRekorV1 Kind = "rekor-v1"
+	// KindCT is a C2SP static-ct-api log (Hallmark's ct logs): tiles, but
+	// checkpoints carry RFC 6962 note signatures and data tiles hold
+	// TileLeaf structures whose Merkle leaf is the MerkleTreeLeaf.
+	KindCT Kind = "ct"
 )
 
 // rekorV1Origin matches Rekor v1 checkpoint origins, "<host> - <tree ID>".
@@ -125,9 +130,9 @@ type Log struct {
 // [DefaultOrigin] gives the conventional one.
 func NewLog(kind Kind, logURL, origin string, key crypto.PublicKey, hc *http.Client) (*Log, error) {
 	switch kind {
-	case KindTiles, KindRekorV1, KindRekorV2:
+	case KindTiles, KindRekorV1, KindRekorV2, KindCT:
 	default:
-		return nil, fmt.Errorf("unknown log kind %q (want tiles, rekor-v2 or rekor-v1)", kind)
+		return nil, fmt.Errorf("unknown log kind %q (want tiles, rekor-v2, rekor-v1 or ct)", kind)
 	}
 	u, err := url.Parse(logURL)
 	if err != nil || u.Host == "" {
@@ -160,7 +165,7 @@ func DefaultOrigin(kind Kind, logURL string) string {
 	switch kind {
 	case KindRekorV2:
 		return u.Hostname()
-	case KindTiles:
+	case KindTiles, KindCT:
 		return u.Host + strings.TrimSuffix(u.Path, "/")
 	}
 	return ""
@@ -191,7 +196,32 @@ func (l *Log) verifier(origin string) (note.Verifier, error) {
 			name = m[1]
 		}
 	}
+	if l.Kind == KindCT {
+		return ct.NewNoteVerifier(name, l.Key)
+	}
 	return tlog.NewNoteVerifier(name, l.Key)
+}
+
+// splitBundle returns the entries of an entry bundle (a data tile for CT).
+func (l *Log) splitBundle(b []byte) ([][]byte, error) {
+	if l.Kind == KindCT {
+		e, _, err := ct.Framing.Split(b)
+		return e, err
+	}
+	return tlog.BundleEntries(b)
+}
+
+// leafInput returns what an entry's Merkle leaf hash is computed over: the
+// entry itself, or a CT TileLeaf's MerkleTreeLeaf.
+func (l *Log) leafInput(entry []byte) ([]byte, error) {
+	if l.Kind != KindCT {
+		return entry, nil
+	}
+	e, err := ct.ParseTileLeaf(entry)
+	if err != nil {
+		return nil, err
+	}
+	return e.MerkleTreeLeaf(), nil
 }
 
 // VerifyCheckpoint checks that raw is a checkpoint signed by the log's key
@@ -390,15 +420,33 @@ func (l *Log) InclusionProof(ctx context.Context, index, size uint64) ([][]byte,
 // EntryAt reads the entry at index from its entry bundle, in a tree of the
 // given size.
 func (l *Log) EntryAt(ctx context.Context, index, size uint64) ([]byte, error) {
-	b, err := client.GetEntryBundle(ctx, l.tiles.ReadEntryBundle, index/tlog.TileWidth, size)
+	bundle := index / tlog.TileWidth
+	width := uint8(0)
+	if end := (bundle + 1) * tlog.TileWidth; end > size {
+		width = uint8(size - bundle*tlog.TileWidth)
+	}
+	b, err := l.readEntryBundle(ctx, bundle, width)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read the entry bundle of index %d: %w", index, err)
 	}
-	i := index % tlog.TileWidth
-	if i >= uint64(len(b.Entries)) {
-		return nil, fmt.Errorf("entry bundle of index %d holds %d entries", index, len(b.Entries))
+	entries, err := l.splitBundle(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: entry bundle of index %d: %w", ErrInconsistent, index, err)
 	}
-	return b.Entries[i], nil
+	i := index % tlog.TileWidth
+	if i >= uint64(len(entries)) {
+		return nil, fmt.Errorf("entry bundle of index %d holds %d entries", index, len(entries))
+	}
+	return bytes.Clone(entries[i]), nil // b is a pooled buffer
+}
+
+// LeafHash returns the RFC 6962 leaf hash of an entry of this log.
+func (l *Log) LeafHash(entry []byte) ([]byte, error) {
+	in, err := l.leafInput(entry)
+	if err != nil {
+		return nil, err
+	}
+	return rfc6962.DefaultHasher.HashLeaf(in), nil
 }
 
 // RangeNodes reads the compact range of the tree of cp's size from tiles
@@ -435,9 +483,15 @@ var bundlePool = sync.Pool{New: func() any { return new([]byte) }}
 // is gone. It does what tessera's HTTPFetcher does, without allocating and
 // zeroing a fresh buffer for each bundle.
 func (l *Log) readEntryBundle(ctx context.Context, idx uint64, p uint8) ([]byte, error) {
-	b, err := l.get(ctx, "/"+layout.EntriesPath(idx, p))
+	path := func(p uint8) string {
+		if l.Kind == KindCT {
+			return "/tile/data/" + layout.NWithSuffix(0, idx, p) // static-ct-api data tiles
+		}
+		return "/" + layout.EntriesPath(idx, p)
+	}
+	b, err := l.get(ctx, path(p))
 	if errors.Is(err, os.ErrNotExist) && p != 0 {
-		b, err = l.get(ctx, "/"+layout.EntriesPath(idx, 0))
+		b, err = l.get(ctx, path(0))
 	}
 	return b, err
 }

@@ -341,8 +341,12 @@ func (m *Monitor) visitor(ctx context.Context, f *followedLog) func(uint64, []by
 	certificates := m.metrics.certificates.WithLabelValues(f.cfg.Name)
 	unparsable := m.metrics.unparsable.WithLabelValues(f.cfg.Name)
 	untrusted := m.metrics.untrusted.WithLabelValues(f.cfg.Name)
+	identities := EntryIdentities
+	if f.log.Kind == KindCT {
+		identities = ctEntryIdentities
+	}
 	return func(index uint64, entry []byte) {
-		ids, err := EntryIdentities(entry)
+		ids, err := identities(entry)
 		if err != nil {
 			unparsable.Inc()
 			m.logger.Warn("couldn't read the certificates of an entry", "log", f.cfg.Name, "index", index, "err", err)

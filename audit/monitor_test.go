@@ -331,7 +331,7 @@ func TestMonitorConfigStrict(t *testing.T) {
 	for _, bad := range []string{
 		"state: {file: s.json}\nlogs: [{name: a, kind: tiles, url: 'http://x', public_key_file: k}]\nbogus: 1\n",
 		"logs: [{name: a, kind: tiles, url: 'http://x', public_key_file: k}]\n",
-		"state: {file: s.json}\nlogs: [{name: a, kind: ct, url: 'http://x', public_key_file: k}]\n",
+		"state: {file: s.json}\nlogs: [{name: a, kind: sunlight, url: 'http://x', public_key_file: k}]\n",
 		"state: {file: s.json}\nlogs: [{name: a, kind: tiles, url: 'http://x'}]\n",
 		"state: {file: s.json}\nidentities: {watch: [{}]}\nlogs: [{name: a, kind: tiles, url: 'http://x', public_key_file: k}]\n",
 		"state: {file: s.json}\nidentities: {watch: [{subject: '('}]}\nlogs: [{name: a, kind: tiles, url: 'http://x', public_key_file: k}]\n",

@@ -116,7 +116,7 @@ func (l *Log) scanBundles(ctx context.Context, r *compact.Range, to *Checkpoint,
 	for range opts.Parsers {
 		go func() {
 			for j := range jobs {
-				res := parseBundle(j, opts.Visit)
+				res := l.parseBundle(j, opts.Visit)
 				releaseBundle(j.b.Data) // nothing refers to it any more
 				j.result <- res
 			}
@@ -152,12 +152,12 @@ func (l *Log) scanBundles(ctx context.Context, r *compact.Range, to *Checkpoint,
 
 // parseBundle splits a fetched bundle, keeps the entries the scan asked
 // for, hashes them and visits them.
-func parseBundle(j *scanJob, visit func(uint64, []byte)) scannedBundle {
+func (l *Log) parseBundle(j *scanJob, visit func(uint64, []byte)) scannedBundle {
 	ri := j.b.RangeInfo
 	if j.err != nil {
 		return scannedBundle{err: fmt.Errorf("couldn't fetch entry bundle %d: %w", ri.Index, j.err)}
 	}
-	entries, err := tlog.BundleEntries(j.b.Data)
+	entries, err := l.splitBundle(j.b.Data)
 	if err != nil {
 		return scannedBundle{err: fmt.Errorf("%w: entry bundle %d: %w", ErrInconsistent, ri.Index, err)}
 	}
@@ -173,9 +173,13 @@ func parseBundle(j *scanJob, visit func(uint64, []byte)) scannedBundle {
 	base := ri.Index*tlog.TileWidth + uint64(ri.First)
 	h := sha256.New()
 	for i, e := range entries {
+		in, err := l.leafInput(e)
+		if err != nil {
+			return scannedBundle{err: fmt.Errorf("%w: entry %d: %w", ErrInconsistent, base+uint64(i), err)}
+		}
 		h.Reset()
 		h.Write([]byte{rfc6962.RFC6962LeafHashPrefix})
-		h.Write(e)
+		h.Write(in)
 		h.Sum(out.hashes[i][:0])
 		if visit != nil {
 			visit(base+uint64(i), e)

@@ -3,16 +3,20 @@ package audit
 import (
 	"crypto"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	prototrustroot "github.com/sigstore/protobuf-specs/gen/pb-go/trustroot/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 )
+
+var oidCTPoison = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 3}
 
 // TrustedLog is a transparency log listed in a trusted_root.json.
 type TrustedLog struct {
@@ -40,6 +44,11 @@ func (t *TrustedRoot) VerifyCertificate(der []byte) error {
 	if err != nil {
 		return err
 	}
+	// A CT precertificate is the certificate to be, with a critical poison
+	// extension crypto/x509 does not know: its chain is the same.
+	c.UnhandledCriticalExtensions = slices.DeleteFunc(c.UnhandledCriticalExtensions, func(oid asn1.ObjectIdentifier) bool {
+		return oid.Equal(oidCTPoison)
+	})
 	var last error = errors.New("the trusted root lists no certificate authorities")
 	for _, chain := range t.CAs {
 		roots, inter := x509.NewCertPool(), x509.NewCertPool()

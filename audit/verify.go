@@ -374,7 +374,10 @@ func verifyTilesEntry(ctx context.Context, r *Report, req VerifyRequest) error {
 	if err != nil {
 		return r.fail(err)
 	}
-	leaf := rfc6962.DefaultHasher.HashLeaf(body)
+	leaf, err := l.LeafHash(body)
+	if err != nil {
+		return r.fail(fmt.Errorf("%w: entry %d: %w", ErrNotIncluded, index, err))
+	}
 	if req.UUID != "" && !strings.HasSuffix(strings.ToLower(req.UUID), hex.EncodeToString(leaf)) {
 		return r.fail(fmt.Errorf("%w: the entry at index %d does not have leaf hash %s", ErrNotIncluded, index, req.UUID))
 	}

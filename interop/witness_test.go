@@ -39,6 +39,9 @@ import (
 	"testing"
 	"time"
 
+	ct "github.com/google/certificate-transparency-go"
+	ctclient "github.com/google/certificate-transparency-go/client"
+	"github.com/google/certificate-transparency-go/jsonclient"
 	flog "github.com/transparency-dev/formats/log"
 	fnote "github.com/transparency-dev/formats/note"
 	"github.com/transparency-dev/tessera/client"
@@ -48,6 +51,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hallmark-dev/hallmark/tlog"
+	hct "github.com/hallmark-dev/hallmark/tlog/ct"
 	"github.com/hallmark-dev/hallmark/tlog/witness"
 )
 
@@ -166,20 +170,36 @@ func waitCosigned(t testing.TB, logURL string, size uint64, keys ...note.Verifie
 }
 
 // TestTransparencyDevWitnessCosignsHallmark: hallmark-log submits each new
-// checkpoint of its Rekor v2 and tiles logs to transparency-dev's witness,
-// which cosigns them; the cosigned checkpoint carries both signatures.
+// checkpoint of its Rekor v2, tiles and CT logs to transparency-dev's
+// witness, which cosigns them; the cosigned checkpoint carries both
+// signatures. The CT log's checkpoints carry RFC 6962 note signatures
+// (static-ct-api), which the witness verifies with its own 0x05 verifier.
 func TestTransparencyDevWitnessCosignsHallmark(t *testing.T) {
 	ctx := context.Background()
 	tw := startTDWitness(t, freeAddr(t))
 	ext := witnessesYAML(1, [2]string{tw.URL, tw.VKey})
+	pki := newCTPKI(t)
 	p := startLogServer(t, "",
 		logSpec{Name: "v2", Kind: "rekor-v2", Path: "/v2", Extra: "    batch: {max_age: 10ms}\n" + ext},
-		logSpec{Name: "tiles", Kind: "tiles", Path: "/tiles", Extra: "    batch: {max_age: 10ms}\n" + ext})
-	v2, tl := p.Logs["v2"], p.Logs["tiles"]
+		logSpec{Name: "tiles", Kind: "tiles", Path: "/tiles", Extra: "    batch: {max_age: 10ms}\n" + ext},
+		logSpec{Name: "ct", Kind: "ct", Path: "/ct/2026", KeyType: "ecdsa-p256",
+			Extra: fmt.Sprintf("    ct: {roots_file: %q}\n    batch: {max_age: 10ms}\n", pki.rootsFile(t)) + ext})
+	v2, tl, ctl := p.Logs["v2"], p.Logs["tiles"], p.Logs["ct"]
 	tw.trust(t, v2.Origin, logVKey(t, v2, v2.Origin))
 	tw.trust(t, tl.Origin, logVKey(t, tl, tl.Origin))
+	ctVKey, err := witness.CTLogKey(ctl.Origin, ctl.Key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw.trust(t, ctl.Origin, ctVKey)
 	v2Key, _ := tlog.NewNoteVerifier(v2.Origin, v2.Key.Public())
 	tlKey, _ := tlog.NewNoteVerifier(tl.Origin, tl.Key.Public())
+	ctKey, _ := hct.NewNoteVerifier(ctl.Origin, ctl.Key.Public())
+	pubDER, _ := x509.MarshalPKIXPublicKey(ctl.Key.Public())
+	ctc, err := ctclient.New(ctl.URL, http.DefaultClient, jsonclient.Options{PublicKeyDER: pubDER})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	for round, n := range []int{3, 40} {
 		for i := 0; i < n; i++ {
@@ -187,12 +207,18 @@ func TestTransparencyDevWitnessCosignsHallmark(t *testing.T) {
 				t.Fatal(err)
 			}
 			postV2Entry(t, v2.URL)
+			tmpl, _ := pki.leafTemplate(fmt.Sprintf("ct%d-%d@example.com", round, i))
+			leaf := mustCreate(t, tmpl, pki.inter, tmpl.PublicKey, pki.interKey)
+			if _, err := ctc.AddChain(ctx, []ct.ASN1Cert{{Data: leaf}, {Data: pki.inter.Raw}, {Data: pki.root.Raw}}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		want := uint64(3)
 		if round == 1 {
 			want = 43
 		}
 		waitCosigned(t, tl.URL, want, tlKey, tw.Verifier)
+		waitCosigned(t, ctl.URL, want, ctKey, tw.Verifier)
 		cp := waitCosigned(t, v2.URL, want, v2Key, tw.Verifier)
 		// The witness's own record is this checkpoint.
 		stored, err := tw.store.Latest(ctx, v2.Origin)

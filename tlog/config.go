@@ -100,8 +100,8 @@ type LogConfig struct {
 	CT CTConfig `yaml:"ct"`
 	// Witnesses, if set, are asked to cosign each new checkpoint (C2SP
 	// tlog-witness); the newest checkpoint cosigned by the quorum is served
-	// at <prefix>/cosigned-checkpoint. Only for tiles and rekor-v2 logs:
-	// Rekor v1 clients reject checkpoints with foreign signatures.
+	// at <prefix>/cosigned-checkpoint. Not for rekor-v1 logs: Rekor v1
+	// clients reject checkpoints with foreign signatures.
 	Witnesses *WitnessesConfig `yaml:"witnesses"`
 	// ReadOnly freezes this log: it is still served (checkpoints, tiles,
 	// entries, proofs) but refuses writes, like the service-wide read_only

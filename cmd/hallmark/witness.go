@@ -28,8 +28,8 @@ const witnessUsage = `usage:
       print the witness's verifier key, for the logs' witnesses config
   hallmark witness vkey --log-config hallmark-log.yaml
       print origin and verifier key of every log, for the witness's config
-  hallmark witness vkey --key FILE --name NAME [--log]
-      print the verifier key of a key file (witness key, or --log key)`
+  hallmark witness vkey --key FILE --name NAME [--log | --ct]
+      print the verifier key of a key file (witness key, --log key, --ct key)`
 
 func runWitness(args []string) error {
 	if len(args) > 0 && args[0] == "vkey" {
@@ -95,6 +95,7 @@ func runWitnessVKey(args []string) error {
 	keyFile := fs.String("key", "", "PEM private key file")
 	name := fs.String("name", "", "key name (witness name, or the log's checkpoint signer name)")
 	isLog := fs.Bool("log", false, "with --key: print a log checkpoint key (Ed25519 0x01 or ECDSA 0x02) instead of a witness key (0x04)")
+	isCT := fs.Bool("ct", false, "with --key: print a CT log's checkpoint key (RFC 6962, 0x05)")
 	fs.Parse(args)
 	switch {
 	case *config != "":
@@ -125,7 +126,11 @@ func runWitnessVKey(args []string) error {
 			if l.Kind == "rekor-v1" {
 				signerName = l.RekorHostname()
 			}
-			vkey, err := witness.LogKey(signerName, key.Public())
+			logKey := witness.LogKey
+			if l.Kind == "ct" {
+				logKey = witness.CTLogKey // static-ct-api: RFC 6962 note signatures
+			}
+			vkey, err := logKey(signerName, key.Public())
 			if err != nil {
 				return fmt.Errorf("log %s: %w", l.Name, err)
 			}
@@ -137,7 +142,9 @@ func runWitnessVKey(args []string) error {
 			return err
 		}
 		var vkey string
-		if *isLog {
+		if *isCT {
+			vkey, err = witness.CTLogKey(*name, key.Public())
+		} else if *isLog {
 			vkey, err = witness.LogKey(*name, key.Public())
 		} else if pub, ok := key.Public().(ed25519.PublicKey); ok {
 			vkey, err = witness.WitnessKey(*name, pub)

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/ct"
 )
 
 // Signature types of C2SP signed-note verifier keys.
@@ -31,6 +32,7 @@ const (
 	typeEd25519     = 0x01 // Ed25519 note signature (logs)
 	typeECDSA       = 0x02 // ECDSA note signature, key ID = SHA-256(DER SPKI)
 	typeCosignature = 0x04 // timestamped Ed25519 cosignature/v1 (witnesses)
+	typeRFC6962     = 0x05 // RFC 6962 tree head signature (static-ct-api logs)
 )
 
 // cosignatureSize is the size of a cosignature/v1 signature: a big-endian
@@ -191,14 +193,16 @@ func ParseWitnessKey(s string) (note.Verifier, error) {
 }
 
 // ParseLogKey parses the verifier key of a log's checkpoints: Ed25519
-// (type 0x01) or ECDSA P-256 (type 0x02, DER SPKI, as Rekor v1 and
-// omniwitness use). The key ID must match.
+// (type 0x01), ECDSA P-256 (type 0x02, DER SPKI, as Rekor v1 and
+// omniwitness use) or an RFC 6962 tree head signature key (type 0x05, DER
+// SPKI, static-ct-api CT logs). The key ID must match.
 func ParseLogKey(s string) (note.Verifier, error) {
 	k, err := parseVKey(s)
 	if err != nil {
 		return nil, err
 	}
 	var pub any
+	var v note.Verifier
 	switch k.typ {
 	case typeEd25519:
 		if len(k.key) != ed25519.PublicKeySize {
@@ -214,12 +218,22 @@ func ParseLogKey(s string) (note.Verifier, error) {
 			return nil, fmt.Errorf("verifier key %q: type 0x02 needs an ECDSA key, got %T", s, p)
 		}
 		pub = p
+	case typeRFC6962:
+		p, err := x509.ParsePKIXPublicKey(k.key)
+		if err != nil {
+			return nil, fmt.Errorf("verifier key %q: %w", s, err)
+		}
+		if v, err = ct.NewNoteVerifier(k.name, p); err != nil {
+			return nil, fmt.Errorf("verifier key %q: %w", s, err)
+		}
 	default:
-		return nil, fmt.Errorf("verifier key %q: unsupported log key type 0x%02x (want 0x01 Ed25519 or 0x02 ECDSA)", s, k.typ)
+		return nil, fmt.Errorf("verifier key %q: unsupported log key type 0x%02x (want 0x01 Ed25519, 0x02 ECDSA or 0x05 RFC 6962)", s, k.typ)
 	}
-	v, err := tlog.NewNoteVerifier(k.name, pub)
-	if err != nil {
-		return nil, fmt.Errorf("verifier key %q: %w", s, err)
+	if v == nil {
+		var err error
+		if v, err = tlog.NewNoteVerifier(k.name, pub); err != nil {
+			return nil, fmt.Errorf("verifier key %q: %w", s, err)
+		}
 	}
 	if v.KeyHash() != k.hash {
 		return nil, fmt.Errorf("verifier key %q: key ID %08x does not match the key (want %08x)", s, k.hash, v.KeyHash())
@@ -248,6 +262,21 @@ func LogKey(name string, pub any) (string, error) {
 		return "", fmt.Errorf("unsupported log key type %T", pub)
 	}
 	return fmt.Sprintf("%s+%08x+%s", name, hash, base64.StdEncoding.EncodeToString(raw)), nil
+}
+
+// CTLogKey formats the type 0x05 verifier key of a static-ct-api log's
+// checkpoints (RFC 6962 tree head signatures; name is the origin).
+func CTLogKey(name string, pub any) (string, error) {
+	v, err := ct.NewNoteVerifier(name, pub)
+	if err != nil {
+		return "", err
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	raw := append([]byte{typeRFC6962}, der...)
+	return fmt.Sprintf("%s+%08x+%s", name, v.KeyHash(), base64.StdEncoding.EncodeToString(raw)), nil
 }
 
 // WitnessKey formats the type 0x04 verifier key of a witness.

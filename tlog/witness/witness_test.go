@@ -24,6 +24,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/ct"
 )
 
 // testLog is an in-memory log that signs checkpoints like hallmark-log.
@@ -187,6 +188,20 @@ func TestVKeys(t *testing.T) {
 	}
 	if _, err := ParseLogKey(wk); err == nil {
 		t.Error("a cosignature key was accepted as a log key")
+	}
+	// A static-ct-api log: RFC 6962 note signatures, key type 0x05.
+	ctKey, err := CTLogKey("ct.example/2026", &ec.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cv, err := ParseLogKey(ctKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, _ := ct.NewNoteSigner("ct.example/2026", ec)
+	cp, _ := note.Sign(&note.Note{Text: "ct.example/2026\n3\n" + strings.Repeat("A", 43) + "=\n"}, cs)
+	if _, err := note.Open(cp, note.VerifierList(cv)); err != nil {
+		t.Fatalf("CT checkpoint does not verify with the parsed 0x05 key: %v", err)
 	}
 }
 
