@@ -28,6 +28,8 @@ func classify(err error) (int, codes.Code) {
 	switch {
 	case errors.Is(err, tlog.ErrPushback), errors.Is(err, tlog.ErrClosed):
 		return http.StatusServiceUnavailable, codes.Unavailable
+	case errors.Is(err, tlog.ErrReadOnly):
+		return http.StatusMethodNotAllowed, codes.FailedPrecondition
 	case errors.Is(err, tlog.ErrInvalidRequest), errors.Is(err, ErrBadRequest):
 		return http.StatusBadRequest, codes.InvalidArgument
 	case errors.Is(err, tlog.ErrEntryTooLarge), errors.Is(err, errTooLarge), errors.As(err, &maxErr):

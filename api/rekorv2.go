@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"net/http"
 	"strconv"
 
@@ -88,40 +89,11 @@ func writeV2Error(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("x-log-index", strconv.FormatUint(dup.index, 10))
 	}
 	st, _ := status.FromError(v2Status(r.Context(), err))
-	code := httpStatusFromCode(st.Code())
+	code := runtime.HTTPStatusFromCode(st.Code())
 	if code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, code, map[string]any{"code": int(st.Code()), "message": st.Message(), "details": []any{}})
-}
-
-// httpStatusFromCode is grpc-gateway's mapping of gRPC codes to HTTP.
-func httpStatusFromCode(c codes.Code) int {
-	switch c {
-	case codes.OK:
-		return http.StatusOK
-	case codes.Canceled:
-		return 499
-	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange:
-		return http.StatusBadRequest
-	case codes.DeadlineExceeded:
-		return http.StatusGatewayTimeout
-	case codes.NotFound:
-		return http.StatusNotFound
-	case codes.AlreadyExists, codes.Aborted:
-		return http.StatusConflict
-	case codes.PermissionDenied:
-		return http.StatusForbidden
-	case codes.Unauthenticated:
-		return http.StatusUnauthorized
-	case codes.ResourceExhausted:
-		return http.StatusTooManyRequests
-	case codes.Unimplemented:
-		return http.StatusNotImplemented
-	case codes.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
 }
 
 // restCreate is POST <base>/api/v2/log/entries.

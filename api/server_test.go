@@ -221,6 +221,7 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("%w: bad", tlog.ErrInvalidRequest), 400, codes.InvalidArgument},
 		{fmt.Errorf("x: %w", tlog.ErrNotFound), 404, codes.NotFound},
 		{tlog.ErrEntryTooLarge, 413, codes.ResourceExhausted},
+		{fmt.Errorf("log x: %w", tlog.ErrReadOnly), 405, codes.FailedPrecondition},
 		{fmt.Errorf("boom"), 500, codes.Internal},
 	} {
 		h, g := classify(tc.err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 
+	"github.com/hallmark-dev/hallmark/ca"
 	"github.com/hallmark-dev/hallmark/tlog"
 )
 
@@ -38,6 +39,7 @@ func TestTrustRootAndSigningConfigCLI(t *testing.T) {
 			"--rekor", "url=" + d.state["rekor_v2_url"] + ",public-key=" + pub("rekor-v2") + ",api-version=2",
 			"--ct", "url=" + d.state["ct_url"] + ",public-key=" + pub("ct"),
 			"--ca", "uri=" + d.state["ca_url"] + ",chain=" + d.file("ca/chain.pem"),
+			"--tsa", "uri=" + d.state["tsa_url"] + ",chain=" + d.file("ca/"+ca.TSAChainFile),
 		},
 		{"signing-config", "--out", sc, "--ca", d.state["ca_url"], "--oidc", d.state["email_issuer_url"],
 			"--rekor", "url=" + d.state["rekor_v2_url"] + ",api-version=2", "--tsa", d.state["tsa_url"]},
@@ -66,6 +68,20 @@ func TestTrustRootAndSigningConfigCLI(t *testing.T) {
 	}
 	if len(mine.FulcioCertificateAuthorities()) != 1 {
 		t.Errorf("%d CAs", len(mine.FulcioCertificateAuthorities()))
+	}
+	// verify-config checks them against the running services, and fails
+	// on a trusted root that does not match them.
+	for _, pair := range [][2]string{{tr, sc}, {d.file("trusted_root.json"), d.file("signing_config.json")}} {
+		if out, err := exec.Command(hm, "verify-config", "--trusted-root", pair[0], "--signing-config", pair[1]).CombinedOutput(); err != nil {
+			t.Fatalf("hallmark verify-config %s %s: %v\n%s", pair[0], pair[1], err, out)
+		}
+	}
+	if out, err := exec.Command(hm, "verify-config", "--trusted-root", d.file("trusted_root.json"), "--signing-config", sc).CombinedOutput(); err != nil {
+		t.Fatalf("hallmark verify-config with dev's trusted root: %v\n%s", err, out)
+	}
+	other := startDev(t) // another deployment: other keys
+	if out, err := exec.Command(hm, "verify-config", "--trusted-root", other.file("trusted_root.json"), "--signing-config", sc).CombinedOutput(); err == nil {
+		t.Fatalf("verify-config accepted a trusted root of another deployment:\n%s", out)
 	}
 	raw, _ := os.ReadFile(sc)
 	cfg, err := root.NewSigningConfigFromJSON(raw)

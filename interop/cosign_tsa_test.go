@@ -17,9 +17,8 @@ import (
 // an issuer. Rekor v2 entries carry no integrated time, so the bundle's
 // signed timestamp is what proves the certificate was valid at signing:
 // without the TSA in the trusted root, verification fails.
-//
-// The SCT check is skipped (--insecure-ignore-sct): hallmark-ca embeds no
-// SCTs in this tree (the CT work is on another branch).
+// SCT and tlog verification are on: hallmark-ca embeds SCTs from the dev
+// CT log, and sigstore-go checks the same bundle.
 func TestCosignV3KeylessRekorV2TSA(t *testing.T) {
 	cosign := clientBinary(t, "cosign", "v3.1.3")
 	e := startDevTSA(t)
@@ -64,12 +63,13 @@ func TestCosignV3KeylessRekorV2TSA(t *testing.T) {
 
 	verify := func(trustedRoot, identity, artifact string) (string, error) {
 		return run(t, dir, env, cosign, "verify-blob", "--bundle", "artifact.sigstore.json", "--trusted-root", trustedRoot,
-			"--certificate-identity", identity, "--certificate-oidc-issuer", e.EmailIssuerURL,
-			"--insecure-ignore-sct", artifact)
+			"--certificate-identity", identity, "--certificate-oidc-issuer", e.EmailIssuerURL, artifact)
 	}
 	if out, err := verify(e.trustedRoot, "developer@hallmark.dev", "artifact.txt"); err != nil || !strings.Contains(out, "Verified OK") {
 		t.Fatalf("cosign v3 verify-blob: %v\n%s", err, out)
 	}
+	art, _ := os.ReadFile(filepath.Join(dir, "artifact.txt"))
+	verifyBundleWithSigstoreGo(t, e.trustedRoot, filepath.Join(dir, "artifact.sigstore.json"), art, "developer@hallmark.dev", e.EmailIssuerURL)
 	out, err = verify(e.trustedRoot, "developer@hallmark.dev", "tampered.txt")
 	mustFail(t, "tampered blob", out, err, "")
 	out, err = verify(e.trustedRoot, "someone@hallmark.dev", "artifact.txt")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"net/http"
 
 	"google.golang.org/grpc/codes"
@@ -98,34 +99,9 @@ func toStatus(err error) *status.Status {
 	return status.New(f.code, f.message)
 }
 
-// httpStatus is grpc-gateway's mapping of gRPC codes to HTTP statuses.
-func httpStatus(c codes.Code) int {
-	switch c {
-	case codes.OK:
-		return http.StatusOK
-	case codes.Canceled:
-		return 499
-	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange:
-		return http.StatusBadRequest
-	case codes.DeadlineExceeded:
-		return http.StatusGatewayTimeout
-	case codes.NotFound:
-		return http.StatusNotFound
-	case codes.AlreadyExists, codes.Aborted:
-		return http.StatusConflict
-	case codes.PermissionDenied:
-		return http.StatusForbidden
-	case codes.Unauthenticated:
-		return http.StatusUnauthorized
-	case codes.ResourceExhausted:
-		return http.StatusTooManyRequests
-	case codes.Unimplemented:
-		return http.StatusNotImplemented
-	case codes.Unavailable:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
+// httpStatus is grpc-gateway's mapping of gRPC codes to HTTP statuses,
+// which Fulcio's REST clients see.
+func httpStatus(c codes.Code) int { return runtime.HTTPStatusFromCode(c) }
 
 // writeError writes a google.rpc.Status-shaped JSON body
 // {"code":N,"message":"...","details":[]} with the gateway's HTTP status,

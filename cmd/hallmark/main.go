@@ -1,9 +1,17 @@
 // Command hallmark is Hallmark's operator and auditor tool.
 //
 //	hallmark dev [--dir .hallmark]          run everything on one machine
+//	hallmark dev token [--issuer-type T]    print an identity token from `hallmark dev`
+//	hallmark trust-root --rekor … --ca …    write trusted_root.json for a deployment
+//	hallmark signing-config --ca … --rekor … write signing_config.json for a deployment
+//	hallmark verify-config                  check both against the running services
+//	hallmark verify --bundle B ARTIFACT     verify a log entry, its proof and checkpoint
+//	hallmark monitor --config FILE          follow logs: consistency, identity alerts
+//	hallmark witness serve|vkey             a C2SP tlog-witness
+//	hallmark adopt trillian [flags]         import a Rekor v1 log from Trillian
 //	hallmark migrate --config FILE          apply database migrations
 //	hallmark keys generate --type T --out F create a log signing key
-//	hallmark bench log [flags]              measure the log engine
+//	hallmark bench log|rekor|tsa [flags]    measure the engine and the write APIs
 //	hallmark fsck --config FILE [--log N]   verify a log's database end to end
 //	hallmark log rotate open|freeze [flags] rotate a log shard without stopping writes
 package main
@@ -24,6 +32,7 @@ func commands() []command {
 		{"dev", "run Hallmark on one machine with an embedded store", runDev},
 		{"trust-root", "write trusted_root.json for a deployment", runTrustRoot},
 		{"signing-config", "write signing_config.json for a deployment", runSigningConfig},
+		{"verify-config", "check a trusted root and signing config against running services", runVerifyConfig},
 		{"migrate", "apply database migrations", runMigrate},
 		{"keys", "generate signing keys", runKeys},
 		{"bench", "benchmark the log engine", runBench},
