@@ -101,16 +101,26 @@ func makeBodies(api string, n int) ([][]byte, error) {
 // httpLoad posts every body, either from conc closed-loop clients or on
 // an open-loop schedule of rate per second, and records latencies.
 func httpLoad(client *http.Client, endpoint string, bodies [][]byte, conc, rate int) *result {
+	return drive(bodies, conc, rate, func(body []byte) bool {
+		resp, err := client.Post(endpoint, "application/json", bytes.NewReader(body))
+		if err != nil {
+			return false
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusCreated
+	})
+}
+
+// drive sends every body once through send, either from conc closed-loop
+// clients or, when rate > 0, on an open-loop schedule of rate per second,
+// and records the latency of each successful send.
+func drive(bodies [][]byte, conc, rate int, send func([]byte) bool) *result {
 	res := &result{lat: make([]time.Duration, 0, len(bodies))}
 	var mu sync.Mutex
-	post := func(body []byte) {
+	one := func(body []byte) {
 		start := time.Now()
-		resp, err := client.Post(endpoint, "application/json", bytes.NewReader(body))
-		ok := err == nil && resp.StatusCode == http.StatusCreated
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		}
+		ok := send(body)
 		d := time.Since(start)
 		mu.Lock()
 		defer mu.Unlock()
@@ -129,7 +139,7 @@ func httpLoad(client *http.Client, endpoint string, bodies [][]byte, conc, rate 
 			go func() {
 				defer wg.Done()
 				for i := next.Add(1) - 1; i < int64(len(bodies)); i = next.Add(1) - 1 {
-					post(bodies[i])
+					one(bodies[i])
 				}
 			}()
 		}
@@ -140,7 +150,7 @@ func httpLoad(client *http.Client, endpoint string, bodies [][]byte, conc, rate 
 				time.Sleep(d)
 			}
 			wg.Add(1)
-			go func() { defer wg.Done(); post(b) }()
+			go func() { defer wg.Done(); one(b) }()
 		}
 	}
 	wg.Wait()

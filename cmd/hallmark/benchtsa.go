@@ -11,8 +11,6 @@ import (
 	"math/big"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/digitorus/timestamp"
@@ -55,52 +53,14 @@ func runBenchTSA(args []string) error {
 // tsaLoad posts every body once: with conc clients in a closed loop, or
 // at rate requests/s (open loop) when conc is 0.
 func tsaLoad(client *http.Client, url string, bodies [][]byte, conc, rate int) *result {
-	res := &result{lat: make([]time.Duration, 0, len(bodies))}
-	var mu sync.Mutex
-	post := func(body []byte) {
-		start := time.Now()
+	return drive(bodies, conc, rate, func(body []byte) bool {
 		resp, err := client.Post(url, "application/timestamp-query", bytes.NewReader(body))
-		ok := false
-		if err == nil {
-			reply, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			// A granted reply starts SEQUENCE { SEQUENCE { INTEGER 0 ...
-			ok = resp.StatusCode == http.StatusOK && len(reply) > 200 && strings.Contains(resp.Header.Get("Content-Type"), "timestamp-reply")
+		if err != nil {
+			return false
 		}
-		d := time.Since(start)
-		mu.Lock()
-		defer mu.Unlock()
-		if !ok {
-			res.errors++
-			return
-		}
-		res.lat = append(res.lat, d)
-	}
-	start := time.Now()
-	var wg sync.WaitGroup
-	if rate == 0 {
-		var next atomic.Int64
-		for w := 0; w < conc; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := next.Add(1) - 1; i < int64(len(bodies)); i = next.Add(1) - 1 {
-					post(bodies[i])
-				}
-			}()
-		}
-	} else {
-		interval := time.Second / time.Duration(rate)
-		for i, b := range bodies {
-			if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-				time.Sleep(d)
-			}
-			wg.Add(1)
-			go func() { defer wg.Done(); post(b) }()
-		}
-	}
-	wg.Wait()
-	res.elapsed = time.Since(start)
-	res.n = len(res.lat)
-	return res
+		reply, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		// A granted reply starts SEQUENCE { SEQUENCE { INTEGER 0 ...
+		return resp.StatusCode == http.StatusOK && len(reply) > 200 && strings.Contains(resp.Header.Get("Content-Type"), "timestamp-reply")
+	})
 }
