@@ -16,9 +16,6 @@ import (
 	"time"
 
 	"github.com/transparency-dev/formats/log"
-	"github.com/transparency-dev/merkle/compact"
-	"github.com/transparency-dev/merkle/proof"
-	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/note"
 
@@ -102,20 +99,13 @@ logs:
 	return p
 }
 
-// haAck is an append a client got an answer for.
-type haAck struct {
-	data  string
-	index uint64
-	cp    string
-}
-
 // haClients runs writers that append unique entries until ctx ends. A
 // failed append is retried, with the same entry, on the next replica
 // (duplicates return the existing index, so retries are safe) until it
 // succeeds or giveUp passes; only then is it a failure.
 type haClients struct {
 	mu       sync.Mutex
-	acks     []haAck
+	acks     []ackedAppend
 	retries  atomic.Int64
 	failures []string
 }
@@ -140,7 +130,7 @@ func (c *haClients) run(ctx context.Context, writers int, bases func() []string,
 					cancel()
 					if err == nil {
 						c.mu.Lock()
-						c.acks = append(c.acks, haAck{data, r.Index, r.Checkpoint})
+						c.acks = append(c.acks, ackedAppend{data, r.Index, r.Checkpoint})
 						c.mu.Unlock()
 						break
 					}
@@ -255,69 +245,13 @@ func TestHAReplicasSurviveKills(t *testing.T) {
 	runFsck(t, h.replicas[0].config, true)
 }
 
-// verifyHATree reads the whole log from the first replica with tessera's
-// client and checks every acknowledgement against it. It returns the final
-// checkpoint.
-func verifyHATree(t *testing.T, h *haLog, acks []haAck) *log.Checkpoint {
+// verifyHATree reads the whole log from the first replica and checks every
+// acknowledgement against it. Writers retry until they get an answer, so
+// every entry in the tree was acknowledged to exactly one writer. It returns
+// the final checkpoint.
+func verifyHATree(t *testing.T, h *haLog, acks []ackedAppend) *log.Checkpoint {
 	t.Helper()
-	ctx := context.Background()
-	u, _ := url.Parse(h.replicas[0].BaseURL + "/")
-	f, _ := client.NewHTTPFetcher(u, nil)
-	final, _, _, err := client.FetchCheckpoint(ctx, f.ReadCheckpoint, h.verifier, h.origin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]uint64{}
-	r := (&compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}).NewEmptyRange(0)
-	for b := uint64(0); b*256 < final.Size; b++ {
-		bundle, err := client.GetEntryBundle(ctx, f.ReadEntryBundle, b, final.Size)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, e := range bundle.Entries {
-			idx := b*256 + uint64(i)
-			if j, dup := seen[string(e)]; dup {
-				t.Fatalf("entry %q at %d and %d", e, j, idx)
-			}
-			seen[string(e)] = idx
-			r.Append(rfc6962.DefaultHasher.HashLeaf(e), nil)
-		}
-	}
-	if root, _ := r.GetRootHash(nil); string(root) != string(final.Hash) {
-		t.Fatal("root recomputed from the entries differs from the final checkpoint")
-	}
-	// Writers retry until they get an answer, so every entry in the tree
-	// was acknowledged to exactly one writer: nothing half-written stayed.
-	if uint64(len(acks)) != final.Size {
-		t.Fatalf("%d entries acknowledged, the tree holds %d", len(acks), final.Size)
-	}
-	pb, err := client.NewProofBuilder(ctx, final.Size, f.ReadTile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checked := map[string]bool{}
-	for _, a := range acks {
-		if got, ok := seen[a.data]; !ok || got != a.index {
-			t.Fatalf("acknowledged %q at %d; the log has it at %d (present=%v)", a.data, a.index, got, ok)
-		}
-		if checked[a.cp] {
-			continue
-		}
-		checked[a.cp] = true
-		cp, _, _, err := log.ParseCheckpoint([]byte(a.cp), h.origin, h.verifier)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cons, err := pb.ConsistencyProof(ctx, cp.Size, final.Size)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, cp.Size, final.Size, cons, cp.Hash, final.Hash); err != nil {
-			t.Fatalf("checkpoint %d handed to a client is not consistent with the final %d: %v", cp.Size, final.Size, err)
-		}
-	}
-	t.Logf("final tree size %d: every acknowledged entry at its index, %d distinct checkpoints consistent with the final one", final.Size, len(checked))
-	return final
+	return verifyAcknowledged(t, h.replicas[0].BaseURL, h.origin, h.verifier, acks, true)
 }
 
 // runFsck runs `hallmark fsck` on a configuration and fails the test unless

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hallmark-dev/hallmark/tlog"
@@ -233,4 +239,85 @@ func run(t testing.TB, dir string, env []string, bin string, args ...string) (st
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// ackedAppend is an append a client got an answer for: the entry, the index
+// it was given and the checkpoint that came with it.
+type ackedAppend struct {
+	data  string
+	index uint64
+	cp    string
+}
+
+// verifyAcknowledged reads the whole log at baseURL with tessera's client
+// and checks it against what clients were told: no entry twice, the root
+// recomputed from the entries equals the final checkpoint's, every
+// acknowledged entry sits at the index it was given, and every checkpoint
+// handed out is consistent with the final one. With exact, the tree must
+// hold nothing but acknowledged entries (writers that retried until they got
+// an answer). It returns the final checkpoint.
+func verifyAcknowledged(t *testing.T, baseURL, origin string, v note.Verifier, acks []ackedAppend, exact bool) *log.Checkpoint {
+	t.Helper()
+	ctx := context.Background()
+	u, err := url.Parse(baseURL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := client.NewHTTPFetcher(u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, _, _, err := client.FetchCheckpoint(ctx, f.ReadCheckpoint, v, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]uint64{}
+	r := (&compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}).NewEmptyRange(0)
+	for b := uint64(0); b*256 < final.Size; b++ {
+		bundle, err := client.GetEntryBundle(ctx, f.ReadEntryBundle, b, final.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, e := range bundle.Entries {
+			idx := b*256 + uint64(i)
+			if j, dup := seen[string(e)]; dup {
+				t.Fatalf("entry %q at %d and %d", e, j, idx)
+			}
+			seen[string(e)] = idx
+			r.Append(rfc6962.DefaultHasher.HashLeaf(e), nil)
+		}
+	}
+	if root, _ := r.GetRootHash(nil); string(root) != string(final.Hash) {
+		t.Fatal("root recomputed from the entries differs from the final checkpoint")
+	}
+	if exact && uint64(len(acks)) != final.Size {
+		t.Fatalf("%d entries acknowledged, the tree holds %d", len(acks), final.Size)
+	}
+	pb, err := client.NewProofBuilder(ctx, final.Size, f.ReadTile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := map[string]bool{}
+	for _, a := range acks {
+		if got, ok := seen[a.data]; !ok || got != a.index {
+			t.Fatalf("acknowledged %q at %d; the log has it at %d (present=%v)", a.data, a.index, got, ok)
+		}
+		if checked[a.cp] {
+			continue
+		}
+		checked[a.cp] = true
+		cp, _, _, err := log.ParseCheckpoint([]byte(a.cp), origin, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cons, err := pb.ConsistencyProof(ctx, cp.Size, final.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, cp.Size, final.Size, cons, cp.Hash, final.Hash); err != nil {
+			t.Fatalf("checkpoint %d handed to a client is not consistent with the final %d: %v", cp.Size, final.Size, err)
+		}
+	}
+	t.Logf("final tree size %d: every acknowledged entry at its index, %d distinct checkpoints consistent with the final one", final.Size, len(checked))
+	return final
 }
