@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bytes"
 	"crypto"
 	"errors"
 	"fmt"
@@ -11,8 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
 	"github.com/hallmark-dev/hallmark/tlog/witness"
 )
 
@@ -116,13 +114,9 @@ type WitnessPolicyConfig struct {
 
 // LoadMonitorConfig reads and validates a monitor config strictly.
 func LoadMonitorConfig(path string) (*MonitorConfig, error) {
-	raw, err := os.ReadFile(path)
+	cfg, err := yamlcfg.Load(path, ParseMonitorConfig)
 	if err != nil {
-		return nil, fmt.Errorf("couldn't read config: %w", err)
-	}
-	cfg, err := ParseMonitorConfig(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	cfg.dir = filepath.Dir(path)
 	return cfg, nil
@@ -130,11 +124,9 @@ func LoadMonitorConfig(path string) (*MonitorConfig, error) {
 
 // ParseMonitorConfig decodes and validates a config; unknown keys are errors.
 func ParseMonitorConfig(raw []byte) (*MonitorConfig, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
 	var cfg MonitorConfig
-	if err := dec.Decode(&cfg); err != nil {
-		return nil, fmt.Errorf("invalid config: %w", err)
+	if err := yamlcfg.Decode(raw, &cfg); err != nil {
+		return nil, err
 	}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = time.Minute

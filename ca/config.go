@@ -1,7 +1,6 @@
 package ca
 
 import (
-	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -9,8 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
 	"github.com/hallmark-dev/hallmark/oidc"
 )
 
@@ -125,20 +123,14 @@ type FileSignerConfig struct {
 
 // LoadConfig reads and validates a config file, filling defaults.
 func LoadConfig(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
-	}
-	return ParseConfig(data)
+	return yamlcfg.Load(path, ParseConfig)
 }
 
 // ParseConfig decodes a config strictly, fills defaults and validates it.
 func ParseConfig(data []byte) (*Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+	if err := yamlcfg.Decode(data, &c); err != nil {
+		return nil, err
 	}
 	if c.HTTPAddr == "" {
 		c.HTTPAddr = "127.0.0.1:5555"

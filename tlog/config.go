@@ -1,7 +1,6 @@
 package tlog
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -17,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
 )
 
 // ServiceConfig is hallmark-log's configuration file. Unknown keys are
@@ -175,13 +174,9 @@ type RekorConfig struct {
 
 // LoadServiceConfig reads and validates a config file strictly.
 func LoadServiceConfig(path string) (*ServiceConfig, error) {
-	raw, err := os.ReadFile(path)
+	cfg, err := yamlcfg.Load(path, ParseServiceConfig)
 	if err != nil {
-		return nil, fmt.Errorf("couldn't read config: %w", err)
-	}
-	cfg, err := ParseServiceConfig(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	cfg.dir = filepath.Dir(path)
 	return cfg, nil
@@ -189,11 +184,9 @@ func LoadServiceConfig(path string) (*ServiceConfig, error) {
 
 // ParseServiceConfig decodes and validates a config; unknown keys are errors.
 func ParseServiceConfig(raw []byte) (*ServiceConfig, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
 	var cfg ServiceConfig
-	if err := dec.Decode(&cfg); err != nil {
-		return nil, fmt.Errorf("invalid config: %w", err)
+	if err := yamlcfg.Decode(raw, &cfg); err != nil {
+		return nil, err
 	}
 	if cfg.Listen.HTTP == "" {
 		cfg.Listen.HTTP = "127.0.0.1:3000"

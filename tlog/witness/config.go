@@ -1,7 +1,6 @@
 package witness
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -10,8 +9,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/mod/sumdb/note"
-	"gopkg.in/yaml.v3"
 
+	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
 	"github.com/hallmark-dev/hallmark/tlog"
 )
 
@@ -62,11 +61,9 @@ func LoadServerConfig(path string) (*ServerConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read config: %w", err)
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
 	var cfg ServerConfig
-	if err := dec.Decode(&cfg); err != nil {
-		return nil, fmt.Errorf("%s: invalid config: %w", path, err)
+	if err := yamlcfg.Decode(raw, &cfg); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	cfg.dir = filepath.Dir(path)
 	if cfg.Listen == "" {
