@@ -96,27 +96,37 @@ func CertificateIdentity(der []byte) (Identity, error) {
 			!ext.SkipOptionalASN1(cbasn1.BOOLEAN) || !ext.ReadASN1Bytes(&value, cbasn1.OCTET_STRING) {
 			return id, fmt.Errorf("%w: malformed extension", errNotCertificate)
 		}
-		switch string(oid) {
-		case oidSAN:
-			subjects, err := generalNames(value)
-			if err != nil {
-				return id, err
-			}
-			id.Subjects = append(id.Subjects, subjects...)
-		case oidIssuerV2:
-			issuer, err := utf8StringValue(value)
-			if err != nil {
-				return id, err
-			}
-			id.Issuer = issuer
-		case oidIssuerV1:
-			issuerV1 = string(value)
+		if err := id.addExtension(string(oid), value, &issuerV1); err != nil {
+			return id, err
 		}
 	}
 	if id.Issuer == "" {
 		id.Issuer = issuerV1
 	}
 	return id, nil
+}
+
+// addExtension records what a Fulcio certificate extension says of the
+// identity: SAN subjects, the issuer (v2, a DER UTF8String) or the legacy
+// raw issuer (v1) into issuerV1. Other extensions are ignored.
+func (id *Identity) addExtension(oid string, value []byte, issuerV1 *string) error {
+	switch oid {
+	case oidSAN:
+		subjects, err := generalNames(value)
+		if err != nil {
+			return err
+		}
+		id.Subjects = append(id.Subjects, subjects...)
+	case oidIssuerV2:
+		issuer, err := utf8StringValue(value)
+		if err != nil {
+			return err
+		}
+		id.Issuer = issuer
+	case oidIssuerV1:
+		*issuerV1 = string(value)
+	}
+	return nil
 }
 
 // utf8StringValue reads an extension value that is a DER UTF8String.

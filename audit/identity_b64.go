@@ -195,21 +195,8 @@ func certificateIdentityB64(src []byte) (Identity, error) {
 		if err != nil {
 			return id, err
 		}
-		switch which {
-		case oidSAN:
-			subjects, err := generalNames(value)
-			if err != nil {
-				return id, err
-			}
-			id.Subjects = append(id.Subjects, subjects...)
-		case oidIssuerV2:
-			issuer, err := utf8StringValue(value)
-			if err != nil {
-				return id, err
-			}
-			id.Issuer = issuer
-		case oidIssuerV1:
-			issuerV1 = string(value)
+		if err := id.addExtension(which, value, &issuerV1); err != nil {
+			return id, err
 		}
 	}
 	if id.Issuer == "" {

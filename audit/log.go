@@ -543,27 +543,7 @@ func (l *Log) get(ctx context.Context, path string) ([]byte, error) {
 
 // getJSON GETs URL+path and decodes a JSON answer.
 func (l *Log) getJSON(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.URL+path, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := l.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return &HTTPError{URL: l.URL + path, Code: resp.StatusCode, Body: string(bytes.TrimSpace(body))}
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("%s: invalid JSON answer: %w", l.URL+path, err)
-	}
-	return nil
+	return l.doJSON(ctx, http.MethodGet, path, nil, v)
 }
 
 // postJSON POSTs a JSON body and decodes a JSON answer.
@@ -572,24 +552,40 @@ func (l *Log) postJSON(ctx context.Context, path string, in, out any) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.URL+path, bytes.NewReader(b))
+	return l.doJSON(ctx, http.MethodPost, path, b, out)
+}
+
+// doJSON sends body (JSON, or nothing) to URL+path and decodes a 200
+// answer into out; other statuses become an *HTTPError.
+func (l *Log) doJSON(ctx context.Context, method, path string, body []byte, out any) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, l.URL+path, rd)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := l.http.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return &HTTPError{URL: l.URL + path, Code: resp.StatusCode, Body: string(bytes.TrimSpace(body))}
+		return &HTTPError{URL: l.URL + path, Code: resp.StatusCode, Body: string(bytes.TrimSpace(answer))}
 	}
-	return json.Unmarshal(body, out)
+	if err := json.Unmarshal(answer, out); err != nil {
+		return fmt.Errorf("%s: invalid JSON answer: %w", l.URL+path, err)
+	}
+	return nil
 }
 
 // HTTPError is a non-200 answer from a log.
