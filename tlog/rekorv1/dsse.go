@@ -334,17 +334,11 @@ func (e *dsseV001) indexKeys() []string {
 	var keys []string
 	for _, s := range e.sigs {
 		// Rekor re-parses the canonical verifier it stored.
-		k, err := parsePublicKey(s.Verifier)
-		if err != nil {
+		k, ok := keyIndexKeys(s.Verifier)
+		if !ok {
 			return nil
 		}
-		pemBytes, err := k.canonical()
-		if err != nil {
-			return nil
-		}
-		h := sha256.Sum256(pemBytes)
-		keys = append(keys, "sha256:"+hex.EncodeToString(h[:]))
-		keys = append(keys, k.subjects()...)
+		keys = append(keys, k...)
 	}
 	keys = append(keys, "sha256:"+e.payloadH, "sha256:"+e.envelopeH)
 	if e.env.PayloadType == inTotoPayloadType {
@@ -394,4 +388,20 @@ func digestKeys(set map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// keyIndexKeys are the search keys Rekor derives from a signature's public
+// key or certificate: the SHA-256 of its canonical PEM and the subjects it
+// names. ok is false where Rekor fails and indexes nothing for the entry.
+func keyIndexKeys(raw []byte) (keys []string, ok bool) {
+	k, err := parsePublicKey(raw)
+	if err != nil {
+		return nil, false
+	}
+	pemBytes, err := k.canonical()
+	if err != nil {
+		return nil, false
+	}
+	h := sha256.Sum256(pemBytes)
+	return append([]string{"sha256:" + hex.EncodeToString(h[:])}, k.subjects()...), true
 }

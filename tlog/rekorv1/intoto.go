@@ -367,17 +367,11 @@ func (e *intotoV002) canonical() (any, error) {
 func (e *intotoV002) indexKeys() []string {
 	var keys []string
 	for _, s := range e.sigs {
-		k, err := parsePublicKey(s.PublicKey)
-		if err != nil {
+		k, ok := keyIndexKeys(s.PublicKey)
+		if !ok {
 			return nil
 		}
-		pemBytes, err := k.canonical()
-		if err != nil {
-			return nil
-		}
-		h := sha256.Sum256(pemBytes)
-		keys = append(keys, "sha256:"+hex.EncodeToString(h[:]))
-		keys = append(keys, k.subjects()...)
+		keys = append(keys, k...)
 	}
 	keys = append(keys, e.payloadHash.key())
 	if *e.payloadType != inTotoPayloadType {
