@@ -1,6 +1,7 @@
 package ct
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha256"
@@ -32,9 +33,29 @@ type Log struct {
 	roots *x509.CertPool
 	raw   [][]byte // accepted roots, DER, for get-roots
 
-	mu      sync.Mutex
-	issuers map[[32]byte]bool // issuers known to be stored
+	mu       sync.Mutex
+	issuers  map[[32]byte]bool            // issuers known to be stored
+	verified map[[32]byte]*verifiedIssuer // by SHA-256 of chain[1]: issuer chains that verified to a root
 }
+
+// verifiedIssuer is the issuer part of a chain that verified to an
+// accepted root: a later submission naming the same issuer certificate
+// only needs its leaf checked against issuers[0], provided the leaf's
+// NotBefore is inside every issuer's validity (the time a full
+// verification checks them at).
+type verifiedIssuer struct {
+	issuers             []*x509.Certificate // [issuer, ..., root]
+	anchor              *x509.CertPool      // issuers[0] alone
+	notBefore, notAfter time.Time           // intersection of the issuers' validity
+}
+
+// maxVerifiedIssuers bounds the cache: a CT log for one CA sees a handful.
+const maxVerifiedIssuers = 64
+
+// oidNameConstraints is X.509's name constraints extension. An issuer
+// chain carrying it above the issuing CA is never cached: its
+// constraints apply to each leaf, which only a full verification checks.
+var oidNameConstraints = asn1.ObjectIdentifier{2, 5, 29, 30}
 
 // New returns the CT personality of l, signing SCTs with key (ECDSA
 // P-256) and accepting chains to one of roots.
@@ -160,24 +181,13 @@ func (c *Log) verifyChain(chain [][]byte, precert bool) (*Entry, []*x509.Certifi
 		}
 		leaf.UnhandledCriticalExtensions = rest
 	}
-	inter := x509.NewCertPool()
-	for _, cert := range certs[1:] {
-		inter.AddCert(cert)
-	}
-	// Verify at the certificate's own start: a log accepts certificates
-	// whatever the time of submission (Fulcio's live only ten minutes).
-	chains, err := leaf.Verify(x509.VerifyOptions{
-		Roots: c.roots, Intermediates: inter, CurrentTime: leaf.NotBefore,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	})
+	issuers, err := c.verifyLeaf(&leaf, certs, chain)
 	if err != nil {
 		return nil, nil, bad("chain does not verify to an accepted root: %v", err)
 	}
-	verified := chains[0]
-	if len(verified) < 2 {
+	if len(issuers) == 0 {
 		return nil, nil, bad("the submitted certificate is itself a root")
 	}
-	issuers := verified[1:]
 	e := &Entry{Certificate: chain[0]}
 	for _, is := range issuers {
 		e.ChainFingerprints = append(e.ChainFingerprints, sha256.Sum256(is.Raw))
@@ -196,6 +206,78 @@ func (c *Log) verifyChain(chain [][]byte, precert bool) (*Entry, []*x509.Certifi
 		e.IssuerKeyHash = sha256.Sum256(issuers[0].RawSubjectPublicKeyInfo)
 	}
 	return e, issuers, nil
+}
+
+// verifyLeaf verifies leaf (certs[0], with the poison already accepted)
+// through certs[1:] to an accepted root, at the leaf's NotBefore (a log
+// accepts certificates whatever the time of submission: Fulcio's live only
+// ten minutes), and returns the verified issuers [issuer, ..., root].
+//
+// The issuer chain of a CA changes rarely while every certificate is new,
+// so once chain[1] has verified to a root, later leaves under the same
+// issuer certificate are checked against it alone: one signature instead
+// of a chain build. Anything the shortcut cannot decide (another issuer,
+// a leaf outside the issuers' validity, a leaf chain[1] did not sign)
+// falls back to the full verification.
+func (c *Log) verifyLeaf(leaf *x509.Certificate, certs []*x509.Certificate, chain [][]byte) ([]*x509.Certificate, error) {
+	opts := x509.VerifyOptions{CurrentTime: leaf.NotBefore, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}
+	var fp [32]byte
+	if len(chain) > 1 {
+		fp = sha256.Sum256(chain[1])
+		c.mu.Lock()
+		vi := c.verified[fp]
+		c.mu.Unlock()
+		if vi != nil && !leaf.NotBefore.Before(vi.notBefore) && !leaf.NotBefore.After(vi.notAfter) {
+			o := opts
+			o.Roots = vi.anchor
+			// A chain of one would mean the leaf is the issuer itself.
+			if chains, err := leaf.Verify(o); err == nil && len(chains[0]) == 2 {
+				return vi.issuers, nil
+			}
+		}
+	}
+	inter := x509.NewCertPool()
+	for _, cert := range certs[1:] {
+		inter.AddCert(cert)
+	}
+	opts.Roots, opts.Intermediates = c.roots, inter
+	chains, err := leaf.Verify(opts)
+	if err != nil {
+		return nil, err
+	}
+	issuers := chains[0][1:]
+	if len(issuers) > 0 && len(chain) > 1 && bytes.Equal(issuers[0].Raw, chain[1]) {
+		c.remember(fp, issuers)
+	}
+	return issuers, nil
+}
+
+// remember caches a verified issuer chain unless the cache is full or an
+// issuer above the first constrains names.
+func (c *Log) remember(fp [32]byte, issuers []*x509.Certificate) {
+	vi := &verifiedIssuer{issuers: issuers, anchor: x509.NewCertPool(), notBefore: issuers[0].NotBefore, notAfter: issuers[0].NotAfter}
+	vi.anchor.AddCert(issuers[0])
+	for _, is := range issuers[1:] {
+		for _, e := range is.Extensions {
+			if e.Id.Equal(oidNameConstraints) {
+				return
+			}
+		}
+		if is.NotBefore.After(vi.notBefore) {
+			vi.notBefore = is.NotBefore
+		}
+		if is.NotAfter.Before(vi.notAfter) {
+			vi.notAfter = is.NotAfter
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.verified == nil {
+		c.verified = map[[32]byte]*verifiedIssuer{}
+	}
+	if len(c.verified) < maxVerifiedIssuers {
+		c.verified[fp] = vi
+	}
 }
 
 // AddChain logs the certificate (or precertificate) chain and returns its
