@@ -392,3 +392,27 @@ func TestVerifiedIssuerCache(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifiedIssuerCacheChainFileRoots: with hallmark-ca's chain file as
+// roots (intermediate and root both accepted), the CA's submissions
+// [precert, intermediate, root] take the cached path.
+func TestVerifiedIssuerCacheChainFileRoots(t *testing.T) {
+	p := newPKI(t)
+	c, _, _ := openTestLog(t, p.inter, p.root)
+	for i := range 3 {
+		_, precert := p.issue(t, "a@example.com")
+		if i > 0 {
+			leaf, err := x509.ParseCertificate(precert)
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaf.UnhandledCriticalExtensions = nil
+			if c.knownIssuers(leaf, [][]byte{precert, p.inter.Raw, p.root.Raw}) == nil {
+				t.Fatalf("submission %d does not take the cached path", i)
+			}
+		}
+		if _, err := c.AddChain(context.Background(), [][]byte{precert, p.inter.Raw, p.root.Raw}, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -155,15 +156,11 @@ func (c *Log) verifyChain(chain [][]byte, precert bool) (*Entry, []*x509.Certifi
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", tlog.ErrInvalidRequest, fmt.Sprintf(format, a...))
 	}
-	certs := make([]*x509.Certificate, len(chain))
-	for i, der := range chain {
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			return nil, nil, bad("chain[%d] does not parse: %v", i, err)
-		}
-		certs[i] = cert
+	parsed, err := x509.ParseCertificate(chain[0])
+	if err != nil {
+		return nil, nil, bad("chain[0] does not parse: %v", err)
 	}
-	leaf := *certs[0] // a copy: verification below edits it
+	leaf := *parsed // a copy: verification below edits it
 	if hasPoison(&leaf) != precert {
 		if precert {
 			return nil, nil, bad("add-pre-chain needs a precertificate (with the critical poison extension)")
@@ -181,9 +178,17 @@ func (c *Log) verifyChain(chain [][]byte, precert bool) (*Entry, []*x509.Certifi
 		}
 		leaf.UnhandledCriticalExtensions = rest
 	}
-	issuers, err := c.verifyLeaf(&leaf, certs, chain)
-	if err != nil {
-		return nil, nil, bad("chain does not verify to an accepted root: %v", err)
+	issuers := c.knownIssuers(&leaf, chain)
+	if issuers == nil {
+		certs := make([]*x509.Certificate, len(chain)-1)
+		for i, der := range chain[1:] {
+			if certs[i], err = x509.ParseCertificate(der); err != nil {
+				return nil, nil, bad("chain[%d] does not parse: %v", i+1, err)
+			}
+		}
+		if issuers, err = c.verifyFull(&leaf, certs, chain); err != nil {
+			return nil, nil, bad("chain does not verify to an accepted root: %v", err)
+		}
 	}
 	if len(issuers) == 0 {
 		return nil, nil, bad("the submitted certificate is itself a root")
@@ -208,46 +213,65 @@ func (c *Log) verifyChain(chain [][]byte, precert bool) (*Entry, []*x509.Certifi
 	return e, issuers, nil
 }
 
-// verifyLeaf verifies leaf (certs[0], with the poison already accepted)
-// through certs[1:] to an accepted root, at the leaf's NotBefore (a log
-// accepts certificates whatever the time of submission: Fulcio's live only
-// ten minutes), and returns the verified issuers [issuer, ..., root].
+// Chains are verified at the leaf's NotBefore (a log accepts certificates
+// whatever the time of submission: Fulcio's live only ten minutes), for
+// any EKU.
 //
 // The issuer chain of a CA changes rarely while every certificate is new,
 // so once chain[1] has verified to a root, later leaves under the same
-// issuer certificate are checked against it alone: one signature instead
-// of a chain build. Anything the shortcut cannot decide (another issuer,
-// a leaf outside the issuers' validity, a leaf chain[1] did not sign)
-// falls back to the full verification.
-func (c *Log) verifyLeaf(leaf *x509.Certificate, certs []*x509.Certificate, chain [][]byte) ([]*x509.Certificate, error) {
-	opts := x509.VerifyOptions{CurrentTime: leaf.NotBefore, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}
-	var fp [32]byte
-	if len(chain) > 1 {
-		fp = sha256.Sum256(chain[1])
-		c.mu.Lock()
-		vi := c.verified[fp]
-		c.mu.Unlock()
-		if vi != nil && !leaf.NotBefore.Before(vi.notBefore) && !leaf.NotBefore.After(vi.notAfter) {
-			o := opts
-			o.Roots = vi.anchor
-			// A chain of one would mean the leaf is the issuer itself.
-			if chains, err := leaf.Verify(o); err == nil && len(chains[0]) == 2 {
-				return vi.issuers, nil
-			}
+// issuer certificate are checked against it alone (knownIssuers): one
+// signature instead of parsing the chain and building paths. Anything the
+// shortcut cannot decide (another issuer, a certificate in the chain that
+// is neither a verified issuer nor an accepted root, a leaf outside the
+// issuers' validity, a leaf chain[1] did not sign) goes through verifyFull.
+
+// knownIssuers returns the verified issuers [issuer, ..., root] of leaf
+// (chain[0], poison already accepted) if chain[1:] consists of a cached
+// verified issuer chain's certificates and chain[1] signed leaf; nil
+// otherwise.
+func (c *Log) knownIssuers(leaf *x509.Certificate, chain [][]byte) []*x509.Certificate {
+	if len(chain) < 2 {
+		return nil
+	}
+	c.mu.Lock()
+	vi := c.verified[sha256.Sum256(chain[1])]
+	c.mu.Unlock()
+	if vi == nil || leaf.NotBefore.Before(vi.notBefore) || leaf.NotBefore.After(vi.notAfter) {
+		return nil
+	}
+	// Certificates after chain[1] are not needed to reach a root, but each
+	// must be one the full path would also parse: a verified issuer or an
+	// accepted root.
+	for _, der := range chain[2:] {
+		if !slices.ContainsFunc(vi.issuers, func(is *x509.Certificate) bool { return bytes.Equal(is.Raw, der) }) &&
+			!slices.ContainsFunc(c.raw, func(r []byte) bool { return bytes.Equal(r, der) }) {
+			return nil
 		}
 	}
+	chains, err := leaf.Verify(x509.VerifyOptions{Roots: vi.anchor, CurrentTime: leaf.NotBefore,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	// A chain of one would mean the leaf is the issuer itself.
+	if err != nil || len(chains[0]) != 2 {
+		return nil
+	}
+	return vi.issuers
+}
+
+// verifyFull verifies leaf through certs (chain[1:], parsed) to an
+// accepted root and returns the verified issuers, remembering them.
+func (c *Log) verifyFull(leaf *x509.Certificate, certs []*x509.Certificate, chain [][]byte) ([]*x509.Certificate, error) {
 	inter := x509.NewCertPool()
-	for _, cert := range certs[1:] {
+	for _, cert := range certs {
 		inter.AddCert(cert)
 	}
-	opts.Roots, opts.Intermediates = c.roots, inter
-	chains, err := leaf.Verify(opts)
+	chains, err := leaf.Verify(x509.VerifyOptions{Roots: c.roots, Intermediates: inter, CurrentTime: leaf.NotBefore,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	if err != nil {
 		return nil, err
 	}
 	issuers := chains[0][1:]
 	if len(issuers) > 0 && len(chain) > 1 && bytes.Equal(issuers[0].Raw, chain[1]) {
-		c.remember(fp, issuers)
+		c.remember(sha256.Sum256(chain[1]), issuers)
 	}
 	return issuers, nil
 }
