@@ -95,7 +95,8 @@ func TestAlteredSCTFailsVerification(t *testing.T) {
 	v3 := cosignBinary(t, "HALLMARK_COSIGN_V3", "v3.1.3")
 	s := startCTStack(t)
 	e := s.ca
-	caKey, err := ca.LoadEncryptedKeyFile(filepath.Join(e.dir, ca.IntermediateKeyFile), []byte("interop-password"))
+	// startCA wrote the key encrypted with this password for hallmark-ca.
+	caKey, err := ca.LoadEncryptedKeyFile(filepath.Join(e.dir, ca.IntermediateKeyFile), []byte(os.Getenv("HALLMARK_INTEROP_CA_PASSWORD")))
 	if err != nil {
 		t.Fatal(err)
 	}
