@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,6 +12,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,35 +25,58 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/hallmark-dev/hallmark/api"
 	fulcioapi "github.com/hallmark-dev/hallmark/api/fulcio"
 	"github.com/hallmark-dev/hallmark/ca"
 	"github.com/hallmark-dev/hallmark/oidc"
 	"github.com/hallmark-dev/hallmark/oidc/devissuer"
+	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/ct"
 )
 
-// bench measures issuance over HTTP on loopback: a hallmark-ca with a
-// file-backed (encrypted PKCS#8) CA key and no CT log, a development OIDC
-// issuer, and a load generator sending sigstore-go-shaped v2 requests, all
-// in this process. It runs a closed loop (fixed concurrency, as fast as
-// possible) and then an open loop (fixed arrival rate, latency measured
-// from each request's scheduled start, so a stalled server is not hidden).
+// bench measures keyless issuance over HTTP on loopback, end to end: a
+// hallmark-ca with a file-backed (encrypted PKCS#8) CA key, a development
+// OIDC issuer, optionally a Hallmark CT log whose SCTs the CA embeds, and
+// a load generator acting as sigstore-go: per certificate it makes an
+// ephemeral P-256 key and its proof of possession and sends a v2 REST
+// request with an identity token the CA verifies. All run in this process.
+// It runs a closed loop (fixed concurrency, as fast as possible) and then
+// an open loop (fixed arrival rate, latency measured from each request's
+// scheduled start, so a stalled server is not hidden).
+//
+// -ct selects the CT path: "off" (no SCT), "inprocess" (the CA submits the
+// precertificate straight to the ct.Log, as when co-hosted) or "http"
+// (the CA's RFC 6962 client POSTs add-pre-chain to a hallmark-log ct log
+// served on its own loopback listener, and verifies the SCT it gets).
 func bench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	duration := fs.Duration("duration", 10*time.Second, "length of each measured phase")
-	conc := fs.Int("concurrency", 16, "closed loop: concurrent clients")
+	conc := fs.Int("concurrency", 0, "closed loop: concurrent clients (default 16, or 128 with a CT log, whose batches make each request wait)")
 	rate := fs.Int("rate", 1000, "open loop: requests per second offered (0 skips the phase)")
 	curveName := fs.String("ca-curve", "P-256", "curve of the CA key: P-256 or P-384")
+	ctMode := fs.String("ct", "off", "CT log: off, inprocess (co-hosted ct.Log) or http (hallmark-log ct log over loopback HTTP)")
+	store := fs.String("store", "sqlite", "store of the CT log: sqlite (temporary file) or postgres ($HALLMARK_DATABASE_URL, then $HALLMARK_TEST_DATABASE_URL)")
+	maxAge := fs.Duration("ct-batch-max-age", 50*time.Millisecond, "batch max age of the CT log (the SCT waits for its batch to commit)")
+	freshKeys := fs.Bool("fresh-keys", true, "make a new key and proof of possession for every request, as a client does (false: reuse 64)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the measured closed loop to this file")
 	fs.Parse(args)
 	curve := map[string]elliptic.Curve{"P-256": elliptic.P256(), "P-384": elliptic.P384()}[*curveName]
 	if curve == nil {
 		return fmt.Errorf("bench: unknown curve %q", *curveName)
+	}
+	if *ctMode != "off" && *ctMode != "inprocess" && *ctMode != "http" {
+		return fmt.Errorf("bench: -ct must be off, inprocess or http, not %q", *ctMode)
+	}
+	if *conc == 0 {
+		*conc = 16
+		if *ctMode != "off" {
+			*conc = 128
+		}
 	}
 
 	dir, err := os.MkdirTemp("", "hallmark-ca-bench")
@@ -72,51 +98,101 @@ func bench(args []string) error {
 	}
 	os.WriteFile(filepath.Join(dir, "pw"), []byte("bench-password\n"), 0o600)
 	cfg := &ca.Config{
-		HTTPAddr: "127.0.0.1:0", GRPCAddr: "off", MaxRequestBytes: 4 << 20, CertificateValidity: ca.DefaultValidity,
+		HTTPAddr: "127.0.0.1:0", GRPCAddr: "off", MaxRequestBytes: 4 << 20, MaxInFlight: 1024, CertificateValidity: ca.DefaultValidity,
 		Signer: ca.SignerConfig{Type: "file", ChainFile: filepath.Join(dir, ca.ChainFile), File: ca.FileSignerConfig{
 			KeyFile: filepath.Join(dir, ca.IntermediateKeyFile), PasswordFile: filepath.Join(dir, "pw")}},
 		Issuers: []oidc.IssuerConfig{{URL: is.URL(), Type: oidc.TypeGitHubWorkflow}},
 	}
-	svc, err := fulcioapi.NewService(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	ctDesc := "no CT log"
+	var handler http.Handler
+	if *ctMode == "off" {
+		svc, err := fulcioapi.NewService(cfg, quiet)
+		if err != nil {
+			return err
+		}
+		defer svc.Close()
+		handler = svc.Handler()
+	} else {
+		cl, err := startBenchCTLog(ctx, dir, *store, *maxAge, quiet)
+		if err != nil {
+			return err
+		}
+		defer cl.close()
+		ctDesc = fmt.Sprintf("embedded SCT from a %s CT log (batch max age %s, %s)", *store, *maxAge,
+			map[string]string{"inprocess": "co-hosted: in-process submission", "http": "add-pre-chain over loopback HTTP"}[*ctMode])
+		if *ctMode == "http" {
+			// The real configuration path: ct.url and ct.public-key-file.
+			cfg.CT = ca.CTConfig{URL: cl.url, PublicKeyFile: cl.pubFile}
+			svc, err := fulcioapi.NewService(cfg, quiet)
+			if err != nil {
+				return err
+			}
+			defer svc.Close()
+			handler = svc.Handler()
+		} else {
+			// Co-hosted: the wiring of `hallmark dev`-style processes.
+			signer, chain, err := cfg.OpenSigner()
+			if err != nil {
+				return err
+			}
+			defer signer.Close()
+			c, err := ca.New(signer, chain, ca.Options{Validity: cfg.CertificateValidity, SCTProvider: ca.InProcessCTLog{Log: cl.log}})
+			if err != nil {
+				return err
+			}
+			v, err := oidc.NewVerifier(cfg.Issuers, cfg.VerifierOptions())
+			if err != nil {
+				return err
+			}
+			handler = fulcioapi.New(v, c, fulcioapi.Options{MaxRequestBytes: cfg.MaxRequestBytes, MaxInFlight: cfg.MaxInFlight, Logger: quiet}).Handler()
+		}
+	}
+	host, err := serveLoopback(ctx, handler)
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addr := make(chan string, 1)
-	go svc.ListenAndServe(ctx, func(h, _ string) { addr <- h })
-	url := "http://" + <-addr + "/api/v2/signingCert"
 
-	// Clients: each request uses one of 64 pre-made ephemeral keys with its
-	// proof and one of 64 tokens, so the load generator spends its CPU on
-	// HTTP, not on key generation.
+	// Tokens: 64 pre-minted GitHub-Actions-shaped tokens (ES256), verified
+	// by the CA on every request (there is no verification cache).
 	claims := devissuer.GitHubClaims("acme/app", "refs/heads/main")
-	var bodies [][]byte
 	var tokens []string
 	for range 64 {
-		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		der, _ := x509.MarshalPKIXPublicKey(k.Public())
-		h := sha256.Sum256([]byte(claims["sub"].(string)))
-		sig, _ := ecdsa.SignASN1(rand.Reader, k, h[:])
-		bodies = append(bodies, fmt.Appendf(nil, `{"publicKeyRequest":{"publicKey":{"algorithm":"ECDSA","content":%q},"proofOfPossession":%q}}`,
-			pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), base64.StdEncoding.EncodeToString(sig)))
 		tok, err := is.Mint(claims)
 		if err != nil {
 			return err
 		}
 		tokens = append(tokens, tok)
 	}
-	// The load generator writes pre-built HTTP/1.1 requests on persistent
+	sub := sha256.Sum256([]byte(claims["sub"].(string)))
+	request := func(tok string) []byte {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		der, _ := x509.MarshalPKIXPublicKey(k.Public())
+		sig, _ := ecdsa.SignASN1(rand.Reader, k, sub[:])
+		body := fmt.Appendf(nil, `{"publicKeyRequest":{"publicKey":{"algorithm":"ECDSA","content":%q},"proofOfPossession":%q}}`,
+			pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), base64.StdEncoding.EncodeToString(sig))
+		return fmt.Appendf(nil, "POST /api/v2/signingCert HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s",
+			host, tok, len(body), body)
+	}
+	// The load generator writes HTTP/1.1 requests on persistent
 	// connections and parses responses with net/http, like wrk: it costs a
 	// fraction of net/http's client, leaving the CPU to the server.
-	host := strings.TrimPrefix(strings.TrimSuffix(url, "/api/v2/signingCert"), "http://")
-	var reqs [][]byte
-	for i := range bodies {
-		reqs = append(reqs, fmt.Appendf(nil, "POST /api/v2/signingCert HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s",
-			host, tokens[i], len(bodies[i]), bodies[i]))
+	lg := &loadGen{addr: host, idle: make(chan *rawConn, 4096)}
+	if *ctMode != "off" {
+		lg.want = []byte(`"signedCertificateEmbeddedSct"`)
 	}
-	lg := &loadGen{addr: host, reqs: reqs, idle: make(chan *rawConn, 4096)}
+	if *freshKeys {
+		lg.next = func(i uint64) []byte { return request(tokens[i%uint64(len(tokens))]) }
+	} else {
+		var reqs [][]byte
+		for _, tok := range tokens {
+			reqs = append(reqs, request(tok))
+		}
+		lg.next = func(i uint64) []byte { return reqs[i%uint64(len(reqs))] }
+	}
 	send := lg.send
 	if err := send(); err != nil {
 		return fmt.Errorf("bench: first request: %w", err)
@@ -124,8 +200,12 @@ func bench(args []string) error {
 
 	gcPercent := debug.SetGCPercent(-1)
 	debug.SetGCPercent(gcPercent)
-	fmt.Printf("hallmark-ca bench: GOMAXPROCS=%d, GOGC=%d, CA key ECDSA %s (encrypted PKCS#8 file), no CT log, v2 REST over loopback\n",
-		runtime.GOMAXPROCS(0), gcPercent, *curveName)
+	keys := "a fresh P-256 key and proof of possession per request"
+	if !*freshKeys {
+		keys = "64 reused P-256 keys"
+	}
+	fmt.Printf("hallmark-ca bench: GOMAXPROCS=%d, GOGC=%d, CA key ECDSA %s (encrypted PKCS#8 file), %s, %s, v2 REST over loopback\n",
+		runtime.GOMAXPROCS(0), gcPercent, *curveName, ctDesc, keys)
 	closedLoop(send, *conc, 2*time.Second) // warm-up
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -140,19 +220,101 @@ func bench(args []string) error {
 	if *cpuprofile != "" {
 		pprof.StopCPUProfile()
 	}
-	fmt.Printf("closed loop, %d clients, %s: %d certs, %.0f certs/s, p50 %s, p99 %s, max %s, errors %d\n",
-		*conc, *duration, r.n, float64(r.n)/duration.Seconds(), r.pct(50), r.pct(99), r.pct(100), r.errors)
+	fmt.Printf("closed loop, %d clients, %s: %d certs, %.0f certs/s, p50 %s, p99 %s, max %s, errors %d%s\n",
+		*conc, *duration, r.n, float64(r.n)/duration.Seconds(), r.pct(50), r.pct(99), r.pct(100), r.errors, r.firstErr())
 	// CPU cost per certificate (server and load generator together) tells
 	// what the machine can do when the process is not sharing its cores.
 	fmt.Printf("  process CPU %.2fs = %.0f µs per certificate (server + client), i.e. %.0f certs/s per fully used core\n",
 		cpu.Seconds(), float64(cpu.Microseconds())/float64(max(r.n, 1)), float64(r.n)/cpu.Seconds())
 	if *rate > 0 {
 		r = openLoop(send, *rate, *duration)
-		fmt.Printf("open loop, %d/s offered, %s: %d certs, %.0f certs/s, p50 %s, p99 %s, max %s, errors %d\n",
-			*rate, *duration, r.n, float64(r.n)/duration.Seconds(), r.pct(50), r.pct(99), r.pct(100), r.errors)
+		fmt.Printf("open loop, %d/s offered, %s: %d certs, %.0f certs/s, p50 %s, p99 %s, max %s, errors %d%s\n",
+			*rate, *duration, r.n, float64(r.n)/duration.Seconds(), r.pct(50), r.pct(99), r.pct(100), r.errors, r.firstErr())
 	}
 	return nil
 }
+
+// serveLoopback serves h on a free loopback port until ctx is done.
+func serveLoopback(ctx context.Context, h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	context.AfterFunc(ctx, func() { srv.Close() })
+	return ln.Addr().String(), nil
+}
+
+// benchCTLog is a hallmark-log service holding one ct log that accepts the
+// bench CA's root, configured as hallmark-log would be and served on its
+// own loopback listener.
+type benchCTLog struct {
+	svc     *api.LogService
+	log     *ct.Log
+	url     string // submission prefix
+	pubFile string
+}
+
+func startBenchCTLog(ctx context.Context, dir, store string, maxAge time.Duration, logger *slog.Logger) (*benchCTLog, error) {
+	keyPEM, err := tlog.GenerateKey("ecdsa-p256")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ct.key"), keyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	var db string
+	switch store {
+	case "sqlite":
+		db = fmt.Sprintf("sqlite: %q", filepath.Join(dir, "ct.db"))
+	case "postgres":
+		url := cmp.Or(os.Getenv("HALLMARK_DATABASE_URL"), os.Getenv("HALLMARK_TEST_DATABASE_URL"))
+		if url == "" {
+			return nil, errors.New("bench: -store postgres needs HALLMARK_DATABASE_URL (scripts/with-postgres.sh sets HALLMARK_TEST_DATABASE_URL)")
+		}
+		db = fmt.Sprintf("url: %q", url)
+	default:
+		return nil, fmt.Errorf("bench: unknown store %q", store)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	// A new name each run: a PostgreSQL database may hold earlier runs.
+	name := fmt.Sprintf("ctbench%d", time.Now().UnixNano())
+	url := "http://" + ln.Addr().String() + "/" + name
+	raw := fmt.Sprintf("listen: {http: %q, grpc: \"off\"}\ndatabase: {%s}\nlogs:\n  - name: %s\n    kind: ct\n    url: %s\n    key_file: %q\n    ct: {roots_file: %q}\n    batch: {max_age: %s}\n",
+		ln.Addr(), db, name, url, filepath.Join(dir, "ct.key"), filepath.Join(dir, ca.ChainFile), maxAge)
+	cfg, err := tlog.ParseServiceConfig([]byte(raw))
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	svc, err := api.NewLogService(ctx, cfg, logger)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	key, err := tlog.ParsePrivateKey(keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		return nil, err
+	}
+	pubFile := filepath.Join(dir, "ct.pub")
+	if err := os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	context.AfterFunc(ctx, func() { srv.Close() })
+	return &benchCTLog{svc: svc, log: svc.CTLog(name), url: url, pubFile: pubFile}, nil
+}
+
+func (b *benchCTLog) close() { b.svc.Close() }
 
 // processCPU is the user+system CPU time this process has used.
 func processCPU() time.Duration {
@@ -164,7 +326,8 @@ func processCPU() time.Duration {
 // loadGen sends pre-built requests over a pool of keep-alive connections.
 type loadGen struct {
 	addr string
-	reqs [][]byte
+	next func(seq uint64) []byte // the request to send
+	want []byte                  // if set, a 200 response body must contain it
 	seq  atomic.Uint64
 	idle chan *rawConn
 }
@@ -185,7 +348,7 @@ func (lg *loadGen) send() error {
 		}
 		rc = &rawConn{c: c, br: bufio.NewReaderSize(c, 16<<10)}
 	}
-	if _, err := rc.c.Write(lg.reqs[lg.seq.Add(1)%uint64(len(lg.reqs))]); err != nil {
+	if _, err := rc.c.Write(lg.next(lg.seq.Add(1))); err != nil {
 		rc.c.Close()
 		return err
 	}
@@ -194,7 +357,7 @@ func (lg *loadGen) send() error {
 		rc.c.Close()
 		return err
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
+	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil || resp.Close {
 		rc.c.Close()
@@ -205,15 +368,29 @@ func (lg *loadGen) send() error {
 			rc.c.Close()
 		}
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %d", resp.StatusCode)
+	if err != nil {
+		return err
 	}
-	return err
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d: %s", resp.StatusCode, body[:min(len(body), 200)])
+	}
+	if lg.want != nil && !bytes.Contains(body, lg.want) {
+		return fmt.Errorf("response lacks %s", lg.want)
+	}
+	return nil
 }
 
 type result struct {
 	n, errors int
 	lat       []time.Duration
+	err       error // the first error
+}
+
+func (r *result) firstErr() string {
+	if r.err == nil {
+		return ""
+	}
+	return " (first: " + r.err.Error() + ")"
 }
 
 func (r *result) pct(p float64) time.Duration {
@@ -230,6 +407,9 @@ func (r *result) add(mu *sync.Mutex, d time.Duration, err error) {
 	defer mu.Unlock()
 	if err != nil {
 		r.errors++
+		if r.err == nil {
+			r.err = err
+		}
 		return
 	}
 	r.n++

@@ -4,7 +4,7 @@
 //	hallmark-ca [serve] -config hallmark-ca.yaml
 //	hallmark-ca init -dir DIR -org NAME [-password-file F | -password-env VAR] [-tsa=false]
 //	hallmark-ca init-tsa -dir DIR [-password-file F | -password-env VAR]
-//	hallmark-ca bench [-duration 10s] [-concurrency 16] [-rate 1000]
+//	hallmark-ca bench [-duration 10s] [-concurrency N] [-rate 1000] [-ct off|inprocess|http] [-store sqlite|postgres] [-ct-batch-max-age 50ms]
 //
 // Configuration is one YAML file (see docs/ca.md and ca.Config); secrets
 // come from files or environment variables named there, never from flags.

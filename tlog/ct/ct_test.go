@@ -350,3 +350,69 @@ func TestSCTEncoding(t *testing.T) {
 		t.Fatalf("add-chain response round trip: %v", err)
 	}
 }
+
+// TestVerifiedIssuerCache: once an issuer chain has verified, leaves
+// under it are checked against it alone; that shortcut must reject what
+// the full verification rejects.
+func TestVerifiedIssuerCache(t *testing.T) {
+	ctx := context.Background()
+	p := newPKI(t)
+	c, _, _ := openTestLog(t, p.root)
+	cert, precert := p.issue(t, "a@example.com")
+	if _, err := c.AddChain(ctx, [][]byte{precert, p.inter.Raw, p.root.Raw}, true); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.verified) != 1 {
+		t.Fatalf("%d issuer chains cached, want 1", len(c.verified))
+	}
+	// Same issuer: the cached path accepts a good leaf.
+	if _, err := c.AddChain(ctx, [][]byte{cert, p.inter.Raw}, false); err != nil {
+		t.Fatal(err)
+	}
+
+	// A leaf naming the intermediate but signed by another key.
+	k := mustKey(t)
+	forged := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: p.inter.Subject, NotBefore: time.Now(),
+		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	fake := mustCert(t, forged, forged, &k.PublicKey, k)
+	leafT := &x509.Certificate{SerialNumber: big.NewInt(8), NotBefore: time.Now(), NotAfter: time.Now().Add(10 * time.Minute),
+		EmailAddresses: []string{"mallory@example.com"}}
+	bad := mustCert(t, leafT, fake, &mustKey(t).PublicKey, k).Raw
+	// A leaf from before the intermediate's validity.
+	early := *leafT
+	early.NotBefore = p.inter.NotBefore.Add(-time.Minute)
+	old := mustCert(t, &early, p.inter, &mustKey(t).PublicKey, p.interKey).Raw
+	for name, chain := range map[string][][]byte{
+		"wrong signer":         {bad, p.inter.Raw},
+		"before the issuer":    {old, p.inter.Raw},
+		"root as intermediate": {cert, p.root.Raw},
+	} {
+		if _, err := c.AddChain(ctx, chain, false); !errors.Is(err, tlog.ErrInvalidRequest) {
+			t.Errorf("%s: got %v, want an ErrInvalidRequest", name, err)
+		}
+	}
+}
+
+// TestVerifiedIssuerCacheChainFileRoots: with hallmark-ca's chain file as
+// roots (intermediate and root both accepted), the CA's submissions
+// [precert, intermediate, root] take the cached path.
+func TestVerifiedIssuerCacheChainFileRoots(t *testing.T) {
+	p := newPKI(t)
+	c, _, _ := openTestLog(t, p.inter, p.root)
+	for i := range 3 {
+		_, precert := p.issue(t, "a@example.com")
+		if i > 0 {
+			leaf, err := x509.ParseCertificate(precert)
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaf.UnhandledCriticalExtensions = nil
+			if c.knownIssuers(leaf, [][]byte{precert, p.inter.Raw, p.root.Raw}) == nil {
+				t.Fatalf("submission %d does not take the cached path", i)
+			}
+		}
+		if _, err := c.AddChain(context.Background(), [][]byte{precert, p.inter.Raw, p.root.Raw}, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package ct
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/sha256"
@@ -11,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,9 +34,29 @@ type Log struct {
 	roots *x509.CertPool
 	raw   [][]byte // accepted roots, DER, for get-roots
 
-	mu      sync.Mutex
-	issuers map[[32]byte]bool // issuers known to be stored
+	mu       sync.Mutex
+	issuers  map[[32]byte]bool            // issuers known to be stored
+	verified map[[32]byte]*verifiedIssuer // by SHA-256 of chain[1]: issuer chains that verified to a root
 }
+
+// verifiedIssuer is the issuer part of a chain that verified to an
+// accepted root: a later submission naming the same issuer certificate
+// only needs its leaf checked against issuers[0], provided the leaf's
+// NotBefore is inside every issuer's validity (the time a full
+// verification checks them at).
+type verifiedIssuer struct {
+	issuers             []*x509.Certificate // [issuer, ..., root]
+	anchor              *x509.CertPool      // issuers[0] alone
+	notBefore, notAfter time.Time           // intersection of the issuers' validity
+}
+
+// maxVerifiedIssuers bounds the cache: a CT log for one CA sees a handful.
+const maxVerifiedIssuers = 64
+
+// oidNameConstraints is X.509's name constraints extension. An issuer
+// chain carrying it above the issuing CA is never cached: its
+// constraints apply to each leaf, which only a full verification checks.
+var oidNameConstraints = asn1.ObjectIdentifier{2, 5, 29, 30}
 
 // New returns the CT personality of l, signing SCTs with key (ECDSA
 // P-256) and accepting chains to one of roots.
@@ -134,15 +156,11 @@ func (c *Log) verifyChain(chain [][]byte, precert bool) (*Entry, []*x509.Certifi
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", tlog.ErrInvalidRequest, fmt.Sprintf(format, a...))
 	}
-	certs := make([]*x509.Certificate, len(chain))
-	for i, der := range chain {
-		cert, err := x509.ParseCertificate(der)
-		if err != nil {
-			return nil, nil, bad("chain[%d] does not parse: %v", i, err)
-		}
-		certs[i] = cert
+	parsed, err := x509.ParseCertificate(chain[0])
+	if err != nil {
+		return nil, nil, bad("chain[0] does not parse: %v", err)
 	}
-	leaf := *certs[0] // a copy: verification below edits it
+	leaf := *parsed // a copy: verification below edits it
 	if hasPoison(&leaf) != precert {
 		if precert {
 			return nil, nil, bad("add-pre-chain needs a precertificate (with the critical poison extension)")
@@ -160,24 +178,21 @@ func (c *Log) verifyChain(chain [][]byte, precert bool) (*Entry, []*x509.Certifi
 		}
 		leaf.UnhandledCriticalExtensions = rest
 	}
-	inter := x509.NewCertPool()
-	for _, cert := range certs[1:] {
-		inter.AddCert(cert)
+	issuers := c.knownIssuers(&leaf, chain)
+	if issuers == nil {
+		certs := make([]*x509.Certificate, len(chain)-1)
+		for i, der := range chain[1:] {
+			if certs[i], err = x509.ParseCertificate(der); err != nil {
+				return nil, nil, bad("chain[%d] does not parse: %v", i+1, err)
+			}
+		}
+		if issuers, err = c.verifyFull(&leaf, certs, chain); err != nil {
+			return nil, nil, bad("chain does not verify to an accepted root: %v", err)
+		}
 	}
-	// Verify at the certificate's own start: a log accepts certificates
-	// whatever the time of submission (Fulcio's live only ten minutes).
-	chains, err := leaf.Verify(x509.VerifyOptions{
-		Roots: c.roots, Intermediates: inter, CurrentTime: leaf.NotBefore,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	})
-	if err != nil {
-		return nil, nil, bad("chain does not verify to an accepted root: %v", err)
-	}
-	verified := chains[0]
-	if len(verified) < 2 {
+	if len(issuers) == 0 {
 		return nil, nil, bad("the submitted certificate is itself a root")
 	}
-	issuers := verified[1:]
 	e := &Entry{Certificate: chain[0]}
 	for _, is := range issuers {
 		e.ChainFingerprints = append(e.ChainFingerprints, sha256.Sum256(is.Raw))
@@ -196,6 +211,97 @@ func (c *Log) verifyChain(chain [][]byte, precert bool) (*Entry, []*x509.Certifi
 		e.IssuerKeyHash = sha256.Sum256(issuers[0].RawSubjectPublicKeyInfo)
 	}
 	return e, issuers, nil
+}
+
+// Chains are verified at the leaf's NotBefore (a log accepts certificates
+// whatever the time of submission: Fulcio's live only ten minutes), for
+// any EKU.
+//
+// The issuer chain of a CA changes rarely while every certificate is new,
+// so once chain[1] has verified to a root, later leaves under the same
+// issuer certificate are checked against it alone (knownIssuers): one
+// signature instead of parsing the chain and building paths. Anything the
+// shortcut cannot decide (another issuer, a certificate in the chain that
+// is neither a verified issuer nor an accepted root, a leaf outside the
+// issuers' validity, a leaf chain[1] did not sign) goes through verifyFull.
+
+// knownIssuers returns the verified issuers [issuer, ..., root] of leaf
+// (chain[0], poison already accepted) if chain[1:] consists of a cached
+// verified issuer chain's certificates and chain[1] signed leaf; nil
+// otherwise.
+func (c *Log) knownIssuers(leaf *x509.Certificate, chain [][]byte) []*x509.Certificate {
+	if len(chain) < 2 {
+		return nil
+	}
+	c.mu.Lock()
+	vi := c.verified[sha256.Sum256(chain[1])]
+	c.mu.Unlock()
+	if vi == nil || leaf.NotBefore.Before(vi.notBefore) || leaf.NotBefore.After(vi.notAfter) {
+		return nil
+	}
+	// Certificates after chain[1] are not needed to reach a root, but each
+	// must be one the full path would also parse: a verified issuer or an
+	// accepted root.
+	for _, der := range chain[2:] {
+		if !slices.ContainsFunc(vi.issuers, func(is *x509.Certificate) bool { return bytes.Equal(is.Raw, der) }) &&
+			!slices.ContainsFunc(c.raw, func(r []byte) bool { return bytes.Equal(r, der) }) {
+			return nil
+		}
+	}
+	chains, err := leaf.Verify(x509.VerifyOptions{Roots: vi.anchor, CurrentTime: leaf.NotBefore,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	// A chain of one would mean the leaf is the issuer itself.
+	if err != nil || len(chains[0]) != 2 {
+		return nil
+	}
+	return vi.issuers
+}
+
+// verifyFull verifies leaf through certs (chain[1:], parsed) to an
+// accepted root and returns the verified issuers, remembering them.
+func (c *Log) verifyFull(leaf *x509.Certificate, certs []*x509.Certificate, chain [][]byte) ([]*x509.Certificate, error) {
+	inter := x509.NewCertPool()
+	for _, cert := range certs {
+		inter.AddCert(cert)
+	}
+	chains, err := leaf.Verify(x509.VerifyOptions{Roots: c.roots, Intermediates: inter, CurrentTime: leaf.NotBefore,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil {
+		return nil, err
+	}
+	issuers := chains[0][1:]
+	if len(issuers) > 0 && len(chain) > 1 && bytes.Equal(issuers[0].Raw, chain[1]) {
+		c.remember(sha256.Sum256(chain[1]), issuers)
+	}
+	return issuers, nil
+}
+
+// remember caches a verified issuer chain unless the cache is full or an
+// issuer above the first constrains names.
+func (c *Log) remember(fp [32]byte, issuers []*x509.Certificate) {
+	vi := &verifiedIssuer{issuers: issuers, anchor: x509.NewCertPool(), notBefore: issuers[0].NotBefore, notAfter: issuers[0].NotAfter}
+	vi.anchor.AddCert(issuers[0])
+	for _, is := range issuers[1:] {
+		for _, e := range is.Extensions {
+			if e.Id.Equal(oidNameConstraints) {
+				return
+			}
+		}
+		if is.NotBefore.After(vi.notBefore) {
+			vi.notBefore = is.NotBefore
+		}
+		if is.NotAfter.Before(vi.notAfter) {
+			vi.notAfter = is.NotAfter
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.verified == nil {
+		c.verified = map[[32]byte]*verifiedIssuer{}
+	}
+	if len(c.verified) < maxVerifiedIssuers {
+		c.verified[fp] = vi
+	}
 }
 
 // AddChain logs the certificate (or precertificate) chain and returns its
