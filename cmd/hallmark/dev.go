@@ -409,7 +409,8 @@ Sign and verify a blob with cosign v3, keyless:
   cosign verify-blob --trusted-root %[1]s/trusted_root.json --bundle artifact.sigstore.json \
       --certificate-identity developer@hallmark.dev --certificate-oidc-issuer %[5]s artifact.txt
 
-Or let cosign take both files from the TUF repository (cosign v2.6+ and v3):
+Or let cosign take both files from the TUF repository (cosign v3; cosign v2.6
+needs --use-signing-config --new-bundle-format on both commands):
   cosign initialize --mirror %[7]s --root %[8]s
   cosign sign-blob --yes --identity-token token.txt --bundle artifact.sigstore.json artifact.txt
   cosign verify-blob --bundle artifact.sigstore.json \
