@@ -44,6 +44,8 @@ type devState struct {
 	EmailIssuerURL  string `json:"email_issuer_url"`
 	GitHubIssuerURL string `json:"github_issuer_url"`
 	TokenURL        string `json:"token_url"`
+	TUFURL          string `json:"tuf_url"`  // the TUF repository's mirror URL
+	TUFRoot         string `json:"tuf_root"` // its 1.root.json, for `cosign initialize --root`
 }
 
 // devKey returns the path of a key in the state directory, creating it on
@@ -205,8 +207,13 @@ tsa:
 		CTURL: "http://" + a.Log + "/ct", CAURL: "http://" + a.CA, TSAURL: "http://" + a.CA + "/api/v1/timestamp",
 		EmailIssuerURL: emailIss.URL(), GitHubIssuerURL: ghIss.URL(),
 		TokenURL: "http://" + a.Log + "/dev/token",
+		TUFURL:   "http://" + a.Log + "/tuf", TUFRoot: filepath.Join(abs, "tuf", "repository", "1.root.json"),
 	}
 	if err := writeDevClientConfig(abs, logCfg, caCfg, st); err != nil {
+		return err
+	}
+	tufDir, err := devTUF(abs)
+	if err != nil {
 		return err
 	}
 	if b, err := json.MarshalIndent(st, "", "  "); err == nil {
@@ -217,6 +224,8 @@ tsa:
 	mux := http.NewServeMux()
 	mux.Handle("/", logSvc.Handler())
 	mux.HandleFunc("POST /dev/token", devTokenHandler(emailIss, ghIss))
+	// The TUF repository, as any static file server would publish it.
+	mux.Handle("GET /tuf/", http.StripPrefix("/tuf/", http.FileServer(http.Dir(tufDir))))
 	ls, err := api.Listen(a.Log, a.LogGRPC)
 	if err != nil {
 		return err
@@ -389,6 +398,7 @@ Client configuration:
   %[1]s/trusted_root.json
   %[1]s/signing_config.json      (Rekor v1)
   %[1]s/signing_config.v2.json   (Rekor v2)
+  %[7]s   (TUF repository: trusted_root.json, signing_config.v0.2.json (Rekor v1))
 
 Sign and verify a blob with cosign v3, keyless:
   echo hello > artifact.txt
@@ -399,6 +409,13 @@ Sign and verify a blob with cosign v3, keyless:
   cosign verify-blob --trusted-root %[1]s/trusted_root.json --bundle artifact.sigstore.json \
       --certificate-identity developer@hallmark.dev --certificate-oidc-issuer %[5]s artifact.txt
 
+Or let cosign take both files from the TUF repository (cosign v3; cosign v2.6
+needs --use-signing-config --new-bundle-format on both commands):
+  cosign initialize --mirror %[7]s --root %[8]s
+  cosign sign-blob --yes --identity-token token.txt --bundle artifact.sigstore.json artifact.txt
+  cosign verify-blob --bundle artifact.sigstore.json \
+      --certificate-identity developer@hallmark.dev --certificate-oidc-issuer %[5]s artifact.txt
+
 With a key pair and the Rekor v2 log:
   cosign generate-key-pair
   cosign sign-blob --key cosign.key --signing-config %[1]s/signing_config.v2.json \
@@ -407,7 +424,7 @@ With a key pair and the Rekor v2 log:
       --bundle a.sigstore.json artifact.txt
 
 Press Ctrl-C to stop.
-`, dir, st.RekorV1URL, st.RekorV2URL, st.CAURL, st.EmailIssuerURL, st.GitHubIssuerURL)
+`, dir, st.RekorV1URL, st.RekorV2URL, st.CAURL, st.EmailIssuerURL, st.GitHubIssuerURL, st.TUFURL, st.TUFRoot)
 }
 
 // devPublicKeyFile writes the named log's public key as PEM into the state

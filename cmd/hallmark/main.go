@@ -14,6 +14,7 @@
 //	hallmark bench log|rekor|tsa [flags]    measure the engine and the write APIs
 //	hallmark fsck --config FILE [--log N]   verify a log's database end to end
 //	hallmark log rotate open|freeze [flags] rotate a log shard without stopping writes
+//	hallmark tuf init|update|refresh [flags] a TUF repository distributing the trust root
 package main
 
 import (
@@ -42,6 +43,7 @@ func commands() []command {
 		{"monitor", "follow logs: consistency, entries, identity alerts", runMonitor},
 		{"fsck", "verify a log's database end to end", runFsck},
 		{"log", "rotate a log shard (log rotate open|freeze)", runLog},
+		{"tuf", "a TUF repository for the trust root (tuf init|update|refresh)", runTUF},
 	}
 }
 
