@@ -351,9 +351,10 @@ func cosignCases(t *testing.T, dir string, env []string, cosign string, cmd func
 	}
 }
 
-// legacySignature is one layer of a cosign v2 `.sig` or `.att` manifest.
+// legacySignature is one layer of a cosign v2 `.sig` or `.att` manifest,
+// or one cosign v2 blob bundle file.
 type legacySignature struct {
-	payload   []byte // simple-signing payload (.sig), signed as a message
+	payload   []byte // simple-signing payload (.sig) or blob, signed as a message
 	signature []byte
 	envelope  *protodsse.Envelope // DSSE envelope (.att)
 	chain     [][]byte            // DER, leaf first
@@ -395,32 +396,13 @@ func legacyBundles(t *testing.T, d *devProc, image name.Digest, suffix string) [
 				t.Fatalf("%s layer has no signature annotation: %v", suffix, err)
 			}
 		case "application/vnd.dsse.envelope.v1+json":
-			var env struct {
-				PayloadType string `json:"payloadType"`
-				Payload     []byte `json:"payload"`
-				Signatures  []struct {
-					KeyID string `json:"keyid"`
-					Sig   []byte `json:"sig"`
-				} `json:"signatures"`
+			if s.envelope, err = parseEnvelope(raw); err != nil {
+				t.Fatalf("%s layer: %v", suffix, err)
 			}
-			if err := json.Unmarshal(raw, &env); err != nil || len(env.Signatures) != 1 {
-				t.Fatalf("%s layer is not a DSSE envelope with one signature: %v\n%s", suffix, err, raw)
-			}
-			s.envelope = &protodsse.Envelope{Payload: env.Payload, PayloadType: env.PayloadType,
-				Signatures: []*protodsse.Signature{{Sig: env.Signatures[0].Sig, Keyid: env.Signatures[0].KeyID}}}
 		default:
 			t.Fatalf("unexpected %s layer media type %s", suffix, desc.MediaType)
 		}
-		for _, key := range []string{"dev.sigstore.cosign/certificate", "dev.sigstore.cosign/chain"} {
-			rest := []byte(desc.Annotations[key])
-			for {
-				var b *pem.Block
-				if b, rest = pem.Decode(rest); b == nil {
-					break
-				}
-				s.chain = append(s.chain, b.Bytes)
-			}
-		}
+		s.chain = pemCertificates(desc.Annotations["dev.sigstore.cosign/certificate"] + desc.Annotations["dev.sigstore.cosign/chain"])
 		if len(s.chain) < 2 {
 			t.Fatalf("%s layer carries %d certificates, want the leaf and its chain", suffix, len(s.chain))
 		}
@@ -430,6 +412,77 @@ func legacyBundles(t *testing.T, d *devProc, image name.Digest, suffix string) [
 		sigs = append(sigs, s)
 	}
 	return sigs
+}
+
+// legacyBlobBundle reads the bundle file cosign v2 writes for sign-blob
+// and attest-blob without --new-bundle-format: the signature (for
+// attest-blob, the DSSE envelope), the leaf certificate alone, and the Rekor
+// SET. For a signature, the signed message is the blob itself.
+func legacyBlobBundle(t *testing.T, path string, blob []byte) *legacySignature {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f struct {
+		Base64Signature string          `json:"base64Signature"`
+		Cert            string          `json:"cert"`
+		RekorBundle     json.RawMessage `json:"rekorBundle"`
+	}
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatalf("%s is not a cosign v2 bundle: %v", path, err)
+	}
+	s := &legacySignature{}
+	sig, err := base64.StdEncoding.DecodeString(f.Base64Signature)
+	if err != nil {
+		t.Fatalf("%s: base64Signature: %v", path, err)
+	}
+	if env, err := parseEnvelope(sig); err == nil {
+		s.envelope = env
+	} else {
+		s.payload, s.signature = blob, sig
+	}
+	cert, err := base64.StdEncoding.DecodeString(f.Cert)
+	if err != nil {
+		t.Fatalf("%s: cert: %v", path, err)
+	}
+	if s.chain = pemCertificates(string(cert)); len(s.chain) != 1 {
+		t.Fatalf("%s carries %d certificates, want the leaf", path, len(s.chain))
+	}
+	if err := json.Unmarshal(f.RekorBundle, &s.set); err != nil || len(s.set.SignedEntryTimestamp) == 0 {
+		t.Fatalf("%s has no Rekor SET: %v", path, err)
+	}
+	return s
+}
+
+// parseEnvelope reads a DSSE envelope with one signature, as cosign v2
+// writes it.
+func parseEnvelope(raw []byte) (*protodsse.Envelope, error) {
+	var env struct {
+		PayloadType string `json:"payloadType"`
+		Payload     []byte `json:"payload"`
+		Signatures  []struct {
+			KeyID string `json:"keyid"`
+			Sig   []byte `json:"sig"`
+		} `json:"signatures"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil || env.PayloadType == "" || len(env.Signatures) != 1 {
+		return nil, fmt.Errorf("not a DSSE envelope with one signature (%v): %.200s", err, raw)
+	}
+	return &protodsse.Envelope{Payload: env.Payload, PayloadType: env.PayloadType,
+		Signatures: []*protodsse.Signature{{Sig: env.Signatures[0].Sig, Keyid: env.Signatures[0].KeyID}}}, nil
+}
+
+// pemCertificates returns the DER of each certificate in a PEM text.
+func pemCertificates(text string) [][]byte {
+	var ders [][]byte
+	for rest := []byte(text); ; {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			return ders
+		}
+		ders = append(ders, b.Bytes)
+	}
 }
 
 // bundle is the sigstore bundle equivalent to what cosign v2 stored.
