@@ -15,9 +15,10 @@ import (
 
 // TestQuickstart runs the shell blocks of docs/quickstart.md, in order, in a
 // fresh copy of the repository, as a new user would: `make run` in the
-// background, then every other command. cosign v3 is on PATH.
+// background, then every other command. cosign v3 and rekor-cli are on PATH.
 func TestQuickstart(t *testing.T) {
 	cosign := clientBinary(t, "cosign", "v3.1.3")
+	rekorCLI := clientBinary(t, "rekor-cli", "v1.5.4")
 	hallmarkBinary(t, "hallmark") // built with -trimpath: the copy below reuses the build cache
 	doc, err := os.ReadFile("../docs/quickstart.md")
 	if err != nil {
@@ -50,7 +51,7 @@ func TestQuickstart(t *testing.T) {
 		t.Fatalf("copying the repository: %v\n%s", err, out)
 	}
 	home := t.TempDir()
-	env := append(os.Environ(), "PATH="+filepath.Dir(cosign)+":"+os.Getenv("PATH"),
+	env := append(os.Environ(), "PATH="+filepath.Dir(cosign)+":"+filepath.Dir(rekorCLI)+":"+os.Getenv("PATH"),
 		"HOME="+home, "TUF_ROOT="+filepath.Join(home, "tuf"), "GOFLAGS=-buildvcs=false -trimpath")
 	if gp, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
 		// Keep the module cache of the machine: HOME is temporary.
