@@ -85,6 +85,14 @@ func TestQuickstart(t *testing.T) {
 	for i, b := range blocks[1:] {
 		cmd := exec.Command("bash", "-euo", "pipefail", "-c", b)
 		cmd.Dir, cmd.Env = repo, env
+		// A block may leave a server running in the background (the
+		// registry): each block is its own process group, ended with the test.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		defer func() {
+			if cmd.Process != nil {
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			}
+		}()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("quickstart block %d failed: %v\n--- block\n%s--- output\n%s", i+2, err, b, out)
 		}
