@@ -20,6 +20,7 @@ import (
 type devProc struct {
 	dir   string // state directory
 	work  string // cosign's working directory
+	args  []string
 	state map[string]string
 	cmd   *exec.Cmd
 }
@@ -29,28 +30,48 @@ type devProc struct {
 func startDev(t *testing.T) *devProc {
 	t.Helper()
 	d := &devProc{dir: t.TempDir(), work: t.TempDir()}
-	args := []string{"dev", "--dir", d.dir,
+	d.args = []string{"dev", "--dir", d.dir,
 		"--log-addr", freeAddr(t), "--log-grpc-addr", freeAddr(t), "--ca-addr", freeAddr(t), "--ca-grpc-addr", freeAddr(t),
 		"--issuer-addr", freeAddr(t), "--github-issuer-addr", freeAddr(t)}
-	d.cmd = exec.Command(hallmarkBinary(t, "hallmark"), args...)
-	logf, _ := os.Create(filepath.Join(d.dir, "dev.log"))
+	d.start(t)
+	return d
+}
+
+// start runs `hallmark dev` with d's state directory and addresses and
+// waits until every service answers.
+func (d *devProc) start(t *testing.T) {
+	t.Helper()
+	d.cmd = exec.Command(hallmarkBinary(t, "hallmark"), d.args...)
+	logf, _ := os.OpenFile(filepath.Join(d.dir, "dev.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.cmd.Process.Signal(os.Interrupt); d.cmd.Wait(); logf.Close() })
+	cmd := d.cmd
+	t.Cleanup(func() { cmd.Process.Signal(os.Interrupt); cmd.Wait(); logf.Close() })
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if raw, err := os.ReadFile(filepath.Join(d.dir, "dev.json")); err == nil && json.Unmarshal(raw, &d.state) == nil {
 			if ok(d.state["log_url"]+"/healthz") && ok(d.state["ca_url"]+"/healthz") {
-				return d
+				return
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	out, _ := os.ReadFile(filepath.Join(d.dir, "dev.log"))
 	t.Fatalf("hallmark dev did not come up:\n%s", out)
-	return nil
+}
+
+// stop ends `hallmark dev` as Ctrl-C does and waits for it to exit.
+func (d *devProc) stop(t *testing.T) {
+	t.Helper()
+	d.cmd.Process.Signal(os.Interrupt)
+	if err := d.cmd.Wait(); err != nil {
+		t.Logf("hallmark dev exited: %v", err)
+	}
+	for ok(d.state["log_url"]+"/healthz") || ok(d.state["ca_url"]+"/healthz") {
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func ok(url string) bool {
@@ -179,8 +200,11 @@ func TestDevCosignV2Keyless(t *testing.T) {
 			}
 			continue
 		}
-		for _, name := range []string{sig, att} {
+		for name, kind := range map[string]string{sig: "hashedrekord", att: "dsse"} {
 			legacy := legacyBlobBundle(t, filepath.Join(d.work, name), artifact)
+			if k := legacy.entryKind(t); k != kind {
+				t.Fatalf("%s: cosign v2 made a %s entry, want %s", name, k, kind)
+			}
 			for _, version := range []string{"v0.1", "v0.3"} {
 				checkBlobBundle(t, d, name+" as "+version, legacy.bundle(t, d, version), artifact, tampered)
 			}

@@ -269,6 +269,9 @@ func TestDevCosignV2Image(t *testing.T) {
 	if len(sigs) != 1 || len(atts) != 1 {
 		t.Fatalf("cosign v2 stored %d signatures and %d attestations, want 1 and 1", len(sigs), len(atts))
 	}
+	if sk, ak := sigs[0].entryKind(t), atts[0].entryKind(t); sk != "hashedrekord" || ak != "dsse" {
+		t.Fatalf("cosign v2 made %s and %s entries, want hashedrekord and dsse", sk, ak)
+	}
 	issuer, trustedRoot := d.state["email_issuer_url"], d.file("trusted_root.json")
 	for _, form := range []string{"v0.1", "v0.3"} {
 		sig := sigs[0]
@@ -483,6 +486,21 @@ func pemCertificates(text string) [][]byte {
 		}
 		ders = append(ders, b.Bytes)
 	}
+}
+
+// entryKind is the kind of the Rekor v1 entry cosign made (hashedrekord,
+// dsse, intoto).
+func (s *legacySignature) entryKind(t *testing.T) string {
+	t.Helper()
+	body, err := base64.StdEncoding.DecodeString(s.set.Payload.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kv struct{ Kind string }
+	if err := json.Unmarshal(body, &kv); err != nil {
+		t.Fatal(err)
+	}
+	return kv.Kind
 }
 
 // bundle is the sigstore bundle equivalent to what cosign v2 stored.
