@@ -31,6 +31,16 @@ func verifyBundleWithSigstoreGo(t *testing.T, trustedRoot, bundlePath string, ar
 // and issuer.
 func sigstoreGoVerify(t *testing.T, trustedRoot string, b *bundle.Bundle, artifact verify.ArtifactPolicyOption, san, issuer string) (*verify.VerificationResult, error) {
 	t.Helper()
+	id, err := verify.NewShortCertificateIdentity(issuer, "", san, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sigstoreGoVerifyIdentity(t, trustedRoot, b, artifact, id)
+}
+
+// sigstoreGoVerifyIdentity is sigstoreGoVerify for any certificate identity.
+func sigstoreGoVerifyIdentity(t *testing.T, trustedRoot string, b *bundle.Bundle, artifact verify.ArtifactPolicyOption, id verify.CertificateIdentity) (*verify.VerificationResult, error) {
+	t.Helper()
 	tr, err := root.NewTrustedRootFromPath(trustedRoot)
 	if err != nil {
 		t.Fatalf("sigstore-go rejects the trusted root: %v", err)
@@ -49,10 +59,6 @@ func sigstoreGoVerify(t *testing.T, trustedRoot string, b *bundle.Bundle, artifa
 		}
 	}
 	v, err := verify.NewVerifier(tr, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := verify.NewShortCertificateIdentity(issuer, "", san, "")
 	if err != nil {
 		t.Fatal(err)
 	}
