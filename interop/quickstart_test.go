@@ -15,9 +15,10 @@ import (
 
 // TestQuickstart runs the shell blocks of docs/quickstart.md, in order, in a
 // fresh copy of the repository, as a new user would: `make run` in the
-// background, then every other command. cosign v3 is on PATH.
+// background, then every other command. cosign v3 and rekor-cli are on PATH.
 func TestQuickstart(t *testing.T) {
 	cosign := clientBinary(t, "cosign", "v3.1.3")
+	rekorCLI := clientBinary(t, "rekor-cli", "v1.5.4")
 	hallmarkBinary(t, "hallmark") // built with -trimpath: the copy below reuses the build cache
 	doc, err := os.ReadFile("../docs/quickstart.md")
 	if err != nil {
@@ -50,7 +51,7 @@ func TestQuickstart(t *testing.T) {
 		t.Fatalf("copying the repository: %v\n%s", err, out)
 	}
 	home := t.TempDir()
-	env := append(os.Environ(), "PATH="+filepath.Dir(cosign)+":"+os.Getenv("PATH"),
+	env := append(os.Environ(), "PATH="+filepath.Dir(cosign)+":"+filepath.Dir(rekorCLI)+":"+os.Getenv("PATH"),
 		"HOME="+home, "TUF_ROOT="+filepath.Join(home, "tuf"), "GOFLAGS=-buildvcs=false -trimpath")
 	if gp, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
 		// Keep the module cache of the machine: HOME is temporary.
@@ -84,6 +85,14 @@ func TestQuickstart(t *testing.T) {
 	for i, b := range blocks[1:] {
 		cmd := exec.Command("bash", "-euo", "pipefail", "-c", b)
 		cmd.Dir, cmd.Env = repo, env
+		// A block may leave a server running in the background (the
+		// registry): each block is its own process group, ended with the test.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		defer func() {
+			if cmd.Process != nil {
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			}
+		}()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("quickstart block %d failed: %v\n--- block\n%s--- output\n%s", i+2, err, b, out)
 		}

@@ -2,7 +2,6 @@ package interop
 
 import (
 	"bytes"
-	"os"
 	"testing"
 
 	"github.com/sigstore/sigstore-go/pkg/bundle"
@@ -14,36 +13,54 @@ import (
 // trusted root file, as a policy engine would.
 func verifyBundleWithSigstoreGo(t *testing.T, trustedRoot, bundlePath string, artifact []byte, san, issuer string) {
 	t.Helper()
+	b, err := bundle.LoadJSONFromPath(bundlePath)
+	if err != nil {
+		t.Fatalf("sigstore-go rejects the bundle: %v", err)
+	}
+	if _, err := sigstoreGoVerify(t, trustedRoot, b, verify.WithArtifact(bytes.NewReader(artifact)), san, issuer); err != nil {
+		t.Fatalf("sigstore-go rejects the bundle: %v", err)
+	}
+}
+
+// sigstoreGoVerify verifies a keyless bundle with sigstore-go against a
+// trusted root file: the certificate chains to the root's CA and holds an
+// SCT from one of its CT logs, the entry is in one of its transparency
+// logs, the signing time is vouched for (by every kind of time the bundle
+// carries: the RFC 3161 timestamp, which Rekor v2 bundles must have, and
+// the integrated time of a Rekor v1 entry), and the certificate names san
+// and issuer.
+func sigstoreGoVerify(t *testing.T, trustedRoot string, b *bundle.Bundle, artifact verify.ArtifactPolicyOption, san, issuer string) (*verify.VerificationResult, error) {
+	t.Helper()
+	id, err := verify.NewShortCertificateIdentity(issuer, "", san, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sigstoreGoVerifyIdentity(t, trustedRoot, b, artifact, id)
+}
+
+// sigstoreGoVerifyIdentity is sigstoreGoVerify for any certificate identity.
+func sigstoreGoVerifyIdentity(t *testing.T, trustedRoot string, b *bundle.Bundle, artifact verify.ArtifactPolicyOption, id verify.CertificateIdentity) (*verify.VerificationResult, error) {
+	t.Helper()
 	tr, err := root.NewTrustedRootFromPath(trustedRoot)
 	if err != nil {
 		t.Fatalf("sigstore-go rejects the trusted root: %v", err)
 	}
-	raw, err := os.ReadFile(bundlePath)
-	if err != nil {
-		t.Fatal(err)
+	if len(tr.CTLogs()) == 0 {
+		t.Fatalf("trusted root %s names no CT log: SCTs cannot be checked", trustedRoot)
 	}
-	var b bundle.Bundle
-	if err := b.UnmarshalJSON(raw); err != nil {
-		t.Fatalf("sigstore-go rejects the bundle: %v", err)
-	}
-	opts := []verify.VerifierOption{verify.WithTransparencyLog(1)}
+	opts := []verify.VerifierOption{verify.WithTransparencyLog(1), verify.WithSignedCertificateTimestamps(1)}
 	if len(b.GetVerificationMaterial().GetTimestampVerificationData().GetRfc3161Timestamps()) > 0 {
 		opts = append(opts, verify.WithSignedTimestamps(1))
-	} else {
-		opts = append(opts, verify.WithIntegratedTimestamps(1))
 	}
-	if len(tr.CTLogs()) > 0 {
-		opts = append(opts, verify.WithSignedCertificateTimestamps(1))
+	for _, e := range b.GetVerificationMaterial().GetTlogEntries() {
+		if e.GetIntegratedTime() > 0 { // Rekor v1
+			opts = append(opts, verify.WithIntegratedTimestamps(1))
+			break
+		}
 	}
 	v, err := verify.NewVerifier(tr, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := verify.NewShortCertificateIdentity(issuer, "", san, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := v.Verify(&b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(artifact)), verify.WithCertificateIdentity(id))); err != nil {
-		t.Fatalf("sigstore-go rejects the bundle: %v", err)
-	}
+	return v.Verify(b, verify.NewPolicy(artifact, verify.WithCertificateIdentity(id)))
 }
