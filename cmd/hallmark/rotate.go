@@ -165,6 +165,7 @@ func (r *rotation) open(name, url, origin string, treeID int64, keyOut, trustedR
 		}
 		rk := mapValue(n, "rekor")
 		setMap(rk, "tree_id", fmt.Sprint(treeID))
+		deleteMap(rk, "inactive_shards") // they stay behind the old URL
 	}
 	for i, c := range r.logs.Content {
 		if c == r.oldNode {
