@@ -62,8 +62,9 @@ generate:
 # without a container daemon (deploy/images) and pushed to any registry:
 #   make images REGISTRY=registry.example.com/hallmark TAG=v0.1.0
 # Credentials come from ~/.docker/config.json. INSECURE=1 allows plain HTTP.
-# With COSIGN_KEY and REKOR_URL (a Hallmark Rekor v1 log) set, the images are
-# then signed and their SBOMs attested with cosign (scripts/sign-images.sh).
+# With REKOR_URL (a Hallmark Rekor v1 log) and either COSIGN_KEY, or
+# IDENTITY_TOKEN and FULCIO_URL (keyless, certified by hallmark-ca), the images
+# are then signed and their SBOMs attested with cosign (scripts/sign-images.sh).
 REGISTRY ?=
 TAG ?= dev
 PLATFORMS ?= linux/amd64,linux/arm64
@@ -72,4 +73,4 @@ images:
 	mkdir -p bin/sbom
 	cd deploy/images && $(GO) run ./cmd/hallmark-images --source ../.. --repository "$(REGISTRY)" --tag "$(TAG)" \
 	  --platforms "$(PLATFORMS)" $(if $(INSECURE),--insecure) --out ../../bin/images.txt --sbom-dir ../../bin/sbom
-	$(if $(COSIGN_KEY),./scripts/sign-images.sh bin/images.txt bin/sbom)
+	$(if $(or $(COSIGN_KEY),$(IDENTITY_TOKEN)),./scripts/sign-images.sh bin/images.txt bin/sbom)

@@ -38,7 +38,7 @@ func (s *LogService) readOnly(sl *servedLog) bool { return s.cfg.ReadOnly || sl.
 func (s *LogService) refuseWrites(next http.Handler) http.Handler {
 	writes := map[string]bool{}
 	for _, sl := range s.logs {
-		if !s.readOnly(sl) {
+		if !s.readOnly(sl) || s.cfg.ServedThrough(sl.cfg.Name) != nil {
 			continue
 		}
 		p := sl.cfg.Prefix()

@@ -130,18 +130,31 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 		}
 		s.logs = append(s.logs, &servedLog{cfg: lc, log: l, key: key, cosigner: cosigner})
 	}
-	if err := s.routes(); err != nil {
+	if err := s.routes(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *LogService) routes() error {
+// servedLogNamed returns the served log with a name, or nil.
+func (s *LogService) servedLogNamed(name string) *servedLog {
+	for _, sl := range s.logs {
+		if sl.cfg.Name == name {
+			return sl
+		}
+	}
+	return nil
+}
+
+func (s *LogService) routes(ctx context.Context) error {
 	ps := &proofService{logs: map[string]*tlog.Log{}}
 	grpcV2 := false
 	for _, sl := range s.logs {
 		ps.logs[sl.cfg.Name] = sl.log
+		if s.cfg.ServedThrough(sl.cfg.Name) != nil {
+			continue // an inactive Rekor v1 shard, served by its active log
+		}
 		p := sl.cfg.Prefix()
 		th := tileHandlers{log: sl.log, staticCT: sl.cfg.Kind == "ct"}
 		s.mux.HandleFunc("GET "+p+"/checkpoint", th.checkpoint)
@@ -155,7 +168,11 @@ func (s *LogService) routes() error {
 		case "tiles":
 			s.mux.HandleFunc("POST "+p+"/entries", s.appendRaw(sl.log))
 		case "rekor-v1":
-			v1, err := newRekorV1(sl, s.cfg.Limits.MaxRequestBytes)
+			var inactive []*servedLog
+			for _, name := range sl.cfg.Rekor.InactiveShards {
+				inactive = append(inactive, s.servedLogNamed(name))
+			}
+			v1, err := newRekorV1(ctx, sl, inactive, s.cfg.Limits.MaxRequestBytes)
 			if err != nil {
 				return err
 			}

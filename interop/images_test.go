@@ -265,3 +265,85 @@ func TestImagesSignedWithHallmark(t *testing.T) {
 		t.Fatalf("cosign verify accepted another key:\n%s", out)
 	}
 }
+
+// TestImagesSignedKeyless is the dogfooding release path without a key:
+// build and push the hallmark image, then sign it and attest its SBOM with
+// scripts/sign-images.sh in keyless mode (cosign v2, an identity token,
+// hallmark-ca as Fulcio, Hallmark's Rekor v1 log) against `hallmark dev` on
+// free ports, and verify both with cosign by certificate identity and
+// issuer. Another identity does not verify.
+func TestImagesSignedKeyless(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	cosign := clientBinary(t, "cosign", "v2.6.5")
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer reg.Close()
+	host := strings.TrimPrefix(reg.URL, "http://")
+	res, err := images.Build(context.Background(), images.Options{
+		Source: "..", Commands: []string{"hallmark"}, Platforms: []string{runtime.GOOS + "/" + runtime.GOARCH},
+		Repository: host + "/trust", Tag: "keyless", Insecure: true, SourceDateEpoch: time.Unix(0, 0).UTC(),
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startDev(t)
+	dir := d.work
+	rekorKey := filepath.Join(dir, "rekor.pub")
+	resp, err := http.Get(d.state["rekor_v1_url"] + "/api/v1/log/publicKey")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	os.WriteFile(rekorKey, pub, 0o644)
+	os.MkdirAll(filepath.Join(dir, "sbom"), 0o755)
+	os.WriteFile(filepath.Join(dir, "sbom", "hallmark.spdx.json"), res[0].SBOMData, 0o644)
+	os.WriteFile(filepath.Join(dir, "images.txt"), []byte(res[0].Ref+"\n"), 0o644)
+	registryFlags := []string{"--allow-insecure-registry", "--allow-http-registry"}
+	env := []string{"HOME=" + dir, "TUF_ROOT=" + filepath.Join(dir, "tuf"), "COSIGN_PASSWORD=",
+		"SIGSTORE_ROOT_FILE=" + d.file("ca/chain.pem"), "SIGSTORE_REKOR_PUBLIC_KEY=" + rekorKey,
+		"SIGSTORE_CT_LOG_PUBLIC_KEY_FILE=" + d.file("keys/ct.pub")}
+	sizeBefore := v1TreeSize(t, d.state["rekor_v1_url"])
+	script, _ := filepath.Abs("../scripts/sign-images.sh")
+	signEnv := append(env, "COSIGN="+cosign, "COSIGN_KEY=", "IDENTITY_TOKEN="+d.token(t), "FULCIO_URL="+d.state["ca_url"],
+		"REKOR_URL="+d.state["rekor_v1_url"], "COSIGN_FLAGS="+strings.Join(registryFlags, " "))
+	if out, err := run(t, dir, signEnv, script, "images.txt", "sbom"); err != nil {
+		t.Fatalf("sign-images.sh keyless: %v\n%s", err, out)
+	}
+	if got := v1TreeSize(t, d.state["rekor_v1_url"]); got != sizeBefore+2 {
+		t.Fatalf("the log grew from %d to %d entries, want 2 more (signature and SBOM attestation)", sizeBefore, got)
+	}
+	identity := func(san string) []string {
+		return append([]string{"--certificate-identity", san, "--certificate-oidc-issuer", d.state["email_issuer_url"],
+			"--rekor-url", d.state["rekor_v1_url"]}, registryFlags...)
+	}
+	if out, err := run(t, dir, env, cosign, append(append([]string{"verify"}, identity("developer@hallmark.dev")...), res[0].Ref)...); err != nil {
+		t.Fatalf("cosign verify of the keyless image signature: %v\n%s", err, out)
+	}
+	out, err := run(t, dir, env, cosign, append(append([]string{"verify-attestation", "--type", "spdxjson"}, identity("developer@hallmark.dev")...), res[0].Ref)...)
+	if err != nil {
+		t.Fatalf("cosign verify-attestation of the keyless SBOM attestation: %v\n%s", err, out)
+	}
+	if out, err := run(t, dir, env, cosign, append(append([]string{"verify"}, identity("mallory@hallmark.dev")...), res[0].Ref)...); err == nil {
+		t.Fatalf("cosign verify accepted another identity:\n%s", out)
+	}
+}
+
+// v1TreeSize returns the tree size a Rekor v1 log reports.
+func v1TreeSize(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url + "/api/v1/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var info struct {
+		TreeSize int `json:"treeSize"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		t.Fatal(err)
+	}
+	return info.TreeSize
+}

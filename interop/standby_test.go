@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -112,6 +113,25 @@ func TestReadOnlyReplicaOnStandby(t *testing.T) {
 		t.Fatalf("append on the read-only replica: %d %s", resp.StatusCode, body)
 	}
 	runFsck(t, ro.config, true)
+
+	// hallmark migrate refuses, with a clear error, both a read-only
+	// replica's configuration and a writable one that names the standby.
+	// Neither writes (the standby could not take it anyway; the primary's
+	// schema version is checked below).
+	version := primary.psql("hallmark", "SELECT max(version_id) FROM goose_db_version")
+	for _, c := range []struct{ config, want string }{
+		{ro.config, "read-only replica"},
+		{h.addReplicaConfig(standby.url("hallmark"), "").config, "standby"},
+	} {
+		out, err := exec.Command(hallmarkBinary(t, "hallmark"), "migrate", "--config", c.config).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), c.want) {
+			t.Fatalf("hallmark migrate on %s: err %v, want a refusal mentioning %q:\n%s", c.config, err, c.want, out)
+		}
+		t.Logf("hallmark migrate refuses: %s", strings.TrimSpace(string(out)))
+	}
+	if got := primary.psql("hallmark", "SELECT max(version_id) FROM goose_db_version"); got != version {
+		t.Fatalf("schema version changed from %s to %s", version, got)
+	}
 }
 
 func standbyGet(t *testing.T, u string) []byte {

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -170,6 +171,15 @@ type RekorConfig struct {
 	// ecdsa-sha2-256-nistp256, ed25519, rsa-sign-pkcs1-2048-sha256).
 	// Empty means Rekor's defaults.
 	AllowedAlgorithms []string `yaml:"allowed_algorithms"`
+	// InactiveShards (rekor-v1) names the frozen rekor-v1 logs whose
+	// entries this log serves too, oldest first, as Rekor serves its
+	// inactive trees: /api/v1/log lists them under inactiveShards, and
+	// entries carry Rekor's virtual log index (the sizes of the shards
+	// before theirs plus their own index). Each must be a rekor-v1 log of
+	// this file with read_only: true and its own tree_id; one with the same
+	// URL is served only through this log. `hallmark log rotate rekor-v1`
+	// maintains this list.
+	InactiveShards []string `yaml:"inactive_shards"`
 }
 
 // LoadServiceConfig reads and validates a config file strictly.
@@ -219,6 +229,15 @@ func ParseServiceConfig(raw []byte) (*ServiceConfig, error) {
 			return nil, fmt.Errorf("logs[%d]: duplicate name %q", i, l.Name)
 		}
 		names[l.Name] = true
+	}
+	if err := cfg.validateShards(); err != nil {
+		return nil, err
+	}
+	for i := range cfg.Logs {
+		l := &cfg.Logs[i]
+		if cfg.ServedThrough(l.Name) != nil {
+			continue // shares its active shard's prefix
+		}
 		if p := l.Prefix(); prefixes[p] {
 			return nil, fmt.Errorf("logs[%d]: URL prefix %q is used by another log", i, p)
 		} else {
@@ -226,6 +245,62 @@ func ParseServiceConfig(raw []byte) (*ServiceConfig, error) {
 		}
 	}
 	return &cfg, nil
+}
+
+// validateShards checks every rekor.inactive_shards list.
+func (c *ServiceConfig) validateShards() error {
+	byName := map[string]*LogConfig{}
+	for i := range c.Logs {
+		byName[c.Logs[i].Name] = &c.Logs[i]
+	}
+	owner := map[string]string{}
+	for _, l := range c.Logs {
+		if len(l.Rekor.InactiveShards) == 0 {
+			continue
+		}
+		if l.Kind != "rekor-v1" {
+			return fmt.Errorf("log %s: rekor.inactive_shards is for rekor-v1 logs", l.Name)
+		}
+		trees := map[int64]bool{l.Rekor.TreeID: true}
+		for _, name := range l.Rekor.InactiveShards {
+			in := byName[name]
+			switch {
+			case in == nil:
+				return fmt.Errorf("log %s: inactive shard %q is not a log of this file", l.Name, name)
+			case in.Kind != "rekor-v1" || !in.ReadOnly || len(in.Rekor.InactiveShards) > 0:
+				return fmt.Errorf("log %s: inactive shard %s must be a rekor-v1 log with read_only: true and no inactive_shards of its own", l.Name, name)
+			case trees[in.Rekor.TreeID]:
+				return fmt.Errorf("log %s: inactive shard %s reuses tree_id %d", l.Name, name, in.Rekor.TreeID)
+			case owner[name] != "":
+				return fmt.Errorf("log %s: %s is an inactive shard of %s already", l.Name, name, owner[name])
+			}
+			trees[in.Rekor.TreeID] = true
+			owner[name] = l.Name
+		}
+	}
+	return nil
+}
+
+// ServedThrough returns the active rekor-v1 log that lists the named log
+// as an inactive shard at the same URL prefix (it is then served only
+// through that log), or nil.
+func (c *ServiceConfig) ServedThrough(name string) *LogConfig {
+	var self *LogConfig
+	for i := range c.Logs {
+		if c.Logs[i].Name == name {
+			self = &c.Logs[i]
+		}
+	}
+	if self == nil {
+		return nil
+	}
+	for i := range c.Logs {
+		a := &c.Logs[i]
+		if slices.Contains(a.Rekor.InactiveShards, name) && a.Prefix() == self.Prefix() {
+			return a
+		}
+	}
+	return nil
 }
 
 func (l *LogConfig) validate() error {

@@ -45,6 +45,9 @@ type Authority struct {
 	// Chain runs from the issuing certificate to the root.
 	Chain []*x509.Certificate
 	Start time.Time
+	// End, if set, ends the authority's validity: after a rotation, the
+	// old chain's (see docs/ca.md).
+	End time.Time
 }
 
 // TrustedRootParams lists what a trusted root trusts.
@@ -123,6 +126,12 @@ func authority(a Authority) (*prototrustroot.CertificateAuthority, error) {
 			Organization: first(a.Chain[len(a.Chain)-1].Subject.Organization),
 			CommonName:   a.Chain[len(a.Chain)-1].Subject.CommonName,
 		},
+	}
+	if !a.End.IsZero() {
+		if !a.End.After(a.Start) {
+			return nil, fmt.Errorf("authority %s: validity ends (%s) before it starts (%s)", a.URI, a.End, a.Start)
+		}
+		ca.ValidFor.End = timestamppb.New(a.End)
 	}
 	for _, c := range a.Chain {
 		ca.CertChain.Certificates = append(ca.CertChain.Certificates, &protocommon.X509Certificate{RawBytes: c.Raw})

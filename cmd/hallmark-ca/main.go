@@ -5,6 +5,8 @@
 //	hallmark-ca init -dir DIR -org NAME [-password-file F | -password-env VAR] [-tsa=false]
 //	hallmark-ca init-tsa -dir DIR [-password-file F | -password-env VAR]
 //	hallmark-ca bench [-duration 10s] [-concurrency N] [-rate 1000] [-ct off|inprocess|http] [-store sqlite|postgres] [-ct-batch-max-age 50ms]
+//	hallmark-ca rotate-intermediate -config F -dir DIR [-trusted-root FILE] [-overlap 1h]
+//	hallmark-ca rotate-tsa -config F -dir DIR [-trusted-root FILE] [-overlap 1h]
 //
 // Configuration is one YAML file (see docs/ca.md and ca.Config); secrets
 // come from files or environment variables named there, never from flags.
@@ -28,7 +30,8 @@ import (
 func main() {
 	args := os.Args[1:]
 	cmd := "serve"
-	if len(args) > 0 && (args[0] == "serve" || args[0] == "init" || args[0] == "init-tsa" || args[0] == "bench") {
+	if len(args) > 0 && (args[0] == "serve" || args[0] == "init" || args[0] == "init-tsa" || args[0] == "bench" ||
+		args[0] == "rotate-intermediate" || args[0] == "rotate-tsa") {
 		cmd, args = args[0], args[1:]
 	}
 	tuneGC()
@@ -42,6 +45,10 @@ func main() {
 		err = initTSA(args)
 	case "bench":
 		err = bench(args)
+	case "rotate-intermediate":
+		err = rotate(args, false)
+	case "rotate-tsa":
+		err = rotate(args, true)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hallmark-ca:", err)

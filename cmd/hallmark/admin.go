@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/hallmark-dev/hallmark/api"
 	"github.com/hallmark-dev/hallmark/tlog"
 )
@@ -19,13 +21,42 @@ func runMigrate(args []string) error {
 	if err != nil {
 		return err
 	}
+	ctx := context.Background()
+	if err := checkMigratable(ctx, cfg, *config); err != nil {
+		return err
+	}
 	// Opening a store applies pending migrations.
-	store, err := api.OpenStore(context.Background(), cfg)
+	store, err := api.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	fmt.Println("database schema is up to date")
+	return nil
+}
+
+// checkMigratable refuses to migrate a database this configuration only
+// reads: a read-only replica's, or a PostgreSQL standby. It changes nothing.
+func checkMigratable(ctx context.Context, cfg *tlog.ServiceConfig, path string) error {
+	if cfg.ReadOnly {
+		return fmt.Errorf("%s is a read-only replica's configuration (read_only: true): it never writes to its database; run hallmark migrate with the primary's configuration", path)
+	}
+	url, err := cfg.DatabaseURL()
+	if err != nil || url == "" {
+		return err // SQLite: no standby
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("couldn't connect to PostgreSQL: %w", err)
+	}
+	defer conn.Close(ctx)
+	var standby bool
+	if err := conn.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&standby); err != nil {
+		return fmt.Errorf("couldn't ask PostgreSQL whether it is a standby: %w", err)
+	}
+	if standby {
+		return fmt.Errorf("the database of %s is a PostgreSQL standby (in recovery): migrations run on the primary and reach the standby by replication", path)
+	}
 	return nil
 }
 

@@ -60,8 +60,8 @@ func runTrustRoot(args []string) error {
 	var rekor, ct, cas, tsas listFlag
 	fs.Var(&rekor, "rekor", "a Rekor log: url=URL,public-key=PEM[,api-version=1|2][,start=RFC3339] (repeatable)")
 	fs.Var(&ct, "ct", "a CT log: url=URL,public-key=PEM[,start=RFC3339] (repeatable)")
-	fs.Var(&cas, "ca", "a certificate authority: uri=URL,chain=PEM (issuer first, root last)[,start=RFC3339] (repeatable)")
-	fs.Var(&tsas, "tsa", "a timestamp authority: uri=URL,chain=PEM[,start=RFC3339] (repeatable)")
+	fs.Var(&cas, "ca", "a certificate authority: uri=URL,chain=PEM (issuer first, root last)[,start=RFC3339][,end=RFC3339] (repeatable: after hallmark-ca rotate-intermediate, the old chain with end= and the new one)")
+	fs.Var(&tsas, "tsa", "a timestamp authority: uri=URL,chain=PEM[,start=RFC3339][,end=RFC3339] (repeatable, as --ca)")
 	out := fs.String("out", "trusted_root.json", "output file")
 	startFlag := fs.String("start", "", "default validity start (RFC 3339); default now")
 	fs.Parse(args)
@@ -125,7 +125,16 @@ func runTrustRoot(args []string) error {
 			return clientconfig.Authority{}, err
 		}
 		s, err := parseStart(m, start)
-		return clientconfig.Authority{URI: m["uri"], Chain: chain, Start: s}, err
+		if err != nil {
+			return clientconfig.Authority{}, err
+		}
+		a := clientconfig.Authority{URI: m["uri"], Chain: chain, Start: s}
+		if e := m["end"]; e != "" {
+			if a.End, err = time.Parse(time.RFC3339, e); err != nil {
+				return a, fmt.Errorf("end=%q: %w", e, err)
+			}
+		}
+		return a, nil
 	}
 	for _, m := range cas {
 		a, err := addAuthority(m)

@@ -14,6 +14,7 @@
 //	hallmark bench log|rekor|tsa [flags]    measure the engine and the write APIs
 //	hallmark fsck --config FILE [--log N]   verify a log's database end to end
 //	hallmark log rotate open|freeze [flags] rotate a log shard without stopping writes
+//	hallmark log rotate rekor-v1 [flags]    rotate a Rekor v1 log behind its URL (inactive shards)
 //	hallmark tuf init|update|refresh [flags] a TUF repository distributing the trust root
 package main
 
@@ -42,7 +43,7 @@ func commands() []command {
 		{"verify", "verify a log entry: checkpoint, inclusion, consistency", runVerify},
 		{"monitor", "follow logs: consistency, entries, identity alerts", runMonitor},
 		{"fsck", "verify a log's database end to end", runFsck},
-		{"log", "rotate a log shard (log rotate open|freeze)", runLog},
+		{"log", "rotate a log shard (log rotate open|freeze|rekor-v1)", runLog},
 		{"tuf", "a TUF repository for the trust root (tuf init|update|refresh)", runTUF},
 	}
 }

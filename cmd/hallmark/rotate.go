@@ -24,6 +24,8 @@ const rotateUsage = `usage:
   hallmark log rotate open   --config FILE --log OLD --name NEW --url URL [--origin O] [--tree-id N]
                              [--key-out FILE] [--trusted-root FILE] [--signing-config FILE]
   hallmark log rotate freeze --config FILE --log OLD [--trusted-root FILE] [--signing-config FILE]
+  hallmark log rotate rekor-v1 --config FILE --log OLD --name NEW --tree-id N
+                             [--key-out FILE] [--trusted-root FILE]
 
 A rotation without a write outage has two phases:
   open    adds the new shard (new name, URL, origin and key) next to OLD, both writable;
@@ -31,11 +33,18 @@ A rotation without a write outage has two phases:
           Roll the hallmark-log replicas, then publish the trusted root and signing config.
   freeze  once clients use the new signing config: marks OLD read_only (still served, its
           entries keep verifying), ends its validity in the trusted root and the signing
-          config. Publish the signing config, then roll the replicas.`
+          config. Publish the signing config, then roll the replicas.
+
+A Rekor v1 log rotates as Rekor does, behind its one URL, in one step:
+  rekor-v1  adds NEW (new tree ID and key) at OLD's URL as the active shard, freezes OLD
+          and lists it in NEW's rekor.inactive_shards (entries keep Rekor's virtual
+          log index), and in the trusted root closes OLD's key and adds NEW's. Restart
+          every replica together (stop all, then start all): a replica still running
+          the old configuration would append to the frozen tree.`
 
 // runLog dispatches `hallmark log` subcommands.
 func runLog(args []string) error {
-	if len(args) < 2 || args[0] != "rotate" || (args[1] != "open" && args[1] != "freeze") {
+	if len(args) < 2 || args[0] != "rotate" || (args[1] != "open" && args[1] != "freeze" && args[1] != "rekor-v1") {
 		return errors.New(rotateUsage)
 	}
 	fs := flag.NewFlagSet("log rotate "+args[1], flag.ExitOnError)
@@ -57,6 +66,15 @@ func runLog(args []string) error {
 	r := &rotation{configPath: *config, old: *old, now: now}
 	if err := r.load(); err != nil {
 		return err
+	}
+	if args[1] == "rekor-v1" {
+		if *name == "" || *treeID <= 0 {
+			return errors.New("rekor-v1: --name and a new --tree-id are required")
+		}
+		if *keyOut == "" {
+			*keyOut = *name + ".pem"
+		}
+		return r.rekorV1(*name, *treeID, *keyOut, *trustedRoot)
 	}
 	if args[1] == "open" {
 		if *name == "" || *url == "" {
@@ -147,6 +165,7 @@ func (r *rotation) open(name, url, origin string, treeID int64, keyOut, trustedR
 		}
 		rk := mapValue(n, "rekor")
 		setMap(rk, "tree_id", fmt.Sprint(treeID))
+		deleteMap(rk, "inactive_shards") // they stay behind the old URL
 	}
 	for i, c := range r.logs.Content {
 		if c == r.oldNode {
@@ -169,15 +188,7 @@ func (r *rotation) open(name, url, origin string, treeID int64, keyOut, trustedR
 		return fmt.Errorf("open: a Rekor v2 shard needs its own host name as its origin (clients derive the checkpoint origin from the URL's host): use a URL like https://log2.example.com and no --origin")
 	}
 	key, _ := tlog.ParsePrivateKey(keyPEM)
-	f, err := os.OpenFile(r.cfg.Path(keyOut), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("new key: %w", err)
-	}
-	if _, err := f.Write(keyPEM); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := writeNewKey(r.cfg.Path(keyOut), keyPEM); err != nil {
 		return err
 	}
 	if trustedRoot != "" {
@@ -231,6 +242,118 @@ func (r *rotation) open(name, url, origin string, treeID int64, keyOut, trustedR
 	fmt.Printf("opened shard %s (%s, origin %s) next to %s; roll the replicas, then publish the trusted root and signing config\n",
 		name, lc.URL, lc.CheckpointOrigin(), r.old)
 	return nil
+}
+
+// rekorV1 rotates a Rekor v1 log behind its URL: see rotateUsage.
+func (r *rotation) rekorV1(name string, treeID int64, keyOut, trustedRoot string) error {
+	if r.oldCfg.Kind != "rekor-v1" {
+		return fmt.Errorf("log %s is a %s log; rotate it with open and freeze", r.old, r.oldCfg.Kind)
+	}
+	if r.oldCfg.ReadOnly {
+		return fmt.Errorf("log %s is frozen already", r.old)
+	}
+	keyPEM, err := tlog.GenerateKey("ecdsa-p256") // Rekor v1 SETs are ECDSA
+	if err != nil {
+		return err
+	}
+	// The new active shard: the old one's settings, URL and host name,
+	// with its own name, key and tree, and the old shards behind it.
+	n := deepCopy(r.oldNode)
+	setMap(n, "name", name)
+	setMap(n, "key_file", keyOut)
+	deleteMap(n, "origin") // the default origin carries the tree ID
+	rk := mapValue(n, "rekor")
+	if rk == nil {
+		setMap(n, "rekor", "")
+		rk = mapValue(n, "rekor")
+		*rk = yaml.Node{Kind: yaml.MappingNode}
+	}
+	setMap(rk, "tree_id", fmt.Sprint(treeID))
+	shards := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+	for _, s := range append(r.oldCfg.Rekor.InactiveShards, r.old) {
+		shards.Content = append(shards.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: s})
+	}
+	deleteMap(rk, "inactive_shards")
+	rk.Content = append(rk.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "inactive_shards"}, shards)
+	if r.oldCfg.Rekor.Hostname == "" && r.oldCfg.Origin == "" {
+		// Keep the signer name even if the URL's host changes later.
+		setMap(rk, "hostname", r.oldCfg.RekorHostname())
+	}
+	for i, c := range r.logs.Content {
+		if c == r.oldNode {
+			r.logs.Content = append(r.logs.Content[:i+1], append([]*yaml.Node{n}, r.logs.Content[i+1:]...)...)
+			break
+		}
+	}
+	// The old shard: frozen, served through the new one.
+	setMap(r.oldNode, "read_only", "true")
+	if ork := mapValue(r.oldNode, "rekor"); ork != nil {
+		deleteMap(ork, "inactive_shards")
+	}
+	for _, s := range r.oldCfg.Rekor.InactiveShards {
+		for _, c := range r.logs.Content {
+			if v := mapValue(c, "name"); v != nil && v.Value == s {
+				if ork := mapValue(c, "rekor"); ork != nil {
+					deleteMap(ork, "inactive_shards")
+				}
+			}
+		}
+	}
+	out, _, err := r.render()
+	if err != nil {
+		return err
+	}
+	key, _ := tlog.ParsePrivateKey(keyPEM)
+	if err := writeNewKey(r.cfg.Path(keyOut), keyPEM); err != nil {
+		return err
+	}
+	if trustedRoot != "" {
+		err := editTrustedRoot(trustedRoot, func(tr *prototrustroot.TrustedRoot) error {
+			closed := false
+			for _, l := range tr.Tlogs {
+				if l.BaseUrl == r.oldCfg.URL && l.PublicKey != nil && l.PublicKey.ValidFor != nil && l.PublicKey.ValidFor.End == nil {
+					l.PublicKey.ValidFor.End = timestamppb.New(r.now)
+					closed = true
+				}
+			}
+			if !closed {
+				return fmt.Errorf("%s: no open entry for %s", trustedRoot, r.oldCfg.URL)
+			}
+			raw, err := clientconfig.TrustedRoot(clientconfig.TrustedRootParams{Tlogs: []clientconfig.Log{
+				{BaseURL: r.oldCfg.URL, PublicKey: key.Public(), Start: r.now}}})
+			if err != nil {
+				return err
+			}
+			var one prototrustroot.TrustedRoot
+			if err := protojson.Unmarshal(raw, &one); err != nil {
+				return err
+			}
+			tr.Tlogs = append(tr.Tlogs, one.Tlogs...)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if err := writeFileAtomic(r.configPath, out); err != nil {
+		return err
+	}
+	fmt.Printf("rotated %s: shard %s (tree %d) is active, %s is frozen behind it; restart every replica together, then publish the trusted root\n",
+		r.oldCfg.URL, name, treeID, r.old)
+	return nil
+}
+
+// writeNewKey writes a new key file; it never overwrites one.
+func writeNewKey(path string, keyPEM []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("new key: %w", err)
+	}
+	if _, err := f.Write(keyPEM); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func (r *rotation) freeze(trustedRoot, signingConfig string) error {
