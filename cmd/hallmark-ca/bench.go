@@ -35,7 +35,8 @@ import (
 )
 
 // bench measures issuance over HTTP on loopback: a hallmark-ca with a
-// file-backed (encrypted PKCS#8) CA key and no CT log, a development OIDC
+// file-backed (encrypted PKCS#8) CA key, or with -kms-key a KMS key, and
+// no CT log, a development OIDC
 // issuer, and a load generator sending sigstore-go-shaped v2 requests, all
 // in this process. It runs a closed loop (fixed concurrency, as fast as
 // possible) and then an open loop (fixed arrival rate, latency measured
@@ -47,6 +48,7 @@ func bench(args []string) error {
 	rate := fs.Int("rate", 1000, "open loop: requests per second offered (0 skips the phase)")
 	curveName := fs.String("ca-curve", "P-256", "curve of the CA key: P-256 or P-384")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the measured closed loop to this file")
+	kmsKey := fs.String("kms-key", "", "sign with this KMS key (e.g. awskms:///alias/bench, created if missing) instead of a key file")
 	fs.Parse(args)
 	curve := map[string]elliptic.Curve{"P-256": elliptic.P256(), "P-384": elliptic.P384()}[*curveName]
 	if curve == nil {
@@ -63,7 +65,16 @@ func bench(args []string) error {
 		return err
 	}
 	defer is.Close()
-	d, err := ca.NewDeployment(ca.InitOptions{Organization: "bench", RootCurve: curve, IntermediateCurve: curve})
+	opts := ca.InitOptions{Organization: "bench", RootCurve: curve, IntermediateCurve: curve}
+	if *kmsKey != "" {
+		k, err := openKMSKey(*kmsKey, true, "")
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer k.Close()
+		opts.IntermediateKey = k
+	}
+	d, err := ca.NewDeployment(opts)
 	if err != nil {
 		return err
 	}
@@ -76,6 +87,9 @@ func bench(args []string) error {
 		Signer: ca.SignerConfig{Type: "file", ChainFile: filepath.Join(dir, ca.ChainFile), File: ca.FileSignerConfig{
 			KeyFile: filepath.Join(dir, ca.IntermediateKeyFile), PasswordFile: filepath.Join(dir, "pw")}},
 		Issuers: []oidc.IssuerConfig{{URL: is.URL(), Type: oidc.TypeGitHubWorkflow}},
+	}
+	if *kmsKey != "" {
+		cfg.Signer = ca.SignerConfig{Type: "kms", ChainFile: filepath.Join(dir, ca.ChainFile), KMS: ca.KMSConfig{Key: *kmsKey}}
 	}
 	svc, err := fulcioapi.NewService(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -124,8 +138,12 @@ func bench(args []string) error {
 
 	gcPercent := debug.SetGCPercent(-1)
 	debug.SetGCPercent(gcPercent)
-	fmt.Printf("hallmark-ca bench: GOMAXPROCS=%d, GOGC=%d, CA key ECDSA %s (encrypted PKCS#8 file), no CT log, v2 REST over loopback\n",
-		runtime.GOMAXPROCS(0), gcPercent, *curveName)
+	keyDesc := fmt.Sprintf("ECDSA %s (encrypted PKCS#8 file)", *curveName)
+	if *kmsKey != "" {
+		keyDesc = "in KMS " + *kmsKey
+	}
+	fmt.Printf("hallmark-ca bench: GOMAXPROCS=%d, GOGC=%d, CA key %s, no CT log, v2 REST over loopback\n",
+		runtime.GOMAXPROCS(0), gcPercent, keyDesc)
 	closedLoop(send, *conc, 2*time.Second) // warm-up
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
