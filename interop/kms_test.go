@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"math/big"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/digitorus/timestamp"
+	"github.com/sigstore/sigstore-go/pkg/root"
 	tsaclient "github.com/sigstore/timestamp-authority/v2/pkg/client"
 	tsops "github.com/sigstore/timestamp-authority/v2/pkg/generated/client/timestamp"
 	"github.com/sigstore/timestamp-authority/v2/pkg/verification"
@@ -126,7 +128,8 @@ func startHallmarkCA(t *testing.T, addr, config string, env []string) *hallmarkC
 // `hallmark-ca serve` signs with them. cosign v2 obtains a certificate
 // (keyless sign-blob) that `cosign verify-blob` accepts against the chain,
 // and the TSA's timestamps verify with sigstore's timestamp-authority
-// verification package and with `openssl ts -verify`. A config whose
+// verification package and with `openssl ts -verify`; cosign v3 signs with
+// both (a signing config naming the CA and the TSA) and verifies the bundle. A config whose
 // chain does not belong to the KMS key stops hallmark-ca at start-up.
 func TestKMSSigners(t *testing.T) {
 	cosignBin := clientBinary(t, "cosign", "v2.6.5")
@@ -243,6 +246,73 @@ issuers:
 		}
 		if err := leafs[0].CheckSignatureFrom(chain[0]); err != nil {
 			t.Errorf("leaf not signed by the KMS-held intermediate: %v", err)
+		}
+	})
+
+	// cosign v3 (sigstore-go) signs with a signing config naming
+	// hallmark-ca and its TSA: the bundle carries an RFC 3161 timestamp
+	// signed by the KMS-held TSA key, which sigstore-go's TSA check accepts
+	// against the trusted root, and verify-blob accepts the bundle.
+	t.Run("cosign-v3-tsa", func(t *testing.T) {
+		bin := clientBinary(t, "cosign", "v3.1.3")
+		token := filepath.Join(dir, "token3")
+		os.WriteFile(token, []byte(mint(t, github, devissuer.GitHubClaims("acme/app", "refs/heads/main"))), 0o600)
+		blob := filepath.Join(dir, "artifact3.txt")
+		os.WriteFile(blob, []byte("cosign v3, CA and TSA keys in a KMS\n"), 0o644)
+		tsa := &root.SigstoreTimestampingAuthority{Root: tsaChain[1], Leaf: tsaChain[0],
+			ValidityPeriodStart: time.Now().Add(-time.Hour), URI: srv.url + "/api/v1/timestamp"}
+		tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01,
+			[]root.CertificateAuthority{&root.FulcioCertificateAuthority{Root: chain[1], Intermediates: chain[:1],
+				ValidityPeriodStart: time.Now().Add(-time.Hour), URI: srv.url}},
+			nil, []root.TimestampingAuthority{tsa}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		trJSON, _ := tr.MarshalJSON()
+		trustedRoot := filepath.Join(dir, "trusted_root.json")
+		os.WriteFile(trustedRoot, trJSON, 0o644)
+		signingConfig := filepath.Join(dir, "signing_config.json")
+		os.WriteFile(signingConfig, []byte(`{
+  "mediaType": "application/vnd.dev.sigstore.signingconfig.v0.2+json",
+  "caUrls": [{"url": "`+srv.url+`", "majorApiVersion": 1, "validFor": {"start": "2020-01-01T00:00:00Z"}, "operator": "hallmark"}],
+  "oidcUrls": [], "rekorTlogUrls": [],
+  "tsaUrls": [{"url": "`+srv.url+`/api/v1/timestamp", "majorApiVersion": 1, "validFor": {"start": "2020-01-01T00:00:00Z"}, "operator": "hallmark"}],
+  "rekorTlogConfig": {"selector": "ANY"}, "tsaConfig": {"selector": "ANY"}
+}`), 0o644)
+		bundlePath := filepath.Join(dir, "artifact3.sigstore.json")
+		out, err := cosign(t, bin, nil, "sign-blob", "--yes", "--signing-config", signingConfig, "--trusted-root", trustedRoot,
+			"--identity-token", token, "--bundle", bundlePath, blob)
+		if err != nil {
+			t.Fatalf("cosign v3 sign-blob: %v\n%s", err, out)
+		}
+		raw, _ := os.ReadFile(bundlePath)
+		var b struct {
+			MessageSignature struct {
+				Signature []byte `json:"signature"`
+			} `json:"messageSignature"`
+			VerificationMaterial struct {
+				TimestampVerificationData struct {
+					Rfc3161Timestamps []struct {
+						SignedTimestamp []byte `json:"signedTimestamp"`
+					} `json:"rfc3161Timestamps"`
+				} `json:"timestampVerificationData"`
+			} `json:"verificationMaterial"`
+		}
+		if err := json.Unmarshal(raw, &b); err != nil {
+			t.Fatal(err)
+		}
+		ts := b.VerificationMaterial.TimestampVerificationData.Rfc3161Timestamps
+		if len(ts) != 1 || len(b.MessageSignature.Signature) == 0 {
+			t.Fatalf("bundle has %d RFC 3161 timestamps, want 1:\n%s", len(ts), raw)
+		}
+		if _, err := tsa.Verify(ts[0].SignedTimestamp, b.MessageSignature.Signature); err != nil {
+			t.Errorf("sigstore-go TSA check of the bundle's timestamp: %v", err)
+		}
+		san := "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
+		if out, err := cosign(t, bin, nil, "verify-blob", "--bundle", bundlePath, "--trusted-root", trustedRoot,
+			"--certificate-identity", san, "--certificate-oidc-issuer", github.URL(),
+			"--insecure-ignore-sct", "--insecure-ignore-tlog", blob); err != nil {
+			t.Fatalf("cosign v3 verify-blob: %v\n%s", err, out)
 		}
 	})
 
