@@ -82,6 +82,9 @@ func (s *kmsSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]
 	if _, pss := opts.(*rsa.PSSOptions); pss {
 		return nil, errors.New("kms: RSA-PSS is not supported; Hallmark signs with PKCS #1 v1.5")
 	}
+	if opts == nil || opts.HashFunc() == 0 || opts.HashFunc().Size() != len(digest) {
+		return nil, fmt.Errorf("kms: key %s signs digests; got %d bytes for hash %v", s.ref, len(digest), opts)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	sig, err := s.sv.SignMessage(nil, options.WithContext(ctx), options.WithDigest(digest), options.WithCryptoSignerOpts(opts.HashFunc()))

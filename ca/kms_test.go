@@ -113,6 +113,9 @@ func TestKMSSigner(t *testing.T) {
 		t.Errorf("Open with another key's chain: %v", err)
 	}
 
+	if _, err := opened.Sign(rand.Reader, []byte("not a digest"), crypto.SHA256); err == nil {
+		t.Error("Sign accepted a message that is not a SHA-256 digest")
+	}
 	if err := opened.Close(); err != nil {
 		t.Fatal(err)
 	}
