@@ -171,6 +171,35 @@ func TestKMSSigners(t *testing.T) {
 	if chain2 == nil || !bytes.Equal(chain2[0].RawSubjectPublicKeyInfo, chain[0].RawSubjectPublicKeyInfo) {
 		t.Fatal("second init certified another CA key")
 	}
+	// init-tsa adds a TSA whose key is in the KMS to a deployment made
+	// without one.
+	dir3 := t.TempDir()
+	if out, err := run(t, dir3, env, hallmarkBinary(t, "hallmark-ca"), "init", "-dir", dir3, "-org", "later TSA",
+		"-password-env", "HALLMARK_KMS_TEST_PASSWORD", "-kms-key", caKey, "-tsa=false"); err != nil {
+		t.Fatalf("hallmark-ca init -tsa=false: %v\n%s", err, out)
+	}
+	out, err = run(t, dir3, env, hallmarkBinary(t, "hallmark-ca"), "init-tsa", "-dir", dir3,
+		"-password-env", "HALLMARK_KMS_TEST_PASSWORD", "-kms-key", tsaKey)
+	if err != nil || !strings.Contains(out, "key: "+tsaKey) {
+		t.Fatalf("hallmark-ca init-tsa -kms-key: %v\n%s", err, out)
+	}
+	tsaChain3, _ := ca.LoadChain(filepath.Join(dir3, ca.TSAChainFile))
+	if tsaChain3 == nil || !bytes.Equal(tsaChain3[0].RawSubjectPublicKeyInfo, tsaChain[0].RawSubjectPublicKeyInfo) {
+		t.Fatal("init-tsa certified another TSA key")
+	}
+	if _, err := os.Stat(filepath.Join(dir3, ca.TSAKeyFile)); err == nil {
+		t.Error("init-tsa wrote a key file for a KMS key")
+	}
+	// A key that does not exist, without -kms-create: a clear error, no files.
+	dir4 := t.TempDir()
+	out, err = run(t, dir4, env, hallmarkBinary(t, "hallmark-ca"), "init", "-dir", dir4, "-org", "missing",
+		"-password-env", "HALLMARK_KMS_TEST_PASSWORD", "-kms-key", "awskms:///alias/missing")
+	if err == nil || !strings.Contains(out, "alias/missing") || !strings.Contains(out, "NotFoundException") {
+		t.Fatalf("init with a missing KMS key: %v\n%s", err, out)
+	}
+	if files, _ := os.ReadDir(dir4); len(files) != 0 {
+		t.Errorf("init with a missing KMS key left %d files", len(files))
+	}
 
 	github, err := devissuer.Start("127.0.0.1:0")
 	if err != nil {
