@@ -106,12 +106,12 @@ func (s *kmsSigner) Close() error {
 // that the key signs the way certificates and timestamps need (ECDSA with
 // the curve's hash, or RSA PKCS #1 v1.5 with SHA-256).
 func OpenKMSSigner(cfg KMSConfig) (Signer, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout())
-	defer cancel()
-	sv, err := getKMS(ctx, cfg.Key)
+	sv, err := getKMS(cfg.Key)
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout())
+	defer cancel()
 	return newKMSSigner(ctx, cfg, sv)
 }
 
@@ -121,12 +121,12 @@ func OpenKMSSigner(cfg KMSConfig) (Signer, error) {
 // `hallmark-ca init -kms-key`. Not every provider can create keys (AWS
 // needs an alias reference; see docs/ca.md).
 func CreateKMSKey(cfg KMSConfig, algorithm string) (Signer, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*cfg.timeout())
-	defer cancel()
-	sv, err := getKMS(ctx, cfg.Key)
+	sv, err := getKMS(cfg.Key)
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*cfg.timeout())
+	defer cancel()
 	if algorithm == "" {
 		algorithm = sv.DefaultAlgorithm()
 	}
@@ -136,8 +136,13 @@ func CreateKMSKey(cfg KMSConfig, algorithm string) (Signer, error) {
 	return newKMSSigner(ctx, cfg, sv)
 }
 
-func getKMS(ctx context.Context, ref string) (kms.SignerVerifier, error) {
-	sv, err := kms.Get(ctx, ref, crypto.SHA256)
+// getKMS builds the provider's client for ref. It gets a context that is
+// never cancelled: some SDKs keep the context they were built with for
+// later credential refreshes (Google's token source does), so a deadline
+// here would break signing an hour later. Network calls with deadlines
+// come after, in newKMSSigner.
+func getKMS(ref string) (kms.SignerVerifier, error) {
+	sv, err := kms.Get(context.Background(), ref, crypto.SHA256)
 	var notFound *kms.ProviderNotFoundError
 	if errors.As(err, &notFound) {
 		return nil, fmt.Errorf("kms: no provider for key %q: this binary knows %s (and sigstore-kms-* plugins on PATH): %w", ref, strings.Join(KMSSchemes, ", "), err)
