@@ -95,8 +95,9 @@ func (c CTConfig) IsRequired() bool { return c.Required == nil || *c.Required }
 
 // SignerConfig selects the CA key.
 type SignerConfig struct {
-	// Type is "file" (an encrypted PKCS#8 PEM key) or "pkcs11" (an HSM).
-	// Cloud KMS is not supported yet.
+	// Type is "file" (an encrypted PKCS#8 PEM key), "pkcs11" (an HSM) or
+	// "kms" (a cloud KMS key: AWS, Google Cloud, Azure Key Vault or
+	// HashiCorp Vault transit).
 	Type string `yaml:"type"`
 
 	// ChainFile is the PEM certificate chain of the CA key: the issuing
@@ -108,6 +109,9 @@ type SignerConfig struct {
 
 	// PKCS11 configures type pkcs11.
 	PKCS11 PKCS11Config `yaml:"pkcs11"`
+
+	// KMS configures type kms.
+	KMS KMSConfig `yaml:"kms"`
 }
 
 // FileSignerConfig is an encrypted key file and where its password is.

@@ -45,11 +45,19 @@ func TestConfigStrict(t *testing.T) {
 	if cfg.HTTPAddr != "127.0.0.1:5555" || cfg.GRPCAddr != "127.0.0.1:5554" || cfg.MaxRequestBytes != 4<<20 {
 		t.Errorf("defaults: %+v", cfg)
 	}
+	kmsCfg, err := ca.ParseConfig([]byte(strings.Replace(base, "type: file", "type: kms, kms: {key: 'gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1', timeout: 3s}", 1)))
+	if err != nil || kmsCfg.Signer.KMS.Timeout != 3*time.Second {
+		t.Errorf("kms signer: %v %+v", err, kmsCfg)
+	}
 	for _, tc := range []struct{ yaml, want string }{
 		{base + "http-adr: x\n", "field http-adr not found"},
 		{strings.Replace(base, "type: email}", "type: email, polcy: {}}", 1), "polcy"},
 		{strings.Replace(base, "password-env: PW", "password-env: PW, password-file: f", 1), "exactly one"},
-		{strings.Replace(base, "type: file", "type: kms", 1), "not supported yet"},
+		{strings.Replace(base, "type: file", "type: kms", 1), "kms.key is required"},
+		{strings.Replace(base, "type: file", "type: kms, kms: {key: alias/ca}", 1), "not a key reference URI"},
+		{strings.Replace(base, "type: file", "type: kms, kms: {key: 'awskms:///alias/ca', timeout: 1h}", 1), "kms.timeout"},
+		{strings.Replace(base, "type: file", "type: kms, kms: {key: 'awskms:///alias/ca', region: x}", 1), "field region not found"},
+		{strings.Replace(base, "type: file", "type: hsm", 1), "want file, pkcs11 or kms"},
 		{"signer: {type: file, chain-file: c.pem, file: {key-file: k, password-env: P}}\n", "at least one issuer"},
 		{base + "certificate-validity: 48h\n", "certificate-validity"},
 	} {

@@ -82,42 +82,57 @@ func (sc *SignerConfig) validate(prefix string) error {
 			return fmt.Errorf("config: exactly one of %s.pkcs11.pin-file and pin-env is required", prefix)
 		}
 	case "kms":
-		return fmt.Errorf("config: %s: signer type kms is not supported yet; use file or pkcs11", prefix)
+		if err := sc.KMS.validate(prefix); err != nil {
+			return err
+		}
 	default:
-		return fmt.Errorf("config: %s.type %q: want file or pkcs11", prefix, sc.Type)
+		return fmt.Errorf("config: %s.type %q: want file, pkcs11 or kms", prefix, sc.Type)
 	}
 	return nil
 }
 
-// Open opens the key a signer section names and reads its chain.
+// Open opens the key a signer section names and reads its chain. The key
+// must be the one the chain's first certificate certifies.
 func (sc *SignerConfig) Open() (Signer, []*x509.Certificate, error) {
 	chain, err := LoadChain(sc.ChainFile)
 	if err != nil {
 		return nil, nil, err
 	}
+	s, err := sc.openKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !publicKeysEqual(s.Public(), chain[0].PublicKey) {
+		s.Close()
+		where := sc.Type + " key"
+		if sc.Type == "kms" {
+			where = "KMS key " + sc.KMS.Key
+		}
+		return nil, nil, fmt.Errorf("the %s does not match the first certificate of %s (%q, serial %x): "+
+			"the chain file must start with the certificate of this key", where, sc.ChainFile, chain[0].Subject.String(), chain[0].SerialNumber)
+	}
+	return s, chain, nil
+}
+
+// openKey opens the key of a validated signer section.
+func (sc *SignerConfig) openKey() (Signer, error) {
 	switch sc.Type {
 	case "file":
 		pw, err := ReadSecret(sc.File.PasswordFile, sc.File.PasswordEnv)
 		if err != nil {
-			return nil, nil, fmt.Errorf("key password: %w", err)
+			return nil, fmt.Errorf("key password: %w", err)
 		}
-		s, err := LoadEncryptedKeyFile(sc.File.KeyFile, pw)
-		if err != nil {
-			return nil, nil, err
-		}
-		return s, chain, nil
+		return LoadEncryptedKeyFile(sc.File.KeyFile, pw)
 	case "pkcs11":
 		pin, err := ReadSecret(sc.PKCS11.PINFile, sc.PKCS11.PINEnv)
 		if err != nil {
-			return nil, nil, fmt.Errorf("PKCS#11 PIN: %w", err)
+			return nil, fmt.Errorf("PKCS#11 PIN: %w", err)
 		}
-		s, err := OpenPKCS11Signer(sc.PKCS11, string(pin))
-		if err != nil {
-			return nil, nil, err
-		}
-		return s, chain, nil
+		return OpenPKCS11Signer(sc.PKCS11, string(pin))
+	case "kms":
+		return OpenKMSSigner(sc.KMS)
 	}
-	return nil, nil, fmt.Errorf("signer type %q", sc.Type)
+	return nil, fmt.Errorf("signer type %q", sc.Type)
 }
 
 // OpenTSA opens the TSA key and chain of the `tsa:` section and returns

@@ -40,7 +40,8 @@ import (
 )
 
 // bench measures keyless issuance over HTTP on loopback, end to end: a
-// hallmark-ca with a file-backed (encrypted PKCS#8) CA key, a development
+// hallmark-ca with a file-backed (encrypted PKCS#8) CA key (or with
+// -kms-key a KMS key), a development
 // OIDC issuer, optionally a Hallmark CT log whose SCTs the CA embeds, and
 // a load generator acting as sigstore-go: per certificate it makes an
 // ephemeral P-256 key and its proof of possession and sends a v2 REST
@@ -64,6 +65,7 @@ func bench(args []string) error {
 	maxAge := fs.Duration("ct-batch-max-age", 50*time.Millisecond, "batch max age of the CT log (the SCT waits for its batch to commit)")
 	freshKeys := fs.Bool("fresh-keys", true, "make a new key and proof of possession for every request, as a client does (false: reuse 64)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the measured closed loop to this file")
+	kmsKey := fs.String("kms-key", "", "sign with this KMS key (e.g. awskms:///alias/bench, created if missing) instead of a key file")
 	fs.Parse(args)
 	curve := map[string]elliptic.Curve{"P-256": elliptic.P256(), "P-384": elliptic.P384()}[*curveName]
 	if curve == nil {
@@ -89,7 +91,16 @@ func bench(args []string) error {
 		return err
 	}
 	defer is.Close()
-	d, err := ca.NewDeployment(ca.InitOptions{Organization: "bench", RootCurve: curve, IntermediateCurve: curve})
+	opts := ca.InitOptions{Organization: "bench", RootCurve: curve, IntermediateCurve: curve}
+	if *kmsKey != "" {
+		k, err := openKMSKey(*kmsKey, true, "")
+		if err != nil {
+			return fmt.Errorf("bench: %w", err)
+		}
+		defer k.Close()
+		opts.IntermediateKey = k
+	}
+	d, err := ca.NewDeployment(opts)
 	if err != nil {
 		return err
 	}
@@ -102,6 +113,9 @@ func bench(args []string) error {
 		Signer: ca.SignerConfig{Type: "file", ChainFile: filepath.Join(dir, ca.ChainFile), File: ca.FileSignerConfig{
 			KeyFile: filepath.Join(dir, ca.IntermediateKeyFile), PasswordFile: filepath.Join(dir, "pw")}},
 		Issuers: []oidc.IssuerConfig{{URL: is.URL(), Type: oidc.TypeGitHubWorkflow}},
+	}
+	if *kmsKey != "" {
+		cfg.Signer = ca.SignerConfig{Type: "kms", ChainFile: filepath.Join(dir, ca.ChainFile), KMS: ca.KMSConfig{Key: *kmsKey}}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -200,12 +214,16 @@ func bench(args []string) error {
 
 	gcPercent := debug.SetGCPercent(-1)
 	debug.SetGCPercent(gcPercent)
+	keyDesc := fmt.Sprintf("ECDSA %s (encrypted PKCS#8 file)", *curveName)
+	if *kmsKey != "" {
+		keyDesc = "in KMS " + *kmsKey
+	}
 	keys := "a fresh P-256 key and proof of possession per request"
 	if !*freshKeys {
 		keys = "64 reused P-256 keys"
 	}
-	fmt.Printf("hallmark-ca bench: GOMAXPROCS=%d, GOGC=%d, CA key ECDSA %s (encrypted PKCS#8 file), %s, %s, v2 REST over loopback\n",
-		runtime.GOMAXPROCS(0), gcPercent, *curveName, ctDesc, keys)
+	fmt.Printf("hallmark-ca bench: GOMAXPROCS=%d, GOGC=%d, CA key %s, %s, %s, v2 REST over loopback\n",
+		runtime.GOMAXPROCS(0), gcPercent, keyDesc, ctDesc, keys)
 	closedLoop(send, *conc, 2*time.Second) // warm-up
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)

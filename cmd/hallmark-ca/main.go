@@ -3,8 +3,9 @@
 //
 //	hallmark-ca [serve] -config hallmark-ca.yaml
 //	hallmark-ca init -dir DIR -org NAME [-password-file F | -password-env VAR] [-tsa=false]
-//	hallmark-ca init-tsa -dir DIR [-password-file F | -password-env VAR]
-//	hallmark-ca bench [-duration 10s] [-concurrency N] [-rate 1000] [-ct off|inprocess|http] [-store sqlite|postgres] [-ct-batch-max-age 50ms]
+//	                 [-kms-key URI] [-tsa-kms-key URI] [-kms-create [-kms-algorithm A]]
+//	hallmark-ca init-tsa -dir DIR [-password-file F | -password-env VAR] [-kms-key URI [-kms-create]]
+//	hallmark-ca bench [-duration 10s] [-concurrency N] [-rate 1000] [-ct off|inprocess|http] [-store sqlite|postgres] [-ct-batch-max-age 50ms] [-kms-key URI]
 //	hallmark-ca rotate-intermediate -config F -dir DIR [-trusted-root FILE] [-overlap 1h]
 //	hallmark-ca rotate-tsa -config F -dir DIR [-trusted-root FILE] [-overlap 1h]
 //
@@ -25,6 +26,7 @@ import (
 
 	fulcioapi "github.com/hallmark-dev/hallmark/api/fulcio"
 	"github.com/hallmark-dev/hallmark/ca"
+	_ "github.com/hallmark-dev/hallmark/ca/kms" // signer type kms: AWS, GCP, Azure, Vault
 )
 
 func main() {
@@ -103,6 +105,10 @@ func initCA(args []string) error {
 	pwFile := fs.String("password-file", "", "file holding the password that encrypts the key files")
 	pwEnv := fs.String("password-env", "HALLMARK_CA_PASSWORD", "environment variable holding that password, if -password-file is not given")
 	withTSA := fs.Bool("tsa", true, "also create a timestamp authority key and certificate (see init-tsa)")
+	kmsKey := fs.String("kms-key", "", "KMS key reference (awskms://, gcpkms://, azurekms://, hashivault://) of the CA (intermediate) key; no intermediate.key.pem is written")
+	tsaKMSKey := fs.String("tsa-kms-key", "", "KMS key reference of the TSA key; no tsa.key.pem is written")
+	kmsCreate := fs.Bool("kms-create", false, "create the KMS keys if they do not exist (providers that support it; AWS needs an alias/ reference)")
+	kmsAlg := fs.String("kms-algorithm", "", "provider algorithm name for -kms-create (default: the provider's ECDSA P-256, e.g. ECC_NIST_P256 on AWS)")
 	fs.Parse(args)
 	if *dir == "" || *org == "" {
 		return fmt.Errorf("init: -dir and -org are required")
@@ -117,7 +123,26 @@ func initCA(args []string) error {
 	if err != nil {
 		return fmt.Errorf("init: key password: %w", err)
 	}
-	d, err := ca.NewDeployment(ca.InitOptions{Organization: *org, RootCurve: rc, IntermediateCurve: ic})
+	if *tsaKMSKey != "" && !*withTSA {
+		return fmt.Errorf("init: -tsa-kms-key needs -tsa")
+	}
+	opts := ca.InitOptions{Organization: *org, RootCurve: rc, IntermediateCurve: ic}
+	if *kmsKey != "" {
+		k, err := openKMSKey(*kmsKey, *kmsCreate, *kmsAlg)
+		if err != nil {
+			return fmt.Errorf("init: CA key: %w", err)
+		}
+		defer k.Close()
+		opts.IntermediateKey = k
+	}
+	var tsaKey ca.Signer
+	if *tsaKMSKey != "" {
+		if tsaKey, err = openKMSKey(*tsaKMSKey, *kmsCreate, *kmsAlg); err != nil {
+			return fmt.Errorf("init: TSA key: %w", err)
+		}
+		defer tsaKey.Close()
+	}
+	d, err := ca.NewDeployment(opts)
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
@@ -125,10 +150,30 @@ func initCA(args []string) error {
 		return fmt.Errorf("init: %w", err)
 	}
 	if *withTSA {
-		defer printTSAFiles(*dir, *pwEnv)
-		if _, err := ca.InitTSA(*dir, pw, ca.TSAInitOptions{Organization: *org}); err != nil {
+		defer printTSAFiles(*dir, *pwEnv, *tsaKMSKey)
+		to := ca.TSAInitOptions{Organization: *org}
+		if tsaKey != nil {
+			to.Key = tsaKey
+		}
+		if _, err := ca.InitTSA(*dir, pw, to); err != nil {
 			return fmt.Errorf("init: TSA: %w", err)
 		}
+	}
+	if *kmsKey != "" {
+		fmt.Printf(`Created in %[1]s:
+  %[2]s  root certificate (distribute it in your trusted_root.json)
+  %[3]s  root key, encrypted: move it offline
+  %[4]s  chain for the CA: intermediate (certifying %[5]s), root
+
+Signer section for hallmark-ca.yaml:
+
+signer:
+  type: kms
+  chain-file: %[1]s/%[4]s
+  kms:
+    key: %[5]s
+`, *dir, ca.RootCertFile, ca.RootKeyFile, ca.ChainFile, *kmsKey)
+		return nil
 	}
 	fmt.Printf(`Created in %[1]s:
   %[2]s  root certificate (distribute it in your trusted_root.json)
@@ -156,6 +201,9 @@ func initTSA(args []string) error {
 	cn := fs.String("common-name", "", "common name of the TSA certificate (default \"<root organization> Hallmark timestamp authority\")")
 	pwFile := fs.String("password-file", "", "file holding the password of root.key.pem, which also encrypts the TSA key")
 	pwEnv := fs.String("password-env", "HALLMARK_CA_PASSWORD", "environment variable holding that password, if -password-file is not given")
+	kmsKey := fs.String("kms-key", "", "KMS key reference (awskms://, gcpkms://, azurekms://, hashivault://) of the TSA key; no tsa.key.pem is written")
+	kmsCreate := fs.Bool("kms-create", false, "create the KMS key if it does not exist (providers that support it; AWS needs an alias/ reference)")
+	kmsAlg := fs.String("kms-algorithm", "", "provider algorithm name for -kms-create (default: the provider's ECDSA P-256)")
 	fs.Parse(args)
 	if *dir == "" {
 		return fmt.Errorf("init-tsa: -dir is required")
@@ -164,14 +212,49 @@ func initTSA(args []string) error {
 	if err != nil {
 		return fmt.Errorf("init-tsa: key password: %w", err)
 	}
-	if _, err := ca.InitTSA(*dir, pw, ca.TSAInitOptions{CommonName: *cn}); err != nil {
+	o := ca.TSAInitOptions{CommonName: *cn}
+	if *kmsKey != "" {
+		k, err := openKMSKey(*kmsKey, *kmsCreate, *kmsAlg)
+		if err != nil {
+			return fmt.Errorf("init-tsa: TSA key: %w", err)
+		}
+		defer k.Close()
+		o.Key = k
+	}
+	if _, err := ca.InitTSA(*dir, pw, o); err != nil {
 		return fmt.Errorf("init-tsa: %w", err)
 	}
-	printTSAFiles(*dir, *pwEnv)
+	printTSAFiles(*dir, *pwEnv, *kmsKey)
 	return nil
 }
 
-func printTSAFiles(dir, pwEnv string) {
+// openKMSKey opens (or with create, creates if missing) a KMS key for
+// init and init-tsa.
+func openKMSKey(ref string, create bool, alg string) (ca.Signer, error) {
+	cfg := ca.KMSConfig{Key: ref}
+	if create {
+		return ca.CreateKMSKey(cfg, alg)
+	}
+	return ca.OpenKMSSigner(cfg)
+}
+
+func printTSAFiles(dir, pwEnv, kmsKey string) {
+	if kmsKey != "" {
+		fmt.Printf(`
+Timestamp authority, in %[1]s:
+  %[2]s  TSA certificate (critical EKU timeStamping, certifying %[3]s), root
+
+TSA section for hallmark-ca.yaml (see docs/tsa.md):
+
+tsa:
+  signer:
+    type: kms
+    chain-file: %[1]s/%[2]s
+    kms:
+      key: %[3]s
+`, dir, ca.TSAChainFile, kmsKey)
+		return
+	}
 	fmt.Printf(`
 Timestamp authority, in %[1]s:
   %[2]s  TSA key (P-256), encrypted
