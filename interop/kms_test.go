@@ -9,8 +9,8 @@ import (
 	"encoding/json"
 	"io"
 	"math/big"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,50 +24,36 @@ import (
 	tsops "github.com/sigstore/timestamp-authority/v2/pkg/generated/client/timestamp"
 	"github.com/sigstore/timestamp-authority/v2/pkg/verification"
 
+	localkms "github.com/nsmithuk/local-kms/src"
+	kmsconfig "github.com/nsmithuk/local-kms/src/config"
+	kmsdata "github.com/nsmithuk/local-kms/src/data"
+
 	"github.com/hallmark-dev/hallmark/ca"
 	"github.com/hallmark-dev/hallmark/oidc/devissuer"
 )
 
-// localKMSVersion is the pinned AWS KMS emulator scripts/build-tools.sh
-// builds (github.com/nsmithuk/local-kms).
-const localKMSVersion = "v0.0.0-20260228092603-2a5e92d09ab6"
-
-// startLocalKMS runs local-kms, a real implementation of the AWS KMS API
-// (JSON over HTTP, the same requests the AWS SDK sends to AWS), with its
-// key store in a temporary directory, and returns the environment an AWS
-// SDK client needs to reach it: sigstore's awskms:// provider with an
-// empty endpoint (awskms:///alias/…) takes its endpoint from
-// AWS_ENDPOINT_URL_KMS like any AWS SDK v2 client.
-//
-// local-kms binds all interfaces on the port it is given (it has no
-// listen-address setting); the test only ever connects to 127.0.0.1.
+// startLocalKMS serves local-kms (github.com/nsmithuk/local-kms), a real
+// implementation of the AWS KMS API (JSON over HTTP, the same requests the
+// AWS SDK sends to AWS), in this test process on 127.0.0.1, with its key
+// store in a temporary directory. (Its own command binds every interface
+// and has no listen-address setting, so the test runs its request handler
+// instead.) It returns the environment an AWS SDK client needs to reach it:
+// sigstore's awskms:// provider with an empty endpoint (awskms:///alias/…)
+// takes its endpoint from AWS_ENDPOINT_URL_KMS like any AWS SDK v2 client.
+// local-kms keeps its settings in package variables: one instance per test
+// binary at a time.
 func startLocalKMS(t *testing.T) []string {
 	t.Helper()
-	bin := clientBinary(t, "local-kms", localKMSVersion)
-	_, port, _ := net.SplitHostPort(freeAddr(t))
-	dir := t.TempDir()
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "PORT="+port, "KMS_DATA_PATH="+filepath.Join(dir, "data"),
-		"KMS_SEED_PATH="+filepath.Join(dir, "no-seed.yaml"), "KMS_REGION=eu-west-2")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := "127.0.0.1:" + port
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("local-kms did not start on %s:\n%s", addr, logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	kmsconfig.AWSRegion = "eu-west-2"
+	kmsconfig.AWSAccountId = "111122223333"
+	kmsconfig.DatabasePath = filepath.Join(t.TempDir(), "data")
+	db := kmsdata.NewDatabase(kmsconfig.DatabasePath)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		localkms.HandleRequest(w, r, db)
+	}))
+	t.Cleanup(func() { srv.Close(); db.Close() })
 	return []string{
-		"AWS_ENDPOINT_URL_KMS=http://" + addr, "AWS_REGION=eu-west-2",
+		"AWS_ENDPOINT_URL_KMS=" + srv.URL, "AWS_REGION=eu-west-2",
 		// local-kms checks no signatures, but the SDK wants credentials.
 		"AWS_ACCESS_KEY_ID=hallmark-interop", "AWS_SECRET_ACCESS_KEY=hallmark-interop",
 		"AWS_EC2_METADATA_DISABLED=true",

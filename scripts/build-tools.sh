@@ -24,4 +24,3 @@ build createtree v1.7.3 github.com/google/trillian/cmd/createtree
 build rekor-server v1.5.4 github.com/sigstore/rekor/cmd/rekor-server
 build helm v3.22.0 helm.sh/helm/v3/cmd/helm
 # An AWS KMS emulator, for the KMS signer test (interop/kms_test.go).
-build local-kms v0.0.0-20260228092603-2a5e92d09ab6 github.com/nsmithuk/local-kms
