@@ -123,7 +123,7 @@ func openLog(t *testing.T, s tlog.Store) *tlog.Log {
 
 func importer(l *tlog.Log, s tlog.Store, src Source) *Importer {
 	return &Importer{
-		Log: l, Store: s, Source: src, ReadSize: 256,
+		Log: l, Store: s, Source: src, ReadSize: 256, CommitSize: 300,
 		IndexKeys: func(v []byte) ([]string, error) {
 			if bytes.Contains(v, []byte(`"n":7,`)) {
 				return nil, errors.New("no keys for this one")
@@ -297,10 +297,9 @@ func TestImportRefusesConcurrentAppends(t *testing.T) {
 	src := newMemSource(3000, 5)
 	im := importer(l, s, src)
 	// An append lands while the import runs: the next batch fails.
-	appended := false
+	var appended atomic.Bool
 	im.IndexKeys = func([]byte) ([]string, error) {
-		if !appended {
-			appended = true
+		if appended.CompareAndSwap(false, true) {
 			if _, err := l.Append(ctx, tlog.Entry{Data: []byte("sneaked in")}); err != nil {
 				t.Error(err)
 			}
