@@ -217,7 +217,7 @@ func (im *Importer) Run(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return res, err
 		}
-		if time.Since(lastProgress) >= every {
+		if len(p.units) > 0 && time.Since(lastProgress) >= every {
 			lastProgress = time.Now()
 			im.progress(logger, res, src, started)
 		}
