@@ -2,10 +2,13 @@ package tlog
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -188,6 +191,13 @@ func (l *Log) Import(ctx context.Context, b ImportBatch) (*Checkpoint, error) {
 				next++
 			}
 		}
+		// Key rows in key order: the indexes they go into take them in
+		// one sweep instead of at random places (a third faster on
+		// PostgreSQL with large imports).
+		slices.SortFunc(w.Keys, func(a, b KeyRow) int { return bytes.Compare(a.Key[:], b.Key[:]) })
+		slices.SortFunc(w.SearchKeys, func(a, b SearchRow) int {
+			return cmp.Or(strings.Compare(a.Key, b.Key), cmp.Compare(a.Index, b.Index))
+		})
 		if w.Checkpoints, err = l.signPoints(b.Points, roots); err != nil {
 			return err
 		}
