@@ -7,14 +7,17 @@
 // The copy is checked as it goes. Every leaf's hash must be the RFC 6962
 // hash of its value; before a run of leaves is committed, the root the log
 // will have after it must be proven consistent with the source's latest
-// root by a consistency proof from the source; and each committed batch
-// must produce exactly the root computed here, independently of the engine.
-// Any disagreement stops the import with the index of the first leaf that
-// differs, before anything wrong is committed.
+// root by a consistency proof from the source; and at the end of each of
+// the source's batches (its integration seconds) the engine must compute
+// exactly the root computed here, independently of it. Any disagreement
+// stops the import with the index of the first leaf that differs, before
+// anything wrong is committed.
 //
-// An import can be interrupted at any point and started again: each batch
-// commits atomically (tlog.Log.Import), and a new run continues at the
-// log's committed size.
+// Many source batches commit in one transaction (tlog.Log.Import with
+// points), each with its own checkpoint row and time, so the log ends with
+// the same rows however the run was cut. An import can be interrupted at
+// any point and started again: each transaction commits atomically, and a
+// new run continues at the log's committed size.
 package adopt
 
 import (
