@@ -404,11 +404,11 @@ logs:
     rekor: {tree_id: %d, hostname: %s}
 `, s.addr, freeAddr(t), pgtest.URL(t), s.url, s.keyFile, s.treeID, rekorHostname), 0o600)
 	adoptArgs := []string{"adopt", "trillian", "--trillian", s.trillianAddr, "--insecure", "--config", config,
-		"--rekor-url", s.url, "--batch-size", "100"}
+		"--rekor-url", s.url}
 
 	// --- Import, interrupted: killed at the first progress line, after
 	// its first transaction (small ones, so that it is not the last). ---
-	cmd := exec.Command(hallmark, append(adoptArgs, "--progress", "1ms", "--commit-size", "500")...)
+	cmd := exec.Command(hallmark, append(adoptArgs, "--progress", "1ms", "--batch-size", "100", "--commit-size", "500")...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
