@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/rfc6962"
 )
 
@@ -154,6 +155,106 @@ func TestImportResumesInAnotherProcess(t *testing.T) {
 		}
 		if cp := checkLog(t, l2); cp.Size != 600 {
 			t.Fatalf("size %d, want 600", cp.Size)
+		}
+	})
+}
+
+// merge joins consecutive import batches into one that carries their ends
+// as points, with the expected root at each.
+func merge(t *testing.T, batches []ImportBatch, roots map[uint64][]byte) ImportBatch {
+	t.Helper()
+	m := ImportBatch{Start: batches[0].Start}
+	for i, b := range batches {
+		m.Entries = append(m.Entries, b.Entries...)
+		end := b.Start + uint64(len(b.Entries))
+		if i == len(batches)-1 {
+			m.Time, m.Root = b.Time, roots[end]
+		} else {
+			m.Points = append(m.Points, ImportPoint{Size: end, Time: b.Time, Root: roots[end]})
+		}
+	}
+	return m
+}
+
+// TestImportPoints imports many source batches per call: every source
+// batch still gets its own signed checkpoint row and its own batch time,
+// as if it had been imported alone.
+func TestImportPoints(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+		ctx := context.Background()
+		s := open(t)
+		l := openTestLog(t, s, "points", nil)
+		t0 := time.Unix(1700000000, 987654321)
+		runs := importRuns(0, 1200, []int{1, 1, 3, 256, 17, 255, 2, 1, 300, 1}, t0)
+		roots := map[uint64][]byte{}
+		ref := rangeFactory.NewEmptyRange(0)
+		for _, b := range runs {
+			for _, e := range b.Entries {
+				ref.Append(rfc6962.DefaultHasher.HashLeaf(e.Data), nil)
+			}
+			roots[ref.End()], _ = ref.GetRootHash(nil)
+		}
+
+		// Refusals write nothing.
+		all := merge(t, runs, roots)
+		bad := all
+		bad.Points = append([]ImportPoint{}, all.Points...)
+		bad.Points[3].Root = roots[bad.Points[2].Size]
+		if _, err := l.Import(ctx, bad); !errors.Is(err, ErrImportRoot) {
+			t.Fatalf("import with a wrong root at a point: %v", err)
+		}
+		for _, pts := range [][]ImportPoint{
+			{{Size: 0}},                      // at the start
+			{{Size: 1200}},                   // at the end
+			{{Size: 5}, {Size: 5}},           // twice
+			{{Size: 7}, {Size: 6}},           // descending
+			{{Size: 2000, Time: time.Now()}}, // outside
+		} {
+			bad.Points = pts
+			if _, err := l.Import(ctx, bad); !errors.Is(err, ErrInvalidRequest) {
+				t.Fatalf("import with points %v: %v", pts, err)
+			}
+		}
+		if cps, err := s.Checkpoints(ctx, "points", 1, 1<<40); err != nil || len(cps) != 0 {
+			t.Fatalf("refused imports stored checkpoints: %d, %v", len(cps), err)
+		}
+
+		// Three calls, cut inside no source batch.
+		for _, part := range [][]ImportBatch{runs[:1], runs[1:9], runs[9:]} {
+			b := merge(t, part, roots)
+			cp, err := l.Import(ctx, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if end := b.Start + uint64(len(b.Entries)); cp.Size != end || !bytes.Equal(cp.Root, roots[end]) {
+				t.Fatalf("import at %d: checkpoint %d/%x, want %d/%x", b.Start, cp.Size, cp.Root, end, roots[end])
+			}
+		}
+		cp := checkLog(t, l)
+		if cp.Size != 1200 {
+			t.Fatalf("size %d, want 1200", cp.Size)
+		}
+		// One checkpoint row per source batch, signed, with its root and
+		// its time; every entry has its source batch's time.
+		cps, err := s.Checkpoints(ctx, "points", 1, 1200)
+		if err != nil || len(cps) != len(runs) {
+			t.Fatalf("%d checkpoint rows for %d source batches, %v", len(cps), len(runs), err)
+		}
+		for i, b := range runs {
+			c := cps[i]
+			end := b.Start + uint64(len(b.Entries))
+			parsed, _, _, err := log.ParseCheckpoint(c.Checkpoint, l.Origin(), l.verifier)
+			if err != nil || c.Size != end || parsed.Size != end || !bytes.Equal(parsed.Hash, roots[end]) || !c.Time.Equal(b.Time.Truncate(time.Millisecond)) {
+				t.Fatalf("checkpoint row %d: size %d time %v (%v), want size %d root %x time %v", i, c.Size, c.Time, err, end, roots[end], b.Time)
+			}
+			for j := range b.Entries {
+				if bt, err := l.BatchTime(ctx, b.Start+uint64(j)); err != nil || !bt.Equal(b.Time.Truncate(time.Millisecond)) {
+					t.Fatalf("entry %d: batch time %v, %v; want %v", b.Start+uint64(j), bt, err, b.Time)
+				}
+			}
+		}
+		if got, err := l.Search(ctx, []string{"k3"}, 2000); err != nil || len(got) != 171 {
+			t.Fatalf("Search k3: %d results, %v", len(got), err)
 		}
 	})
 }

@@ -180,6 +180,15 @@ func (t *pgTx) Write(b *BatchWrite) error {
 	}
 	batch.Queue(`UPDATE logs SET size = $2, root = $3, compact = $4, checkpoint = $5 WHERE name = $1`,
 		t.log, int64(b.State.Size), b.State.Root, joinHashes(b.State.Range), b.State.Checkpoint)
+	if len(b.Checkpoints) > 0 {
+		sizes, times, notes := make([]int64, len(b.Checkpoints)), make([]int64, len(b.Checkpoints)), make([][]byte, len(b.Checkpoints))
+		for i, c := range b.Checkpoints {
+			sizes[i], times[i], notes[i] = int64(c.Size), c.Time.UnixMilli(), c.Checkpoint
+		}
+		batch.Queue(`INSERT INTO checkpoints (log, size, time_ms, checkpoint)
+			SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bytea[])
+			ON CONFLICT (log, size) DO NOTHING`, t.log, sizes, times, notes)
+	}
 	batch.Queue(`INSERT INTO checkpoints (log, size, time_ms, checkpoint) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (log, size) DO NOTHING`, t.log, int64(b.State.Size), b.Time.UnixMilli(), b.State.Checkpoint)
 	if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {

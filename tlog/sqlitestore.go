@@ -221,6 +221,11 @@ func (t *sqliteTx) Write(b *BatchWrite) error {
 		int64(b.State.Size), b.State.Root, joinHashes(b.State.Range), b.State.Checkpoint, t.log); err != nil {
 		return fmt.Errorf("couldn't write state: %w", err)
 	}
+	if err := exec("checkpoints", `INSERT INTO checkpoints (log, size, time_ms, checkpoint) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, len(b.Checkpoints), func(i int) []any {
+		return []any{t.log, int64(b.Checkpoints[i].Size), b.Checkpoints[i].Time.UnixMilli(), b.Checkpoints[i].Checkpoint}
+	}); err != nil {
+		return err
+	}
 	if _, err := t.conn.ExecContext(t.ctx, `INSERT INTO checkpoints (log, size, time_ms, checkpoint) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		t.log, int64(b.State.Size), b.Time.UnixMilli(), b.State.Checkpoint); err != nil {
 		return fmt.Errorf("couldn't write checkpoint: %w", err)

@@ -96,6 +96,11 @@ type BatchWrite struct {
 	Bundles    []TileData  // changed entry bundles, full current content (Level 0)
 	Keys       []KeyRow    // deduplication keys of the new entries
 	SearchKeys []SearchRow // search keys of the new entries
+	// Checkpoints are extra checkpoint rows for sizes inside the batch
+	// (between the old and the new State.Size, ascending), stored as the
+	// batch's own (State.Size, Time, State.Checkpoint) is. Only imports
+	// write them: one imported batch carries many of another log's.
+	Checkpoints []StoredCheckpoint
 }
 
 // TileData is the full current content of a hash tile or entry bundle.

@@ -56,6 +56,7 @@ func runAdopt(args []string) error {
 	config := fs.String("config", "hallmark-log.yaml", "hallmark-log configuration holding the target log and the database")
 	logName := fs.String("log", "", "name of the target rekor-v1 log in the config (default: the only rekor-v1 log)")
 	readSize := fs.Int("batch-size", 1000, "leaves read from Trillian per GetLeavesByRange call")
+	commitSize := fs.Int("commit-size", adopt.DefaultCommitSize, "leaves committed per database transaction, at least (a transaction ends with an integration second)")
 	rekorURL := fs.String("rekor-url", "", "the running Rekor's URL: if set, check that its public key, tree ID and checkpoint origin are the log's")
 	progress := fs.Duration("progress", 5*time.Second, "interval between progress lines")
 	timeout := fs.Duration("rpc-timeout", time.Minute, "timeout of each Trillian RPC")
@@ -130,7 +131,7 @@ func runAdopt(args []string) error {
 	}
 
 	im := &adopt.Importer{
-		Log: l, Store: store, Source: src, ReadSize: *readSize,
+		Log: l, Store: store, Source: src, ReadSize: *readSize, CommitSize: *commitSize,
 		IndexKeys: rekorv1.IndexKeysFromCanonical, ProgressEvery: *progress,
 	}
 	res, err := im.Run(ctx)
@@ -181,9 +182,10 @@ func printAdoptSummary(w io.Writer, res *adopt.Result) {
 		return strconv.Itoa(int(float64(n)/d.Seconds())) + " entries/s"
 	}
 	n := res.Imported()
-	fmt.Fprintf(w, "imported %d entries (size %d → %d) in %d batches in %v: %s\n", n, res.From, res.To, res.Batches, res.Elapsed.Round(time.Millisecond), rate(n, res.Elapsed))
+	fmt.Fprintf(w, "imported %d entries (size %d → %d) in %v: %s\n", n, res.From, res.To, res.Elapsed.Round(time.Millisecond), rate(n, res.Elapsed))
+	fmt.Fprintf(w, "  %d transactions, %d checkpoints (one per integration second)\n", res.Batches, res.Checkpoints)
 	fmt.Fprintf(w, "  trillian calls:   %v (summed over parallel reads)\n", res.ReadTime.Round(time.Millisecond))
-	fmt.Fprintf(w, "  hallmark prepare: %v, %s (leaf hashes, search keys, roots)\n", res.PrepareTime.Round(time.Millisecond), rate(n, res.PrepareTime))
+	fmt.Fprintf(w, "  hallmark prepare: %v, %s (leaf hashes, search keys, roots; summed over parallel reads)\n", res.PrepareTime.Round(time.Millisecond), rate(n, res.PrepareTime))
 	fmt.Fprintf(w, "  hallmark commit:  %v, %s\n", res.CommitTime.Round(time.Millisecond), rate(n, res.CommitTime))
 	if res.NoIndexKeys > 0 {
 		fmt.Fprintf(w, "  %d entries have no search keys (kinds without index support, or keys Rekor could not compute either)\n", res.NoIndexKeys)

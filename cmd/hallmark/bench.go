@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -28,8 +27,11 @@ func runBench(args []string) error {
 	if len(args) >= 1 && args[0] == "tsa" {
 		return runBenchTSA(args[1:])
 	}
+	if len(args) >= 1 && args[0] == "import" {
+		return runBenchImport(args[1:])
+	}
 	if len(args) < 1 || args[0] != "log" {
-		return errors.New("usage: hallmark bench log|rekor|tsa [flags]")
+		return errors.New("usage: hallmark bench log|rekor|tsa|import [flags]")
 	}
 	fs := flag.NewFlagSet("bench log", flag.ExitOnError)
 	store := fs.String("store", "sqlite", "store to measure: postgres (HALLMARK_DATABASE_URL or HALLMARK_TEST_DATABASE_URL) or sqlite")
@@ -54,31 +56,11 @@ func runBench(args []string) error {
 	}
 
 	ctx := context.Background()
-	var s tlog.Store
-	var err error
-	switch *store {
-	case "postgres":
-		url := firstNonEmpty(*dbURL, os.Getenv("HALLMARK_DATABASE_URL"), os.Getenv("HALLMARK_TEST_DATABASE_URL"))
-		if url == "" {
-			return errors.New("postgres: set --database-url or HALLMARK_DATABASE_URL (make bench starts a throwaway server)")
-		}
-		s, err = tlog.OpenPG(ctx, url)
-	case "sqlite":
-		d := *dir
-		if d == "" {
-			if d, err = os.MkdirTemp("", "hallmark-bench"); err != nil {
-				return err
-			}
-			defer os.RemoveAll(d)
-		}
-		s, err = tlog.OpenSQLite(ctx, filepath.Join(d, "bench.db"))
-	default:
-		return fmt.Errorf("unknown store %q", *store)
-	}
+	s, cleanup, err := openBenchStore(ctx, *store, *dbURL, *dir)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer cleanup()
 
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	name := fmt.Sprintf("bench-%d", time.Now().UnixNano())

@@ -11,7 +11,7 @@
 //	hallmark adopt trillian [flags]         import a Rekor v1 log from Trillian
 //	hallmark migrate --config FILE          apply database migrations
 //	hallmark keys generate --type T --out F create a log signing key
-//	hallmark bench log|rekor|tsa [flags]    measure the engine and the write APIs
+//	hallmark bench log|rekor|tsa|import     measure the engine, the write APIs, adopt
 //	hallmark fsck --config FILE [--log N]   verify a log's database end to end
 //	hallmark log rotate open|freeze [flags] rotate a log shard without stopping writes
 //	hallmark log rotate rekor-v1 [flags]    rotate a Rekor v1 log behind its URL (inactive shards)

@@ -7,14 +7,17 @@
 // The copy is checked as it goes. Every leaf's hash must be the RFC 6962
 // hash of its value; before a run of leaves is committed, the root the log
 // will have after it must be proven consistent with the source's latest
-// root by a consistency proof from the source; and each committed batch
-// must produce exactly the root computed here, independently of the engine.
-// Any disagreement stops the import with the index of the first leaf that
-// differs, before anything wrong is committed.
+// root by a consistency proof from the source; and at the end of each of
+// the source's batches (its integration seconds) the engine must compute
+// exactly the root computed here, independently of it. Any disagreement
+// stops the import with the index of the first leaf that differs, before
+// anything wrong is committed.
 //
-// An import can be interrupted at any point and started again: each batch
-// commits atomically (tlog.Log.Import), and a new run continues at the
-// log's committed size.
+// Many source batches commit in one transaction (tlog.Log.Import with
+// points), each with its own checkpoint row and time, so the log ends with
+// the same rows however the run was cut. An import can be interrupted at
+// any point and started again: each transaction commits atomically, and a
+// new run continues at the log's committed size.
 package adopt
 
 import (
@@ -89,8 +92,14 @@ type Importer struct {
 	// one read are verified against the source's root before any of them
 	// is committed. Default 1000.
 	ReadSize int
-	// ReadAhead is how many reads may be in flight at once. Default 4.
+	// ReadAhead is how many reads may be in flight at once; each read
+	// also checks its leaves and computes their search keys. Default 4.
 	ReadAhead int
+	// CommitSize is how many leaves one transaction carries at least: a
+	// transaction ends at the first end of a source batch (integration
+	// second) after CommitSize leaves, or at the source's end. Default
+	// DefaultCommitSize.
+	CommitSize int
 	// IndexKeys computes the search keys of a leaf value. An error means
 	// the leaf is imported without keys (and counted); nil IndexKeys means
 	// no keys for any leaf.
@@ -107,6 +116,7 @@ type Result struct {
 	Root        []byte // the log's root at To, equal to the source's root
 	SourceRoot  Root   // the source root the run imported up to
 	Batches     int    // Import transactions committed
+	Checkpoints int    // checkpoint rows committed: one per source batch (integration second)
 	NoIndexKeys uint64 // leaves imported without search keys
 	// The run is a pipeline of three stages that overlap: reading from the
 	// source (ReadTime: time in Leaves and ConsistencyProof calls, summed
@@ -121,6 +131,9 @@ type Result struct {
 func (r *Result) Imported() uint64 { return r.To - r.From }
 
 var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+
+// DefaultCommitSize is the default Importer.CommitSize.
+const DefaultCommitSize = 8192
 
 // Run imports the source up to the root it has when Run starts, continuing
 // from the log's committed size. It returns a *MismatchError if the source
@@ -207,7 +220,7 @@ func (im *Importer) Run(ctx context.Context) (*Result, error) {
 		if err != nil {
 			return res, err
 		}
-		if time.Since(lastProgress) >= every {
+		if len(p.units) > 0 && time.Since(lastProgress) >= every {
 			lastProgress = time.Now()
 			im.progress(logger, res, src, started)
 		}
@@ -231,20 +244,24 @@ func (im *Importer) Run(ctx context.Context) (*Result, error) {
 	res.Elapsed = time.Since(started)
 	im.progress(logger, res, src, started)
 	logger.Info("adopt: done: the log's root equals the source's", "size", res.To, "root", fmt.Sprintf("%x", res.Root),
-		"imported", res.Imported(), "batches", res.Batches, "without_index_keys", res.NoIndexKeys,
+		"imported", res.Imported(), "transactions", res.Batches, "checkpoints", res.Checkpoints, "without_index_keys", res.NoIndexKeys,
 		"elapsed", res.Elapsed.Round(time.Millisecond), "source_read_time", res.ReadTime.Round(time.Millisecond),
 		"prepare_time", res.PrepareTime.Round(time.Millisecond), "commit_time", res.CommitTime.Round(time.Millisecond))
 	return res, nil
 }
 
-// read is the leaves [start, start+n) of the source, with the consistency
-// proof from the tree that ends with them to the source's root.
+// read is the leaves [start, start+n) of the source, each checked against
+// its leaf hash and with its search keys, and the consistency proof from
+// the tree that ends with them to the source's root.
 type read struct {
-	start  uint64
-	leaves []Leaf
-	proof  [][]byte
-	took   time.Duration // time spent in source calls
-	err    error
+	start       uint64
+	leaves      []Leaf
+	keys        [][]string // search keys of each leaf
+	noIndexKeys uint64
+	proof       [][]byte
+	took        time.Duration // time spent in source calls
+	checkTime   time.Duration // time spent checking leaves and computing search keys
+	err         error
 }
 
 // readAhead reads [next, src.Size) into reads, in order, then closes it.
@@ -285,7 +302,9 @@ func (im *Importer) readAhead(ctx context.Context, next uint64, src Root, readSi
 }
 
 // read reads the leaves [start, end) (in several calls if the source
-// returns fewer than asked) and the consistency proof from end.
+// returns fewer than asked) and the consistency proof from end, then checks
+// the leaves and computes their search keys. Reads run concurrently, so
+// this per-leaf work is spread over the cores.
 func (im *Importer) read(ctx context.Context, start, end uint64, src Root) read {
 	t := time.Now()
 	r := read{start: start}
@@ -307,40 +326,99 @@ func (im *Importer) read(ctx context.Context, start, end uint64, src Root) read 
 		}
 	}
 	r.took = time.Since(t)
+	if r.err == nil {
+		t = time.Now()
+		r.err = im.check(&r)
+		r.checkTime = time.Since(t)
+	}
 	return r
 }
 
-// group is a run of leaves with the same integration second: one batch.
-type group struct {
-	start   uint64
-	time    time.Time
-	entries []tlog.Entry
-	root    []byte // the tree's root after the group
+// check checks that the read's leaves have the indices asked for and that
+// each leaf hash is the hash of its value, and computes their search keys.
+func (im *Importer) check(r *read) error {
+	r.keys = make([][]string, len(r.leaves))
+	for i, l := range r.leaves {
+		idx := r.start + uint64(i)
+		if l.Index != idx {
+			return &MismatchError{Index: idx, Reason: fmt.Sprintf("the source returned leaf %d in its place", l.Index)}
+		}
+		if lh := rfc6962.DefaultHasher.HashLeaf(l.Value); !bytes.Equal(lh, l.LeafHash) {
+			return &MismatchError{Index: idx, Reason: fmt.Sprintf("the source's Merkle leaf hash is %x, its value hashes to %x", l.LeafHash, lh)}
+		}
+		if im.IndexKeys != nil {
+			keys, err := im.IndexKeys(l.Value)
+			if err != nil {
+				r.noIndexKeys++
+				keys = nil
+			}
+			r.keys[i] = keys
+		}
+	}
+	return nil
 }
 
-// prepared is one read, checked and ready to commit.
+// unit is one Import transaction: a run of whole source batches (source
+// batches are the source's integration seconds), unless one source batch
+// alone is larger than two units.
+type unit struct {
+	start   uint64
+	entries []tlog.Entry
+	// points are the ends of the source batches in the unit, with the
+	// roots the tree must have there; the last one is the unit's end.
+	points []tlog.ImportPoint
+}
+
+// batcher cuts the checked leaves into units.
+type batcher struct {
+	commitSize int
+	u          *unit     // the unit being filled, nil before its first leaf
+	open       bool      // the last leaf's source batch may continue
+	time       time.Time // the time of that source batch
+}
+
+// closeBatch ends the open source batch at the tree's current size.
+func (b *batcher) closeBatch(cr *compact.Range) error {
+	root, err := cr.GetRootHash(nil)
+	if err != nil {
+		return err
+	}
+	b.u.points = append(b.u.points, tlog.ImportPoint{Size: cr.End(), Time: b.time, Root: root})
+	b.open = false
+	return nil
+}
+
+// prepared is one read, checked, with the units it completed.
 type prepared struct {
-	groups      []*group
+	units       []*unit
 	noIndexKeys uint64
 	readTime    time.Duration
 	prepareTime time.Duration
 	err         error
 }
 
-// prepare checks each read and splits it into batches, one per integration
-// second, with the root the tree must have after each. cr is the compact
-// range of the log's committed tree; prepare advances it as if every batch
-// it passes on will commit (the run stops at the first one that does not).
-// It closes out when reads ends, or after the first error, which it sends.
+// prepare cuts the checked reads into units, with the root the tree must
+// have at the end of each source batch. A unit ends at the first end of a
+// source batch after CommitSize leaves, so that where a run is cut into
+// transactions (and where it was interrupted) does not change the
+// checkpoint rows the log ends up with: one per source batch. cr is the
+// compact range of the log's committed tree; prepare advances it as if
+// every unit it passes on will commit (the run stops at the first one that
+// does not). It closes out when reads ends, or after the first error,
+// which it sends.
 func (im *Importer) prepare(ctx context.Context, cr *compact.Range, src Root, reads <-chan read, out chan<- prepared) {
 	defer close(out)
+	b := &batcher{commitSize: im.CommitSize}
+	if b.commitSize <= 0 {
+		b.commitSize = DefaultCommitSize
+	}
 	for r := range reads {
 		t := time.Now()
-		p := prepared{readTime: r.took, err: r.err}
+		p := prepared{readTime: r.took, noIndexKeys: r.noIndexKeys, err: r.err}
 		if p.err == nil {
-			p.err = im.prepareRead(ctx, cr, r, src, &p)
+			p.units, p.err = im.prepareRead(ctx, cr, b, r, src)
 		}
-		p.prepareTime = time.Since(t)
+		p.prepareTime = time.Since(t) + r.checkTime
 		select {
 		case out <- p:
 		case <-ctx.Done():
@@ -352,80 +430,91 @@ func (im *Importer) prepare(ctx context.Context, cr *compact.Range, src Root, re
 	}
 }
 
-// prepareRead checks one read: leaf indices and hashes, and, with the
-// source's consistency proof, that the tree after it is a prefix of the
-// source's. Nothing of a read that fails is committed.
-func (im *Importer) prepareRead(ctx context.Context, cr *compact.Range, r read, src Root, p *prepared) error {
+// prepareRead adds one checked read to the units and returns those it
+// completed, after proving with the source's consistency proof that the
+// tree after the read is a prefix of the source's. Nothing of a read that
+// fails is committed.
+func (im *Importer) prepareRead(ctx context.Context, cr *compact.Range, b *batcher, r read, src Root) ([]*unit, error) {
 	begin := cr.End()
 	if r.start != begin {
-		return fmt.Errorf("internal error: read at %d arrived when the tree has %d leaves", r.start, begin)
+		return nil, fmt.Errorf("internal error: read at %d arrived when the tree has %d leaves", r.start, begin)
 	}
 	beginHashes := slices.Clone(cr.Hashes())
-	var g *group
-	var err error
+	var ready []*unit
 	for i, l := range r.leaves {
-		idx := begin + uint64(i)
-		if l.Index != idx {
-			return &MismatchError{Index: idx, Reason: fmt.Sprintf("the source returned leaf %d in its place", l.Index)}
-		}
-		lh := rfc6962.DefaultHasher.HashLeaf(l.Value)
-		if !bytes.Equal(lh, l.LeafHash) {
-			return &MismatchError{Index: idx, Reason: fmt.Sprintf("the source's Merkle leaf hash is %x, its value hashes to %x", l.LeafHash, lh)}
-		}
-		if g != nil && l.Integrated.Unix() != g.time.Unix() {
-			if g.root, err = cr.GetRootHash(nil); err != nil {
-				return err
+		switch {
+		case b.open && l.Integrated.Unix() != b.time.Unix():
+			// The open source batch ended with the previous leaf.
+			if err := b.closeBatch(cr); err != nil {
+				return nil, err
 			}
-			g = nil
-		}
-		if g == nil {
-			g = &group{start: idx, time: l.Integrated}
-			p.groups = append(p.groups, g)
-		}
-		e := tlog.Entry{Data: l.Value, LeafHash: [32]byte(lh)}
-		if im.IndexKeys != nil {
-			if e.SearchKeys, err = im.IndexKeys(l.Value); err != nil {
-				p.noIndexKeys++
-				e.SearchKeys = nil
+			if len(b.u.entries) >= b.commitSize {
+				ready, b.u = append(ready, b.u), nil
 			}
+		case b.open && len(b.u.entries) >= 2*b.commitSize:
+			// A source batch larger than two units: cut it. Its
+			// entries keep its time on both sides of the cut.
+			if err := b.closeBatch(cr); err != nil {
+				return nil, err
+			}
+			ready, b.u = append(ready, b.u), nil
+			b.open = true
 		}
-		g.entries = append(g.entries, e)
-		if err := cr.Append(lh, nil); err != nil {
-			return err
+		if b.u == nil {
+			b.u = &unit{start: cr.End(), entries: make([]tlog.Entry, 0, b.commitSize)}
+		}
+		if !b.open {
+			b.open, b.time = true, l.Integrated
+		}
+		b.u.entries = append(b.u.entries, tlog.Entry{Data: l.Value, LeafHash: [32]byte(l.LeafHash), SearchKeys: r.keys[i]})
+		if err := cr.Append(l.LeafHash, nil); err != nil {
+			return nil, err
 		}
 	}
-	if g.root, err = cr.GetRootHash(nil); err != nil {
-		return err
+	root, err := cr.GetRootHash(nil)
+	if err != nil {
+		return nil, err
 	}
 	// Before anything of this read is committed, prove that the tree it
 	// makes is a prefix of the source's tree.
-	if err := checkPrefix(cr.End(), g.root, src, r.proof); err != nil {
+	if err := checkPrefix(cr.End(), root, src, r.proof); err != nil {
 		rootAt := func(_ context.Context, size uint64) ([]byte, error) {
 			rr, err := rangeFactory.NewRange(0, begin, beginHashes)
 			if err != nil {
 				return nil, err
 			}
 			for _, l := range r.leaves[:size-begin] {
-				rr.Append(rfc6962.DefaultHasher.HashLeaf(l.Value), nil)
+				rr.Append(l.LeafHash, nil)
 			}
 			return rr.GetRootHash(nil)
 		}
-		return im.locate(ctx, begin, cr.End(), src, rootAt, err.Error())
+		return nil, im.locate(ctx, begin, cr.End(), src, rootAt, err.Error())
 	}
-	return nil
+	if cr.End() == src.Size {
+		// The source ends here: so does the run's last unit.
+		if err := b.closeBatch(cr); err != nil {
+			return nil, err
+		}
+		ready, b.u = append(ready, b.u), nil
+	}
+	return ready, nil
 }
 
-// commit imports a prepared read, one transaction per batch.
+// commit imports the units of a prepared read, one transaction each.
 func (im *Importer) commit(ctx context.Context, p prepared, res *Result) error {
-	for _, g := range p.groups {
-		cp, err := im.Log.Import(ctx, tlog.ImportBatch{Start: g.start, Entries: g.entries, Time: g.time, Root: g.root})
+	for _, u := range p.units {
+		end := u.points[len(u.points)-1]
+		cp, err := im.Log.Import(ctx, tlog.ImportBatch{
+			Start: u.start, Entries: u.entries, Time: end.Time, Root: end.Root, Points: u.points[:len(u.points)-1],
+		})
 		if errors.Is(err, tlog.ErrImportRoot) {
-			return &MismatchError{Index: g.start, Reason: fmt.Sprintf("the engine computed another root for this batch: %v", err)}
+			return &MismatchError{Index: u.start, Reason: fmt.Sprintf("the engine computed another root for this batch: %v", err)}
 		}
 		if err != nil {
 			return err
 		}
 		res.Batches++
+		res.Checkpoints += len(u.points)
 		res.To, res.Root = cp.Size, cp.Root
 	}
 	return nil

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -123,7 +124,7 @@ func openLog(t *testing.T, s tlog.Store) *tlog.Log {
 
 func importer(l *tlog.Log, s tlog.Store, src Source) *Importer {
 	return &Importer{
-		Log: l, Store: s, Source: src, ReadSize: 256,
+		Log: l, Store: s, Source: src, ReadSize: 256, CommitSize: 300,
 		IndexKeys: func(v []byte) ([]string, error) {
 			if bytes.Contains(v, []byte(`"n":7,`)) {
 				return nil, errors.New("no keys for this one")
@@ -297,10 +298,9 @@ func TestImportRefusesConcurrentAppends(t *testing.T) {
 	src := newMemSource(3000, 5)
 	im := importer(l, s, src)
 	// An append lands while the import runs: the next batch fails.
-	appended := false
+	var appended atomic.Bool
 	im.IndexKeys = func([]byte) ([]string, error) {
-		if !appended {
-			appended = true
+		if appended.CompareAndSwap(false, true) {
 			if _, err := l.Append(ctx, tlog.Entry{Data: []byte("sneaked in")}); err != nil {
 				t.Error(err)
 			}
@@ -310,4 +310,104 @@ func TestImportRefusesConcurrentAppends(t *testing.T) {
 	if _, err := im.Run(ctx); !errors.Is(err, tlog.ErrImportConflict) {
 		t.Fatalf("import with a concurrent append: %v", err)
 	}
+}
+
+// TestImportCheckpointsDoNotDependOnCuts imports the same source twice:
+// once in small reads and transactions and interrupted twice, once in one
+// transaction. Both logs end with the same checkpoint rows, one at the end
+// of each of the source's integration seconds, with its time.
+func TestImportCheckpointsDoNotDependOnCuts(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) tlog.Store) {
+		ctx := context.Background()
+		src := newMemSource(3000, 6)
+		var want []tlog.StoredCheckpoint
+		for i, l := range src.leaves {
+			if i+1 == len(src.leaves) || src.leaves[i+1].Integrated.Unix() != l.Integrated.Unix() {
+				want = append(want, tlog.StoredCheckpoint{Size: uint64(i + 1), Time: l.Integrated})
+			}
+		}
+		rows := func(s tlog.Store, name string) []tlog.StoredCheckpoint {
+			t.Helper()
+			cps, err := s.Checkpoints(ctx, name, 1, 1<<40)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return cps
+		}
+		check := func(s tlog.Store, name string) {
+			t.Helper()
+			got := rows(s, name)
+			if len(got) != len(want) {
+				t.Fatalf("log %s: %d checkpoint rows, the source has %d integration seconds", name, len(got), len(want))
+			}
+			for i := range got {
+				if got[i].Size != want[i].Size || got[i].Time.Unix() != want[i].Time.Unix() {
+					t.Fatalf("log %s: checkpoint row %d is size %d time %v, want size %d time %v", name, i, got[i].Size, got[i].Time, want[i].Size, want[i].Time)
+				}
+			}
+		}
+
+		s := open(t)
+		small := openLog(t, s)
+		for _, fail := range []int64{700, 2100, 0} {
+			src.failAt.Store(fail)
+			im := importer(small, s, src)
+			im.ReadSize, im.CommitSize = 100, 150
+			res, err := im.Run(ctx)
+			if fail != 0 && err == nil {
+				t.Fatal("run with a failing source succeeded")
+			}
+			if fail == 0 && (err != nil || res.To != 3000) {
+				t.Fatalf("last run: %+v, %v", res, err)
+			}
+		}
+		checkCopy(t, small, src, 3000)
+		check(s, "adopted")
+
+		key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+		signer, _ := tlog.NewNoteSigner("rekor.example.com", key)
+		big, err := tlog.Open(ctx, s, tlog.Config{Name: "adopted-at-once", Origin: "rekor.example.com - 1234", Signer: signer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer big.Close()
+		im := importer(big, s, src)
+		im.ReadSize, im.CommitSize = 1000, 5000
+		if res, err := im.Run(ctx); err != nil || res.Batches != 1 || res.Checkpoints != len(want) {
+			t.Fatalf("run in one transaction: %+v, %v", res, err)
+		}
+		checkCopy(t, big, src, 3000)
+		check(s, "adopted-at-once")
+		for _, k := range []string{"len:0", "len:5"} {
+			a, err1 := small.Search(ctx, []string{k}, 5000)
+			b, err2 := big.Search(ctx, []string{k}, 5000)
+			if err1 != nil || err2 != nil || !slices.Equal(a, b) || len(a) == 0 {
+				t.Fatalf("search %s: %d and %d results (%v, %v)", k, len(a), len(b), err1, err2)
+			}
+		}
+	})
+}
+
+// TestImportCutsLargeSeconds imports a source whose leaves all share one
+// integration second: transactions are cut inside it, and every entry
+// keeps the second.
+func TestImportCutsLargeSeconds(t *testing.T) {
+	ctx := context.Background()
+	s, err := tlog.OpenSQLite(ctx, filepath.Join(t.TempDir(), "log.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := openLog(t, s)
+	src := newMemSource(1000, 7)
+	for i := range src.leaves {
+		src.leaves[i].Integrated = time.Unix(1650000000, int64(i))
+	}
+	im := importer(l, s, src)
+	im.CommitSize = 150
+	res, err := im.Run(ctx)
+	if err != nil || res.Batches != 4 || res.Checkpoints != 4 {
+		t.Fatalf("result %+v, %v; want 4 transactions of at most 300 leaves", res, err)
+	}
+	checkCopy(t, l, src, 1000)
 }
