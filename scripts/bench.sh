@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs Hallmark's benchmarks on this machine: the log engine, then the Rekor
+# Runs Hallmark's benchmarks on this machine: the log engine, the adoption
+# importer, then the Rekor
 # v1 and v2 write APIs of a real hallmark-log process, on PostgreSQL and on
 # SQLite. Run it through scripts/with-postgres.sh (make bench does).
 # Results are printed; record them in docs/BENCHMARKS.md.
@@ -16,6 +17,9 @@ echo "== engine, PostgreSQL"
 "$hm" bench log --store postgres --entries "${ENGINE_ENTRIES:-100000}" --at "${ENGINE_AT:-1000000}"
 echo "== engine, SQLite"
 "$hm" bench log --store sqlite --entries "${ENGINE_ENTRIES:-100000}" --at "${ENGINE_AT:-1000000}"
+echo "== adoption import (hallmark adopt's importer, leaves from memory), PostgreSQL then SQLite"
+"$hm" bench import --store postgres --entries "${IMPORT_ENTRIES:-200000}" --per-second 10
+"$hm" bench import --store sqlite --entries "${IMPORT_ENTRIES:-200000}" --per-second 10
 
 for store in postgres sqlite; do
   "$hm" keys generate --type ecdsa-p256 --out "$work/v1-$store.pem"
