@@ -25,6 +25,12 @@ type SQLiteStore struct {
 	// writer is the one connection batches run on: its page cache stays
 	// warm from batch to batch.
 	writer *sql.Conn
+
+	keysMu sync.Mutex             // guards recent
+	recent map[string]*recentKeys // per log: see sqlitekeys.go
+	// A generation of recent keys is merged into entry_keys once it holds
+	// a quarter of the tree, within [mergeMin, mergeMax] keys.
+	mergeMin, mergeMax uint64
 }
 
 var _ Store = (*SQLiteStore)(nil)
@@ -53,7 +59,8 @@ func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
 		db.Close()
 		return nil, err
 	}
-	return &SQLiteStore{db: db, writer: writer}, nil
+	return &SQLiteStore{db: db, writer: writer, recent: map[string]*recentKeys{},
+		mergeMin: defaultMergeMin, mergeMax: defaultMergeMax}, nil
 }
 
 func (s *SQLiteStore) Close() error {
@@ -111,52 +118,32 @@ func (s *SQLiteStore) Commit(ctx context.Context, log string, fn func(Tx) error)
 			conn.ExecContext(context.Background(), "ROLLBACK") //nolint:errcheck
 		}
 	}()
-	if err := fn(&sqliteTx{ctx: ctx, conn: conn, log: log}); err != nil {
+	tx := &sqliteTx{s: s, ctx: ctx, conn: conn, log: log}
+	if err := fn(tx); err != nil {
 		return err
 	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		return fmt.Errorf("couldn't commit transaction: %w", err)
 	}
 	committed = true
+	if tx.prune > 0 {
+		s.pruneRecent(log, tx.prune)
+	}
 	return nil
 }
 
 type sqliteTx struct {
-	ctx  context.Context
-	conn *sql.Conn
-	log  string
+	s     *SQLiteStore
+	ctx   context.Context
+	conn  *sql.Conn
+	log   string
+	prune uint64 // after commit, drop recent keys below this from memory
 }
 
 func (t *sqliteTx) State() (*TreeState, error) { return sqliteState(t.ctx, t.conn, t.log) }
 
 func (t *sqliteTx) LookupKeys(keys [][32]byte) (map[[32]byte]uint64, error) {
-	out := map[[32]byte]uint64{}
-	const chunk = 500
-	for start := 0; start < len(keys); start += chunk {
-		part := keys[start:min(start+chunk, len(keys))]
-		args := []any{t.log}
-		for i := range part {
-			args = append(args, part[i][:])
-		}
-		q := `SELECT key, idx FROM entry_keys WHERE log = ? AND key IN (?` + strings.Repeat(",?", len(part)-1) + `)`
-		rows, err := t.conn.QueryContext(t.ctx, q, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var k []byte
-			var idx int64
-			if err := rows.Scan(&k, &idx); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[[32]byte(k)] = uint64(idx)
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
+	return t.s.lookupKeys(t.ctx, t.conn, t.log, keys)
 }
 
 func sqliteBytes(row *sql.Row) ([]byte, error) {
@@ -195,11 +182,11 @@ func (t *sqliteTx) Write(b *BatchWrite) error {
 		}
 		return nil
 	}
-	if err := exec("entry keys", `INSERT INTO entry_keys (log, key, idx) VALUES (?, ?, ?)`, len(b.Keys), func(i int) []any {
-		return []any{t.log, b.Keys[i].Key[:], int64(b.Keys[i].Index)}
-	}); err != nil {
+	prune, err := t.s.writeKeys(t, b.Keys)
+	if err != nil {
 		return err
 	}
+	t.prune = prune
 	if err := exec("search keys", `INSERT INTO search_keys (log, key, idx) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, len(b.SearchKeys), func(i int) []any {
 		return []any{t.log, b.SearchKeys[i].Key, int64(b.SearchKeys[i].Index)}
 	}); err != nil {
@@ -237,12 +224,15 @@ func (s *SQLiteStore) ReadEntryBundle(ctx context.Context, log string, index uin
 }
 
 func (s *SQLiteStore) Lookup(ctx context.Context, log string, key [32]byte) (uint64, error) {
-	var idx int64
-	err := s.db.QueryRowContext(ctx, `SELECT idx FROM entry_keys WHERE log = ? AND key = ?`, log, key[:]).Scan(&idx)
-	if errors.Is(err, sql.ErrNoRows) {
+	found, err := s.lookupKeys(ctx, s.db, log, [][32]byte{key})
+	if err != nil {
+		return 0, err
+	}
+	idx, ok := found[key]
+	if !ok {
 		return 0, ErrNotFound
 	}
-	return uint64(idx), err
+	return idx, nil
 }
 
 func (s *SQLiteStore) Search(ctx context.Context, log string, keys []string, limit int) ([]uint64, error) {
