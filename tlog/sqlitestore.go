@@ -31,6 +31,12 @@ type SQLiteStore struct {
 	// A generation of recent keys is merged into entry_keys once it holds
 	// a quarter of the tree, within [mergeMin, mergeMax] keys.
 	mergeMin, mergeMax uint64
+
+	// The checkpointer copies the WAL into the database file in the
+	// background, so that commits do not wait for it.
+	committed chan struct{} // a batch committed: time to checkpoint
+	stop      chan struct{}
+	stopped   chan struct{}
 }
 
 var _ Store = (*SQLiteStore)(nil)
@@ -59,11 +65,75 @@ func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
 		db.Close()
 		return nil, err
 	}
-	return &SQLiteStore{db: db, writer: writer, recent: map[string]*recentKeys{},
-		mergeMin: defaultMergeMin, mergeMax: defaultMergeMax}, nil
+	// Batches never checkpoint themselves: see checkpointer.
+	if _, err := writer.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
+		writer.Close()
+		db.Close()
+		return nil, err
+	}
+	checkpoints, err := db.Conn(ctx)
+	if err != nil {
+		writer.Close()
+		db.Close()
+		return nil, err
+	}
+	s := &SQLiteStore{db: db, writer: writer, recent: map[string]*recentKeys{},
+		mergeMin: defaultMergeMin, mergeMax: defaultMergeMax,
+		committed: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+	go s.checkpointer(checkpoints)
+	return s, nil
+}
+
+// Checkpointing. In WAL mode a commit is durable once its frames are in the
+// WAL and the WAL is synced (synchronous=FULL); copying them into the
+// database file (a checkpoint) can happen any time later. SQLite's
+// automatic checkpoint runs inside the commit that crosses the threshold,
+// which made every few batches wait for megabytes of writes and an fsync
+// of the database file. The checkpointer runs passive checkpoints on its
+// own connection instead, concurrently with batches; only if the WAL grows
+// past walRestartPages anyway does it briefly stop batches to restart it.
+const (
+	checkpointEvery = 200 * time.Millisecond
+	walRestartPages = 64 << 10 // 256 MiB of 4 KiB pages
+)
+
+func (s *SQLiteStore) checkpointer(conn *sql.Conn) {
+	defer close(s.stopped)
+	defer conn.Close()
+	ctx := context.Background()
+	for {
+		select {
+		case <-s.stop:
+			conn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)") //nolint:errcheck
+			return
+		case <-s.committed:
+		}
+		var busy, walPages, done int
+		if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walPages, &done); err == nil && walPages > walRestartPages {
+			s.mu.Lock()
+			conn.ExecContext(ctx, "PRAGMA wal_checkpoint(RESTART)") //nolint:errcheck
+			s.mu.Unlock()
+		}
+		select {
+		case <-s.stop:
+		case <-time.After(checkpointEvery):
+		}
+	}
 }
 
 func (s *SQLiteStore) Close() error {
+	s.mu.Lock()
+	if s.stop != nil {
+		select {
+		case <-s.stop:
+		default:
+			close(s.stop)
+		}
+	}
+	s.mu.Unlock()
+	if s.stopped != nil {
+		<-s.stopped
+	}
 	s.mu.Lock()
 	s.writer.Close()
 	s.mu.Unlock()
@@ -126,6 +196,10 @@ func (s *SQLiteStore) Commit(ctx context.Context, log string, fn func(Tx) error)
 		return fmt.Errorf("couldn't commit transaction: %w", err)
 	}
 	committed = true
+	select {
+	case s.committed <- struct{}{}:
+	default:
+	}
 	if tx.prune > 0 {
 		s.pruneRecent(log, tx.prune)
 	}
