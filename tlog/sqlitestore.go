@@ -90,11 +90,14 @@ func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
 // automatic checkpoint runs inside the commit that crosses the threshold,
 // which made every few batches wait for megabytes of writes and an fsync
 // of the database file. The checkpointer runs passive checkpoints on its
-// own connection instead, concurrently with batches; only if the WAL grows
-// past walRestartPages anyway does it briefly stop batches to restart it.
+// own connection instead, concurrently with batches. A passive checkpoint
+// never catches up with a writer that keeps appending, so the WAL would
+// only grow; once it holds walRestartPages, the checkpointer holds batches
+// back for the moment it takes to copy the last frames and restart the WAL
+// from its beginning.
 const (
 	checkpointEvery = 200 * time.Millisecond
-	walRestartPages = 64 << 10 // 256 MiB of 4 KiB pages
+	walRestartPages = 4096 // 16 MiB of 4 KiB pages
 )
 
 func (s *SQLiteStore) checkpointer(conn *sql.Conn) {
