@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"strings"
 )
@@ -56,6 +57,14 @@ type recentKeys struct {
 	// The generation being merged, sorted by key, for [from, to).
 	frozen              []KeyRow
 	frozenFrom, frozen2 uint64
+
+	// filter holds the keys of entry_keys while this store is the log's
+	// only writer: wrote is the tree size its last batch committed, and
+	// a batch that finds another size drops the filter.
+	filter   *keyFilter
+	building bool
+	wrote    uint64
+	mainKeys uint64 // rough count of entry_keys rows, to size filters
 }
 
 func (s *SQLiteStore) recentOf(log string) *recentKeys {
@@ -147,7 +156,10 @@ func lookupMain(ctx context.Context, q sqlQuerier, log string, keys [][32]byte, 
 // lookupKeys finds the indices of keys, in the recent keys or entry_keys.
 // Hits in memory are confirmed against the table (they are rare: they are
 // duplicates), so a row changed behind the store's back is not trusted.
-func (s *SQLiteStore) lookupKeys(ctx context.Context, q sqlQuerier, log string, keys [][32]byte) (map[[32]byte]uint64, error) {
+//
+// filter, if not nil, is the log's key filter: keys it does not contain
+// are not looked up in entry_keys.
+func (s *SQLiteStore) lookupKeys(ctx context.Context, q sqlQuerier, log string, keys [][32]byte, filter *keyFilter) (map[[32]byte]uint64, error) {
 	out := map[[32]byte]uint64{}
 	lookup := func() ([][32]byte, error) {
 		var rest [][32]byte
@@ -170,7 +182,18 @@ func (s *SQLiteStore) lookupKeys(ctx context.Context, q sqlQuerier, log string, 
 			}
 			rest = append(rest, k)
 		}
-		if err := lookupMain(ctx, q, log, rest, out); err != nil {
+		main := rest
+		if filter != nil {
+			main = nil
+			s.keysMu.Lock()
+			for i := range rest {
+				if filter.mayContain(&rest[i]) {
+					main = append(main, rest[i])
+				}
+			}
+			s.keysMu.Unlock()
+		}
+		if err := lookupMain(ctx, q, log, main, out); err != nil {
 			return nil, err
 		}
 		rest = slices.DeleteFunc(rest, func(k [32]byte) bool { _, ok := out[k]; return ok })
@@ -214,6 +237,35 @@ func (s *SQLiteStore) lookupKeys(ctx context.Context, q sqlQuerier, log string, 
 	return out, nil
 }
 
+// txFilter returns the key filter a batch may use, given the tree size the
+// batch started from, or nil. It drops the filter if another writer
+// committed since this store's last batch, and starts building one if
+// there is none.
+func (s *SQLiteStore) txFilter(log string, size uint64) *keyFilter {
+	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
+	rk := s.recentOf(log)
+	if rk.filter != nil && (rk.wrote != size || rk.filter.n > rk.filter.limit) {
+		rk.filter = nil
+	}
+	rk.wrote = size
+	if rk.filter == nil {
+		rk.mainKeys = size
+		s.buildFilter(log, rk)
+	}
+	if rk.filter.ready {
+		return rk.filter
+	}
+	return nil
+}
+
+// committed records the tree size a batch of this store committed.
+func (s *SQLiteStore) committedSize(log string, size uint64) {
+	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
+	s.recentOf(log).wrote = size
+}
+
 // mergeState is a log's progress moving recent keys (columns of logs).
 type mergeState struct {
 	size, recentFrom, mergeTo uint64
@@ -255,6 +307,13 @@ func (s *SQLiteStore) writeKeys(t *sqliteTx, keys []KeyRow) (uint64, error) {
 			move = append(move, keySlice(frozen, int(st.slice.Int64))...)
 			st.slice.Int64++
 		}
+		s.keysMu.Lock()
+		if f := s.recentOf(t.log).filter; f != nil {
+			for i := range move {
+				f.add(&move[i].Key)
+			}
+		}
+		s.keysMu.Unlock()
 		if err := insertRows(ctx, t.conn, `INSERT INTO entry_keys (log, key, idx) VALUES `, 3, len(move), func(i int, args []any) []any {
 			return append(args, t.log, move[i].Key[:], int64(move[i].Index))
 		}); err != nil {
@@ -401,4 +460,102 @@ func insertRows(ctx context.Context, conn *sql.Conn, prefix string, width, n int
 		}
 	}
 	return nil
+}
+
+// A keyFilter is a Bloom filter over a log's keys in entry_keys, used by
+// batches to skip looking up in entry_keys the keys that cannot be there
+// (nearly all of them: duplicates are rare). Looking up a batch's keys in
+// entry_keys took about 40% of a batch's time. A false positive only costs
+// a lookup; there are no false negatives because every key a batch moves
+// into entry_keys is added first, and a filter is only trusted while this
+// store is the log's only writer (see lookupKeys).
+type keyFilter struct {
+	bits     []uint64
+	seed     maphash.Seed
+	n, limit int  // keys added; keys it was sized for
+	ready    bool // holds every key of entry_keys
+}
+
+const filterHashes = 7 // with 10 bits per key: ~1% false positives
+
+func newKeyFilter(keys int) *keyFilter {
+	limit := max(1<<20, 2*keys)
+	return &keyFilter{bits: make([]uint64, (limit*10+63)/64), seed: maphash.MakeSeed(), limit: limit}
+}
+
+func (f *keyFilter) positions(key *[32]byte, do func(word int, bit uint64) bool) bool {
+	h := maphash.Bytes(f.seed, key[:])
+	h1, h2 := uint32(h), uint32(h>>32)|1
+	m := uint32(len(f.bits) * 64)
+	for i := uint32(0); i < filterHashes; i++ {
+		p := (h1 + i*h2) % m
+		if !do(int(p/64), 1<<(p%64)) {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *keyFilter) add(key *[32]byte) {
+	f.n++
+	f.positions(key, func(w int, b uint64) bool { f.bits[w] |= b; return true })
+}
+
+func (f *keyFilter) mayContain(key *[32]byte) bool {
+	return f.positions(key, func(w int, b uint64) bool { return f.bits[w]&b != 0 })
+}
+
+// buildFilter reads every key of the log's entry_keys into a new filter,
+// in the background; batches look keys up in the table until it is ready.
+// s.keysMu must be held.
+func (s *SQLiteStore) buildFilter(log string, rk *recentKeys) {
+	if rk.building {
+		return
+	}
+	rk.building = true
+	f := newKeyFilter(int(rk.mainKeys))
+	rk.filter = f // merges add to it from now on
+	go func() {
+		ok := s.scanKeys(log, f)
+		s.keysMu.Lock()
+		defer s.keysMu.Unlock()
+		rk.building = false
+		if rk.filter == f {
+			if ok {
+				f.ready = true
+			} else {
+				rk.filter = nil
+			}
+		}
+	}()
+}
+
+func (s *SQLiteStore) scanKeys(log string, f *keyFilter) bool {
+	ctx := context.Background()
+	rows, err := s.db.QueryContext(ctx, `SELECT key FROM entry_keys WHERE log = ?`, log)
+	if err != nil {
+		return false
+	}
+	defer rows.Close()
+	var batch [][32]byte
+	flush := func() {
+		s.keysMu.Lock()
+		for i := range batch {
+			f.add(&batch[i])
+		}
+		s.keysMu.Unlock()
+		batch = batch[:0]
+	}
+	for rows.Next() {
+		var k []byte
+		if err := rows.Scan(&k); err != nil || len(k) != 32 {
+			return false
+		}
+		batch = append(batch, [32]byte(k))
+		if len(batch) == 4096 {
+			flush()
+		}
+	}
+	flush()
+	return rows.Err() == nil
 }

@@ -203,6 +203,9 @@ func (s *SQLiteStore) Commit(ctx context.Context, log string, fn func(Tx) error)
 	case s.committed <- struct{}{}:
 	default:
 	}
+	if tx.wrote > 0 {
+		s.committedSize(log, tx.wrote)
+	}
 	if tx.prune > 0 {
 		s.pruneRecent(log, tx.prune)
 	}
@@ -215,12 +218,29 @@ type sqliteTx struct {
 	conn  *sql.Conn
 	log   string
 	prune uint64 // after commit, drop recent keys below this from memory
+
+	size     uint64 // tree size the transaction started from
+	haveSize bool
+	wrote    uint64 // tree size it writes (0: none)
 }
 
-func (t *sqliteTx) State() (*TreeState, error) { return sqliteState(t.ctx, t.conn, t.log) }
+func (t *sqliteTx) State() (*TreeState, error) {
+	st, err := sqliteState(t.ctx, t.conn, t.log)
+	if err == nil {
+		t.size, t.haveSize = st.Size, true
+	}
+	return st, err
+}
 
 func (t *sqliteTx) LookupKeys(keys [][32]byte) (map[[32]byte]uint64, error) {
-	return t.s.lookupKeys(t.ctx, t.conn, t.log, keys)
+	if !t.haveSize {
+		var size int64
+		if err := t.conn.QueryRowContext(t.ctx, `SELECT size FROM logs WHERE name = ?`, t.log).Scan(&size); err != nil {
+			return nil, err
+		}
+		t.size, t.haveSize = uint64(size), true
+	}
+	return t.s.lookupKeys(t.ctx, t.conn, t.log, keys, t.s.txFilter(t.log, t.size))
 }
 
 func sqliteBytes(row *sql.Row) ([]byte, error) {
@@ -263,7 +283,7 @@ func (t *sqliteTx) Write(b *BatchWrite) error {
 	if err != nil {
 		return err
 	}
-	t.prune = prune
+	t.prune, t.wrote = prune, b.State.Size
 	if err := exec("search keys", `INSERT INTO search_keys (log, key, idx) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, len(b.SearchKeys), func(i int) []any {
 		return []any{t.log, b.SearchKeys[i].Key, int64(b.SearchKeys[i].Index)}
 	}); err != nil {
@@ -301,7 +321,7 @@ func (s *SQLiteStore) ReadEntryBundle(ctx context.Context, log string, index uin
 }
 
 func (s *SQLiteStore) Lookup(ctx context.Context, log string, key [32]byte) (uint64, error) {
-	found, err := s.lookupKeys(ctx, s.db, log, [][32]byte{key})
+	found, err := s.lookupKeys(ctx, s.db, log, [][32]byte{key}, nil)
 	if err != nil {
 		return 0, err
 	}
