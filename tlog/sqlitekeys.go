@@ -2,8 +2,10 @@ package tlog
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -387,7 +389,13 @@ func (s *SQLiteStore) frozenKeys(t *sqliteTx, st mergeState) ([]KeyRow, error) {
 			return nil, err
 		}
 	}
-	slices.SortFunc(frozen, func(a, b KeyRow) int { return bytes.Compare(a.Key[:], b.Key[:]) })
+	slices.SortFunc(frozen, func(a, b KeyRow) int {
+		// Keys are hashes: the first eight bytes nearly always decide.
+		if c := cmp.Compare(binary.BigEndian.Uint64(a.Key[:8]), binary.BigEndian.Uint64(b.Key[:8])); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.Key[8:], b.Key[8:])
+	})
 	rk.frozen, rk.frozenFrom, rk.frozen2 = frozen, st.recentFrom, st.mergeTo
 	return frozen, nil
 }
