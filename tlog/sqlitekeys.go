@@ -292,6 +292,15 @@ func (s *SQLiteStore) writeKeys(t *sqliteTx, keys []KeyRow) (uint64, error) {
 		return 0, fmt.Errorf("couldn't read key merge state: %w", err)
 	}
 	st.size, st.recentFrom, st.mergeTo = uint64(size), uint64(from), uint64(to)
+	// st.size must be the size the batch started from: the rows below it
+	// are committed, the batch's own are not and must never be read into
+	// memory. Do not rely on the state row not being updated yet.
+	if t.haveSize {
+		st.size = min(st.size, t.size)
+	}
+	for _, k := range keys {
+		st.size = min(st.size, k.Index)
+	}
 	gen := min(max(st.size/4, s.mergeMin), s.mergeMax)
 	n := uint64(len(keys))
 	var prune uint64

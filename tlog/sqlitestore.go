@@ -72,6 +72,13 @@ func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
 		return nil, err
 	}
 	checkpoints, err := db.Conn(ctx)
+	if err == nil {
+		// Restarting the WAL waits for readers while batches wait for
+		// it: give up quickly and try again later instead.
+		if _, err = checkpoints.ExecContext(ctx, "PRAGMA busy_timeout = 100"); err != nil {
+			checkpoints.Close()
+		}
+	}
 	if err != nil {
 		writer.Close()
 		db.Close()
