@@ -132,6 +132,13 @@ func TestSQLiteRecentKeys(t *testing.T) {
 	l = openTestLog(t, s, "recent", func(c *Config) { c.BatchMaxSize = 16 })
 	checkDedup(t, l, want)
 	appendN(l, next, 600)
+	s.keysMu.Lock()
+	f := s.recent["recent"].filter
+	ready := f != nil && f.ready
+	s.keysMu.Unlock()
+	if !ready {
+		t.Fatal("the key filter is not in use") // then the dedup check below would not test it
+	}
 	checkDedup(t, l, want)
 	checkLog(t, l)
 	m = readMerge(t, s, "recent")
@@ -211,5 +218,31 @@ func TestSQLiteLookupSeesTableChanges(t *testing.T) {
 	}
 	if _, err := s.Lookup(ctx, "moved", key); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after deleting the row: %v", err)
+	}
+}
+
+// TestSQLiteRecentKeysTwoLogs: two logs in one file holding the same
+// entries keep their own indices through merges.
+func TestSQLiteRecentKeysTwoLogs(t *testing.T) {
+	s := openSQLiteSmallMerges(t, filepath.Join(t.TempDir(), "log.db"), 64)
+	a := openTestLog(t, s, "a", func(c *Config) { c.BatchMaxSize = 16 })
+	b := openTestLog(t, s, "b", func(c *Config) { c.BatchMaxSize = 16 })
+	wantA, wantB := map[int]uint64{}, map[int]uint64{}
+	for i, r := range appendAll(t, a.Log, 0, 300) {
+		wantA[i] = r.Index
+	}
+	for i, r := range appendAll(t, b.Log, 100, 300) {
+		if r.Duplicate {
+			t.Fatalf("entry %d of log b is a duplicate (of log a's?)", 100+i)
+		}
+		wantB[100+i] = r.Index
+	}
+	checkDedup(t, a, wantA)
+	checkDedup(t, b, wantB)
+	if m := readMerge(t, s, "a"); m.main == 0 {
+		t.Fatalf("log a: nothing merged: %+v", m)
+	}
+	if m := readMerge(t, s, "b"); m.main == 0 {
+		t.Fatalf("log b: nothing merged: %+v", m)
 	}
 }
