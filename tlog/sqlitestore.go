@@ -97,11 +97,12 @@ func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
 // automatic checkpoint runs inside the commit that crosses the threshold,
 // which made every few batches wait for megabytes of writes and an fsync
 // of the database file. The checkpointer runs passive checkpoints on its
-// own connection instead, concurrently with batches. A passive checkpoint
-// never catches up with a writer that keeps appending, so the WAL would
-// only grow; once it holds walRestartPages, the checkpointer holds batches
-// back for the moment it takes to copy the last frames and restart the WAL
-// from its beginning.
+// own connection instead, concurrently with batches. When a passive
+// checkpoint has copied every frame, the next batch starts the WAL over
+// from its beginning; when it could not (a batch kept appending), the WAL
+// would only grow, so once it holds walRestartPages the checkpointer holds
+// batches back for the moment it takes to copy the last frames and restart
+// the WAL.
 const (
 	checkpointEvery = 200 * time.Millisecond
 	walRestartPages = 4096 // 16 MiB of 4 KiB pages
@@ -119,7 +120,10 @@ func (s *SQLiteStore) checkpointer(conn *sql.Conn) {
 		case <-s.committed:
 		}
 		var busy, walPages, done int
-		if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walPages, &done); err == nil && walPages > walRestartPages {
+		err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walPages, &done)
+		// When a passive checkpoint copied every frame, the next batch
+		// restarts the WAL itself (unless a reader still uses it).
+		if err == nil && walPages > walRestartPages && (done < walPages || walPages > 4*walRestartPages) {
 			s.mu.Lock()
 			conn.ExecContext(ctx, "PRAGMA wal_checkpoint(RESTART)") //nolint:errcheck
 			s.mu.Unlock()
