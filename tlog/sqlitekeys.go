@@ -255,7 +255,7 @@ func (s *SQLiteStore) txFilter(log string, size uint64) *keyFilter {
 		rk.mainKeys = size
 		s.buildFilter(log, rk)
 	}
-	if rk.filter.ready {
+	if rk.filter != nil && rk.filter.ready { // nil while an abandoned build finishes
 		return rk.filter
 	}
 	return nil

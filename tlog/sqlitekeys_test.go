@@ -246,3 +246,27 @@ func TestSQLiteRecentKeysTwoLogs(t *testing.T) {
 		t.Fatalf("log b: nothing merged: %+v", m)
 	}
 }
+
+// TestSQLiteFilterDroppedWhileBuilding: another writer's batch drops the
+// filter; batches go on without one until a new one is built.
+func TestSQLiteFilterDroppedWhileBuilding(t *testing.T) {
+	s := openSQLiteSmallMerges(t, filepath.Join(t.TempDir(), "log.db"), 64)
+	s.keysMu.Lock()
+	rk := s.recentOf("f")
+	rk.building = true // a build that has not finished
+	rk.filter = &keyFilter{}
+	rk.wrote = 12345 // not the size: as if another process wrote
+	s.keysMu.Unlock()
+	if f := s.txFilter("f", 0); f != nil {
+		t.Fatal("a filter was used after another writer committed")
+	}
+	s.keysMu.Lock()
+	rk.building = false
+	s.keysMu.Unlock()
+	l := openTestLog(t, s, "f", func(c *Config) { c.BatchMaxSize = 16 })
+	want := map[int]uint64{}
+	for i, r := range appendAll(t, l.Log, 0, 200) {
+		want[i] = r.Index
+	}
+	checkDedup(t, l, want)
+}
