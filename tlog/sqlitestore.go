@@ -25,6 +25,18 @@ type SQLiteStore struct {
 	// writer is the one connection batches run on: its page cache stays
 	// warm from batch to batch.
 	writer *sql.Conn
+
+	keysMu sync.Mutex             // guards recent
+	recent map[string]*recentKeys // per log: see sqlitekeys.go
+	// A generation of recent keys is merged into entry_keys once it holds
+	// a quarter of the tree, within [mergeMin, mergeMax] keys.
+	mergeMin, mergeMax uint64
+
+	// The checkpointer copies the WAL into the database file in the
+	// background, so that commits do not wait for it.
+	committed chan struct{} // a batch committed: time to checkpoint
+	stop      chan struct{}
+	stopped   chan struct{}
 }
 
 var _ Store = (*SQLiteStore)(nil)
@@ -53,10 +65,89 @@ func OpenSQLite(ctx context.Context, path string) (*SQLiteStore, error) {
 		db.Close()
 		return nil, err
 	}
-	return &SQLiteStore{db: db, writer: writer}, nil
+	// Batches never checkpoint themselves: see checkpointer.
+	if _, err := writer.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0"); err != nil {
+		writer.Close()
+		db.Close()
+		return nil, err
+	}
+	checkpoints, err := db.Conn(ctx)
+	if err == nil {
+		// Restarting the WAL waits for readers while batches wait for
+		// it: give up quickly and try again later instead.
+		if _, err = checkpoints.ExecContext(ctx, "PRAGMA busy_timeout = 100"); err != nil {
+			checkpoints.Close()
+		}
+	}
+	if err != nil {
+		writer.Close()
+		db.Close()
+		return nil, err
+	}
+	s := &SQLiteStore{db: db, writer: writer, recent: map[string]*recentKeys{},
+		mergeMin: defaultMergeMin, mergeMax: defaultMergeMax,
+		committed: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
+	go s.checkpointer(checkpoints)
+	return s, nil
+}
+
+// Checkpointing. In WAL mode a commit is durable once its frames are in the
+// WAL and the WAL is synced (synchronous=FULL); copying them into the
+// database file (a checkpoint) can happen any time later. SQLite's
+// automatic checkpoint runs inside the commit that crosses the threshold,
+// which made every few batches wait for megabytes of writes and an fsync
+// of the database file. The checkpointer runs passive checkpoints on its
+// own connection instead, concurrently with batches. When a passive
+// checkpoint has copied every frame, the next batch starts the WAL over
+// from its beginning; when it could not (a batch kept appending), the WAL
+// would only grow, so once it holds walRestartPages the checkpointer holds
+// batches back for the moment it takes to copy the last frames and restart
+// the WAL.
+const (
+	checkpointEvery = 200 * time.Millisecond
+	walRestartPages = 4096 // 16 MiB of 4 KiB pages
+)
+
+func (s *SQLiteStore) checkpointer(conn *sql.Conn) {
+	defer close(s.stopped)
+	defer conn.Close()
+	ctx := context.Background()
+	for {
+		select {
+		case <-s.stop:
+			conn.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)") //nolint:errcheck
+			return
+		case <-s.committed:
+		}
+		var busy, walPages, done int
+		err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &walPages, &done)
+		// When a passive checkpoint copied every frame, the next batch
+		// restarts the WAL itself (unless a reader still uses it).
+		if err == nil && walPages > walRestartPages && (done < walPages || walPages > 4*walRestartPages) {
+			s.mu.Lock()
+			conn.ExecContext(ctx, "PRAGMA wal_checkpoint(RESTART)") //nolint:errcheck
+			s.mu.Unlock()
+		}
+		select {
+		case <-s.stop:
+		case <-time.After(checkpointEvery):
+		}
+	}
 }
 
 func (s *SQLiteStore) Close() error {
+	s.mu.Lock()
+	if s.stop != nil {
+		select {
+		case <-s.stop:
+		default:
+			close(s.stop)
+		}
+	}
+	s.mu.Unlock()
+	if s.stopped != nil {
+		<-s.stopped
+	}
 	s.mu.Lock()
 	s.writer.Close()
 	s.mu.Unlock()
@@ -111,52 +202,56 @@ func (s *SQLiteStore) Commit(ctx context.Context, log string, fn func(Tx) error)
 			conn.ExecContext(context.Background(), "ROLLBACK") //nolint:errcheck
 		}
 	}()
-	if err := fn(&sqliteTx{ctx: ctx, conn: conn, log: log}); err != nil {
+	tx := &sqliteTx{s: s, ctx: ctx, conn: conn, log: log}
+	if err := fn(tx); err != nil {
 		return err
 	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		return fmt.Errorf("couldn't commit transaction: %w", err)
 	}
 	committed = true
+	select {
+	case s.committed <- struct{}{}:
+	default:
+	}
+	if tx.wrote > 0 {
+		s.committedSize(log, tx.wrote)
+	}
+	if tx.prune > 0 {
+		s.pruneRecent(log, tx.prune)
+	}
 	return nil
 }
 
 type sqliteTx struct {
-	ctx  context.Context
-	conn *sql.Conn
-	log  string
+	s     *SQLiteStore
+	ctx   context.Context
+	conn  *sql.Conn
+	log   string
+	prune uint64 // after commit, drop recent keys below this from memory
+
+	size     uint64 // tree size the transaction started from
+	haveSize bool
+	wrote    uint64 // tree size it writes (0: none)
 }
 
-func (t *sqliteTx) State() (*TreeState, error) { return sqliteState(t.ctx, t.conn, t.log) }
+func (t *sqliteTx) State() (*TreeState, error) {
+	st, err := sqliteState(t.ctx, t.conn, t.log)
+	if err == nil {
+		t.size, t.haveSize = st.Size, true
+	}
+	return st, err
+}
 
 func (t *sqliteTx) LookupKeys(keys [][32]byte) (map[[32]byte]uint64, error) {
-	out := map[[32]byte]uint64{}
-	const chunk = 500
-	for start := 0; start < len(keys); start += chunk {
-		part := keys[start:min(start+chunk, len(keys))]
-		args := []any{t.log}
-		for i := range part {
-			args = append(args, part[i][:])
-		}
-		q := `SELECT key, idx FROM entry_keys WHERE log = ? AND key IN (?` + strings.Repeat(",?", len(part)-1) + `)`
-		rows, err := t.conn.QueryContext(t.ctx, q, args...)
-		if err != nil {
+	if !t.haveSize {
+		var size int64
+		if err := t.conn.QueryRowContext(t.ctx, `SELECT size FROM logs WHERE name = ?`, t.log).Scan(&size); err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var k []byte
-			var idx int64
-			if err := rows.Scan(&k, &idx); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[[32]byte(k)] = uint64(idx)
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
-		}
+		t.size, t.haveSize = uint64(size), true
 	}
-	return out, nil
+	return t.s.lookupKeys(t.ctx, t.conn, t.log, keys, t.s.txFilter(t.log, t.size))
 }
 
 func sqliteBytes(row *sql.Row) ([]byte, error) {
@@ -195,11 +290,11 @@ func (t *sqliteTx) Write(b *BatchWrite) error {
 		}
 		return nil
 	}
-	if err := exec("entry keys", `INSERT INTO entry_keys (log, key, idx) VALUES (?, ?, ?)`, len(b.Keys), func(i int) []any {
-		return []any{t.log, b.Keys[i].Key[:], int64(b.Keys[i].Index)}
-	}); err != nil {
+	prune, err := t.s.writeKeys(t, b.Keys)
+	if err != nil {
 		return err
 	}
+	t.prune, t.wrote = prune, b.State.Size
 	if err := exec("search keys", `INSERT INTO search_keys (log, key, idx) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, len(b.SearchKeys), func(i int) []any {
 		return []any{t.log, b.SearchKeys[i].Key, int64(b.SearchKeys[i].Index)}
 	}); err != nil {
@@ -242,12 +337,15 @@ func (s *SQLiteStore) ReadEntryBundle(ctx context.Context, log string, index uin
 }
 
 func (s *SQLiteStore) Lookup(ctx context.Context, log string, key [32]byte) (uint64, error) {
-	var idx int64
-	err := s.db.QueryRowContext(ctx, `SELECT idx FROM entry_keys WHERE log = ? AND key = ?`, log, key[:]).Scan(&idx)
-	if errors.Is(err, sql.ErrNoRows) {
+	found, err := s.lookupKeys(ctx, s.db, log, [][32]byte{key}, nil)
+	if err != nil {
+		return 0, err
+	}
+	idx, ok := found[key]
+	if !ok {
 		return 0, ErrNotFound
 	}
-	return uint64(idx), err
+	return idx, nil
 }
 
 func (s *SQLiteStore) Search(ctx context.Context, log string, keys []string, limit int) ([]uint64, error) {

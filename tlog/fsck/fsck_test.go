@@ -206,11 +206,25 @@ func TestFsck(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				if tc.name == "deduplication row" {
-					// idx is an integer column: move the row instead.
-					if _, err := db.raw.Exec(db.q("UPDATE entry_keys SET idx = $1 WHERE log = $2 AND idx = $3"), 100000, logName, 5); err != nil {
-						t.Fatal(err)
+					// idx is an integer column: move the row instead. SQLite
+					// keeps recent keys in entry_keys_recent.
+					tables := []string{"entry_keys"}
+					if !db.pg {
+						tables = append(tables, "entry_keys_recent")
 					}
-					defer db.raw.Exec(db.q("UPDATE entry_keys SET idx = $1 WHERE log = $2 AND idx = $3"), 5, logName, 100000)
+					moved := int64(0)
+					for _, table := range tables {
+						res, err := db.raw.Exec(db.q("UPDATE "+table+" SET idx = $1 WHERE log = $2 AND idx = $3"), 100000, logName, 5)
+						if err != nil {
+							t.Fatal(err)
+						}
+						n, _ := res.RowsAffected()
+						moved += n
+						defer db.raw.Exec(db.q("UPDATE "+table+" SET idx = $1 WHERE log = $2 AND idx = $3"), 5, logName, 100000)
+					}
+					if moved == 0 {
+						t.Fatal("no deduplication row for entry 5")
+					}
 					tc.text = "says index 100000"
 				} else {
 					defer tc.corrupt(t)()
