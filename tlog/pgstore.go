@@ -112,6 +112,9 @@ type pgTx struct {
 }
 
 func (t *pgTx) State() (*TreeState, error) {
+	if err := t.checkNotFrozen(); err != nil { // takes the row lock
+		return nil, err
+	}
 	return scanState(t.tx.QueryRow(t.ctx, `SELECT size, root, compact, checkpoint FROM logs WHERE name = $1 FOR UPDATE`, t.log))
 }
 

@@ -127,7 +127,12 @@ type sqliteTx struct {
 	log  string
 }
 
-func (t *sqliteTx) State() (*TreeState, error) { return sqliteState(t.ctx, t.conn, t.log) }
+func (t *sqliteTx) State() (*TreeState, error) {
+	if err := t.checkNotFrozen(); err != nil {
+		return nil, err
+	}
+	return sqliteState(t.ctx, t.conn, t.log)
+}
 
 func (t *sqliteTx) LookupKeys(keys [][32]byte) (map[[32]byte]uint64, error) {
 	out := map[[32]byte]uint64{}
