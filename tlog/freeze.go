@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // ErrFrozen is returned by a batch on a log frozen in the store (see
@@ -15,12 +13,12 @@ import (
 // the rotated configuration) serves, so clients should retry elsewhere.
 var ErrFrozen = errors.New("the log is frozen (rotated): its successor takes the writes; retry, another replica serves it")
 
-// The frozen flag lives on the log's row and is read under the same lock
-// that serialises batches (PostgreSQL: the row lock taken by Tx.State;
-// SQLite: the database write lock of BEGIN IMMEDIATE). A freeze takes that
-// lock too, so every batch either committed before the freeze, and is
-// counted in the final size Freeze returns, or sees the flag and fails with
-// ErrFrozen having written nothing.
+// The frozen flag lives on the log's row and Tx.State reads it under the
+// same lock that serialises batches (PostgreSQL: in the SELECT … FOR UPDATE
+// that takes the row lock; SQLite: under the database write lock of BEGIN
+// IMMEDIATE). A freeze takes that lock too, so every batch either
+// committed before the freeze, and is counted in the final size Freeze
+// returns, or sees the flag and fails with ErrFrozen having written nothing.
 
 // Freeze implements [Store.Freeze].
 func (s *PGStore) Freeze(ctx context.Context, log string) (*TreeState, error) {
@@ -38,23 +36,6 @@ func (s *PGStore) Freeze(ctx context.Context, log string) (*TreeState, error) {
 		return nil, fmt.Errorf("couldn't freeze log %s: %w", log, err)
 	}
 	return st, nil
-}
-
-// checkNotFrozen fails with ErrFrozen if the log is frozen. Call it with
-// the log's row locked (FOR UPDATE) in tx.
-func (t *pgTx) checkNotFrozen() error {
-	var frozen bool
-	err := t.tx.QueryRow(t.ctx, `SELECT frozen FROM logs WHERE name = $1 FOR UPDATE`, t.log).Scan(&frozen)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return ErrNotFound
-	}
-	if err != nil {
-		return err
-	}
-	if frozen {
-		return fmt.Errorf("log %s: %w", t.log, ErrFrozen)
-	}
-	return nil
 }
 
 // Freeze implements [Store.Freeze].
