@@ -141,8 +141,9 @@ func (s *rekorV1) resolve(virtual uint64) (*v1Shard, uint64) {
 
 // checkFrozen makes sure no inactive shard grew since the service read its
 // size: entries appended to it afterwards would share virtual indices with
-// the active shard's. It happens only when a replica that still has the
-// old configuration writes to the frozen tree.
+// the active shard's. The database freeze (Store.Freeze, done when the
+// service starts) rules this out; the check stays as defence in depth, for
+// a store frozen by hand or a read-only replica that cannot freeze.
 func (s *rekorV1) checkFrozen(ctx context.Context) error {
 	for _, sh := range s.shards[:len(s.shards)-1] {
 		cp, err := sh.log.Checkpoint(ctx)
@@ -150,7 +151,7 @@ func (s *rekorV1) checkFrozen(ctx context.Context) error {
 			return err
 		}
 		if cp.Size != sh.size {
-			return fmt.Errorf("inactive shard %s grew from %d to %d entries after this replica froze it: a replica still writes to it with the old configuration; stop it and restart every replica with the rotated configuration", sh.name, sh.size, cp.Size)
+			return fmt.Errorf("inactive shard %s grew from %d to %d entries after this replica froze it: it is not frozen in the database (a replica still writes to it with the old configuration); run a read-write replica with the rotated configuration, which freezes it", sh.name, sh.size, cp.Size)
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -64,9 +65,10 @@ func postV1(t *testing.T, base, body string) (int, v1Entry) {
 
 // TestRekorV1Shards: a rekor-v1 log with an inactive shard at its URL
 // serves Rekor's virtual log index across both trees, reports the frozen
-// tree under inactiveShards, resolves lookups to the right tree, and
-// refuses writes once the frozen tree grows behind its back (a replica
-// still running the configuration from before the rotation).
+// tree under inactiveShards, resolves lookups to the right tree, freezes
+// the inactive tree in the database (a replica still running the
+// configuration from before the rotation gets 503), and refuses writes if
+// the frozen tree grows behind its back anyway.
 func TestRekorV1Shards(t *testing.T) {
 	dir := t.TempDir()
 	for _, n := range []string{"a", "b"} {
@@ -143,10 +145,24 @@ func TestRekorV1Shards(t *testing.T) {
 		t.Fatalf("proof in the inactive tree: %d %s", code, body)
 	}
 
-	// A replica with the old configuration appends to a: the new replica
-	// must not hand out index 3 twice.
+	// A replica with the old configuration tries to append to a: the new
+	// replica froze a in the database when it started, so the write is
+	// refused as unavailable (the client retries on another replica).
+	if code, _ := postV1(t, before.URL, hashedRekord(t, "late")); code != http.StatusServiceUnavailable {
+		t.Fatalf("late append to the frozen a: %d, want 503", code)
+	}
+	// Defence in depth: if a is unfrozen by hand and grows anyway, the new
+	// replica must not hand out index 3 twice.
+	db, err := sql.Open("sqlite", filepath.Join(dir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE logs SET frozen = 0 WHERE name = 'a'`); err != nil {
+		t.Fatal(err)
+	}
 	if code, _ := postV1(t, before.URL, hashedRekord(t, "late")); code != 201 {
-		t.Fatalf("late append to a: %d", code)
+		t.Fatalf("late append to the unfrozen a: %d", code)
 	}
 	before.Close()
 	time.Sleep(1100 * time.Millisecond) // a read-only log re-reads its checkpoint every second

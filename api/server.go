@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"crypto"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -115,6 +117,10 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 			}
 			onCheckpoint = cosigner.Notify
 		}
+		if err := s.freezeInactiveShard(ctx, lc); err != nil {
+			s.Close()
+			return nil, err
+		}
 		l, err := tlog.Open(ctx, store, tlog.Config{
 			Name: lc.Name, Origin: lc.CheckpointOrigin(), Signer: signer, Verifier: verifier, Framing: framing,
 			BatchMaxSize: lc.Batch.MaxSize, BatchMaxAge: lc.Batch.MaxAge, MaxPending: lc.Batch.MaxPending,
@@ -135,6 +141,34 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 		return nil, err
 	}
 	return s, nil
+}
+
+// freezeInactiveShard freezes lc in the store if a Rekor v1 log lists it
+// in its rekor.inactive_shards, before the log is opened: the active
+// shard's virtual indices start at its size, so that size must be final.
+// The freeze is idempotent and waits for a batch in flight (from a replica
+// still running the configuration before the rotation); from then on such
+// a replica's writes fail with ErrFrozen (503) and its clients retry on
+// this one. A read-only service cannot write: it only reads the size.
+func (s *LogService) freezeInactiveShard(ctx context.Context, lc tlog.LogConfig) error {
+	if s.cfg.ReadOnly {
+		return nil
+	}
+	for _, a := range s.cfg.Logs {
+		if a.Kind != "rekor-v1" || !slices.Contains(a.Rekor.InactiveShards, lc.Name) {
+			continue
+		}
+		st, err := s.store.Freeze(ctx, lc.Name)
+		if errors.Is(err, tlog.ErrNotFound) {
+			return nil // opening it read-only says what is wrong
+		}
+		if err != nil {
+			return fmt.Errorf("log %s: inactive shard %s: %w", a.Name, lc.Name, err)
+		}
+		s.logger.Info("inactive shard frozen in the database", "log", a.Name, "shard", lc.Name, "size", st.Size)
+		return nil
+	}
+	return nil
 }
 
 // servedLogNamed returns the served log with a name, or nil.

@@ -222,6 +222,7 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("x: %w", tlog.ErrNotFound), 404, codes.NotFound},
 		{tlog.ErrEntryTooLarge, 413, codes.ResourceExhausted},
 		{fmt.Errorf("log x: %w", tlog.ErrReadOnly), 405, codes.FailedPrecondition},
+		{fmt.Errorf("couldn't commit batch: log x: %w", tlog.ErrFrozen), 503, codes.Unavailable},
 		{fmt.Errorf("boom"), 500, codes.Internal},
 	} {
 		h, g := classify(tc.err)

@@ -89,7 +89,8 @@ func TestRekorV1ShardRotation(t *testing.T) {
 	rekor("loginfo") // stores the first tree's checkpoint
 	const frozenSize = 5
 
-	// Rotate: stop, rotate the configuration, start (every replica together).
+	// Rotate: stop, rotate the configuration, start (the rolling restart of
+	// several replicas is TestRekorV1RollingRotation).
 	p.kill()
 	out, err := exec.Command(hallmarkBinary(t, "hallmark"), "log", "rotate", "rekor-v1", "--config", p.config,
 		"--log", "rekor2026", "--name", "rekor2027", "--tree-id", "2027", "--trusted-root", trPath).CombinedOutput()

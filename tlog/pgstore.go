@@ -62,13 +62,14 @@ func (s *PGStore) CreateLog(ctx context.Context, log string) error {
 	return err
 }
 
-func scanState(row pgx.Row) (*TreeState, error) {
+// scanState scans size, root, compact, checkpoint, then any extra columns.
+func scanState(row pgx.Row, extra ...any) (*TreeState, error) {
 	var (
 		st      TreeState
 		size    int64
 		compact []byte
 	)
-	if err := row.Scan(&size, &st.Root, &compact, &st.Checkpoint); err != nil {
+	if err := row.Scan(append([]any{&size, &st.Root, &compact, &st.Checkpoint}, extra...)...); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, ErrNotFound
 		}
@@ -112,7 +113,12 @@ type pgTx struct {
 }
 
 func (t *pgTx) State() (*TreeState, error) {
-	return scanState(t.tx.QueryRow(t.ctx, `SELECT size, root, compact, checkpoint FROM logs WHERE name = $1 FOR UPDATE`, t.log))
+	var frozen bool
+	st, err := scanState(t.tx.QueryRow(t.ctx, `SELECT size, root, compact, checkpoint, frozen FROM logs WHERE name = $1 FOR UPDATE`, t.log), &frozen)
+	if err == nil && frozen {
+		return nil, fmt.Errorf("log %s: %w", t.log, ErrFrozen) // see freeze.go
+	}
+	return st, err
 }
 
 func (t *pgTx) LookupKeys(keys [][32]byte) (map[[32]byte]uint64, error) {

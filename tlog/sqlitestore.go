@@ -236,6 +236,9 @@ type sqliteTx struct {
 }
 
 func (t *sqliteTx) State() (*TreeState, error) {
+	if err := t.checkNotFrozen(); err != nil {
+		return nil, err
+	}
 	st, err := sqliteState(t.ctx, t.conn, t.log)
 	if err == nil {
 		t.size, t.haveSize = st.Size, true

@@ -37,6 +37,14 @@ type Store interface {
 	// durable.
 	Commit(ctx context.Context, log string, fn func(Tx) error) error
 
+	// Freeze marks the log frozen, if it is not already, in a transaction
+	// that holds the log's exclusive write lock, and returns its state,
+	// which is final: every Commit that committed before is in it, and in
+	// every later Commit, across all processes, Tx.State fails with
+	// ErrFrozen, so nothing can be written. Freezing is idempotent and
+	// permanent. Reads are unaffected.
+	Freeze(ctx context.Context, log string) (*TreeState, error)
+
 	// State returns the latest committed state of the log.
 	State(ctx context.Context, log string) (*TreeState, error)
 
@@ -76,7 +84,8 @@ type StoredCheckpoint struct {
 // Tx is a batch transaction. Its methods may only be used inside the fn
 // passed to [Store.Commit].
 type Tx interface {
-	// State returns the log's state, locked against other writers.
+	// State returns the log's state, locked against other writers. It
+	// fails with ErrFrozen if the log is frozen.
 	State() (*TreeState, error)
 	// LookupKeys returns the indices of those keys already in the log.
 	LookupKeys(keys [][32]byte) (map[[32]byte]uint64, error)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"errors"
 	"flag"
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"gopkg.in/yaml.v3"
 
+	"github.com/hallmark-dev/hallmark/api"
 	"github.com/hallmark-dev/hallmark/api/clientconfig"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
@@ -31,16 +33,18 @@ A rotation without a write outage has two phases:
   open    adds the new shard (new name, URL, origin and key) next to OLD, both writable;
           adds it to the trusted root (valid from now) and, first, to the signing config.
           Roll the hallmark-log replicas, then publish the trusted root and signing config.
-  freeze  once clients use the new signing config: marks OLD read_only (still served, its
-          entries keep verifying), ends its validity in the trusted root and the signing
-          config. Publish the signing config, then roll the replicas.
+  freeze  once clients use the new signing config: freezes OLD in the database (replicas
+          still writing to it answer 503 from then on), marks it read_only (still served,
+          its entries keep verifying), ends its validity in the trusted root and the
+          signing config. Publish the signing config, then roll the replicas.
 
 A Rekor v1 log rotates as Rekor does, behind its one URL, in one step:
-  rekor-v1  adds NEW (new tree ID and key) at OLD's URL as the active shard, freezes OLD
-          and lists it in NEW's rekor.inactive_shards (entries keep Rekor's virtual
-          log index), and in the trusted root closes OLD's key and adds NEW's. Restart
-          every replica together (stop all, then start all): a replica still running
-          the old configuration would append to the frozen tree.`
+  rekor-v1  adds NEW (new tree ID and key) at OLD's URL as the active shard, marks OLD
+          read_only and lists it in NEW's rekor.inactive_shards (entries keep Rekor's
+          virtual log index), and in the trusted root closes OLD's key and adds NEW's.
+          Roll the replicas one at a time: the first to start with the rotated
+          configuration freezes OLD in the database and takes the writes; replicas
+          not restarted yet refuse writes with 503, so clients retry on another one.`
 
 // runLog dispatches `hallmark log` subcommands.
 func runLog(args []string) error {
@@ -58,6 +62,7 @@ func runLog(args []string) error {
 	keyOut := fs.String("key-out", "", "open: file for the new shard's key, written as its key_file (relative paths are relative to the configuration's directory; default <name>.pem)")
 	trustedRoot := fs.String("trusted-root", "", "trusted_root.json to update (optional)")
 	signingConfig := fs.String("signing-config", "", "signing_config.json to update (optional)")
+	database := fs.Bool("database", true, "freeze: also freeze OLD in the database the configuration names (needs write access)")
 	fs.Parse(args[2:])
 	if *old == "" {
 		return errors.New("--log is required")
@@ -85,7 +90,7 @@ func runLog(args []string) error {
 		}
 		return r.open(*name, *url, *origin, *treeID, *keyOut, *trustedRoot, *signingConfig)
 	}
-	return r.freeze(*trustedRoot, *signingConfig)
+	return r.freeze(*trustedRoot, *signingConfig, *database)
 }
 
 // rotation edits one hallmark-log configuration, keeping its comments.
@@ -338,8 +343,8 @@ func (r *rotation) rekorV1(name string, treeID int64, keyOut, trustedRoot string
 	if err := writeFileAtomic(r.configPath, out); err != nil {
 		return err
 	}
-	fmt.Printf("rotated %s: shard %s (tree %d) is active, %s is frozen behind it; restart every replica together, then publish the trusted root\n",
-		r.oldCfg.URL, name, treeID, r.old)
+	fmt.Printf("rotated %s: shard %s (tree %d) is active, %s is frozen behind it; roll the replicas (the first to restart freezes %s in the database), then publish the trusted root\n",
+		r.oldCfg.URL, name, treeID, r.old, r.old)
 	return nil
 }
 
@@ -356,11 +361,19 @@ func writeNewKey(path string, keyPEM []byte) error {
 	return f.Close()
 }
 
-func (r *rotation) freeze(trustedRoot, signingConfig string) error {
+func (r *rotation) freeze(trustedRoot, signingConfig string, database bool) error {
 	setMap(r.oldNode, "read_only", "true")
 	out, _, err := r.render()
 	if err != nil {
 		return err
+	}
+	// The database first: if it fails, no file has changed. Freezing is
+	// idempotent, so running the command again after a later failure is
+	// safe.
+	if database {
+		if err := freezeInDatabase(r.cfg, r.old); err != nil {
+			return err
+		}
 	}
 	end := timestamppb.New(r.now)
 	if trustedRoot != "" {
@@ -394,6 +407,29 @@ func (r *rotation) freeze(trustedRoot, signingConfig string) error {
 		return err
 	}
 	fmt.Printf("froze shard %s (read-only, still served); publish the signing config, then roll the replicas\n", r.old)
+	return nil
+}
+
+// freezeInDatabase freezes a log in the store cfg names: once it returns,
+// the log's size is final and every replica's writes to it fail with 503.
+func freezeInDatabase(cfg *tlog.ServiceConfig, name string) error {
+	if cfg.ReadOnly {
+		return fmt.Errorf("this configuration is a read-only replica's; freeze %s with the read-write one, or pass --database=false", name)
+	}
+	ctx := context.Background()
+	store, err := api.OpenStore(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("couldn't open the database to freeze %s (pass --database=false to edit the files only): %w", name, err)
+	}
+	defer store.Close()
+	st, err := store.Freeze(ctx, name)
+	if errors.Is(err, tlog.ErrNotFound) {
+		return fmt.Errorf("log %s is not in the database; pass --database=false to edit the files only", name)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Printf("froze %s in the database at %d entries\n", name, st.Size)
 	return nil
 }
 
