@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // ErrUnsupportedKind is returned by IndexKeysFromCanonical for entries of a
@@ -82,11 +83,11 @@ func hashedRekordKeysFromCanonical(spec []byte) ([]string, error) {
 	pemBytes := s.Signature.PublicKey.Content
 	h := sha256.Sum256(pemBytes)
 	keys := []string{hex.EncodeToString(h[:])}
-	k, err := parsePublicKey(pemBytes)
-	if err != nil {
-		return nil, err
+	k := cachedKeyInfo(pemBytes, h)
+	if k.err != nil {
+		return nil, k.err
 	}
-	keys = append(keys, k.subjects()...)
+	keys = append(keys, k.subjects...)
 	if hk := s.Data.Hash.key(); hk != "" {
 		keys = append(keys, hk)
 	}
@@ -96,16 +97,14 @@ func hashedRekordKeysFromCanonical(spec []byte) ([]string, error) {
 // verifierKeys are the keys of one verifier of a dsse or intoto 0.0.2
 // entry: the hash of its re-canonicalised PEM, and its identities.
 func verifierKeys(pemBytes []byte) ([]string, error) {
-	k, err := parsePublicKey(pemBytes)
-	if err != nil {
-		return nil, err
+	k := cachedKeyInfo(pemBytes, sha256.Sum256(pemBytes))
+	if k.err != nil {
+		return nil, k.err
 	}
-	canonical, err := k.canonical()
-	if err != nil {
-		return nil, err
+	if k.canonicalErr != nil {
+		return nil, k.canonicalErr
 	}
-	h := sha256.Sum256(canonical)
-	return append([]string{"sha256:" + hex.EncodeToString(h[:])}, k.subjects()...), nil
+	return append([]string{k.canonicalHash}, k.subjects...), nil
 }
 
 func dsseKeysFromCanonical(spec []byte) ([]string, error) {
@@ -152,18 +151,17 @@ func intotoV001KeysFromCanonical(spec []byte) ([]string, error) {
 	if s.PublicKey == nil {
 		return nil, errors.New("missing public key")
 	}
-	k, err := parsePublicKey(s.PublicKey)
-	if err != nil {
-		return nil, err
+	k := cachedKeyInfo(s.PublicKey, sha256.Sum256(s.PublicKey))
+	if k.err != nil {
+		return nil, k.err
 	}
 	var keys []string
 	if s.Content != nil && s.Content.Hash != nil {
 		keys = append(keys, hashKeyOrEmpty(s.Content.Hash))
 	}
-	if canonical, err := k.canonical(); err == nil {
-		h := sha256.Sum256(canonical)
-		keys = append(keys, "sha256:"+hex.EncodeToString(h[:]))
-		keys = append(keys, k.subjects()...)
+	if k.canonicalErr == nil {
+		keys = append(keys, k.canonicalHash)
+		keys = append(keys, k.subjects...)
 	}
 	if s.Content != nil && s.Content.PayloadHash != nil {
 		keys = append(keys, hashKeyOrEmpty(s.Content.PayloadHash))
@@ -218,4 +216,61 @@ func intotoV002KeysFromCanonical(spec []byte) ([]string, error) {
 	// The payload is not part of the canonical entry, so there are no
 	// statement subjects to add (Rekor: "IntotoObj DSSE payload is empty").
 	return keys, nil
+}
+
+// keyInfo is what the index keys of a canonical entry take from one key or
+// certificate PEM: whether it parses, its identities, and the hash of its
+// canonical form. It depends on the PEM's bytes only.
+type keyInfo struct {
+	err           error    // parsePublicKey's error; nothing else is set
+	subjects      []string // the leaf certificate's identities; never modified
+	canonicalHash string   // "sha256:" and the hex SHA-256 of the canonical PEM
+	canonicalErr  error    // why there is no canonical PEM
+}
+
+// keyInfoCacheSize bounds the cache of keyInfo. A log's entries come from
+// far fewer keys and certificates than entries (a signer reuses its key;
+// a Fulcio certificate signs one or a few artifacts, but a Rekor log's
+// leaves repeat it in its hashedrekord and its attestation), and parsing a
+// certificate costs more than everything else an entry's keys need.
+const keyInfoCacheSize = 1 << 14
+
+var keyInfoCache struct {
+	sync.Mutex
+	m map[[32]byte]*keyInfo // by the SHA-256 of the PEM bytes
+}
+
+// cachedKeyInfo returns the keyInfo of raw, whose SHA-256 is h, from the
+// cache or by parsing it. When the cache is full it starts over.
+func cachedKeyInfo(raw []byte, h [32]byte) *keyInfo {
+	keyInfoCache.Lock()
+	k, ok := keyInfoCache.m[h]
+	keyInfoCache.Unlock()
+	if ok {
+		return k
+	}
+	k = newKeyInfo(raw)
+	keyInfoCache.Lock()
+	if keyInfoCache.m == nil || len(keyInfoCache.m) >= keyInfoCacheSize {
+		keyInfoCache.m = make(map[[32]byte]*keyInfo)
+	}
+	keyInfoCache.m[h] = k
+	keyInfoCache.Unlock()
+	return k
+}
+
+func newKeyInfo(raw []byte) *keyInfo {
+	pk, err := parsePublicKey(raw)
+	if err != nil {
+		return &keyInfo{err: err}
+	}
+	k := &keyInfo{subjects: pk.subjects()}
+	canonical, err := pk.canonical()
+	if err != nil {
+		k.canonicalErr = err
+	} else {
+		ch := sha256.Sum256(canonical)
+		k.canonicalHash = "sha256:" + hex.EncodeToString(ch[:])
+	}
+	return k
 }
