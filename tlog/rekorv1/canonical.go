@@ -118,11 +118,22 @@ func hashedRekordKeysFast(leaf []byte) ([]string, bool) {
 
 // hashedrekord: the key hash is over the stored (canonical) PEM as it is.
 func hashedRekordKeysFromCanonical(spec []byte) ([]string, error) {
-	var s canonicalHashedRekordSpec
+	// An unnamed type, as this was before the single decoding: decoding
+	// errors name the type, and stay the same.
+	var s struct {
+		Data struct {
+			Hash *hashObject `json:"hash"`
+		} `json:"data"`
+		Signature *struct {
+			PublicKey *struct {
+				Content []byte `json:"content"`
+			} `json:"publicKey"`
+		} `json:"signature"`
+	}
 	if err := json.Unmarshal(spec, &s); err != nil {
 		return nil, err
 	}
-	return hashedRekordKeys(&s)
+	return hashedRekordKeys((*canonicalHashedRekordSpec)(&s))
 }
 
 func hashedRekordKeys(s *canonicalHashedRekordSpec) ([]string, error) {

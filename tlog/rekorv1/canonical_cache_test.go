@@ -132,3 +132,19 @@ func TestIndexKeysFromCanonicalCached(t *testing.T) {
 	}
 	t.Logf("%d leaves with keys, %d with errors", ok, failed)
 }
+
+// FuzzIndexKeysFromCanonicalCached: for any leaf, the cached, single-decoding
+// IndexKeysFromCanonical answers what the reference implementation answers.
+func FuzzIndexKeysFromCanonicalCached(f *testing.F) {
+	addVectorSeeds(f)
+	f.Add([]byte(`{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{"signature":{"publicKey":{"content":"eA=="}}},"Spec":{}}`))
+	f.Fuzz(func(t *testing.T, leaf []byte) {
+		want, wantErr := IndexKeysFromCanonicalRef(leaf)
+		for range 2 {
+			got, gotErr := IndexKeysFromCanonical(leaf)
+			if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || !slices.Equal(got, want) {
+				t.Fatalf("leaf %q: %q, %v; reference %q, %v", leaf, got, gotErr, want, wantErr)
+			}
+		}
+	})
+}
