@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -163,12 +164,21 @@ func (t *pgTx) Write(b *BatchWrite) error {
 	}
 	if len(b.SearchKeys) > 0 {
 		// Distinct (key, index) pairs only: an entry may list a key twice.
-		seen := make(map[SearchRow]bool, len(b.SearchKeys))
 		rows := make([][]any, 0, len(b.SearchKeys))
-		for _, r := range b.SearchKeys {
-			if !seen[r] {
-				seen[r] = true
-				rows = append(rows, []any{t.log, r.Key, int64(r.Index)})
+		if slices.IsSortedFunc(b.SearchKeys, compareSearchRows) {
+			// Sorted (as Import writes them): duplicates are neighbours.
+			for i, r := range b.SearchKeys {
+				if i == 0 || r != b.SearchKeys[i-1] {
+					rows = append(rows, []any{t.log, r.Key, int64(r.Index)})
+				}
+			}
+		} else {
+			seen := make(map[SearchRow]bool, len(b.SearchKeys))
+			for _, r := range b.SearchKeys {
+				if !seen[r] {
+					seen[r] = true
+					rows = append(rows, []any{t.log, r.Key, int64(r.Index)})
+				}
 			}
 		}
 		if _, err := t.tx.CopyFrom(t.ctx, pgx.Identifier{"search_keys"}, []string{"log", "key", "idx"}, pgx.CopyFromRows(rows)); err != nil {
@@ -180,9 +190,13 @@ func (t *pgTx) Write(b *BatchWrite) error {
 		batch.Queue(`INSERT INTO tiles (log, level, idx, data) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (log, level, idx) DO UPDATE SET data = EXCLUDED.data`, t.log, int64(tl.Level), int64(tl.Index), tl.Data)
 	}
-	for _, bu := range b.Bundles {
-		batch.Queue(`INSERT INTO bundles (log, idx, data) VALUES ($1, $2, $3)
+	if len(b.Bundles) < bundlesToCopy {
+		for _, bu := range b.Bundles {
+			batch.Queue(`INSERT INTO bundles (log, idx, data) VALUES ($1, $2, $3)
 			ON CONFLICT (log, idx) DO UPDATE SET data = EXCLUDED.data`, t.log, int64(bu.Index), bu.Data)
+		}
+	} else if err := t.copyBundles(b.Bundles); err != nil {
+		return err
 	}
 	batch.Queue(`UPDATE logs SET size = $2, root = $3, compact = $4, checkpoint = $5 WHERE name = $1`,
 		t.log, int64(b.State.Size), b.State.Root, joinHashes(b.State.Range), b.State.Checkpoint)
@@ -199,6 +213,32 @@ func (t *pgTx) Write(b *BatchWrite) error {
 		ON CONFLICT (log, size) DO NOTHING`, t.log, int64(b.State.Size), b.Time.UnixMilli(), b.State.Checkpoint)
 	if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
 		return fmt.Errorf("couldn't write tiles and state: %w", err)
+	}
+	return nil
+}
+
+// bundlesToCopy is how many bundles one write takes before it streams them
+// with COPY instead of queueing an upsert for each (an import's large
+// transactions): pgx builds a batch's messages in one buffer, which for
+// megabytes of bundles it regrows many times, and COPY streams in chunks.
+const bundlesToCopy = 8
+
+// copyBundles writes bundles, replacing the rows of those that exist (the
+// partial bundle the batch extends).
+func (t *pgTx) copyBundles(bundles []TileData) error {
+	idx := make([]int64, len(bundles))
+	for i, bu := range bundles {
+		idx[i] = int64(bu.Index)
+	}
+	if _, err := t.tx.Exec(t.ctx, `DELETE FROM bundles WHERE log = $1 AND idx = ANY($2)`, t.log, idx); err != nil {
+		return fmt.Errorf("couldn't write entry bundles: %w", err)
+	}
+	_, err := t.tx.CopyFrom(t.ctx, pgx.Identifier{"bundles"}, []string{"log", "idx", "data"},
+		pgx.CopyFromSlice(len(bundles), func(i int) ([]any, error) {
+			return []any{t.log, idx[i], bundles[i].Data}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("couldn't write entry bundles: %w", err)
 	}
 	return nil
 }

@@ -367,6 +367,8 @@ type unit struct {
 	// points are the ends of the source batches in the unit, with the
 	// roots the tree must have there; the last one is the unit's end.
 	points []tlog.ImportPoint
+	// prepared is the unit's transaction, prepared ahead of its commit.
+	prepared *tlog.PreparedImport
 }
 
 // batcher cuts the checked leaves into units.
@@ -417,6 +419,17 @@ func (im *Importer) prepare(ctx context.Context, cr *compact.Range, src Root, re
 		p := prepared{readTime: r.took, noIndexKeys: r.noIndexKeys, err: r.err}
 		if p.err == nil {
 			p.units, p.err = im.prepareRead(ctx, cr, b, r, src)
+		}
+		for _, u := range p.units {
+			if p.err != nil {
+				break
+			}
+			// Sort the unit's rows and sign its checkpoints here, while
+			// the previous unit commits.
+			end := u.points[len(u.points)-1]
+			u.prepared, p.err = im.Log.PrepareImport(tlog.ImportBatch{
+				Start: u.start, Entries: u.entries, Time: end.Time, Root: end.Root, Points: u.points[:len(u.points)-1],
+			})
 		}
 		p.prepareTime = time.Since(t) + r.checkTime
 		select {
@@ -500,13 +513,10 @@ func (im *Importer) prepareRead(ctx context.Context, cr *compact.Range, b *batch
 	return ready, nil
 }
 
-// commit imports the units of a prepared read, one transaction each.
+// commit commits the units of a prepared read, one transaction each.
 func (im *Importer) commit(ctx context.Context, p prepared, res *Result) error {
 	for _, u := range p.units {
-		end := u.points[len(u.points)-1]
-		cp, err := im.Log.Import(ctx, tlog.ImportBatch{
-			Start: u.start, Entries: u.entries, Time: end.Time, Root: end.Root, Points: u.points[:len(u.points)-1],
-		})
+		cp, err := im.Log.CommitImport(ctx, u.prepared)
 		if errors.Is(err, tlog.ErrImportRoot) {
 			return &MismatchError{Index: u.start, Reason: fmt.Sprintf("the engine computed another root for this batch: %v", err)}
 		}

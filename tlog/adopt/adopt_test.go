@@ -221,6 +221,39 @@ func TestImportResumes(t *testing.T) {
 	})
 }
 
+// TestImportExtendsPartialBundle resumes an import whose first run ended
+// inside an entry bundle with one transaction of many bundles (which the
+// PostgreSQL store writes with COPY, replacing the partial bundle).
+func TestImportExtendsPartialBundle(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) tlog.Store) {
+		ctx := context.Background()
+		s := open(t)
+		l := openLog(t, s)
+		src := newMemSource(4000, 3)
+		src.failAt.Store(700)
+		if _, err := importer(l, s, src).Run(ctx); err == nil {
+			t.Fatal("run with a failing source succeeded")
+		}
+		cp, _ := l.Checkpoint(ctx)
+		if cp.Size%tlog.TileWidth == 0 {
+			t.Fatalf("interrupted run left size %d, not inside a bundle", cp.Size)
+		}
+		src.failAt.Store(0)
+		im := importer(l, s, src)
+		im.ReadSize, im.CommitSize = 1000, 10000
+		res, err := im.Run(ctx)
+		if err != nil || res.From != cp.Size || res.To != 4000 || res.Batches != 1 {
+			t.Fatalf("resumed run: %+v, %v", res, err)
+		}
+		checkCopy(t, l, src, 4000)
+		checkCopy(t, openLog(t, s), src, 4000) // from the store, not the log's cache
+		a, err := l.Search(ctx, []string{"len:3"}, 5000)
+		if err != nil || len(a) == 0 {
+			t.Fatalf("search: %d results, %v", len(a), err)
+		}
+	})
+}
+
 func TestImportStopsAtMismatch(t *testing.T) {
 	ctx := context.Background()
 	open := func(t *testing.T) tlog.Store {
