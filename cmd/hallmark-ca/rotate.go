@@ -16,6 +16,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/api/clientconfig"
 	"github.com/hallmark-dev/hallmark/ca"
+	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
 )
 
 const rotateUsage = `usage:
@@ -87,12 +88,12 @@ func rotate(args []string, tsa bool) error {
 	}
 	sn := doc.Content[0]
 	for _, k := range path {
-		if sn = mapValue(sn, k); sn == nil {
+		if sn = yamlcfg.MapValue(sn, k); sn == nil {
 			return fmt.Errorf("%s: no %v section", *cfgPath, path)
 		}
 	}
-	fileNode := mapValue(sn, "file")
-	if fileNode == nil || mapValue(sn, "chain-file") == nil || mapValue(fileNode, "key-file") == nil {
+	fileNode := yamlcfg.MapValue(sn, "file")
+	if fileNode == nil || yamlcfg.MapValue(sn, "chain-file") == nil || yamlcfg.MapValue(fileNode, "key-file") == nil {
 		return fmt.Errorf("%s: the signer needs chain-file and file.key-file", *cfgPath)
 	}
 
@@ -105,8 +106,8 @@ func rotate(args []string, tsa bool) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	mapValue(sn, "chain-file").Value = rot.ChainFile
-	mapValue(fileNode, "key-file").Value = rot.KeyFile
+	yamlcfg.MapValue(sn, "chain-file").Value = rot.ChainFile
+	yamlcfg.MapValue(fileNode, "key-file").Value = rot.KeyFile
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
@@ -123,7 +124,7 @@ func rotate(args []string, tsa bool) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	if err := writeFileAtomic(*cfgPath, buf.Bytes()); err != nil {
+	if err := yamlcfg.WriteFileAtomic(*cfgPath, buf.Bytes(), 0o644); err != nil {
 		return err
 	}
 	what := "intermediate"
@@ -182,26 +183,5 @@ func rotateTrustedRoot(path string, tsa bool, old []*x509.Certificate, rot *ca.R
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, out)
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-// mapValue returns the value node of key in a YAML mapping, or nil.
-func mapValue(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
+	return yamlcfg.WriteFileAtomic(path, out, 0o644)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/api"
 	"github.com/hallmark-dev/hallmark/api/clientconfig"
+	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
 )
@@ -123,12 +124,12 @@ func (r *rotation) load() error {
 	if err := yaml.Unmarshal(raw, &r.doc); err != nil {
 		return err
 	}
-	r.logs = mapValue(r.doc.Content[0], "logs")
+	r.logs = yamlcfg.MapValue(r.doc.Content[0], "logs")
 	if r.logs == nil || r.logs.Kind != yaml.SequenceNode {
 		return errors.New("configuration has no logs list")
 	}
 	for _, n := range r.logs.Content {
-		if v := mapValue(n, "name"); v != nil && v.Value == r.old {
+		if v := yamlcfg.MapValue(n, "name"); v != nil && v.Value == r.old {
 			r.oldNode = n
 		}
 	}
@@ -155,22 +156,22 @@ func (r *rotation) open(name, url, origin string, treeID int64, keyOut, trustedR
 		return err
 	}
 	// The new log: a copy of the old one's settings with its own identity.
-	n := deepCopy(r.oldNode)
-	setMap(n, "name", name)
-	setMap(n, "url", url)
-	setMap(n, "key_file", keyOut)
-	deleteMap(n, "origin")
-	deleteMap(n, "read_only")
+	n := yamlcfg.DeepCopy(r.oldNode)
+	yamlcfg.SetMap(n, "name", name)
+	yamlcfg.SetMap(n, "url", url)
+	yamlcfg.SetMap(n, "key_file", keyOut)
+	yamlcfg.DeleteMap(n, "origin")
+	yamlcfg.DeleteMap(n, "read_only")
 	if origin != "" {
-		setMap(n, "origin", origin)
+		yamlcfg.SetMap(n, "origin", origin)
 	}
 	if r.oldCfg.Kind == "rekor-v1" {
 		if treeID <= 0 {
 			return errors.New("open: a rekor-v1 shard needs a new --tree-id")
 		}
-		rk := mapValue(n, "rekor")
-		setMap(rk, "tree_id", fmt.Sprint(treeID))
-		deleteMap(rk, "inactive_shards") // they stay behind the old URL
+		rk := yamlcfg.MapValue(n, "rekor")
+		yamlcfg.SetMap(rk, "tree_id", fmt.Sprint(treeID))
+		yamlcfg.DeleteMap(rk, "inactive_shards") // they stay behind the old URL
 	}
 	for i, c := range r.logs.Content {
 		if c == r.oldNode {
@@ -241,7 +242,7 @@ func (r *rotation) open(name, url, origin string, treeID int64, keyOut, trustedR
 			return err
 		}
 	}
-	if err := writeFileAtomic(r.configPath, out); err != nil {
+	if err := yamlcfg.WriteFileAtomic(r.configPath, out, 0o644); err != nil {
 		return err
 	}
 	fmt.Printf("opened shard %s (%s, origin %s) next to %s; roll the replicas, then publish the trusted root and signing config\n",
@@ -263,26 +264,26 @@ func (r *rotation) rekorV1(name string, treeID int64, keyOut, trustedRoot string
 	}
 	// The new active shard: the old one's settings, URL and host name,
 	// with its own name, key and tree, and the old shards behind it.
-	n := deepCopy(r.oldNode)
-	setMap(n, "name", name)
-	setMap(n, "key_file", keyOut)
-	deleteMap(n, "origin") // the default origin carries the tree ID
-	rk := mapValue(n, "rekor")
+	n := yamlcfg.DeepCopy(r.oldNode)
+	yamlcfg.SetMap(n, "name", name)
+	yamlcfg.SetMap(n, "key_file", keyOut)
+	yamlcfg.DeleteMap(n, "origin") // the default origin carries the tree ID
+	rk := yamlcfg.MapValue(n, "rekor")
 	if rk == nil {
-		setMap(n, "rekor", "")
-		rk = mapValue(n, "rekor")
+		yamlcfg.SetMap(n, "rekor", "")
+		rk = yamlcfg.MapValue(n, "rekor")
 		*rk = yaml.Node{Kind: yaml.MappingNode}
 	}
-	setMap(rk, "tree_id", fmt.Sprint(treeID))
+	yamlcfg.SetMap(rk, "tree_id", fmt.Sprint(treeID))
 	shards := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
 	for _, s := range append(r.oldCfg.Rekor.InactiveShards, r.old) {
 		shards.Content = append(shards.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: s})
 	}
-	deleteMap(rk, "inactive_shards")
+	yamlcfg.DeleteMap(rk, "inactive_shards")
 	rk.Content = append(rk.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: "inactive_shards"}, shards)
 	if r.oldCfg.Rekor.Hostname == "" && r.oldCfg.Origin == "" {
 		// Keep the signer name even if the URL's host changes later.
-		setMap(rk, "hostname", r.oldCfg.RekorHostname())
+		yamlcfg.SetMap(rk, "hostname", r.oldCfg.RekorHostname())
 	}
 	for i, c := range r.logs.Content {
 		if c == r.oldNode {
@@ -291,15 +292,15 @@ func (r *rotation) rekorV1(name string, treeID int64, keyOut, trustedRoot string
 		}
 	}
 	// The old shard: frozen, served through the new one.
-	setMap(r.oldNode, "read_only", "true")
-	if ork := mapValue(r.oldNode, "rekor"); ork != nil {
-		deleteMap(ork, "inactive_shards")
+	yamlcfg.SetMap(r.oldNode, "read_only", "true")
+	if ork := yamlcfg.MapValue(r.oldNode, "rekor"); ork != nil {
+		yamlcfg.DeleteMap(ork, "inactive_shards")
 	}
 	for _, s := range r.oldCfg.Rekor.InactiveShards {
 		for _, c := range r.logs.Content {
-			if v := mapValue(c, "name"); v != nil && v.Value == s {
-				if ork := mapValue(c, "rekor"); ork != nil {
-					deleteMap(ork, "inactive_shards")
+			if v := yamlcfg.MapValue(c, "name"); v != nil && v.Value == s {
+				if ork := yamlcfg.MapValue(c, "rekor"); ork != nil {
+					yamlcfg.DeleteMap(ork, "inactive_shards")
 				}
 			}
 		}
@@ -340,7 +341,7 @@ func (r *rotation) rekorV1(name string, treeID int64, keyOut, trustedRoot string
 			return err
 		}
 	}
-	if err := writeFileAtomic(r.configPath, out); err != nil {
+	if err := yamlcfg.WriteFileAtomic(r.configPath, out, 0o644); err != nil {
 		return err
 	}
 	fmt.Printf("rotated %s: shard %s (tree %d) is active, %s is frozen behind it; roll the replicas (the first to restart freezes %s in the database), then publish the trusted root\n",
@@ -362,7 +363,7 @@ func writeNewKey(path string, keyPEM []byte) error {
 }
 
 func (r *rotation) freeze(trustedRoot, signingConfig string, database bool) error {
-	setMap(r.oldNode, "read_only", "true")
+	yamlcfg.SetMap(r.oldNode, "read_only", "true")
 	out, _, err := r.render()
 	if err != nil {
 		return err
@@ -403,7 +404,7 @@ func (r *rotation) freeze(trustedRoot, signingConfig string, database bool) erro
 			return err
 		}
 	}
-	if err := writeFileAtomic(r.configPath, out); err != nil {
+	if err := yamlcfg.WriteFileAtomic(r.configPath, out, 0o644); err != nil {
 		return err
 	}
 	fmt.Printf("froze shard %s (read-only, still served); publish the signing config, then roll the replicas\n", r.old)
@@ -465,7 +466,7 @@ func editTrustedRoot(path string, edit func(*prototrustroot.TrustedRoot) error) 
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, out)
+	return yamlcfg.WriteFileAtomic(path, out, 0o644)
 }
 
 func editSigningConfig(path string, edit func(*prototrustroot.SigningConfig) error) error {
@@ -484,53 +485,5 @@ func editSigningConfig(path string, edit func(*prototrustroot.SigningConfig) err
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, out)
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-// mapValue returns the value node of key in a YAML mapping, or nil.
-func mapValue(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
-}
-
-// setMap sets key to a scalar value in a YAML mapping.
-func setMap(m *yaml.Node, key, value string) {
-	if v := mapValue(m, key); v != nil {
-		*v = yaml.Node{Kind: yaml.ScalarNode, Value: value, Style: v.Style & (yaml.DoubleQuotedStyle | yaml.SingleQuotedStyle)}
-		return
-	}
-	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, &yaml.Node{Kind: yaml.ScalarNode, Value: value})
-}
-
-func deleteMap(m *yaml.Node, key string) {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			m.Content = append(m.Content[:i], m.Content[i+2:]...)
-			return
-		}
-	}
-}
-
-func deepCopy(n *yaml.Node) *yaml.Node {
-	c := *n
-	c.Content = nil
-	for _, k := range n.Content {
-		c.Content = append(c.Content, deepCopy(k))
-	}
-	return &c
+	return yamlcfg.WriteFileAtomic(path, out, 0o644)
 }
