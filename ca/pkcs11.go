@@ -79,7 +79,8 @@ func OpenPKCS11Signer(cfg PKCS11Config, pin string) (Signer, error) {
 }
 
 // GeneratePKCS11Key creates an ECDSA key pair (P-256, P-384 or P-521) in
-// the token, labelled cfg.KeyLabel, for `hallmark-ca init --pkcs11`.
+// the token, labelled cfg.KeyLabel (the tests use it; operators usually create
+// the key with the HSM's own tools, see docs/ca.md).
 func GeneratePKCS11Key(cfg PKCS11Config, pin string, curve elliptic.Curve) (Signer, error) {
 	ctx, err := openPKCS11(cfg, pin)
 	if err != nil {
