@@ -53,14 +53,34 @@ func hallmarkBinary(t testing.TB, name string) string {
 	return filepath.Join(binDir, name)
 }
 
+var (
+	portsMu     sync.Mutex
+	portsHanded = map[string]bool{}
+)
+
+// freeAddr returns a loopback address with a port nothing listens on now,
+// for a server the test starts. The port is released before the server
+// binds it, so the kernel may hand it out again: an address is never
+// returned twice in one test run (six in a row for `hallmark dev` once
+// collided).
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if !portsHanded[addr] {
+			portsHanded[addr] = true
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no unused loopback port after 100 tries")
+	return ""
 }
 
 // logProc is a running hallmark-log process.

@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -123,12 +124,8 @@ func (c *pgCluster) start() {
 	var out string
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		l, lerr := net.Listen("tcp", "127.0.0.1:0")
-		if lerr != nil {
-			c.t.Fatal(lerr)
-		}
-		c.port = l.Addr().(*net.TCPAddr).Port
-		l.Close()
+		_, port, _ := net.SplitHostPort(freeAddr(c.t))
+		c.port, _ = strconv.Atoi(port)
 		opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=off -c max_connections=100 -c shared_buffers=64MB", c.port, c.dir)
 		out, err = c.pgRun("pg_ctl", "-D", c.data(), "-l", filepath.Join(c.dir, "server.log"), "-w", "-t", "60", "-o", opts, "start")
 		if err == nil {
