@@ -13,6 +13,7 @@ import (
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	prototrustroot "github.com/sigstore/protobuf-specs/gen/pb-go/trustroot/v1"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"gopkg.in/yaml.v3"
 
@@ -451,37 +452,27 @@ func (r *rotation) render() ([]byte, *tlog.ServiceConfig, error) {
 }
 
 func editTrustedRoot(path string, edit func(*prototrustroot.TrustedRoot) error) error {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	var tr prototrustroot.TrustedRoot
-	if err := protojson.Unmarshal(raw, &tr); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := edit(&tr); err != nil {
-		return err
-	}
-	out, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(&tr)
-	if err != nil {
-		return err
-	}
-	return yamlcfg.WriteFileAtomic(path, out, 0o644)
+	return editProtoJSON(path, &prototrustroot.TrustedRoot{}, edit)
 }
 
 func editSigningConfig(path string, edit func(*prototrustroot.SigningConfig) error) error {
+	return editProtoJSON(path, &prototrustroot.SigningConfig{}, edit)
+}
+
+// editProtoJSON reads a client configuration file (protojson) into msg,
+// applies edit and writes the result back atomically.
+func editProtoJSON[M proto.Message](path string, msg M, edit func(M) error) error {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	var sc prototrustroot.SigningConfig
-	if err := protojson.Unmarshal(raw, &sc); err != nil {
+	if err := protojson.Unmarshal(raw, msg); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	if err := edit(&sc); err != nil {
+	if err := edit(msg); err != nil {
 		return err
 	}
-	out, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(&sc)
+	out, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(msg)
 	if err != nil {
 		return err
 	}
