@@ -208,17 +208,7 @@ func TestImagesSignedWithHallmark(t *testing.T) {
 		t.Skip("builds a binary")
 	}
 	cosign := clientBinary(t, "cosign", "v2.6.5")
-	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer reg.Close()
-	host := strings.TrimPrefix(reg.URL, "http://")
-	res, err := images.Build(context.Background(), images.Options{
-		Source: "..", Commands: []string{"hallmark"}, Platforms: []string{runtime.GOOS + "/" + runtime.GOARCH},
-		Repository: host + "/trust", Tag: "signed", Insecure: true, SourceDateEpoch: time.Unix(0, 0).UTC(),
-		Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := pushHallmarkImage(t, "signed")
 	p := startLogServer(t, pgURLOrSQLite(t), v1Spec(""))
 	l := p.Logs["rekor"]
 	dir, env := cosignDir(t, cosign)
@@ -277,17 +267,7 @@ func TestImagesSignedKeyless(t *testing.T) {
 		t.Skip("builds a binary")
 	}
 	cosign := clientBinary(t, "cosign", "v2.6.5")
-	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer reg.Close()
-	host := strings.TrimPrefix(reg.URL, "http://")
-	res, err := images.Build(context.Background(), images.Options{
-		Source: "..", Commands: []string{"hallmark"}, Platforms: []string{runtime.GOOS + "/" + runtime.GOARCH},
-		Repository: host + "/trust", Tag: "keyless", Insecure: true, SourceDateEpoch: time.Unix(0, 0).UTC(),
-		Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := pushHallmarkImage(t, "keyless")
 	d := startDev(t)
 	dir := d.work
 	rekorKey := filepath.Join(dir, "rekor.pub")
@@ -346,4 +326,22 @@ func v1TreeSize(t *testing.T, url string) int {
 		t.Fatal(err)
 	}
 	return info.TreeSize
+}
+
+// pushHallmarkImage builds the hallmark image for this machine's platform
+// and pushes it as trust:<tag> to an in-memory registry that lives as long
+// as the test, and returns the build's results.
+func pushHallmarkImage(t *testing.T, tag string) []images.Result {
+	t.Helper()
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(reg.Close)
+	res, err := images.Build(context.Background(), images.Options{
+		Source: "..", Commands: []string{"hallmark"}, Platforms: []string{runtime.GOOS + "/" + runtime.GOARCH},
+		Repository: strings.TrimPrefix(reg.URL, "http://") + "/trust", Tag: tag, Insecure: true, SourceDateEpoch: time.Unix(0, 0).UTC(),
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
