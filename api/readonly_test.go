@@ -42,17 +42,8 @@ logs:
 		}
 		return cfg
 	}
-	start := func(cfg *tlog.ServiceConfig) (*LogService, *httptest.Server) {
-		svc, err := NewLogService(context.Background(), cfg, slog.Default())
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(svc.Handler())
-		t.Cleanup(func() { srv.Close(); svc.Close() })
-		return svc, srv
-	}
-	_, rw = start(config(false))
-	roSvc, ro = start(config(true))
+	_, rw = serveConfig(t, config(false))
+	roSvc, ro = serveConfig(t, config(true))
 	return rw, ro, roSvc
 }
 
@@ -141,12 +132,7 @@ logs:
 		if err != nil {
 			t.Fatal(err)
 		}
-		svc, err := NewLogService(context.Background(), cfg, slog.Default())
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(svc.Handler())
-		t.Cleanup(func() { srv.Close(); svc.Close() })
+		_, srv := serveConfig(t, cfg)
 		return srv
 	}
 	post := func(srv *httptest.Server, log, body string) int {

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,7 +12,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -81,12 +79,7 @@ func TestRekorV1Shards(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		svc, err := NewLogService(context.Background(), cfg, slog.Default())
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(svc.Handler())
-		t.Cleanup(func() { srv.Close(); svc.Close() })
+		_, srv := serveConfig(t, cfg)
 		return srv
 	}
 	logA := fmt.Sprintf("  - {name: a, kind: rekor-v1, url: https://rekor.example.com, key_file: %q, rekor: {tree_id: 1}, batch: {max_age: 5ms}%s}\n", filepath.Join(dir, "a.pem"), "%s")

@@ -44,6 +44,13 @@ logs:
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveConfig(t, cfg)
+}
+
+// serveConfig starts a LogService for cfg behind an HTTP test server; both
+// stop when the test ends.
+func serveConfig(t *testing.T, cfg *tlog.ServiceConfig) (*LogService, *httptest.Server) {
+	t.Helper()
 	svc, err := NewLogService(context.Background(), cfg, slog.Default())
 	if err != nil {
 		t.Fatal(err)
