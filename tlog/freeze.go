@@ -2,7 +2,6 @@ package tlog
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 )
@@ -58,21 +57,4 @@ func (s *SQLiteStore) Freeze(ctx context.Context, log string) (*TreeState, error
 	// The write lock was held from before the flag was set until it
 	// committed, and no batch commits after it: this state is final.
 	return s.State(ctx, log)
-}
-
-// checkNotFrozen fails with ErrFrozen if the log is frozen. Call it inside
-// the write transaction.
-func (t *sqliteTx) checkNotFrozen() error {
-	var frozen bool
-	err := t.conn.QueryRowContext(t.ctx, `SELECT frozen FROM logs WHERE name = ?`, t.log).Scan(&frozen)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
-	}
-	if err != nil {
-		return err
-	}
-	if frozen {
-		return fmt.Errorf("log %s: %w", t.log, ErrFrozen)
-	}
-	return nil
 }

@@ -166,23 +166,37 @@ type sqlQuerier interface {
 }
 
 func sqliteState(ctx context.Context, q sqlQuerier, log string) (*TreeState, error) {
+	st, _, err := sqliteReadState(ctx, q, log, false)
+	return st, err
+}
+
+// sqliteReadState reads a log's state and, with withFrozen, whether it is
+// frozen, in one query: a batch checks the freeze where it reads the
+// state. Readers leave the flag alone (a read-only open of a database
+// migrated before the flag existed still reads).
+func sqliteReadState(ctx context.Context, q sqlQuerier, log string, withFrozen bool) (*TreeState, bool, error) {
 	var (
 		st      TreeState
 		size    int64
 		compact []byte
+		frozen  bool
 	)
-	err := q.QueryRowContext(ctx, `SELECT size, root, compact, checkpoint FROM logs WHERE name = ?`, log).Scan(&size, &st.Root, &compact, &st.Checkpoint)
+	query, dest := `SELECT size, root, compact, checkpoint FROM logs WHERE name = ?`, []any{&size, &st.Root, &compact, &st.Checkpoint}
+	if withFrozen {
+		query, dest = `SELECT size, root, compact, checkpoint, frozen FROM logs WHERE name = ?`, append(dest, &frozen)
+	}
+	err := q.QueryRowContext(ctx, query, log).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
+		return nil, false, ErrNotFound
 	}
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	st.Size = uint64(size)
 	if st.Range, err = splitHashes(compact); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return &st, nil
+	return &st, frozen, nil
 }
 
 func (s *SQLiteStore) State(ctx context.Context, log string) (*TreeState, error) {
@@ -236,14 +250,15 @@ type sqliteTx struct {
 }
 
 func (t *sqliteTx) State() (*TreeState, error) {
-	if err := t.checkNotFrozen(); err != nil {
+	st, frozen, err := sqliteReadState(t.ctx, t.conn, t.log, true)
+	if err != nil {
 		return nil, err
 	}
-	st, err := sqliteState(t.ctx, t.conn, t.log)
-	if err == nil {
-		t.size, t.haveSize = st.Size, true
+	if frozen {
+		return nil, fmt.Errorf("log %s: %w", t.log, ErrFrozen)
 	}
-	return st, err
+	t.size, t.haveSize = st.Size, true
+	return st, nil
 }
 
 func (t *sqliteTx) LookupKeys(keys [][32]byte) (map[[32]byte]uint64, error) {
