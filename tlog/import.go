@@ -213,21 +213,11 @@ func (l *Log) CommitImport(ctx context.Context, p *PreparedImport) (*Checkpoint,
 			return fmt.Errorf("%w: the log has %d entries, the import batch starts at %d", ErrImportConflict, st.Size, b.Start)
 		}
 
-		keys := make([][32]byte, len(p.keys))
-		for i, k := range p.keys {
-			keys[i] = k.Key
-		}
-		existing, err := tx.LookupKeys(keys)
-		if err != nil {
-			return fmt.Errorf("couldn't look up duplicates: %w", err)
-		}
-		if len(existing) > 0 {
-			for i, e := range entries {
-				if idx, ok := existing[e.DedupKey]; ok {
-					return fmt.Errorf("%w: entry %d (%x) is already in the log at index %d", ErrImportDuplicate, b.Start+uint64(i), e.DedupKey, idx)
-				}
+		if _, ok := tx.(uniqueKeysTx); !ok {
+			if err := p.checkDuplicates(tx); err != nil {
+				return err
 			}
-		}
+		} // else Write fails with errKeyExists: see below
 
 		cr, err := rangeFactory.NewRange(0, st.Size, st.Range)
 		if err != nil {
@@ -292,6 +282,18 @@ func (l *Log) CommitImport(ctx context.Context, p *PreparedImport) (*Checkpoint,
 		return tx.Write(w)
 	})
 	l.metrics.commitLatency.WithLabelValues(l.cfg.Name).Observe(time.Since(start).Seconds())
+	if errors.Is(err, errKeyExists) {
+		// The store's unique index refused a key, and rolled back. Name
+		// the entry, as a lookup before writing would have, in a
+		// transaction that writes nothing (it always returns an error).
+		refused := err
+		err = l.store.Commit(ctx, l.cfg.Name, func(tx Tx) error {
+			if err := p.checkDuplicates(tx); err != nil {
+				return err
+			}
+			return refused
+		})
+	}
 	if err != nil {
 		l.metrics.commitErrors.WithLabelValues(l.cfg.Name).Inc()
 		return nil, fmt.Errorf("couldn't import entries %d to %d: %w", b.Start, b.Start+uint64(len(entries))-1, err)
@@ -310,6 +312,27 @@ func (l *Log) CommitImport(ctx context.Context, p *PreparedImport) (*Checkpoint,
 	l.metrics.appends.WithLabelValues(l.cfg.Name, "imported").Add(float64(len(entries)))
 	l.setLatest(newCP)
 	return newCP, nil
+}
+
+// checkDuplicates fails with ErrImportDuplicate, naming the entry and its
+// index in the log, if the log already has one of the batch's keys.
+func (p *PreparedImport) checkDuplicates(tx Tx) error {
+	keys := make([][32]byte, len(p.keys))
+	for i, k := range p.keys {
+		keys[i] = k.Key
+	}
+	existing, err := tx.LookupKeys(keys)
+	if err != nil {
+		return fmt.Errorf("couldn't look up duplicates: %w", err)
+	}
+	if len(existing) > 0 {
+		for i, e := range p.entries {
+			if idx, ok := existing[e.DedupKey]; ok {
+				return fmt.Errorf("%w: entry %d (%x) is already in the log at index %d", ErrImportDuplicate, p.b.Start+uint64(i), e.DedupKey, idx)
+			}
+		}
+	}
+	return nil
 }
 
 // signPoints signs the checkpoints of the points (sizes and roots), on up

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,7 +89,7 @@ func TestImport(t *testing.T) {
 		}
 		bad = next
 		bad.Entries = append([]Entry{{Data: entryData(500)}}, next.Entries[1:]...)
-		if _, err := l.Import(ctx, bad); !errors.Is(err, ErrImportDuplicate) {
+		if _, err := l.Import(ctx, bad); !errors.Is(err, ErrImportDuplicate) || !strings.Contains(err.Error(), "entry 1000 (") || !strings.Contains(err.Error(), "at index 500") {
 			t.Fatalf("import of an entry already in the log: %v", err)
 		}
 		bad.Entries = append([]Entry{next.Entries[1]}, next.Entries[1:]...)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3/lock"
@@ -144,6 +145,10 @@ func (t *pgTx) LookupKeys(keys [][32]byte) (map[[32]byte]uint64, error) {
 	return out, rows.Err()
 }
 
+// uniqueKeys marks pgTx as a uniqueKeysTx: entry_keys' primary key refuses
+// a key the log has.
+func (t *pgTx) uniqueKeys() {}
+
 func (t *pgTx) ReadTile(level, index uint64) ([]byte, error) {
 	return readBytes(t.tx.QueryRow(t.ctx, `SELECT data FROM tiles WHERE log = $1 AND level = $2 AND idx = $3`, t.log, int64(level), int64(index)))
 }
@@ -158,6 +163,9 @@ func (t *pgTx) Write(b *BatchWrite) error {
 			pgx.CopyFromSlice(len(b.Keys), func(i int) ([]any, error) {
 				return []any{t.log, b.Keys[i].Key[:], int64(b.Keys[i].Index)}, nil
 			}))
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "23505" /* unique_violation */ {
+			return fmt.Errorf("couldn't write entry keys: %w: %s", errKeyExists, pgErr.Detail)
+		}
 		if err != nil {
 			return fmt.Errorf("couldn't write entry keys: %w", err)
 		}

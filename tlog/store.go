@@ -97,6 +97,19 @@ type Tx interface {
 	Write(b *BatchWrite) error
 }
 
+// uniqueKeysTx is a Tx whose Write refuses a deduplication key the log
+// already has, with an error wrapping errKeyExists (a unique index on the
+// keys, as PostgreSQL's entry_keys). Imports into it skip LookupKeys: the
+// index checks each key as it inserts it, and looking the keys up first
+// would make the same B-tree descents twice.
+type uniqueKeysTx interface {
+	Tx
+	uniqueKeys()
+}
+
+// errKeyExists is what a uniqueKeysTx's Write wraps when a key is taken.
+var errKeyExists = errors.New("deduplication key already in the log")
+
 // BatchWrite is everything one batch adds to a log.
 type BatchWrite struct {
 	State      TreeState   // the new state, replacing the old one
