@@ -13,8 +13,8 @@ import (
 var ErrFrozen = errors.New("the log is frozen (rotated): its successor takes the writes; retry, another replica serves it")
 
 // The frozen flag lives on the log's row and Tx.State reads it under the
-// same lock that serialises batches (PostgreSQL: in the SELECT … FOR UPDATE
-// that takes the row lock; SQLite: under the database write lock of BEGIN
+// same lock that serialises batches (PostgreSQL: in the SELECT … FOR NO KEY
+// UPDATE that takes the row lock; SQLite: under the database write lock of BEGIN
 // IMMEDIATE). A freeze takes that lock too, so every batch either
 // committed before the freeze, and is counted in the final size Freeze
 // returns, or sees the flag and fails with ErrFrozen having written nothing.

@@ -113,8 +113,18 @@ type PreparedImport struct {
 	// them only after computing the same roots itself.
 	signed []StoredCheckpoint
 	final  []byte
+	// whole are the entry bundles the batch fills from their first entry
+	// to their last, built here: they do not depend on the log's state.
+	// The entries of the other bundles (the one the batch extends, the one
+	// it leaves partial) are framed in the transaction.
+	whole []TileData
 	// bundleBytes is how many bytes of entries go into each entry bundle.
 	bundleBytes map[uint64]int
+}
+
+// wholeBundle reports whether the batch [start, end) fills entry bundle bi.
+func wholeBundle(bi, start, end uint64) bool {
+	return bi*TileWidth >= start && (bi+1)*TileWidth <= end
 }
 
 // PrepareImport does the part of Import that does not depend on the log's
@@ -165,6 +175,13 @@ func (l *Log) PrepareImport(b ImportBatch) (*PreparedImport, error) {
 			return nil, fmt.Errorf("%w: import batch [%d, %d): point %d at size %d is not inside the batch after the previous point", ErrInvalidRequest, b.Start, end, i, pt.Size)
 		}
 	}
+	for bi := (b.Start + TileWidth - 1) / TileWidth; wholeBundle(bi, b.Start, end); bi++ {
+		data := make([]byte, 0, p.bundleBytes[bi])
+		for _, e := range p.entries[bi*TileWidth-b.Start : (bi+1)*TileWidth-b.Start] {
+			data = l.cfg.Framing.Append(data, e.Data)
+		}
+		p.whole = append(p.whole, TileData{Index: bi, Data: data})
+	}
 	// Key rows in key order: the indexes they go into take them in one
 	// sweep instead of at random places (a third faster on PostgreSQL
 	// with large imports).
@@ -195,14 +212,55 @@ func (l *Log) PrepareImport(b ImportBatch) (*PreparedImport, error) {
 // CommitImport commits a prepared batch in one transaction; see Import.
 // The log's size must be the batch's Start when it commits.
 func (l *Log) CommitImport(ctx context.Context, p *PreparedImport) (*Checkpoint, error) {
+	return l.CommitImportAfter(ctx, p, nil, nil)
+}
+
+// CommitImportAfter is CommitImport for a batch p that follows another one,
+// prev, still committing: wait must return once prev's CommitImportAfter
+// has returned (nil if prev committed). On a store that can (PostgreSQL),
+// p's transaction first writes its rows that do not depend on the log's
+// state (keys, search keys, whole entry bundles, the checkpoints of its
+// points), then calls wait, and only then takes the log's write lock and
+// does the rest: so consecutive batches write most of their rows at the
+// same time, on two connections, and each commits only after the one
+// before it. Elsewhere, or if p does not start where prev ends, or the two
+// share a deduplication key (which a transaction could then wait for in
+// the other, while the other waits for it), wait is called before the
+// transaction starts. With a nil prev there is nothing to wait for. An
+// error from wait fails the batch, which writes nothing.
+func (l *Log) CommitImportAfter(ctx context.Context, p, prev *PreparedImport, wait func() error) (*Checkpoint, error) {
 	b, entries := p.b, p.entries
+	_, early := l.store.(earlyImportRowsStore)
+	if prev == nil {
+		wait = func() error { return nil }
+	} else if !early || prev.end() != b.Start || sharesKey(prev.keys, p.keys) {
+		if err := wait(); err != nil {
+			return nil, err
+		}
+		wait = func() error { return nil }
+	}
 	start := time.Now()
 	var (
-		write *BatchWrite
-		newCP *Checkpoint
+		write   *BatchWrite
+		bundles []TileData // every entry bundle the batch writes
+		newCP   *Checkpoint
 	)
 	err := l.store.Commit(ctx, l.cfg.Name, func(tx Tx) error {
-		write, newCP = nil, nil
+		write, bundles, newCP = nil, nil, nil
+		w := &BatchWrite{Time: b.Time, Keys: p.keys, SearchKeys: p.search, Bundles: p.whole, Checkpoints: p.signed}
+		if early {
+			ew, ok := tx.(earlyImportRowsTx)
+			if !ok {
+				return fmt.Errorf("internal error: %T has no early import rows", tx)
+			}
+			if err := ew.WriteImportRows(w); err != nil {
+				return err
+			}
+			*w = BatchWrite{Time: b.Time}
+			if err := wait(); err != nil {
+				return err
+			}
+		}
 		// We hold the log's write lock from here until the transaction
 		// ends: the size read here cannot change under us.
 		st, err := tx.State()
@@ -212,12 +270,11 @@ func (l *Log) CommitImport(ctx context.Context, p *PreparedImport) (*Checkpoint,
 		if st.Size != b.Start {
 			return fmt.Errorf("%w: the log has %d entries, the import batch starts at %d", ErrImportConflict, st.Size, b.Start)
 		}
-
 		if _, ok := tx.(uniqueKeysTx); !ok {
 			if err := p.checkDuplicates(tx); err != nil {
 				return err
 			}
-		} // else Write fails with errKeyExists: see below
+		} // else writing the keys fails with errKeyExists: see below
 
 		cr, err := rangeFactory.NewRange(0, st.Size, st.Range)
 		if err != nil {
@@ -227,7 +284,7 @@ func (l *Log) CommitImport(ctx context.Context, p *PreparedImport) (*Checkpoint,
 		if err != nil {
 			return err
 		}
-		w := &BatchWrite{Time: b.Time, Keys: p.keys, SearchKeys: p.search}
+		end := b.Start + uint64(len(entries))
 		roots := make([][]byte, len(b.Points))
 		next := 0 // the next point
 		for i, e := range entries {
@@ -238,10 +295,12 @@ func (l *Log) CommitImport(ctx context.Context, p *PreparedImport) (*Checkpoint,
 			if tb.err != nil {
 				return tb.err
 			}
-			tb.addEntry(idx, e.Data)
-			if bi := idx / TileWidth; i == 0 || idx%TileWidth == 0 {
-				// Room for the batch's entries of this bundle, at once.
-				tb.bundles[bi] = slices.Grow(tb.bundles[bi], p.bundleBytes[bi])
+			if bi := idx / TileWidth; !wholeBundle(bi, b.Start, end) {
+				tb.addEntry(idx, e.Data)
+				if i == 0 || idx%TileWidth == 0 {
+					// Room for the batch's entries of this bundle, at once.
+					tb.bundles[bi] = slices.Grow(tb.bundles[bi], p.bundleBytes[bi])
+				}
 			}
 			if next < len(b.Points) && b.Points[next].Size == cr.End() {
 				pt := b.Points[next]
@@ -255,9 +314,9 @@ func (l *Log) CommitImport(ctx context.Context, p *PreparedImport) (*Checkpoint,
 			}
 		}
 		// The prepared signatures are over the roots the batch named,
-		// which are now known to be the roots computed here.
-		w.Checkpoints = p.signed
-		if w.Checkpoints == nil && len(b.Points) > 0 {
+		// which are now known to be the roots computed here: only now may
+		// the transaction (which may have written them already) commit.
+		if p.signed == nil && len(b.Points) > 0 {
 			if w.Checkpoints, err = l.signPoints(b.Points, roots); err != nil {
 				return err
 			}
@@ -277,22 +336,16 @@ func (l *Log) CommitImport(ctx context.Context, p *PreparedImport) (*Checkpoint,
 		}
 		newCP = &Checkpoint{Size: cr.End(), Root: root, Note: signed}
 		w.State = TreeState{Size: cr.End(), Root: root, Range: cr.Hashes(), Checkpoint: signed}
-		w.Tiles, w.Bundles = tb.result()
+		var partial []TileData
+		w.Tiles, partial = tb.result()
+		w.Bundles = slices.SortedFunc(slices.Values(slices.Concat(w.Bundles, partial)), func(a, b TileData) int { return cmp.Compare(a.Index, b.Index) })
+		bundles = slices.Concat(p.whole, partial)
 		write = w
 		return tx.Write(w)
 	})
 	l.metrics.commitLatency.WithLabelValues(l.cfg.Name).Observe(time.Since(start).Seconds())
-	if errors.Is(err, errKeyExists) {
-		// The store's unique index refused a key, and rolled back. Name
-		// the entry, as a lookup before writing would have, in a
-		// transaction that writes nothing (it always returns an error).
-		refused := err
-		err = l.store.Commit(ctx, l.cfg.Name, func(tx Tx) error {
-			if err := p.checkDuplicates(tx); err != nil {
-				return err
-			}
-			return refused
-		})
+	if errors.Is(err, errKeyExists) || errors.Is(err, errRowExists) {
+		err = l.explainRefusal(ctx, p, err)
 	}
 	if err != nil {
 		l.metrics.commitErrors.WithLabelValues(l.cfg.Name).Inc()
@@ -303,7 +356,7 @@ func (l *Log) CommitImport(ctx context.Context, p *PreparedImport) (*Checkpoint,
 	for _, t := range write.Tiles {
 		l.cache.put(tileKey{level: t.Level, index: t.Index, width: uint16(len(t.Data) / 32)}, t.Data)
 	}
-	for _, bu := range write.Bundles {
+	for _, bu := range bundles {
 		width := min(write.State.Size-bu.Index*TileWidth, TileWidth)
 		l.cache.put(tileKey{kind: entryBundle, index: bu.Index, width: uint16(width)}, bu.Data)
 	}
@@ -312,6 +365,50 @@ func (l *Log) CommitImport(ctx context.Context, p *PreparedImport) (*Checkpoint,
 	l.metrics.appends.WithLabelValues(l.cfg.Name, "imported").Add(float64(len(entries)))
 	l.setLatest(newCP)
 	return newCP, nil
+}
+
+// explainRefusal turns a store's refusal of a row the batch would create
+// (its unique indexes; the transaction rolled back) into the error a check
+// before writing would have given: ErrImportConflict if the log has moved
+// from the batch's start, else ErrImportDuplicate naming the entry whose
+// key the log has.
+func (l *Log) explainRefusal(ctx context.Context, p *PreparedImport, refused error) error {
+	st, err := l.store.State(ctx, l.cfg.Name)
+	if err != nil {
+		return refused
+	}
+	if st.Size != p.b.Start {
+		return fmt.Errorf("%w: the log has %d entries, the import batch starts at %d", ErrImportConflict, st.Size, p.b.Start)
+	}
+	if !errors.Is(refused, errKeyExists) {
+		return refused
+	}
+	// A transaction that writes nothing: it always returns an error.
+	return l.store.Commit(ctx, l.cfg.Name, func(tx Tx) error {
+		if err := p.checkDuplicates(tx); err != nil {
+			return err
+		}
+		return refused
+	})
+}
+
+// end is the size of the log after the batch.
+func (p *PreparedImport) end() uint64 { return p.b.Start + uint64(len(p.entries)) }
+
+// sharesKey reports whether two lists of key rows sorted by key have a key
+// in common.
+func sharesKey(a, b []KeyRow) bool {
+	for len(a) > 0 && len(b) > 0 {
+		switch c := bytes.Compare(a[0].Key[:], b[0].Key[:]); {
+		case c == 0:
+			return true
+		case c < 0:
+			a = a[1:]
+		default:
+			b = b[1:]
+		}
+	}
+	return false
 }
 
 // checkDuplicates fails with ErrImportDuplicate, naming the entry and its

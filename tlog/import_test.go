@@ -259,3 +259,129 @@ func TestImportPoints(t *testing.T) {
 		}
 	})
 }
+
+// TestImportAfter commits consecutive batches while the one before still
+// commits (on PostgreSQL, two transactions write at once): the log ends as
+// if they had committed one by one. A batch after one that fails writes
+// nothing; one sharing a key with the batch before fails as a duplicate
+// instead of waiting forever; one whose whole bundles the log already has
+// fails as a conflict.
+func TestImportAfter(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+		ctx := context.Background()
+		s := open(t)
+		l := openTestLog(t, s, "after", nil)
+		t0 := time.Unix(1700000000, 0)
+		runs := importRuns(0, 3000, []int{1, 7, 300, 2, 256, 40}, t0)
+		roots := map[uint64][]byte{}
+		ref := rangeFactory.NewEmptyRange(0)
+		for _, b := range runs {
+			for _, e := range b.Entries {
+				ref.Append(rfc6962.DefaultHasher.HashLeaf(e.Data), nil)
+			}
+			roots[ref.End()], _ = ref.GetRootHash(nil)
+		}
+		// Units of various sizes, some cut at bundle edges, some not.
+		var units []*PreparedImport
+		for i := 0; i < len(runs); {
+			n := min(1+len(units)%4*3, len(runs)-i)
+			p, err := l.PrepareImport(merge(t, runs[i:i+n], roots))
+			if err != nil {
+				t.Fatal(err)
+			}
+			units = append(units, p)
+			i += n
+		}
+		// commitChain commits units, each after the one before, all
+		// started at once, and returns their errors.
+		commitChain := func(units []*PreparedImport) []error {
+			errs := make([]error, len(units))
+			done := make([]chan struct{}, len(units))
+			for i := range units {
+				done[i] = make(chan struct{})
+			}
+			for i, p := range units {
+				go func() {
+					defer close(done[i])
+					var prev *PreparedImport
+					if i > 0 {
+						prev = units[i-1]
+					}
+					_, errs[i] = l.CommitImportAfter(ctx, p, prev, func() error {
+						<-done[i-1]
+						if errs[i-1] != nil {
+							return errors.New("previous failed")
+						}
+						return nil
+					})
+				}()
+			}
+			timeout := time.After(time.Minute)
+			for i := range units {
+				select {
+				case <-done[i]:
+				case <-timeout:
+					t.Fatalf("unit %d did not finish: a deadlock?", i)
+				}
+			}
+			return errs
+		}
+
+		half := len(units) / 2
+		for i, err := range commitChain(units[:half]) {
+			if err != nil {
+				t.Fatalf("unit %d: %v", i, err)
+			}
+		}
+		// A failing unit: the ones after it write nothing.
+		wrong := units[half].b
+		wrong.Root = roots[wrong.Start]
+		failing, err := l.PrepareImport(wrong)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := commitChain([]*PreparedImport{failing, units[half+1], units[half+2]})
+		if !errors.Is(errs[0], ErrImportRoot) || errs[1] == nil || errs[2] == nil {
+			t.Fatalf("after a failing unit: %v", errs)
+		}
+		if cp := checkLog(t, l); cp.Size != units[half].b.Start {
+			t.Fatalf("failed units changed the log: size %d, want %d", cp.Size, units[half].b.Start)
+		}
+		// A unit sharing a key with the one before it.
+		dup := units[half+1].b
+		dup.Entries = append([]Entry{units[half].b.Entries[0]}, dup.Entries[1:]...)
+		dup.Root, dup.Points = nil, nil
+		dupUnit, err := l.PrepareImport(dup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs = commitChain([]*PreparedImport{units[half], dupUnit})
+		if errs[0] != nil || !errors.Is(errs[1], ErrImportDuplicate) {
+			t.Fatalf("a unit sharing a key with the one before: %v", errs)
+		}
+		for i, err := range commitChain(units[half+1:]) {
+			if err != nil {
+				t.Fatalf("unit %d: %v", half+1+i, err)
+			}
+		}
+		cp := checkLog(t, l)
+		if cp.Size != 3000 || !bytes.Equal(cp.Root, roots[3000]) {
+			t.Fatalf("after the chains: %d/%x, want 3000/%x", cp.Size, cp.Root, roots[3000])
+		}
+		if cps, err := s.Checkpoints(ctx, "after", 1, 3000); err != nil || len(cps) != len(runs) {
+			t.Fatalf("%d checkpoint rows for %d source batches, %v", len(cps), len(runs), err)
+		}
+
+		// The log grows past a unit's whole bundles: it conflicts.
+		for i := range 600 {
+			if _, err := l.Append(ctx, Entry{Data: []byte(fmt.Sprintf("appended %d", i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		late := importRuns(3000, 600, []int{600}, t0.Add(time.Hour))[0]
+		if _, err := l.Import(ctx, late); !errors.Is(err, ErrImportConflict) {
+			t.Fatalf("import over appended entries: %v", err)
+		}
+		checkLog(t, l)
+	})
+}

@@ -116,7 +116,11 @@ type pgTx struct {
 
 func (t *pgTx) State() (*TreeState, error) {
 	var frozen bool
-	st, err := scanState(t.tx.QueryRow(t.ctx, `SELECT size, root, compact, checkpoint, frozen FROM logs WHERE name = $1 FOR UPDATE`, t.log), &frozen)
+	// FOR NO KEY UPDATE, not FOR UPDATE: writers exclude each other just
+	// the same, but an import transaction that has inserted rows
+	// referencing the log (and so holds a KEY SHARE lock on its row)
+	// while it waits for the transaction before it does not block it.
+	st, err := scanState(t.tx.QueryRow(t.ctx, `SELECT size, root, compact, checkpoint, frozen FROM logs WHERE name = $1 FOR NO KEY UPDATE`, t.log), &frozen)
 	if err == nil && frozen {
 		return nil, fmt.Errorf("log %s: %w", t.log, ErrFrozen) // see freeze.go
 	}
@@ -158,13 +162,69 @@ func (t *pgTx) ReadEntryBundle(index uint64) ([]byte, error) {
 }
 
 func (t *pgTx) Write(b *BatchWrite) error {
+	if err := t.writeKeys(b); err != nil {
+		return err
+	}
+	batch := &pgx.Batch{}
+	for _, tl := range b.Tiles {
+		batch.Queue(`INSERT INTO tiles (log, level, idx, data) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (log, level, idx) DO UPDATE SET data = EXCLUDED.data`, t.log, int64(tl.Level), int64(tl.Index), tl.Data)
+	}
+	if len(b.Bundles) < bundlesToCopy {
+		for _, bu := range b.Bundles {
+			batch.Queue(`INSERT INTO bundles (log, idx, data) VALUES ($1, $2, $3)
+			ON CONFLICT (log, idx) DO UPDATE SET data = EXCLUDED.data`, t.log, int64(bu.Index), bu.Data)
+		}
+	} else if err := t.copyBundles(b.Bundles, true); err != nil {
+		return err
+	}
+	batch.Queue(`UPDATE logs SET size = $2, root = $3, compact = $4, checkpoint = $5 WHERE name = $1`,
+		t.log, int64(b.State.Size), b.State.Root, joinHashes(b.State.Range), b.State.Checkpoint)
+	t.queueCheckpoints(batch, b.Checkpoints)
+	batch.Queue(`INSERT INTO checkpoints (log, size, time_ms, checkpoint) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (log, size) DO NOTHING`, t.log, int64(b.State.Size), b.Time.UnixMilli(), b.State.Checkpoint)
+	if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
+		return fmt.Errorf("couldn't write tiles and state: %w", err)
+	}
+	return nil
+}
+
+// earlyImportRows marks PGStore as an earlyImportRowsStore.
+func (s *PGStore) earlyImportRows() {}
+
+// WriteImportRows writes an import batch's keys, search keys, whole entry
+// bundles and checkpoints before the transaction locks the log (see
+// earlyImportRowsTx). The rows are new: a bundle that exists fails it.
+func (t *pgTx) WriteImportRows(b *BatchWrite) error {
+	// The transaction will wait for the one before it outside the
+	// database, where PostgreSQL cannot see a deadlock: bound every lock
+	// wait, so a conflict with another writer fails instead of hanging.
+	if _, err := t.tx.Exec(t.ctx, `SET LOCAL lock_timeout = '`+importLockTimeout+`'`); err != nil {
+		return err
+	}
+	if err := t.writeKeys(b); err != nil {
+		return err
+	}
+	if err := t.copyBundles(b.Bundles, false); err != nil {
+		return err
+	}
+	batch := &pgx.Batch{}
+	t.queueCheckpoints(batch, b.Checkpoints)
+	if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
+		return fmt.Errorf("couldn't write checkpoints: %w", err)
+	}
+	return nil
+}
+
+// writeKeys writes the batch's deduplication and search keys.
+func (t *pgTx) writeKeys(b *BatchWrite) error {
 	if len(b.Keys) > 0 {
 		_, err := t.tx.CopyFrom(t.ctx, pgx.Identifier{"entry_keys"}, []string{"log", "key", "idx"},
 			pgx.CopyFromSlice(len(b.Keys), func(i int) ([]any, error) {
 				return []any{t.log, b.Keys[i].Key[:], int64(b.Keys[i].Index)}, nil
 			}))
-		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok && pgErr.Code == "23505" /* unique_violation */ {
-			return fmt.Errorf("couldn't write entry keys: %w: %s", errKeyExists, pgErr.Detail)
+		if detail, ok := uniqueViolation(err); ok {
+			return fmt.Errorf("couldn't write entry keys: %w: %s", errKeyExists, detail)
 		}
 		if err != nil {
 			return fmt.Errorf("couldn't write entry keys: %w", err)
@@ -193,37 +253,36 @@ func (t *pgTx) Write(b *BatchWrite) error {
 			return fmt.Errorf("couldn't write search keys: %w", err)
 		}
 	}
-	batch := &pgx.Batch{}
-	for _, tl := range b.Tiles {
-		batch.Queue(`INSERT INTO tiles (log, level, idx, data) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (log, level, idx) DO UPDATE SET data = EXCLUDED.data`, t.log, int64(tl.Level), int64(tl.Index), tl.Data)
-	}
-	if len(b.Bundles) < bundlesToCopy {
-		for _, bu := range b.Bundles {
-			batch.Queue(`INSERT INTO bundles (log, idx, data) VALUES ($1, $2, $3)
-			ON CONFLICT (log, idx) DO UPDATE SET data = EXCLUDED.data`, t.log, int64(bu.Index), bu.Data)
-		}
-	} else if err := t.copyBundles(b.Bundles); err != nil {
-		return err
-	}
-	batch.Queue(`UPDATE logs SET size = $2, root = $3, compact = $4, checkpoint = $5 WHERE name = $1`,
-		t.log, int64(b.State.Size), b.State.Root, joinHashes(b.State.Range), b.State.Checkpoint)
-	if len(b.Checkpoints) > 0 {
-		sizes, times, notes := make([]int64, len(b.Checkpoints)), make([]int64, len(b.Checkpoints)), make([][]byte, len(b.Checkpoints))
-		for i, c := range b.Checkpoints {
-			sizes[i], times[i], notes[i] = int64(c.Size), c.Time.UnixMilli(), c.Checkpoint
-		}
-		batch.Queue(`INSERT INTO checkpoints (log, size, time_ms, checkpoint)
-			SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bytea[])
-			ON CONFLICT (log, size) DO NOTHING`, t.log, sizes, times, notes)
-	}
-	batch.Queue(`INSERT INTO checkpoints (log, size, time_ms, checkpoint) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (log, size) DO NOTHING`, t.log, int64(b.State.Size), b.Time.UnixMilli(), b.State.Checkpoint)
-	if err := t.tx.SendBatch(t.ctx, batch).Close(); err != nil {
-		return fmt.Errorf("couldn't write tiles and state: %w", err)
-	}
 	return nil
 }
+
+// queueCheckpoints queues the insertion of extra checkpoint rows.
+func (t *pgTx) queueCheckpoints(batch *pgx.Batch, cps []StoredCheckpoint) {
+	if len(cps) == 0 {
+		return
+	}
+	sizes, times, notes := make([]int64, len(cps)), make([]int64, len(cps)), make([][]byte, len(cps))
+	for i, c := range cps {
+		sizes[i], times[i], notes[i] = int64(c.Size), c.Time.UnixMilli(), c.Checkpoint
+	}
+	batch.Queue(`INSERT INTO checkpoints (log, size, time_ms, checkpoint)
+		SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::bytea[])
+		ON CONFLICT (log, size) DO NOTHING`, t.log, sizes, times, notes)
+}
+
+// uniqueViolation reports whether err is PostgreSQL refusing a row that a
+// unique index has, with the server's detail (which key).
+func uniqueViolation(err error) (detail string, ok bool) {
+	pgErr, ok := errors.AsType[*pgconn.PgError](err)
+	if !ok || pgErr.Code != "23505" { // unique_violation
+		return "", false
+	}
+	return pgErr.Detail, true
+}
+
+// importLockTimeout bounds each lock wait of an import transaction that
+// writes rows early. Its waits are normally for one batch to commit.
+const importLockTimeout = "60s"
 
 // bundlesToCopy is how many bundles one write takes before it streams them
 // with COPY instead of queueing an upsert for each (an import's large
@@ -231,20 +290,29 @@ func (t *pgTx) Write(b *BatchWrite) error {
 // megabytes of bundles it regrows many times, and COPY streams in chunks.
 const bundlesToCopy = 8
 
-// copyBundles writes bundles, replacing the rows of those that exist (the
-// partial bundle the batch extends).
-func (t *pgTx) copyBundles(bundles []TileData) error {
+// copyBundles writes bundles with COPY. With replace, it first deletes the
+// rows of those that exist (the partial bundle the batch extends); without,
+// a bundle that exists fails it with errRowExists.
+func (t *pgTx) copyBundles(bundles []TileData, replace bool) error {
+	if len(bundles) == 0 {
+		return nil
+	}
 	idx := make([]int64, len(bundles))
 	for i, bu := range bundles {
 		idx[i] = int64(bu.Index)
 	}
-	if _, err := t.tx.Exec(t.ctx, `DELETE FROM bundles WHERE log = $1 AND idx = ANY($2)`, t.log, idx); err != nil {
-		return fmt.Errorf("couldn't write entry bundles: %w", err)
+	if replace {
+		if _, err := t.tx.Exec(t.ctx, `DELETE FROM bundles WHERE log = $1 AND idx = ANY($2)`, t.log, idx); err != nil {
+			return fmt.Errorf("couldn't write entry bundles: %w", err)
+		}
 	}
 	_, err := t.tx.CopyFrom(t.ctx, pgx.Identifier{"bundles"}, []string{"log", "idx", "data"},
 		pgx.CopyFromSlice(len(bundles), func(i int) ([]any, error) {
 			return []any{t.log, idx[i], bundles[i].Data}, nil
 		}))
+	if detail, ok := uniqueViolation(err); ok {
+		return fmt.Errorf("couldn't write entry bundles: %w: %s", errRowExists, detail)
+	}
 	if err != nil {
 		return fmt.Errorf("couldn't write entry bundles: %w", err)
 	}

@@ -110,6 +110,29 @@ type uniqueKeysTx interface {
 // errKeyExists is what a uniqueKeysTx's Write wraps when a key is taken.
 var errKeyExists = errors.New("deduplication key already in the log")
 
+// earlyImportRowsStore is a Store whose transactions are earlyImportRowsTx
+// and may run concurrently (each waits for the log's lock in State).
+type earlyImportRowsStore interface {
+	Store
+	earlyImportRows()
+}
+
+// earlyImportRowsTx is a transaction that can write an import batch's
+// state-independent rows before taking the log's lock: a later batch
+// writes them while the batch before it still commits.
+type earlyImportRowsTx interface {
+	uniqueKeysTx
+	// WriteImportRows stores b's Keys, SearchKeys, Bundles (whole ones,
+	// none of which exists yet) and Checkpoints, and nothing else. A key
+	// the log has fails it with errKeyExists, any other row that exists
+	// with errRowExists. Write, later in the transaction, stores the rest.
+	WriteImportRows(b *BatchWrite) error
+}
+
+// errRowExists is what WriteImportRows wraps when a row it would create
+// already exists (the log has grown past where the import expects it).
+var errRowExists = errors.New("row already in the log")
+
 // BatchWrite is everything one batch adds to a log.
 type BatchWrite struct {
 	State      TreeState   // the new state, replacing the old one

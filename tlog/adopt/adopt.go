@@ -122,8 +122,8 @@ type Result struct {
 	// source (ReadTime: time in Leaves and ConsistencyProof calls, summed
 	// over the reads, which also overlap each other),
 	// preparing (PrepareTime: checking leaf hashes, computing search keys
-	// and roots) and committing (CommitTime: time in Log.Import). Elapsed
-	// is the run's wall time.
+	// and roots) and committing (CommitTime: time during which at least one
+	// import transaction was open). Elapsed is the run's wall time.
 	ReadTime, PrepareTime, CommitTime, Elapsed time.Duration
 }
 
@@ -202,28 +202,34 @@ func (im *Importer) Run(ctx context.Context) (*Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	reads := make(chan read, 2)
-	batches := make(chan prepared, 2)
+	batches := make(chan prepared, 1) // a unit waits while one commits
 	go im.readAhead(ctx, st.Size, src, readSize, reads)
 	go im.prepare(ctx, cr, src, reads, batches)
 
+	// Each unit's transaction starts while the one before it commits
+	// (Log.CommitImportAfter), so two are open at a time.
+	c := &committer{im: im, res: res}
 	lastProgress := time.Now()
 	for p := range batches {
 		res.ReadTime += p.readTime
 		res.PrepareTime += p.prepareTime
 		res.NoIndexKeys += p.noIndexKeys
 		if p.err != nil {
+			c.drain()
 			return res, p.err
 		}
-		t := time.Now()
-		err := im.commit(ctx, p, res)
-		res.CommitTime += time.Since(t)
-		if err != nil {
-			return res, err
+		for _, u := range p.units {
+			if err := c.add(ctx, u); err != nil {
+				return res, err
+			}
 		}
 		if len(p.units) > 0 && time.Since(lastProgress) >= every {
 			lastProgress = time.Now()
 			im.progress(logger, res, src, started)
 		}
+	}
+	if err := c.drain(); err != nil {
+		return res, err
 	}
 	if ctx.Err() != nil {
 		return res, ctx.Err()
@@ -414,13 +420,21 @@ func (im *Importer) prepare(ctx context.Context, cr *compact.Range, src Root, re
 	if b.commitSize <= 0 {
 		b.commitSize = DefaultCommitSize
 	}
+	// p collects reads until they complete a unit: the commit stage gets
+	// whole transactions, so while it commits one, this stage and the
+	// reads work on the next one instead of waiting with a few reads in
+	// hand (a unit spans several reads).
+	var p prepared
 	for r := range reads {
 		t := time.Now()
-		p := prepared{readTime: r.took, noIndexKeys: r.noIndexKeys, err: r.err}
+		p.readTime += r.took
+		p.noIndexKeys += r.noIndexKeys
+		p.err = r.err
+		var units []*unit
 		if p.err == nil {
-			p.units, p.err = im.prepareRead(ctx, cr, b, r, src)
+			units, p.err = im.prepareRead(ctx, cr, b, r, src)
 		}
-		for _, u := range p.units {
+		for _, u := range units {
 			if p.err != nil {
 				break
 			}
@@ -431,7 +445,11 @@ func (im *Importer) prepare(ctx context.Context, cr *compact.Range, src Root, re
 				Start: u.start, Entries: u.entries, Time: end.Time, Root: end.Root, Points: u.points[:len(u.points)-1],
 			})
 		}
-		p.prepareTime = time.Since(t) + r.checkTime
+		p.units = append(p.units, units...)
+		p.prepareTime += time.Since(t) + r.checkTime
+		if len(p.units) == 0 && p.err == nil {
+			continue
+		}
 		select {
 		case out <- p:
 		case <-ctx.Done():
@@ -440,6 +458,7 @@ func (im *Importer) prepare(ctx context.Context, cr *compact.Range, src Root, re
 		if p.err != nil {
 			return
 		}
+		p = prepared{}
 	}
 }
 
@@ -513,21 +532,92 @@ func (im *Importer) prepareRead(ctx context.Context, cr *compact.Range, b *batch
 	return ready, nil
 }
 
-// commit commits the units of a prepared read, one transaction each.
-func (im *Importer) commit(ctx context.Context, p prepared, res *Result) error {
-	for _, u := range p.units {
-		cp, err := im.Log.CommitImport(ctx, u.prepared)
-		if errors.Is(err, tlog.ErrImportRoot) {
-			return &MismatchError{Index: u.start, Reason: fmt.Sprintf("the engine computed another root for this batch: %v", err)}
+// committer commits units in order, each one's transaction starting while
+// the one before it still commits.
+type committer struct {
+	im      *Importer
+	res     *Result
+	last    *inflight // the unit committing, nil if none
+	lastEnd time.Time // when the unit before last finished
+}
+
+// inflight is one unit's transaction, committing in its own goroutine.
+type inflight struct {
+	u          *unit
+	done       chan struct{} // closed when the commit returned
+	cp         *tlog.Checkpoint
+	err        error
+	start, end time.Time
+}
+
+// errPreviousFailed fails a unit whose predecessor did not commit.
+var errPreviousFailed = errors.New("the previous import transaction failed")
+
+// add starts committing u, after the unit before it; it then waits for
+// that one and returns its error, if any (u then fails too).
+func (c *committer) add(ctx context.Context, u *unit) error {
+	prev := c.last
+	f := &inflight{u: u, done: make(chan struct{}), start: time.Now()}
+	go func() {
+		defer close(f.done)
+		var after *tlog.PreparedImport
+		if prev != nil {
+			after = prev.u.prepared
 		}
-		if err != nil {
-			return err
-		}
-		res.Batches++
-		res.Checkpoints += len(u.points)
-		res.To, res.Root = cp.Size, cp.Root
+		f.cp, f.err = c.im.Log.CommitImportAfter(ctx, u.prepared, after, func() error {
+			if <-prev.done; prev.err != nil {
+				return errPreviousFailed
+			}
+			return nil
+		})
+		f.end = time.Now()
+	}()
+	c.last = f
+	if prev == nil {
+		return nil
+	}
+	if err := c.finish(prev); err != nil {
+		<-f.done
+		c.last = nil
+		return err
 	}
 	return nil
+}
+
+// drain waits for the last unit and returns its error.
+func (c *committer) drain() error {
+	if c.last == nil {
+		return nil
+	}
+	f := c.last
+	c.last = nil
+	return c.finish(f)
+}
+
+// finish waits for f and accounts for it in the result.
+func (c *committer) finish(f *inflight) error {
+	<-f.done
+	// The commit stage is busy while a transaction is open: count the
+	// part of f's time that does not overlap the unit before it.
+	c.res.CommitTime += f.end.Sub(later(f.start, c.lastEnd))
+	c.lastEnd = f.end
+	if errors.Is(f.err, tlog.ErrImportRoot) {
+		return &MismatchError{Index: f.u.start, Reason: fmt.Sprintf("the engine computed another root for this batch: %v", f.err)}
+	}
+	if f.err != nil {
+		return f.err
+	}
+	c.res.Batches++
+	c.res.Checkpoints += len(f.u.points)
+	c.res.To, c.res.Root = f.cp.Size, f.cp.Root
+	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // storedRoot computes the root of the log's tree of the given size from
