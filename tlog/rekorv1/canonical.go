@@ -12,7 +12,9 @@ package rekorv1
 // digests a statement contributed at insertion cannot be recomputed.
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -34,6 +36,9 @@ var ErrUnsupportedKind = errors.New("rekorv1: unsupported entry kind")
 // a missing field) this fails too; Rekor's backfill then indexes nothing
 // for the entry.
 func IndexKeysFromCanonical(leaf []byte) ([]string, error) {
+	if keys, ok := hashedRekordKeysTemplate(leaf); ok {
+		return keys, nil
+	}
 	if keys, ok := hashedRekordKeysFast(leaf); ok {
 		return keys, nil
 	}
@@ -76,6 +81,80 @@ type canonicalHashedRekordSpec struct {
 			Content []byte `json:"content"`
 		} `json:"publicKey"`
 	} `json:"signature"`
+}
+
+// The members of a canonical hashedrekord 0.0.1 leaf around its four
+// strings, as Rekor writes them (canonical JSON: sorted, no spaces).
+var (
+	templateHead      = []byte(`{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{"data":{"hash":{"algorithm":"`)
+	templateValue     = []byte(`,"value":"`)
+	templateSignature = []byte(`}},"signature":{"content":"`)
+	templatePublicKey = []byte(`,"publicKey":{"content":"`)
+	templateTail      = []byte(`}}}}`)
+)
+
+// hashedRekordKeysTemplate computes the keys of a hashedrekord 0.0.1 leaf
+// laid out exactly as Rekor writes one, without a JSON decoder: it matches
+// the members around the four strings byte for byte and takes the strings
+// as they are. It answers only where encoding/json would read the same:
+// the leaf is that text with nothing else in it (so one member of each
+// name, spelled so), the strings are printable ASCII without escapes (so
+// they read as themselves), and the public key decodes as base64 as
+// encoding/json decodes a []byte. It answers no errors: for anything else,
+// or a key it cannot use, the caller decodes the JSON.
+func hashedRekordKeysTemplate(leaf []byte) ([]string, bool) {
+	var alg, value, key []byte
+	rest, ok := bytes.CutPrefix(leaf, templateHead)
+	if alg, rest, ok = plainString(rest, ok); ok {
+		rest, ok = bytes.CutPrefix(rest, templateValue)
+	}
+	if value, rest, ok = plainString(rest, ok); ok {
+		rest, ok = bytes.CutPrefix(rest, templateSignature)
+	}
+	if _, rest, ok = plainString(rest, ok); ok {
+		rest, ok = bytes.CutPrefix(rest, templatePublicKey)
+	}
+	if key, rest, ok = plainString(rest, ok); !ok || !bytes.Equal(rest, templateTail) {
+		return nil, false
+	}
+	pemBytes := make([]byte, base64.StdEncoding.DecodedLen(len(key)))
+	n, err := base64.StdEncoding.Decode(pemBytes, key)
+	if err != nil {
+		return nil, false
+	}
+	var spec canonicalHashedRekordSpec
+	a, v := string(alg), string(value)
+	spec.Data.Hash = &hashObject{Algorithm: &a, Value: &v}
+	spec.Signature = &struct {
+		PublicKey *struct {
+			Content []byte `json:"content"`
+		} `json:"publicKey"`
+	}{PublicKey: &struct {
+		Content []byte `json:"content"`
+	}{Content: pemBytes[:n]}}
+	keys, err := hashedRekordKeys(&spec)
+	if err != nil {
+		return nil, false
+	}
+	return normalizeKeys(keys), true
+}
+
+// plainString reads a JSON string's content up to its closing quote (the
+// opening one already read) if it has only printable ASCII and no escapes,
+// and returns the rest after the quote. It fails if ok is false.
+func plainString(b []byte, ok bool) (s, rest []byte, _ bool) {
+	if !ok {
+		return nil, nil, false
+	}
+	for i, c := range b {
+		switch {
+		case c == '"':
+			return b[:i], b[i+1:], true
+		case c < 0x20 || c >= 0x7f || c == '\\':
+			return nil, nil, false
+		}
+	}
+	return nil, nil, false
 }
 
 // hashedRekordKeysFast computes the keys of a hashedrekord 0.0.1 leaf with

@@ -7,6 +7,7 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -92,6 +93,46 @@ func TestIndexKeysFromCanonicalCached(t *testing.T) {
 		`{"apiVersion":"0.0.1","kind":"hashedrekord","spec":` + string(spec) + `}`,
 	} {
 		leaves = append(leaves, []byte(l))
+	}
+
+	// Leaves in Rekor's layout whose strings the template must leave to
+	// the decoder: escapes, control characters, non-ASCII, bad base64,
+	// trailing space; and a key that decodes but does not parse.
+	keyB64 := base64.StdEncoding.EncodeToString(p256.pem)
+	templated := func(alg, value, sig, key, tail string) string {
+		return `{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{"data":{"hash":{"algorithm":"` + alg + `","value":"` + value +
+			`"}},"signature":{"content":"` + sig + `","publicKey":{"content":"` + key + `"}}}}` + tail
+	}
+	v64 := fmt.Sprintf("%064x", 11)
+	for _, l := range []string{
+		templated("sha256", v64, "eA==", keyB64, ""),
+		templated("sha256", v64, "eA==", keyB64, " "),
+		templated("sha256", v64, "eA==", keyB64, "\n"),
+		templated(`sha\u003256`, v64, "eA==", keyB64, ""),
+		templated("sha256", v64[:10]+`\"`+v64[10:], "eA==", keyB64, ""),
+		templated("sha256", v64[:10]+"\t"+v64[10:], "eA==", keyB64, ""),
+		templated("sha256", v64[:10]+"\x7f"+v64[10:], "eA==", keyB64, ""),
+		templated("sha256", v64[:10]+"é"+v64[10:], "eA==", keyB64, ""),
+		templated("SHA256", strings.ToUpper(v64), "eA==", keyB64, ""),
+		templated("sha256", v64, "e\\/A==", keyB64, ""),
+		templated("sha256", v64, "eA==", keyB64[:len(keyB64)-1], ""),
+		templated("sha256", v64, "eA==", keyB64[:20]+"\\n"+keyB64[20:], ""),
+		templated("sha256", v64, "eA==", keyB64[:20]+"\r\n"+keyB64[20:], ""),
+		templated("sha256", v64, "eA==", base64.StdEncoding.EncodeToString([]byte("not a key")), ""),
+		templated("", "", "", "", ""),
+	} {
+		leaves = append(leaves, []byte(l))
+	}
+
+	// The template answers for the leaves Rekor writes.
+	templatedLeaves := 0
+	for _, l := range leaves {
+		if _, ok := hashedRekordKeysTemplate(l); ok {
+			templatedLeaves++
+		}
+	}
+	if templatedLeaves < 20 {
+		t.Fatalf("the template answered for only %d leaves", templatedLeaves)
 	}
 
 	rng := mrand.New(mrand.NewPCG(1, 2))
