@@ -1,7 +1,10 @@
 package tlog
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -231,29 +234,43 @@ func (t *pgTx) writeKeys(b *BatchWrite) error {
 		}
 	}
 	if len(b.SearchKeys) > 0 {
-		// Distinct (key, index) pairs only: an entry may list a key twice.
-		rows := make([][]any, 0, len(b.SearchKeys))
-		if slices.IsSortedFunc(b.SearchKeys, compareSearchRows) {
-			// Sorted (as Import writes them): duplicates are neighbours.
-			for i, r := range b.SearchKeys {
-				if i == 0 || r != b.SearchKeys[i-1] {
-					rows = append(rows, []any{t.log, r.Key, int64(r.Index)})
-				}
-			}
-		} else {
-			seen := make(map[SearchRow]bool, len(b.SearchKeys))
-			for _, r := range b.SearchKeys {
-				if !seen[r] {
-					seen[r] = true
-					rows = append(rows, []any{t.log, r.Key, int64(r.Index)})
-				}
-			}
+		// In index order (hash, entry), without repeats: an entry may
+		// list a key twice.
+		rows := make([]hashedSearchRow, len(b.SearchKeys))
+		for i, r := range b.SearchKeys {
+			rows[i] = hashedSearchRow{searchHash(t.log, r.Key), r}
 		}
-		if _, err := t.tx.CopyFrom(t.ctx, pgx.Identifier{"search_keys"}, []string{"log", "key", "idx"}, pgx.CopyFromRows(rows)); err != nil {
+		slices.SortFunc(rows, func(a, b hashedSearchRow) int {
+			return cmp.Or(cmp.Compare(a.h, b.h), compareSearchRows(a.row, b.row))
+		})
+		rows = slices.Compact(rows)
+		_, err := t.tx.CopyFrom(t.ctx, pgx.Identifier{"search_keys"}, []string{"h", "idx", "log", "key"},
+			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+				return []any{rows[i].h, int64(rows[i].row.Index), t.log, rows[i].row.Key}, nil
+			}))
+		if err != nil {
 			return fmt.Errorf("couldn't write search keys: %w", err)
 		}
 	}
 	return nil
+}
+
+// hashedSearchRow is a search row with its searchHash.
+type hashedSearchRow struct {
+	h   int64
+	row SearchRow
+}
+
+// searchHash is what search_keys is indexed by: the first 8 bytes of
+// SHA-256(log, 0x00, key), big-endian (migration 00006 computes the same
+// in SQL for the rows it upgrades).
+func searchHash(log, key string) int64 {
+	h := sha256.New()
+	h.Write([]byte(log))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	var sum [sha256.Size]byte
+	return int64(binary.BigEndian.Uint64(h.Sum(sum[:0])))
 }
 
 // queueCheckpoints queues the insertion of extra checkpoint rows.
@@ -348,7 +365,12 @@ func (s *PGStore) Lookup(ctx context.Context, log string, key [32]byte) (uint64,
 }
 
 func (s *PGStore) Search(ctx context.Context, log string, keys []string, limit int) ([]uint64, error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT idx FROM search_keys WHERE log = $1 AND key = ANY($2) ORDER BY idx LIMIT $3`, log, keys, limit)
+	hashes := make([]int64, len(keys))
+	for i, k := range keys {
+		hashes[i] = searchHash(log, k)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT idx FROM search_keys
+		WHERE h = ANY($1) AND log = $2 AND key = ANY($3) ORDER BY idx LIMIT $4`, hashes, log, keys, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hallmark-dev/hallmark/internal/pgtest"
+	"github.com/hallmark-dev/hallmark/migrations"
 )
 
 // stores runs f against every Store implementation: the conformance suite.
@@ -541,5 +544,45 @@ func TestFinishAndFraming(t *testing.T) {
 	}
 	if _, err := l.Append(ctx, Entry{Finish: func(uint64, time.Time) ([]byte, [32]byte, error) { return nil, [32]byte{}, nil }}); err == nil {
 		t.Fatal("Finish without DedupKey accepted")
+	}
+}
+
+// TestPGSearchFindsUpgradedRows stores search rows in the schema before
+// search keys were indexed by hash (00005), upgrades by opening the store,
+// and searches: the hash the migration computed in SQL is the one the
+// store computes, so the old rows are found, and new ones beside them.
+func TestPGSearchFindsUpgradedRows(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := migrations.UpTo(ctx, db, migrations.Postgres, 5); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO logs (name, size) VALUES ('old', 3);
+		INSERT INTO search_keys (log, key, idx) VALUES ('old', 'alice@example.com', 0), ('old', 'sha256:ab', 1),
+			('old', 'alice@example.com', 2), ('other', 'alice@example.com', 9), ('old', 'ünïcode', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	s, err := OpenPG(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, c := range []struct {
+		keys []string
+		want []uint64
+	}{
+		{[]string{"alice@example.com"}, []uint64{0, 2}},
+		{[]string{"sha256:ab", "alice@example.com"}, []uint64{0, 1, 2}},
+		{[]string{"ünïcode"}, []uint64{1}},
+		{[]string{"bob@example.com"}, nil},
+	} {
+		if got, err := s.Search(ctx, "old", c.keys, 10); err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("Search %q: %v, %v; want %v", c.keys, got, err, c.want)
+		}
 	}
 }
