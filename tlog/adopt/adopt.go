@@ -209,7 +209,7 @@ func (im *Importer) Run(ctx context.Context) (*Result, error) {
 	// Each unit's transaction starts while the one before it commits
 	// (Log.CommitImportAfter), so two are open at a time.
 	c := &committer{im: im, res: res}
-	lastProgress := time.Now()
+	lastProgress, reported := time.Now(), 0
 	for p := range batches {
 		res.ReadTime += p.readTime
 		res.PrepareTime += p.prepareTime
@@ -223,8 +223,9 @@ func (im *Importer) Run(ctx context.Context) (*Result, error) {
 				return res, err
 			}
 		}
-		if len(p.units) > 0 && time.Since(lastProgress) >= every {
-			lastProgress = time.Now()
+		// A progress line tells of committed transactions only.
+		if res.Batches > reported && time.Since(lastProgress) >= every {
+			lastProgress, reported = time.Now(), res.Batches
 			im.progress(logger, res, src, started)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -321,28 +322,62 @@ func TestImportStopsAtMismatch(t *testing.T) {
 }
 
 func TestImportRefusesConcurrentAppends(t *testing.T) {
-	ctx := context.Background()
-	s, err := tlog.OpenSQLite(ctx, filepath.Join(t.TempDir(), "log.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	l := openLog(t, s)
-	src := newMemSource(3000, 5)
-	im := importer(l, s, src)
-	// An append lands while the import runs: the next batch fails.
-	var appended atomic.Bool
-	im.IndexKeys = func([]byte) ([]string, error) {
-		if appended.CompareAndSwap(false, true) {
-			if _, err := l.Append(ctx, tlog.Entry{Data: []byte("sneaked in")}); err != nil {
-				t.Error(err)
+	stores(t, func(t *testing.T, open func(t *testing.T) tlog.Store) {
+		ctx := context.Background()
+		s := open(t)
+		l := openLog(t, s)
+		src := newMemSource(3000, 5)
+		im := importer(l, s, src)
+		// An append lands while the import runs: the next batch fails.
+		var appended atomic.Bool
+		im.IndexKeys = func([]byte) ([]string, error) {
+			if appended.CompareAndSwap(false, true) {
+				if _, err := l.Append(ctx, tlog.Entry{Data: []byte("sneaked in")}); err != nil {
+					t.Error(err)
+				}
+			}
+			return nil, nil
+		}
+		if _, err := im.Run(ctx); !errors.Is(err, tlog.ErrImportConflict) {
+			t.Fatalf("import with a concurrent append: %v", err)
+		}
+	})
+}
+
+// TestImportTwoRunsAtOnce runs two imports of the same source into the
+// same log at once, as two processes would (each with its own store and
+// Log): they do not deadlock, any that fails fails with a conflict, and a
+// third run then finds or makes a complete copy.
+func TestImportTwoRunsAtOnce(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) tlog.Store) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		src := newMemSource(5000, 6)
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i := range errs {
+			s := open(t)
+			l := openLog(t, s)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = importer(l, s, src).Run(ctx)
+			}()
+		}
+		wg.Wait()
+		t.Logf("the two runs: %v", errs)
+		for i, err := range errs {
+			if err != nil && !errors.Is(err, tlog.ErrImportConflict) {
+				t.Errorf("run %d: %v", i, err)
 			}
 		}
-		return nil, nil
-	}
-	if _, err := im.Run(ctx); !errors.Is(err, tlog.ErrImportConflict) {
-		t.Fatalf("import with a concurrent append: %v", err)
-	}
+		s := open(t)
+		l := openLog(t, s)
+		if _, err := importer(l, s, src).Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		checkCopy(t, l, src, 5000)
+	})
 }
 
 // TestImportCheckpointsDoNotDependOnCuts imports the same source twice:
