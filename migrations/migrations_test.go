@@ -3,11 +3,9 @@ package migrations
 import (
 	"context"
 	"database/sql"
-	"io/fs"
 	"path/filepath"
 	"testing"
 
-	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite"
 )
 
@@ -20,8 +18,7 @@ func TestFrozenUpgradesInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	sub, _ := fs.Sub(files, string(SQLite))
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, sub)
+	p, err := provider(db, SQLite)
 	if err != nil {
 		t.Fatal(err)
 	}

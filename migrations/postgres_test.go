@@ -3,11 +3,8 @@ package migrations
 import (
 	"context"
 	"database/sql"
-	"io/fs"
 	"strings"
 	"testing"
-
-	"github.com/pressly/goose/v3"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
@@ -25,8 +22,7 @@ func TestKeyIndexesUpgradeInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	sub, _ := fs.Sub(files, string(Postgres))
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub)
+	p, err := provider(db, Postgres)
 	if err != nil {
 		t.Fatal(err)
 	}

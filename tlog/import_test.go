@@ -160,6 +160,20 @@ func TestImportResumesInAnotherProcess(t *testing.T) {
 	})
 }
 
+// runRoots returns the root of the tree at the end of each run, computed
+// independently of the engine.
+func runRoots(runs []ImportBatch) map[uint64][]byte {
+	roots := map[uint64][]byte{}
+	ref := rangeFactory.NewEmptyRange(0)
+	for _, b := range runs {
+		for _, e := range b.Entries {
+			ref.Append(rfc6962.DefaultHasher.HashLeaf(e.Data), nil)
+		}
+		roots[ref.End()], _ = ref.GetRootHash(nil)
+	}
+	return roots
+}
+
 // merge joins consecutive import batches into one that carries their ends
 // as points, with the expected root at each.
 func merge(t *testing.T, batches []ImportBatch, roots map[uint64][]byte) ImportBatch {
@@ -187,14 +201,7 @@ func TestImportPoints(t *testing.T) {
 		l := openTestLog(t, s, "points", nil)
 		t0 := time.Unix(1700000000, 987654321)
 		runs := importRuns(0, 1200, []int{1, 1, 3, 256, 17, 255, 2, 1, 300, 1}, t0)
-		roots := map[uint64][]byte{}
-		ref := rangeFactory.NewEmptyRange(0)
-		for _, b := range runs {
-			for _, e := range b.Entries {
-				ref.Append(rfc6962.DefaultHasher.HashLeaf(e.Data), nil)
-			}
-			roots[ref.End()], _ = ref.GetRootHash(nil)
-		}
+		roots := runRoots(runs)
 
 		// Refusals write nothing.
 		all := merge(t, runs, roots)
@@ -273,14 +280,7 @@ func TestImportAfter(t *testing.T) {
 		l := openTestLog(t, s, "after", nil)
 		t0 := time.Unix(1700000000, 0)
 		runs := importRuns(0, 3000, []int{1, 7, 300, 2, 256, 40}, t0)
-		roots := map[uint64][]byte{}
-		ref := rangeFactory.NewEmptyRange(0)
-		for _, b := range runs {
-			for _, e := range b.Entries {
-				ref.Append(rfc6962.DefaultHasher.HashLeaf(e.Data), nil)
-			}
-			roots[ref.End()], _ = ref.GetRootHash(nil)
-		}
+		roots := runRoots(runs)
 		// Units of various sizes, some cut at bundle edges, some not.
 		var units []*PreparedImport
 		for i := 0; i < len(runs); {
