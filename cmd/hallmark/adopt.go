@@ -186,7 +186,7 @@ func printAdoptSummary(w io.Writer, res *adopt.Result) {
 	fmt.Fprintf(w, "  %d transactions, %d checkpoints (one per integration second)\n", res.Batches, res.Checkpoints)
 	fmt.Fprintf(w, "  trillian calls:   %v (summed over parallel reads)\n", res.ReadTime.Round(time.Millisecond))
 	fmt.Fprintf(w, "  hallmark prepare: %v, %s (leaf hashes, search keys, roots; summed over parallel reads)\n", res.PrepareTime.Round(time.Millisecond), rate(n, res.PrepareTime))
-	fmt.Fprintf(w, "  hallmark commit:  %v, %s\n", res.CommitTime.Round(time.Millisecond), rate(n, res.CommitTime))
+	fmt.Fprintf(w, "  hallmark commit:  %v, %s (while a transaction was open)\n", res.CommitTime.Round(time.Millisecond), rate(n, res.CommitTime))
 	if res.NoIndexKeys > 0 {
 		fmt.Fprintf(w, "  %d entries have no search keys (kinds without index support, or keys Rekor could not compute either)\n", res.NoIndexKeys)
 	}
