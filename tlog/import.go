@@ -241,12 +241,13 @@ func (l *Log) CommitImportAfter(ctx context.Context, p, prev *PreparedImport, wa
 	}
 	start := time.Now()
 	var (
+		waited  time.Duration // for the batch before, inside the transaction
 		write   *BatchWrite
 		bundles []TileData // every entry bundle the batch writes
 		newCP   *Checkpoint
 	)
 	err := l.store.Commit(ctx, l.cfg.Name, func(tx Tx) error {
-		write, bundles, newCP = nil, nil, nil
+		waited, write, bundles, newCP = 0, nil, nil, nil
 		w := &BatchWrite{Time: b.Time, Keys: p.keys, SearchKeys: p.search, Bundles: p.whole, Checkpoints: p.signed}
 		if early {
 			ew, ok := tx.(earlyImportRowsTx)
@@ -257,7 +258,10 @@ func (l *Log) CommitImportAfter(ctx context.Context, p, prev *PreparedImport, wa
 				return err
 			}
 			*w = BatchWrite{Time: b.Time}
-			if err := wait(); err != nil {
+			waitStart := time.Now()
+			err := wait()
+			waited = time.Since(waitStart)
+			if err != nil {
 				return err
 			}
 		}
@@ -343,7 +347,7 @@ func (l *Log) CommitImportAfter(ctx context.Context, p, prev *PreparedImport, wa
 		write = w
 		return tx.Write(w)
 	})
-	l.metrics.commitLatency.WithLabelValues(l.cfg.Name).Observe(time.Since(start).Seconds())
+	l.metrics.commitLatency.WithLabelValues(l.cfg.Name).Observe((time.Since(start) - waited).Seconds())
 	if errors.Is(err, errKeyExists) || errors.Is(err, errRowExists) {
 		err = l.explainRefusal(ctx, p, err)
 	}
