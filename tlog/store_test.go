@@ -586,3 +586,51 @@ func TestPGSearchFindsUpgradedRows(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchOrderAndLimit: a search for several keys answers the union of
+// their entries, ascending, each index once, cut at the limit, on every
+// store.
+func TestSearchOrderAndLimit(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+		ctx := context.Background()
+		l := openTestLog(t, open(t), "search", nil)
+		b := ImportBatch{Start: 0, Time: time.Unix(1700000000, 0)}
+		for i := range 600 {
+			keys := []string{fmt.Sprintf("mod3-%d", i%3), "all"}
+			if i%2 == 0 {
+				keys = append(keys, "even", "even") // listed twice
+			}
+			b.Entries = append(b.Entries, Entry{Data: entryData(i), SearchKeys: keys})
+		}
+		if _, err := l.Import(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		want := func(keep func(i int) bool, limit int) []uint64 {
+			var out []uint64
+			for i := 0; i < 600 && len(out) < limit; i++ {
+				if keep(i) {
+					out = append(out, uint64(i))
+				}
+			}
+			return out
+		}
+		for _, c := range []struct {
+			keys []string
+			keep func(i int) bool
+		}{
+			{[]string{"even"}, func(i int) bool { return i%2 == 0 }},
+			{[]string{"even", "mod3-0"}, func(i int) bool { return i%2 == 0 || i%3 == 0 }},
+			{[]string{"mod3-1", "even", "mod3-1"}, func(i int) bool { return i%2 == 0 || i%3 == 1 }},
+			{[]string{"all", "even"}, func(int) bool { return true }},
+			{[]string{"nobody"}, func(int) bool { return false }},
+			{[]string{"nobody", "mod3-2"}, func(i int) bool { return i%3 == 2 }},
+		} {
+			for _, limit := range []int{1, 7, 250, 1000} {
+				got, err := l.Search(ctx, c.keys, limit)
+				if w := want(c.keep, limit); err != nil || !slices.Equal(got, w) {
+					t.Fatalf("Search %q limit %d: %d results %v, %v; want %d", c.keys, limit, len(got), got[:min(len(got), 10)], err, len(w))
+				}
+			}
+		}
+	})
+}
