@@ -365,32 +365,21 @@ func (s *PGStore) Lookup(ctx context.Context, log string, key [32]byte) (uint64,
 }
 
 func (s *PGStore) Search(ctx context.Context, log string, keys []string, limit int) ([]uint64, error) {
-	// One query per key: each walks its key's part of the (hash, index)
-	// index in index order and stops at limit, however many entries carry
-	// the key (a query for several keys at once reads and sorts every
-	// matching row). Each is planned for its own key (QueryExecModeExec,
-	// not a cached statement): a generic plan does not know a key is
-	// common, and reads and sorts all its rows.
-	var out []uint64
-	for _, k := range slices.Compact(slices.Sorted(slices.Values(keys))) {
+	return searchEach(keys, limit, func(key string) ([]uint64, error) {
+		// Planned for this key (QueryExecModeExec, not a cached
+		// statement): a generic plan does not know a key is common, and
+		// reads and sorts all its rows instead of walking the index.
 		rows, err := s.pool.Query(ctx, `SELECT idx FROM search_keys WHERE h = $1 AND log = $2 AND key = $3 ORDER BY idx LIMIT $4`,
-			pgx.QueryExecModeExec, searchHash(log, k), log, k, limit)
+			pgx.QueryExecModeExec, searchHash(log, key), log, key, limit)
 		if err != nil {
 			return nil, err
 		}
-		idx, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (uint64, error) {
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (uint64, error) {
 			var i int64
 			err := r.Scan(&i)
 			return uint64(i), err
 		})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, idx...)
-	}
-	slices.Sort(out)
-	out = slices.Compact(out)
-	return out[:min(len(out), limit)], nil
+	})
 }
 
 func (s *PGStore) BatchTime(ctx context.Context, log string, index uint64) (time.Time, error) {

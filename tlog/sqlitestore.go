@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -367,28 +366,22 @@ func (s *SQLiteStore) Lookup(ctx context.Context, log string, key [32]byte) (uin
 }
 
 func (s *SQLiteStore) Search(ctx context.Context, log string, keys []string, limit int) ([]uint64, error) {
-	if len(keys) == 0 {
-		return nil, nil
-	}
-	args := []any{log}
-	for _, k := range keys {
-		args = append(args, k)
-	}
-	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT idx FROM search_keys WHERE log = ? AND key IN (?`+strings.Repeat(",?", len(keys)-1)+`) ORDER BY idx LIMIT ?`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []uint64
-	for rows.Next() {
-		var i int64
-		if err := rows.Scan(&i); err != nil {
+	return searchEach(keys, limit, func(key string) ([]uint64, error) {
+		rows, err := s.db.QueryContext(ctx, `SELECT idx FROM search_keys WHERE log = ? AND key = ? ORDER BY idx LIMIT ?`, log, key, limit)
+		if err != nil {
 			return nil, err
 		}
-		out = append(out, uint64(i))
-	}
-	return out, rows.Err()
+		defer rows.Close()
+		var out []uint64
+		for rows.Next() {
+			var i int64
+			if err := rows.Scan(&i); err != nil {
+				return nil, err
+			}
+			out = append(out, uint64(i))
+		}
+		return out, rows.Err()
+	})
 }
 
 func (s *SQLiteStore) BatchTime(ctx context.Context, log string, index uint64) (time.Time, error) {

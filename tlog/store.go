@@ -3,6 +3,7 @@ package tlog
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -164,4 +165,23 @@ type KeyRow struct {
 type SearchRow struct {
 	Key   string
 	Index uint64
+}
+
+// searchEach answers a search for several keys with one query per key:
+// each walks its key's index entries in index order and stops at limit,
+// however many entries carry the key, where one query for all the keys
+// would read and sort every matching row. It returns the union, ascending,
+// each index once, cut at limit.
+func searchEach(keys []string, limit int, search func(key string) ([]uint64, error)) ([]uint64, error) {
+	var out []uint64
+	for _, k := range slices.Compact(slices.Sorted(slices.Values(keys))) {
+		idx, err := search(k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, idx...)
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	return out[:min(len(out), limit)], nil
 }
