@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs Hallmark's benchmarks on this machine: the log engine, the adoption
-# importer, then the Rekor
+# importer, search on PostgreSQL, then the Rekor
 # v1 and v2 write APIs of a real hallmark-log process, on PostgreSQL and on
 # SQLite. Run it through scripts/with-postgres.sh (make bench does).
 # Results are printed; record them in docs/BENCHMARKS.md.
@@ -20,6 +20,8 @@ echo "== engine, SQLite"
 echo "== adoption import (hallmark adopt's importer, leaves from memory), PostgreSQL then SQLite"
 "$hm" bench import --store postgres --entries "${IMPORT_ENTRIES:-200000}" --per-second 10
 "$hm" bench import --store sqlite --entries "${IMPORT_ENTRIES:-200000}" --per-second 10
+echo "== Rekor v1 search on PostgreSQL (1,000,000 entries, 2,000,000 search rows)"
+go test -run '^$' -bench PGSearch ./tlog/
 
 for store in postgres sqlite; do
   "$hm" keys generate --type ecdsa-p256 --out "$work/v1-$store.pem"
