@@ -502,22 +502,26 @@ func (s *rekorV1) searchIndex(w http.ResponseWriter, r *http.Request) {
 // searchShard answers one shard's part of an index search: the entry IDs
 // of the entries matching keysets, combined with op.
 func (s *rekorV1) searchShard(ctx context.Context, sh *v1Shard, keysets [][]string, op string, limit int) ([]string, error) {
-	var result []uint64
+	lists := make([][]uint64, len(keysets))
 	for i, ks := range keysets {
 		got, err := sh.log.Search(ctx, ks, maxSearchResults)
 		if err != nil {
 			return nil, err
 		}
-		switch {
-		case i == 0:
-			result = got
-		case op == rekorv1.OperatorAnd:
-			result = slices.DeleteFunc(result, func(x uint64) bool { _, ok := slices.BinarySearch(got, x); return !ok })
-		default:
-			result = append(result, got...)
-			slices.Sort(result)
-			result = slices.Compact(result)
+		lists[i] = got
+	}
+	var result []uint64
+	if op == rekorv1.OperatorAnd {
+		var err error
+		if result, err = searchAnd(ctx, sh.log, keysets, lists); err != nil {
+			return nil, err
 		}
+	} else {
+		for _, got := range lists {
+			result = append(result, got...)
+		}
+		slices.Sort(result)
+		result = slices.Compact(result)
 	}
 	cp, err := sh.log.Checkpoint(ctx)
 	if err != nil {
@@ -532,6 +536,39 @@ func (s *rekorV1) searchShard(ctx context.Context, sh *v1Shard, keysets [][]stri
 		ids = append(ids, rekorv1.EntryID(sh.treeID, [32]byte(leaf)))
 	}
 	return ids, nil
+}
+
+// searchAnd intersects the answers of keysets' searches (lists, each
+// ascending and cut at maxSearchResults). A list cut short lists only the
+// first entries of a common key, so the intersection starts from the
+// shortest complete list, and keysets with cut lists are checked against
+// its entries in the store. Only when every list was cut (every key is
+// carried by more than maxSearchResults entries) is the answer the
+// intersection of their first maxSearchResults entries.
+func searchAnd(ctx context.Context, log *tlog.Log, keysets [][]string, lists [][]uint64) ([]uint64, error) {
+	base := -1
+	for i, l := range lists {
+		if len(l) < maxSearchResults && (base < 0 || len(l) < len(lists[base])) {
+			base = i
+		}
+	}
+	if base < 0 {
+		base = 0
+	}
+	result := slices.Clone(lists[base])
+	for i, l := range lists {
+		switch {
+		case i == base:
+		case len(l) < maxSearchResults || len(lists[base]) == maxSearchResults:
+			result = slices.DeleteFunc(result, func(x uint64) bool { _, ok := slices.BinarySearch(l, x); return !ok })
+		default:
+			var err error
+			if result, err = log.SearchAmong(ctx, keysets[i], result); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return result, nil
 }
 
 // shardFor returns the shard a treeID query parameter names (the active

@@ -382,6 +382,25 @@ func (s *PGStore) Search(ctx context.Context, log string, keys []string, limit i
 	})
 }
 
+func (s *PGStore) SearchAmong(ctx context.Context, log string, keys []string, among []uint64) ([]uint64, error) {
+	idx := make([]int64, len(among))
+	for i, x := range among {
+		idx[i] = int64(x)
+	}
+	return searchEach(keys, len(among), func(key string) ([]uint64, error) {
+		rows, err := s.pool.Query(ctx, `SELECT idx FROM search_keys WHERE h = $1 AND log = $2 AND key = $3 AND idx = ANY($4)`,
+			pgx.QueryExecModeExec, searchHash(log, key), log, key, idx)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (uint64, error) {
+			var i int64
+			err := r.Scan(&i)
+			return uint64(i), err
+		})
+	})
+}
+
 func (s *PGStore) BatchTime(ctx context.Context, log string, index uint64) (time.Time, error) {
 	var ms int64
 	err := s.pool.QueryRow(ctx, `SELECT time_ms FROM checkpoints WHERE log = $1 AND size > $2 ORDER BY size LIMIT 1`, log, int64(index)).Scan(&ms)

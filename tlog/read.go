@@ -244,6 +244,15 @@ func (l *Log) Search(ctx context.Context, keys []string, limit int) ([]uint64, e
 	return l.store.Search(ctx, l.cfg.Name, keys, limit)
 }
 
+// SearchAmong returns those of the indices among that carry any of the
+// keys, ascending.
+func (l *Log) SearchAmong(ctx context.Context, keys []string, among []uint64) ([]uint64, error) {
+	if len(among) == 0 {
+		return nil, nil
+	}
+	return l.store.SearchAmong(ctx, l.cfg.Name, keys, among)
+}
+
 // BatchTime returns when the entry at index was integrated.
 func (l *Log) BatchTime(ctx context.Context, index uint64) (time.Time, error) {
 	return l.store.BatchTime(ctx, l.cfg.Name, index)

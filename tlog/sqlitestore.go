@@ -3,6 +3,7 @@ package tlog
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -367,21 +368,36 @@ func (s *SQLiteStore) Lookup(ctx context.Context, log string, key [32]byte) (uin
 
 func (s *SQLiteStore) Search(ctx context.Context, log string, keys []string, limit int) ([]uint64, error) {
 	return searchEach(keys, limit, func(key string) ([]uint64, error) {
-		rows, err := s.db.QueryContext(ctx, `SELECT idx FROM search_keys WHERE log = ? AND key = ? ORDER BY idx LIMIT ?`, log, key, limit)
-		if err != nil {
+		return s.searchQuery(ctx, `SELECT idx FROM search_keys WHERE log = ? AND key = ? ORDER BY idx LIMIT ?`, log, key, limit)
+	})
+}
+
+func (s *SQLiteStore) SearchAmong(ctx context.Context, log string, keys []string, among []uint64) ([]uint64, error) {
+	list, err := json.Marshal(among)
+	if err != nil {
+		return nil, err
+	}
+	return searchEach(keys, len(among), func(key string) ([]uint64, error) {
+		return s.searchQuery(ctx, `SELECT idx FROM search_keys WHERE log = ? AND key = ? AND idx IN (SELECT value FROM json_each(?))`, log, key, string(list))
+	})
+}
+
+// searchQuery runs a query answering entry indices.
+func (s *SQLiteStore) searchQuery(ctx context.Context, q string, args ...any) ([]uint64, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []uint64
+	for rows.Next() {
+		var i int64
+		if err := rows.Scan(&i); err != nil {
 			return nil, err
 		}
-		defer rows.Close()
-		var out []uint64
-		for rows.Next() {
-			var i int64
-			if err := rows.Scan(&i); err != nil {
-				return nil, err
-			}
-			out = append(out, uint64(i))
-		}
-		return out, rows.Err()
-	})
+		out = append(out, uint64(i))
+	}
+	return out, rows.Err()
 }
 
 func (s *SQLiteStore) BatchTime(ctx context.Context, log string, index uint64) (time.Time, error) {

@@ -65,6 +65,11 @@ type Store interface {
 	// keys, ascending, at most limit of them.
 	Search(ctx context.Context, log string, keys []string, limit int) ([]uint64, error)
 
+	// SearchAmong returns those of the indices among (ascending, at most
+	// 10,000) that carry any of the search keys, ascending: an "and" of
+	// searches whose one side has too many entries to list.
+	SearchAmong(ctx context.Context, log string, keys []string, among []uint64) ([]uint64, error)
+
 	// BatchTime returns when the batch that integrated index committed.
 	BatchTime(ctx context.Context, log string, index uint64) (time.Time, error)
 

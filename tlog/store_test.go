@@ -589,7 +589,7 @@ func TestPGSearchFindsUpgradedRows(t *testing.T) {
 
 // TestSearchOrderAndLimit: a search for several keys answers the union of
 // their entries, ascending, each index once, cut at the limit, on every
-// store.
+// store; SearchAmong answers the same among given indices.
 func TestSearchOrderAndLimit(t *testing.T) {
 	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
 		ctx := context.Background()
@@ -631,6 +631,20 @@ func TestSearchOrderAndLimit(t *testing.T) {
 					t.Fatalf("Search %q limit %d: %d results %v, %v; want %d", c.keys, limit, len(got), got[:min(len(got), 10)], err, len(w))
 				}
 			}
+			// The same keys among some indices (one past the log's end).
+			among := []uint64{0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377, 599, 600}
+			var w []uint64
+			for _, i := range among {
+				if i < 600 && c.keep(int(i)) {
+					w = append(w, i)
+				}
+			}
+			if got, err := l.SearchAmong(ctx, c.keys, among); err != nil || !slices.Equal(got, w) {
+				t.Fatalf("SearchAmong %q: %v, %v; want %v", c.keys, got, err, w)
+			}
+		}
+		if got, err := l.SearchAmong(ctx, []string{"all"}, nil); err != nil || len(got) != 0 {
+			t.Fatalf("SearchAmong no indices: %v, %v", got, err)
 		}
 	})
 }
