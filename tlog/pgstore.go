@@ -369,16 +369,8 @@ func (s *PGStore) Search(ctx context.Context, log string, keys []string, limit i
 		// Planned for this key (QueryExecModeExec, not a cached
 		// statement): a generic plan does not know a key is common, and
 		// reads and sorts all its rows instead of walking the index.
-		rows, err := s.pool.Query(ctx, `SELECT idx FROM search_keys WHERE h = $1 AND log = $2 AND key = $3 ORDER BY idx LIMIT $4`,
-			pgx.QueryExecModeExec, searchHash(log, key), log, key, limit)
-		if err != nil {
-			return nil, err
-		}
-		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (uint64, error) {
-			var i int64
-			err := r.Scan(&i)
-			return uint64(i), err
-		})
+		return collectIndices(s.pool.Query(ctx, `SELECT idx FROM search_keys WHERE h = $1 AND log = $2 AND key = $3 ORDER BY idx LIMIT $4`,
+			pgx.QueryExecModeExec, searchHash(log, key), log, key, limit))
 	})
 }
 
@@ -388,16 +380,20 @@ func (s *PGStore) SearchAmong(ctx context.Context, log string, keys []string, am
 		idx[i] = int64(x)
 	}
 	return searchEach(keys, len(among), func(key string) ([]uint64, error) {
-		rows, err := s.pool.Query(ctx, `SELECT idx FROM search_keys WHERE h = $1 AND log = $2 AND key = $3 AND idx = ANY($4)`,
-			pgx.QueryExecModeExec, searchHash(log, key), log, key, idx)
-		if err != nil {
-			return nil, err
-		}
-		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (uint64, error) {
-			var i int64
-			err := r.Scan(&i)
-			return uint64(i), err
-		})
+		return collectIndices(s.pool.Query(ctx, `SELECT idx FROM search_keys WHERE h = $1 AND log = $2 AND key = $3 AND idx = ANY($4)`,
+			pgx.QueryExecModeExec, searchHash(log, key), log, key, idx))
+	})
+}
+
+// collectIndices reads a query's entry indices.
+func collectIndices(rows pgx.Rows, err error) ([]uint64, error) {
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (uint64, error) {
+		var i int64
+		err := r.Scan(&i)
+		return uint64(i), err
 	})
 }
 
