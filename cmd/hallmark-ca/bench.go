@@ -123,47 +123,42 @@ func bench(args []string) error {
 
 	ctDesc := "no CT log"
 	var handler http.Handler
-	if *ctMode == "off" {
+	var cl *benchCTLog
+	if *ctMode != "off" {
+		if cl, err = startBenchCTLog(ctx, dir, *store, *maxAge, quiet); err != nil {
+			return err
+		}
+		defer cl.close()
+		ctDesc = fmt.Sprintf("embedded SCT from a %s CT log (batch max age %s, %s)", *store, *maxAge,
+			map[string]string{"inprocess": "co-hosted: in-process submission", "http": "add-pre-chain over loopback HTTP"}[*ctMode])
+	}
+	if *ctMode == "inprocess" {
+		// Co-hosted: the wiring of `hallmark dev`-style processes.
+		signer, chain, err := cfg.OpenSigner()
+		if err != nil {
+			return err
+		}
+		defer signer.Close()
+		c, err := ca.New(signer, chain, ca.Options{Validity: cfg.CertificateValidity, SCTProvider: ca.InProcessCTLog{Log: cl.log}})
+		if err != nil {
+			return err
+		}
+		v, err := oidc.NewVerifier(cfg.Issuers, cfg.VerifierOptions())
+		if err != nil {
+			return err
+		}
+		handler = fulcioapi.New(v, c, fulcioapi.Options{MaxRequestBytes: cfg.MaxRequestBytes, MaxInFlight: cfg.MaxInFlight, Logger: quiet}).Handler()
+	} else {
+		if *ctMode == "http" {
+			// The real configuration path: ct.url and ct.public-key-file.
+			cfg.CT = ca.CTConfig{URL: cl.url, PublicKeyFile: cl.pubFile}
+		}
 		svc, err := fulcioapi.NewService(cfg, quiet)
 		if err != nil {
 			return err
 		}
 		defer svc.Close()
 		handler = svc.Handler()
-	} else {
-		cl, err := startBenchCTLog(ctx, dir, *store, *maxAge, quiet)
-		if err != nil {
-			return err
-		}
-		defer cl.close()
-		ctDesc = fmt.Sprintf("embedded SCT from a %s CT log (batch max age %s, %s)", *store, *maxAge,
-			map[string]string{"inprocess": "co-hosted: in-process submission", "http": "add-pre-chain over loopback HTTP"}[*ctMode])
-		if *ctMode == "http" {
-			// The real configuration path: ct.url and ct.public-key-file.
-			cfg.CT = ca.CTConfig{URL: cl.url, PublicKeyFile: cl.pubFile}
-			svc, err := fulcioapi.NewService(cfg, quiet)
-			if err != nil {
-				return err
-			}
-			defer svc.Close()
-			handler = svc.Handler()
-		} else {
-			// Co-hosted: the wiring of `hallmark dev`-style processes.
-			signer, chain, err := cfg.OpenSigner()
-			if err != nil {
-				return err
-			}
-			defer signer.Close()
-			c, err := ca.New(signer, chain, ca.Options{Validity: cfg.CertificateValidity, SCTProvider: ca.InProcessCTLog{Log: cl.log}})
-			if err != nil {
-				return err
-			}
-			v, err := oidc.NewVerifier(cfg.Issuers, cfg.VerifierOptions())
-			if err != nil {
-				return err
-			}
-			handler = fulcioapi.New(v, c, fulcioapi.Options{MaxRequestBytes: cfg.MaxRequestBytes, MaxInFlight: cfg.MaxInFlight, Logger: quiet}).Handler()
-		}
 	}
 	host, err := serveLoopback(ctx, handler)
 	if err != nil {

@@ -34,9 +34,7 @@ func runBench(args []string) error {
 		return errors.New("usage: hallmark bench log|rekor|tsa|import [flags]")
 	}
 	fs := flag.NewFlagSet("bench log", flag.ExitOnError)
-	store := fs.String("store", "sqlite", "store to measure: postgres (HALLMARK_DATABASE_URL or HALLMARK_TEST_DATABASE_URL) or sqlite")
-	dbURL := fs.String("database-url", "", "PostgreSQL URL (default: $HALLMARK_DATABASE_URL, then $HALLMARK_TEST_DATABASE_URL)")
-	dir := fs.String("dir", "", "directory for the SQLite file (default: a temporary directory)")
+	store := benchStoreFlags(fs, "sqlite", "store to measure")
 	n := fs.Int("entries", 100000, "entries per measured run")
 	size := fs.Int("entry-size", 500, "bytes per entry")
 	conc := fs.Int("concurrency", 2048, "closed-loop concurrent submitters")
@@ -56,7 +54,7 @@ func runBench(args []string) error {
 	}
 
 	ctx := context.Background()
-	s, cleanup, err := openBenchStore(ctx, *store, *dbURL, *dir)
+	s, cleanup, err := store.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -76,7 +74,7 @@ func runBench(args []string) error {
 	defer l.Close()
 
 	fmt.Printf("hallmark bench log: store=%s entries=%d entry-size=%dB batch=%d/%s cpus=%d %s\n",
-		*store, *n, *size, *maxSize, *maxAge, runtime.NumCPU(), cpuModel())
+		*store.kind, *n, *size, *maxSize, *maxAge, runtime.NumCPU(), cpuModel())
 	var seq atomic.Uint64
 	b := &bench{log: l, size: *size, seq: &seq}
 

@@ -41,9 +41,7 @@ import (
 // v1 hashedrekord entries like cosign's, with Rekor-like integration times.
 func runBenchImport(args []string) error {
 	fs := flag.NewFlagSet("bench import", flag.ExitOnError)
-	store := fs.String("store", "postgres", "store to import into: postgres (HALLMARK_DATABASE_URL or HALLMARK_TEST_DATABASE_URL) or sqlite")
-	dbURL := fs.String("database-url", "", "PostgreSQL URL (default: $HALLMARK_DATABASE_URL, then $HALLMARK_TEST_DATABASE_URL)")
-	dir := fs.String("dir", "", "directory for the SQLite file (default: a temporary directory)")
+	store := benchStoreFlags(fs, "postgres", "store to import into")
 	n := fs.Int("entries", 1_000_000, "entries to import")
 	perSecond := fs.Float64("per-second", 10, "mean number of leaves sharing one integration second (1: every leaf has its own second, the worst case)")
 	signers := fs.Int("signers", 4096, "distinct signing keys and certificates in the entries")
@@ -55,7 +53,7 @@ func runBenchImport(args []string) error {
 	}
 
 	ctx := context.Background()
-	s, cleanup, err := openBenchStore(ctx, *store, *dbURL, *dir)
+	s, cleanup, err := store.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -78,7 +76,7 @@ func runBenchImport(args []string) error {
 	defer l.Close()
 
 	fmt.Printf("hallmark bench import: store=%s entries=%d per-second=%g signers=%d cpus=%d %s\n",
-		*store, *n, *perSecond, *signers, runtime.NumCPU(), cpuModel())
+		*store.kind, *n, *perSecond, *signers, runtime.NumCPU(), cpuModel())
 	start := time.Now()
 	src, err := newRekorSource(*n, *perSecond, *signers)
 	if err != nil {
@@ -101,8 +99,8 @@ func runBenchImport(args []string) error {
 		defer pprof.StopCPUProfile()
 	}
 	dbCPU := func() (time.Duration, bool) { return 0, false }
-	if *store == "postgres" {
-		dbCPU = postgresCPU(ctx, firstNonEmpty(*dbURL, os.Getenv("HALLMARK_DATABASE_URL"), os.Getenv("HALLMARK_TEST_DATABASE_URL")))
+	if *store.kind == "postgres" {
+		dbCPU = postgresCPU(ctx, store.postgresURL())
 	}
 	runtime.GC()
 	printLoad("before")
@@ -159,10 +157,28 @@ func printLoad(when string) {
 }
 
 // openBenchStore opens the store a benchmark writes to.
-func openBenchStore(ctx context.Context, store, dbURL, dir string) (tlog.Store, func(), error) {
+// benchStore is the store a bench command writes to, from its flags.
+type benchStore struct{ kind, dbURL, dir *string }
+
+// benchStoreFlags defines --store (default def), --database-url and --dir.
+func benchStoreFlags(fs *flag.FlagSet, def, what string) benchStore {
+	return benchStore{
+		kind:  fs.String("store", def, what+": postgres (HALLMARK_DATABASE_URL or HALLMARK_TEST_DATABASE_URL) or sqlite"),
+		dbURL: fs.String("database-url", "", "PostgreSQL URL (default: $HALLMARK_DATABASE_URL, then $HALLMARK_TEST_DATABASE_URL)"),
+		dir:   fs.String("dir", "", "directory for the SQLite file (default: a temporary directory)"),
+	}
+}
+
+// postgresURL is --database-url, else the environment's.
+func (b benchStore) postgresURL() string {
+	return firstNonEmpty(*b.dbURL, os.Getenv("HALLMARK_DATABASE_URL"), os.Getenv("HALLMARK_TEST_DATABASE_URL"))
+}
+
+func (b benchStore) open(ctx context.Context) (tlog.Store, func(), error) {
+	store, dir := *b.kind, *b.dir
 	switch store {
 	case "postgres":
-		url := firstNonEmpty(dbURL, os.Getenv("HALLMARK_DATABASE_URL"), os.Getenv("HALLMARK_TEST_DATABASE_URL"))
+		url := b.postgresURL()
 		if url == "" {
 			return nil, nil, errors.New("postgres: set --database-url or HALLMARK_DATABASE_URL (scripts/with-postgres.sh starts a throwaway server)")
 		}

@@ -208,17 +208,7 @@ func (r *rotation) open(name, url, origin string, treeID int64, keyOut, trustedR
 				}
 				keyID = id[:]
 			}
-			raw, err := clientconfig.TrustedRoot(clientconfig.TrustedRootParams{Tlogs: []clientconfig.Log{
-				{BaseURL: lc.URL, PublicKey: key.Public(), KeyID: keyID, Start: r.now}}})
-			if err != nil {
-				return err
-			}
-			var one prototrustroot.TrustedRoot
-			if err := protojson.Unmarshal(raw, &one); err != nil {
-				return err
-			}
-			tr.Tlogs = append(tr.Tlogs, one.Tlogs...)
-			return nil
+			return appendTlog(tr, clientconfig.Log{BaseURL: lc.URL, PublicKey: key.Public(), KeyID: keyID, Start: r.now})
 		})
 		if err != nil {
 			return err
@@ -326,17 +316,7 @@ func (r *rotation) rekorV1(name string, treeID int64, keyOut, trustedRoot string
 			if !closed {
 				return fmt.Errorf("%s: no open entry for %s", trustedRoot, r.oldCfg.URL)
 			}
-			raw, err := clientconfig.TrustedRoot(clientconfig.TrustedRootParams{Tlogs: []clientconfig.Log{
-				{BaseURL: r.oldCfg.URL, PublicKey: key.Public(), Start: r.now}}})
-			if err != nil {
-				return err
-			}
-			var one prototrustroot.TrustedRoot
-			if err := protojson.Unmarshal(raw, &one); err != nil {
-				return err
-			}
-			tr.Tlogs = append(tr.Tlogs, one.Tlogs...)
-			return nil
+			return appendTlog(tr, clientconfig.Log{BaseURL: r.oldCfg.URL, PublicKey: key.Public(), Start: r.now})
 		})
 		if err != nil {
 			return err
@@ -477,4 +457,19 @@ func editProtoJSON[M proto.Message](path string, msg M, edit func(M) error) erro
 		return err
 	}
 	return yamlcfg.WriteFileAtomic(path, out, 0o644)
+}
+
+// appendTlog adds a transparency log to a trusted root, as clientconfig
+// describes one.
+func appendTlog(tr *prototrustroot.TrustedRoot, l clientconfig.Log) error {
+	raw, err := clientconfig.TrustedRoot(clientconfig.TrustedRootParams{Tlogs: []clientconfig.Log{l}})
+	if err != nil {
+		return err
+	}
+	var one prototrustroot.TrustedRoot
+	if err := protojson.Unmarshal(raw, &one); err != nil {
+		return err
+	}
+	tr.Tlogs = append(tr.Tlogs, one.Tlogs...)
+	return nil
 }

@@ -122,17 +122,8 @@ func hashedRekordKeysTemplate(leaf []byte) ([]string, bool) {
 	if err != nil {
 		return nil, false
 	}
-	var spec canonicalHashedRekordSpec
 	a, v := string(alg), string(value)
-	spec.Data.Hash = &hashObject{Algorithm: &a, Value: &v}
-	spec.Signature = &struct {
-		PublicKey *struct {
-			Content []byte `json:"content"`
-		} `json:"publicKey"`
-	}{PublicKey: &struct {
-		Content []byte `json:"content"`
-	}{Content: pemBytes[:n]}}
-	keys, err := hashedRekordKeys(&spec)
+	keys, err := hashedRekordKeysOf(&hashObject{Algorithm: &a, Value: &v}, pemBytes[:n])
 	if err != nil {
 		return nil, false
 	}
@@ -219,7 +210,12 @@ func hashedRekordKeys(s *canonicalHashedRekordSpec) ([]string, error) {
 	if s.Signature == nil || s.Signature.PublicKey == nil {
 		return nil, errors.New("no public key")
 	}
-	pemBytes := s.Signature.PublicKey.Content
+	return hashedRekordKeysOf(s.Data.Hash, s.Signature.PublicKey.Content)
+}
+
+// hashedRekordKeysOf returns the keys of a hashedrekord with this data
+// hash and public key (or certificate) PEM.
+func hashedRekordKeysOf(hash *hashObject, pemBytes []byte) ([]string, error) {
 	h := sha256.Sum256(pemBytes)
 	keys := []string{hex.EncodeToString(h[:])}
 	k := cachedKeyInfo(pemBytes, h)
@@ -227,7 +223,7 @@ func hashedRekordKeys(s *canonicalHashedRekordSpec) ([]string, error) {
 		return nil, k.err
 	}
 	keys = append(keys, k.subjects...)
-	if hk := s.Data.Hash.key(); hk != "" {
+	if hk := hash.key(); hk != "" {
 		keys = append(keys, hk)
 	}
 	return keys, nil
