@@ -23,14 +23,7 @@ func TestRekorCLI(t *testing.T) {
 	url := p.Logs["rekor"].URL
 	dir := t.TempDir()
 	env := []string{"HOME=" + dir}
-	rekor := func(args ...string) string {
-		t.Helper()
-		out, err := run(t, dir, env, cli, append(args, "--rekor_server", url)...)
-		if err != nil {
-			t.Fatalf("rekor-cli %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	rekor := rekorCLI(t, dir, env, cli, url)
 
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.MarshalPKIXPublicKey(key.Public())
@@ -78,5 +71,18 @@ func TestRekorCLI(t *testing.T) {
 	out = rekor("loginfo") // second run: verifies consistency with the first
 	if !strings.Contains(out, "Verification Successful") || strings.Contains(out, "No previous log state") || !strings.Contains(out, "Total Tree Size:        2") {
 		t.Fatalf("loginfo: %s", out)
+	}
+}
+
+// rekorCLI returns a runner of rekor-cli against url, in dir with env,
+// that fails the test when the command fails and returns its output.
+func rekorCLI(t *testing.T, dir string, env []string, cli, url string) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		out, err := run(t, dir, env, cli, append(args, "--rekor_server", url)...)
+		if err != nil {
+			t.Fatalf("rekor-cli %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return out
 	}
 }

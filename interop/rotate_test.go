@@ -211,31 +211,30 @@ logs:
 			for ctx.Err() == nil {
 				hr, _ := randomHashedRekord(t, protocommon.PublicKeyDetails_PKIX_ECDSA_P256_SHA_256, false, rng)
 				body, _ := protojson.Marshal(hashedRekordRequest(hr))
-				first := time.Now()
-				for attempt := 0; ; attempt++ {
+				err := retryWrite(&retries, func(attempt int) error {
 					path, err := s.currentLogPath()
-					var addrs []string
-					s.live.Range(func(k, _ any) bool { addrs = append(addrs, k.(string)); return true })
-					if err == nil && len(addrs) > 0 {
-						addr := addrs[(w+attempt)%len(addrs)]
-						var code int
-						if code, err = postV2(addr, path, body); err == nil && (code == 201 || code == 409) {
-							mu.Lock()
-							acks[path]++
-							mu.Unlock()
-							break
-						} else if err == nil {
-							err = fmt.Errorf("%s: HTTP %d", path, code)
-						}
+					if err != nil {
+						return err
 					}
-					if time.Since(first) > 60*time.Second {
+					addrs := liveAddrs(&s.live)
+					if len(addrs) == 0 {
+						return fmt.Errorf("no live replica")
+					}
+					code, err := postV2(addrs[(w+attempt)%len(addrs)], path, body)
+					if err == nil && (code == 201 || code == 409) {
 						mu.Lock()
-						failures = append(failures, err.Error())
+						acks[path]++
 						mu.Unlock()
-						break
+						return nil
+					} else if err == nil {
+						err = fmt.Errorf("%s: HTTP %d", path, code)
 					}
-					retries.Add(1)
-					time.Sleep(20 * time.Millisecond)
+					return err
+				})
+				if err != nil {
+					mu.Lock()
+					failures = append(failures, err.Error())
+					mu.Unlock()
 				}
 			}
 		}(w)
@@ -332,4 +331,26 @@ func postV2(addr, path string, body []byte) (int, error) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// retryWrite calls try (with the attempt's number) until it succeeds or a
+// minute has passed since the first attempt, 20 ms apart, counting the
+// retries; it returns the last error if no attempt succeeded.
+func retryWrite(retries *atomic.Int64, try func(attempt int) error) error {
+	first := time.Now()
+	for attempt := 0; ; attempt++ {
+		err := try(attempt)
+		if err == nil || time.Since(first) > 60*time.Second {
+			return err
+		}
+		retries.Add(1)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// liveAddrs lists the keys of a set of live replicas.
+func liveAddrs(live *sync.Map) []string {
+	var addrs []string
+	live.Range(func(k, _ any) bool { addrs = append(addrs, k.(string)); return true })
+	return addrs
 }

@@ -99,39 +99,30 @@ logs:
 			signer := newV1Signer(t)
 			for i := 0; ctx.Err() == nil; i++ {
 				body, _ := json.Marshal(signer.hashedrekord(t, fmt.Appendf(nil, "writer %d artifact %d", w, i)))
-				first := time.Now()
-				for attempt := 0; ; attempt++ {
-					var addrs []string
-					s.live.Range(func(k, _ any) bool { addrs = append(addrs, k.(string)); return true })
-					var err error
+				err := retryWrite(&retries, func(attempt int) error {
+					addrs := liveAddrs(&s.live)
 					if len(addrs) == 0 {
-						err = fmt.Errorf("no live replica")
-					} else {
-						var ack v1Ack
-						var code int
-						var msg string
-						ack, code, msg, err = postV1Entry(addrs[(w+i+attempt)%len(addrs)], body)
-						if err == nil {
-							mu.Lock()
-							acks = append(acks, ack)
-							mu.Unlock()
-							break
-						}
-						switch {
-						case code == http.StatusServiceUnavailable && strings.Contains(msg, "frozen"):
-							refused.Add(1)
-						case code == http.StatusInternalServerError:
-							internals.Add(1)
-						}
+						return fmt.Errorf("no live replica")
 					}
-					if time.Since(first) > 60*time.Second {
+					ack, code, msg, err := postV1Entry(addrs[(w+i+attempt)%len(addrs)], body)
+					if err == nil {
 						mu.Lock()
-						failures = append(failures, err.Error())
+						acks = append(acks, ack)
 						mu.Unlock()
-						break
+						return nil
 					}
-					retries.Add(1)
-					time.Sleep(20 * time.Millisecond)
+					switch {
+					case code == http.StatusServiceUnavailable && strings.Contains(msg, "frozen"):
+						refused.Add(1)
+					case code == http.StatusInternalServerError:
+						internals.Add(1)
+					}
+					return err
+				})
+				if err != nil {
+					mu.Lock()
+					failures = append(failures, err.Error())
+					mu.Unlock()
 				}
 			}
 		}(w)

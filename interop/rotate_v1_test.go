@@ -52,14 +52,7 @@ func TestRekorV1ShardRotation(t *testing.T) {
 	os.WriteFile(trPath, tr, 0o644)
 
 	dir, env := cosignDir(t, cosign)
-	rekor := func(args ...string) string {
-		t.Helper()
-		out, err := run(t, dir, env, cli, append(args, "--rekor_server", url)...)
-		if err != nil {
-			t.Fatalf("rekor-cli %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
-	}
+	rekor := rekorCLI(t, dir, env, cli, url)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.MarshalPKIXPublicKey(key.Public())
 	os.WriteFile(filepath.Join(dir, "pub.pem"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
@@ -252,15 +245,7 @@ func TestRekorV1ShardRotation(t *testing.T) {
 // v1GetJSON decodes the JSON answer of a GET that must succeed.
 func v1GetJSON(t *testing.T, u string, v any) {
 	t.Helper()
-	resp, err := http.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, raw)
-	}
+	raw := getBody(t, u)
 	if err := json.Unmarshal(raw, v); err != nil {
 		t.Fatalf("GET %s: %v\n%s", u, err, raw)
 	}
