@@ -16,6 +16,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/api/clientconfig"
 	"github.com/hallmark-dev/hallmark/ca"
+	"github.com/hallmark-dev/hallmark/internal/fileutil"
 	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
 )
 
@@ -124,7 +125,7 @@ func rotate(args []string, tsa bool) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	if err := yamlcfg.WriteFileAtomic(*cfgPath, buf.Bytes(), 0o644); err != nil {
+	if err := fileutil.WriteFileAtomic(*cfgPath, buf.Bytes(), 0o644); err != nil {
 		return err
 	}
 	what := "intermediate"
@@ -183,5 +184,5 @@ func rotateTrustedRoot(path string, tsa bool, old []*x509.Certificate, rot *ca.R
 	if err != nil {
 		return err
 	}
-	return yamlcfg.WriteFileAtomic(path, out, 0o644)
+	return fileutil.WriteFileAtomic(path, out, 0o644)
 }

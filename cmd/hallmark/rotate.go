@@ -19,6 +19,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/api"
 	"github.com/hallmark-dev/hallmark/api/clientconfig"
+	"github.com/hallmark-dev/hallmark/internal/fileutil"
 	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
@@ -233,7 +234,7 @@ func (r *rotation) open(name, url, origin string, treeID int64, keyOut, trustedR
 			return err
 		}
 	}
-	if err := yamlcfg.WriteFileAtomic(r.configPath, out, 0o644); err != nil {
+	if err := fileutil.WriteFileAtomic(r.configPath, out, 0o644); err != nil {
 		return err
 	}
 	fmt.Printf("opened shard %s (%s, origin %s) next to %s; roll the replicas, then publish the trusted root and signing config\n",
@@ -322,7 +323,7 @@ func (r *rotation) rekorV1(name string, treeID int64, keyOut, trustedRoot string
 			return err
 		}
 	}
-	if err := yamlcfg.WriteFileAtomic(r.configPath, out, 0o644); err != nil {
+	if err := fileutil.WriteFileAtomic(r.configPath, out, 0o644); err != nil {
 		return err
 	}
 	fmt.Printf("rotated %s: shard %s (tree %d) is active, %s is frozen behind it; roll the replicas (the first to restart freezes %s in the database), then publish the trusted root\n",
@@ -385,7 +386,7 @@ func (r *rotation) freeze(trustedRoot, signingConfig string, database bool) erro
 			return err
 		}
 	}
-	if err := yamlcfg.WriteFileAtomic(r.configPath, out, 0o644); err != nil {
+	if err := fileutil.WriteFileAtomic(r.configPath, out, 0o644); err != nil {
 		return err
 	}
 	fmt.Printf("froze shard %s (read-only, still served); publish the signing config, then roll the replicas\n", r.old)
@@ -456,7 +457,7 @@ func editProtoJSON[M proto.Message](path string, msg M, edit func(M) error) erro
 	if err != nil {
 		return err
 	}
-	return yamlcfg.WriteFileAtomic(path, out, 0o644)
+	return fileutil.WriteFileAtomic(path, out, 0o644)
 }
 
 // appendTlog adds a transparency log to a trusted root, as clientconfig
