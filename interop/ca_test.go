@@ -15,12 +15,10 @@ import (
 	"time"
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
-	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/sign"
 	"github.com/sigstore/sigstore-go/pkg/verify"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	fulcioapi "github.com/hallmark-dev/hallmark/api/fulcio"
 	"github.com/hallmark-dev/hallmark/ca"
@@ -245,14 +243,7 @@ func TestSigstoreGoFulcioClient(t *testing.T) {
 func verifyBundle(t *testing.T, tr root.TrustedMaterial, pb *protobundle.Bundle, artifact []byte, issuer, san string) {
 	t.Helper()
 	// Round-trip through JSON, as a bundle file would travel.
-	js, err := protojson.Marshal(pb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bundle.Bundle
-	if err := b.UnmarshalJSON(js); err != nil {
-		t.Fatal(err)
-	}
+	b := bundleFromJSON(t, pb)
 	v, err := verify.NewVerifier(tr, verify.WithCurrentTime())
 	if err != nil {
 		t.Fatal(err)
@@ -261,11 +252,11 @@ func verifyBundle(t *testing.T, tr root.TrustedMaterial, pb *protobundle.Bundle,
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Verify(&b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(artifact)), verify.WithCertificateIdentity(id))); err != nil {
+	if _, err := v.Verify(b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(artifact)), verify.WithCertificateIdentity(id))); err != nil {
 		t.Fatalf("bundle does not verify: %v", err)
 	}
 	wrong, _ := verify.NewShortCertificateIdentity(issuer, "", "https://github.com/other/repo", "")
-	if _, err := v.Verify(&b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(artifact)), verify.WithCertificateIdentity(wrong))); err == nil {
+	if _, err := v.Verify(b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader(artifact)), verify.WithCertificateIdentity(wrong))); err == nil {
 		t.Fatal("bundle verified against the wrong identity")
 	}
 }
