@@ -184,7 +184,9 @@ func (l *Log) PrepareImport(b ImportBatch) (*PreparedImport, error) {
 	}
 	// Key rows in key order: the indexes they go into take them in one
 	// sweep instead of at random places (a third faster on PostgreSQL
-	// with large imports).
+	// with large imports), and CommitImportAfter compares two batches'
+	// keys by merging. Search rows in key order serve SQLite's index the
+	// same way; PostgreSQL orders them by its hash when it writes them.
 	slices.SortFunc(p.keys, func(a, b KeyRow) int { return bytes.Compare(a.Key[:], b.Key[:]) })
 	slices.SortFunc(p.search, compareSearchRows)
 
