@@ -276,11 +276,11 @@ func (l *Log) CommitImportAfter(ctx context.Context, p, prev *PreparedImport, wa
 		if st.Size != b.Start {
 			return fmt.Errorf("%w: the log has %d entries, the import batch starts at %d", ErrImportConflict, st.Size, b.Start)
 		}
-		if _, ok := tx.(uniqueKeysTx); !ok {
+		if !early { // else writing the keys failed with errKeyExists: see below
 			if err := p.checkDuplicates(tx); err != nil {
 				return err
 			}
-		} // else writing the keys fails with errKeyExists: see below
+		}
 
 		cr, err := rangeFactory.NewRange(0, st.Size, st.Range)
 		if err != nil {

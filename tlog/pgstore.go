@@ -152,10 +152,6 @@ func (t *pgTx) LookupKeys(keys [][32]byte) (map[[32]byte]uint64, error) {
 	return out, rows.Err()
 }
 
-// uniqueKeys marks pgTx as a uniqueKeysTx: entry_keys' primary key refuses
-// a key the log has.
-func (t *pgTx) uniqueKeys() {}
-
 func (t *pgTx) ReadTile(level, index uint64) ([]byte, error) {
 	return readBytes(t.tx.QueryRow(t.ctx, `SELECT data FROM tiles WHERE log = $1 AND level = $2 AND idx = $3`, t.log, int64(level), int64(index)))
 }

@@ -103,17 +103,7 @@ type Tx interface {
 	Write(b *BatchWrite) error
 }
 
-// uniqueKeysTx is a Tx whose Write refuses a deduplication key the log
-// already has, with an error wrapping errKeyExists (a unique index on the
-// keys, as PostgreSQL's entry_keys). Imports into it skip LookupKeys: the
-// index checks each key as it inserts it, and looking the keys up first
-// would make the same B-tree descents twice.
-type uniqueKeysTx interface {
-	Tx
-	uniqueKeys()
-}
-
-// errKeyExists is what a uniqueKeysTx's Write wraps when a key is taken.
+// errKeyExists is what an earlyImportRowsTx wraps when a key is taken.
 var errKeyExists = errors.New("deduplication key already in the log")
 
 // earlyImportRowsStore is a Store whose transactions are earlyImportRowsTx
@@ -125,9 +115,13 @@ type earlyImportRowsStore interface {
 
 // earlyImportRowsTx is a transaction that can write an import batch's
 // state-independent rows before taking the log's lock: a later batch
-// writes them while the batch before it still commits.
+// writes them while the batch before it still commits. Its store refuses a
+// deduplication key the log already has (a unique index on the keys, as
+// PostgreSQL's entry_keys), so imports into it skip LookupKeys: the index
+// checks each key as it inserts it, and looking the keys up first would
+// make the same B-tree descents twice.
 type earlyImportRowsTx interface {
-	uniqueKeysTx
+	Tx
 	// WriteImportRows stores b's Keys, SearchKeys, Bundles (whole ones,
 	// none of which exists yet) and Checkpoints, and nothing else. A key
 	// the log has fails it with errKeyExists, any other row that exists
