@@ -9,10 +9,13 @@ GO ?= go
 TOOLS_DIR ?= $(HOME)/.cache/hallmark/tools
 GOTESTFLAGS ?=
 
-.PHONY: run build test test-all test-unit test-interop tools bench fuzz generate lint images
+.PHONY: run build test test-all test-unit test-interop test-flaky test-flaky-all tools bench fuzz generate images
 
+# DEV_FLAGS passes flags to `hallmark dev`, e.g. other addresses:
+#   make run DEV_FLAGS="--log-addr 127.0.0.1:4000"
+DEV_FLAGS ?=
 run:
-	$(GO) run ./cmd/hallmark dev
+	$(GO) run ./cmd/hallmark dev $(DEV_FLAGS)
 
 build:
 	$(GO) build -o bin/ ./cmd/...
@@ -35,6 +38,22 @@ test-unit:
 test-interop:
 	cd interop && $(GO) vet ./... && \
 	  HALLMARK_TOOLS_DIR=$(TOOLS_DIR) $(GO) test $(GOTESTFLAGS) -timeout 40m ./...
+
+# Hunts flaky tests: the unit suite FLAKY_COUNT times under -race with one
+# and two CPUs, then the interop suite FLAKY_INTEROP times, against the same
+# throwaway PostgreSQL as `make test`. Run it after touching anything with
+# goroutines, timeouts or randomness.
+FLAKY_COUNT ?= 20
+FLAKY_INTEROP ?= 3
+test-flaky:
+	./scripts/with-postgres.sh $(MAKE) --no-print-directory test-flaky-all
+
+test-flaky-all: tools
+	$(GO) test -race -count=$(FLAKY_COUNT) -cpu 1,2 -timeout 60m ./...
+	for i in $$(seq $(FLAKY_INTEROP)); do \
+	  echo "== interop run $$i of $(FLAKY_INTEROP)"; \
+	  $(MAKE) --no-print-directory test-interop GOTESTFLAGS="-count=1 $(GOTESTFLAGS)" || exit 1; \
+	done
 
 # Pinned client binaries for the interop tests.
 tools:

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +18,8 @@ import (
 // TestQuickstart runs the shell blocks of docs/quickstart.md, in order, in a
 // fresh copy of the repository, as a new user would: `make run` in the
 // background, then every other command. cosign v3 and rekor-cli are on PATH.
+// The documented ports are swapped for free ones (in `make run`'s flags and
+// in every block), so the test passes beside a developer's own `make run`.
 func TestQuickstart(t *testing.T) {
 	cosign := clientBinary(t, "cosign", "v3.1.3")
 	rekorCLI := clientBinary(t, "rekor-cli", "v1.5.4")
@@ -60,7 +64,11 @@ func TestQuickstart(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	runCmd := exec.CommandContext(ctx, "make", "run")
+	ports := quickstartPorts(t)
+	for i := range blocks {
+		blocks[i] = ports.rewrite(blocks[i])
+	}
+	runCmd := exec.CommandContext(ctx, "make", "run", "DEV_FLAGS="+ports.devFlags())
 	runCmd.Dir, runCmd.Env = repo, env
 	var runOut bytes.Buffer
 	runCmd.Stdout, runCmd.Stderr = &runOut, &runOut
@@ -72,11 +80,9 @@ func TestQuickstart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cancel(); runCmd.Wait() }()
-	if ok("http://127.0.0.1:3000/healthz") {
-		t.Fatal("something already serves 127.0.0.1:3000; the quickstart needs its default ports")
-	}
+	logURL, caURL := "http://"+ports.addr("3000"), "http://"+ports.addr("5555")
 	deadline := time.Now().Add(3 * time.Minute)
-	for !ok("http://127.0.0.1:3000/healthz") || !ok("http://127.0.0.1:5555/healthz") {
+	for !ok(logURL+"/healthz") || !ok(caURL+"/healthz") {
 		if time.Now().After(deadline) {
 			t.Fatalf("make run did not start Hallmark:\n%s", runOut.String())
 		}
@@ -102,4 +108,43 @@ func TestQuickstart(t *testing.T) {
 func goEnv(name string) string {
 	out, _ := exec.Command("go", "env", name).Output()
 	return strings.TrimSpace(string(out))
+}
+
+// quickstartPorts maps each port the quickstart documents to a free one.
+type portMap map[string]string
+
+func quickstartPorts(t *testing.T) portMap {
+	m := portMap{}
+	for _, p := range []string{"3000", "3001", "5555", "5554", "5556", "5557", "5000"} {
+		_, port, err := net.SplitHostPort(freeAddr(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[p] = port
+	}
+	return m
+}
+
+func (m portMap) addr(documented string) string { return "127.0.0.1:" + m[documented] }
+
+// devFlags are `hallmark dev`'s address flags for the free ports.
+func (m portMap) devFlags() string {
+	return strings.Join([]string{
+		"--log-addr=" + m.addr("3000"), "--log-grpc-addr=" + m.addr("3001"),
+		"--ca-addr=" + m.addr("5555"), "--ca-grpc-addr=" + m.addr("5554"),
+		"--issuer-addr=" + m.addr("5556"), "--github-issuer-addr=" + m.addr("5557"),
+	}, " ")
+}
+
+var documentedPort = regexp.MustCompile(`(127\.0\.0\.1:|localhost:|-port )(\d{4})\b`)
+
+// rewrite swaps the documented ports of a shell block for the free ones.
+func (m portMap) rewrite(block string) string {
+	return documentedPort.ReplaceAllStringFunc(block, func(s string) string {
+		sub := documentedPort.FindStringSubmatch(s)
+		if p, ok := m[sub[2]]; ok {
+			return sub[1] + p
+		}
+		return s
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -119,7 +120,7 @@ func testRekorV2(t *testing.T, p *logProc, l *servedLog) {
 	}
 
 	// A resubmitted entry: 409 with the existing index in x-log-index.
-	hr, _ := randomHashedRekord(t, protocommon.PublicKeyDetails_PKIX_ECDSA_P256_SHA_256, false, newRand())
+	hr, _ := randomHashedRekord(t, protocommon.PublicKeyDetails_PKIX_ECDSA_P256_SHA_256, false, newRand(t))
 	body, _ := protojson.Marshal(hashedRekordRequest(hr))
 	post := func() (*http.Response, []byte) {
 		resp, err := http.Post(l.URL+"/api/v2/log/entries", "application/json", bytes.NewReader(body))
@@ -183,7 +184,7 @@ func testRekorV2(t *testing.T, p *logProc, l *servedLog) {
 	}
 	defer conn.Close()
 	rc := rekortilespb.NewRekorClient(conn)
-	hr2, _ := randomHashedRekord(t, protocommon.PublicKeyDetails_PKIX_ED25519_PH, true, newRand())
+	hr2, _ := randomHashedRekord(t, protocommon.PublicKeyDetails_PKIX_ED25519_PH, true, newRand(t))
 	tle, err := rc.CreateEntry(ctx, hashedRekordRequest(hr2))
 	if err != nil {
 		t.Fatalf("gRPC CreateEntry: %v", err)
@@ -205,11 +206,13 @@ func testRekorV2(t *testing.T, p *logProc, l *servedLog) {
 	_ = fmt.Sprint
 }
 
-var randSeed atomicCounter
+var randStream atomic.Uint64
 
-type atomicCounter struct{ n uint64 }
-
-func newRand() *mrand.Rand {
-	randSeed.n++
-	return mrand.New(mrand.NewPCG(uint64(time.Now().UnixNano()), randSeed.n))
+// newRand returns a generator for random entries: seeded from the clock so
+// that runs against a shared database make fresh entries, and logged so a
+// failure can be replayed.
+func newRand(t testing.TB) *mrand.Rand {
+	s, n := uint64(time.Now().UnixNano()), randStream.Add(1)
+	t.Logf("random entries: mrand.NewPCG(%d, %d)", s, n)
+	return mrand.New(mrand.NewPCG(s, n))
 }

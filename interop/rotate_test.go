@@ -207,7 +207,7 @@ logs:
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			rng := newRand()
+			rng := newRand(t)
 			for ctx.Err() == nil {
 				hr, _ := randomHashedRekord(t, protocommon.PublicKeyDetails_PKIX_ECDSA_P256_SHA_256, false, rng)
 				body, _ := protojson.Marshal(hashedRekordRequest(hr))
@@ -272,7 +272,7 @@ logs:
 	}
 
 	// The frozen shard refuses writes and keeps serving.
-	hr, _ := randomHashedRekord(t, protocommon.PublicKeyDetails_PKIX_ECDSA_P256_SHA_256, false, newRand())
+	hr, _ := randomHashedRekord(t, protocommon.PublicKeyDetails_PKIX_ECDSA_P256_SHA_256, false, newRand(t))
 	body, _ := protojson.Marshal(hashedRekordRequest(hr))
 	if code, err := postV2(s.replicas[1].addr, "/shard1", body); err != nil || code != http.StatusMethodNotAllowed {
 		t.Fatalf("append to the frozen shard: %d %v", code, err)

@@ -89,11 +89,14 @@ func TestVerifyRejects(t *testing.T) {
 	json.Unmarshal(p, &claims)
 	forged, _ := jwt.Signed(signer).Claims(claims).Serialize()
 
-	tamperedSig := []byte(parts[2])
-	tamperedSig[5] ^= 1
-	if tamperedSig[5] == '-' || tamperedSig[5] == '_' {
-		tamperedSig[5] = 'A'
+	// Tamper with the decoded signature and encode it again: the result is
+	// always well-formed base64url of the right length, and always wrong.
+	rawSig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		t.Fatal(err)
 	}
+	rawSig[3] ^= 1
+	tamperedSig := base64.RawURLEncoding.EncodeToString(rawSig)
 
 	tests := []struct {
 		name  string

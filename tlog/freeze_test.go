@@ -89,12 +89,26 @@ func TestFreezeWhileWriting(t *testing.T) {
 				}()
 			}
 		}
-		time.Sleep(200 * time.Millisecond)
+		// Freeze once appends are being acknowledged, and stop once the
+		// writers have met the frozen log: by counts, not by sleeping, so a
+		// loaded machine cannot make the test miss the race.
+		waitUntil := func(what string, cond func() bool) {
+			deadline := time.Now().Add(30 * time.Second)
+			for !cond() {
+				if time.Now().After(deadline) {
+					stop.Store(true)
+					wg.Wait()
+					t.Fatalf("gave up waiting for %s", what)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		waitUntil("acknowledged appends", func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) >= 20 })
 		st, err := s.Freeze(ctx, "busy")
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond) // writers keep trying
+		waitUntil("refused appends", func() bool { return refused.Load() >= 8 })
 		stop.Store(true)
 		wg.Wait()
 		if st.Size == 0 || refused.Load() == 0 {

@@ -58,7 +58,7 @@ tsa:
 
 	done := make(chan error, 1)
 	go func() { done <- serve([]string{"-config", cfg, "-log-level", "warn"}) }()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get("http://" + httpAddr + "/healthz")
 		if err == nil {

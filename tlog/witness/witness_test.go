@@ -409,7 +409,7 @@ func TestCosigner(t *testing.T) {
 	waitFor := func(size uint64) {
 		t.Helper()
 		c.Notify(nil)
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(60 * time.Second)
 		for time.Now().Before(deadline) {
 			if cp := c.Cosigned(); cp != nil && bytes.HasPrefix(cp, fmt.Appendf(nil, "log.example/a\n%d\n", size)) {
 				if _, err := note.Open(cp, note.VerifierList(wv, l.vkeyShim())); err != nil {
