@@ -99,3 +99,42 @@ func TestUncertifiableIdentity(t *testing.T) {
 		})
 	}
 }
+
+// FuzzCheckIdentity: whatever CheckIdentity accepts is issued (never
+// ErrSigner) and the certificate names exactly that SAN; whatever it
+// refuses, Issue refuses with the same sentinel.
+func FuzzCheckIdentity(f *testing.F) {
+	c, _ := testCA(f, ca.Options{})
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	f.Add(uint8(oidc.SANEmail), "alice@example.com", "refs/heads/main")
+	f.Add(uint8(oidc.SANEmail), "jörg@example.com", "")
+	f.Add(uint8(oidc.SANURI), "https://github.com/acme/app/.github/workflows/r.yml@refs/heads/main", "x")
+	f.Add(uint8(oidc.SANURI), "https://example.org/a?b#c#d", "")
+	f.Add(uint8(oidc.SANURI), "spiffe://example.org/ns/%41", "")
+	f.Add(uint8(oidc.SANOtherName), "jörg!example.com", "\xff")
+	f.Fuzz(func(t *testing.T, kind uint8, san, ref string) {
+		id := &oidc.Identity{Issuer: "https://idp", SANKind: oidc.SANKind(kind % 4), SAN: san,
+			Extensions: oidc.Extensions{Issuer: "https://idp", SourceRepositoryRef: ref}}
+		checkErr := ca.CheckIdentity(id)
+		cert, err := c.Issue(context.Background(), id, key.Public())
+		if checkErr != nil {
+			if !errors.Is(checkErr, ca.ErrUncertifiableIdentity) || !errors.Is(err, ca.ErrUncertifiableIdentity) {
+				t.Fatalf("CheckIdentity: %v; Issue: %v", checkErr, err)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("CheckIdentity accepted %q but Issue failed: %v", san, err)
+		}
+		switch id.SANKind {
+		case oidc.SANEmail:
+			if len(cert.Leaf.EmailAddresses) != 1 || cert.Leaf.EmailAddresses[0] != san {
+				t.Fatalf("%q certified as %q", san, cert.Leaf.EmailAddresses)
+			}
+		case oidc.SANURI:
+			if len(cert.Leaf.URIs) != 1 || cert.Leaf.URIs[0].String() != san {
+				t.Fatalf("%q certified as %v", san, cert.Leaf.URIs)
+			}
+		}
+	})
+}
