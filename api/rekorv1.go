@@ -639,17 +639,20 @@ func (s *rekorV1) consistencyProof(w http.ResponseWriter, r *http.Request) {
 	if sh == nil {
 		return
 	}
+	// Rekor's API declares firstSize (default 1) and lastSize (required)
+	// with minimum 1: a consistency proof from the empty tree is
+	// meaningless, so 0 is refused rather than answered with no hashes.
 	q := r.URL.Query()
 	first, last := uint64(1), uint64(0)
 	var err error
 	if v := q.Get("firstSize"); v != "" {
-		if first, err = strconv.ParseUint(v, 10, 63); err != nil {
-			rekorError(w, http.StatusBadRequest, "firstSize must be a non-negative integer")
+		if first, err = strconv.ParseUint(v, 10, 63); err != nil || first < 1 {
+			rekorError(w, http.StatusBadRequest, fmt.Sprintf("firstSize %q must be an integer greater than or equal to 1", v))
 			return
 		}
 	}
 	if last, err = strconv.ParseUint(q.Get("lastSize"), 10, 63); err != nil || last < 1 {
-		rekorError(w, http.StatusBadRequest, "lastSize is required and must be a positive integer")
+		rekorError(w, http.StatusBadRequest, "lastSize is required and must be an integer greater than or equal to 1")
 		return
 	}
 	if first > last {

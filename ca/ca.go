@@ -219,6 +219,11 @@ var (
 // 159-bit serial, SKID = SHA-1 of the subjectPublicKey, AKI = the issuing
 // CA's SKID (copied by crypto/x509), Fulcio extensions.
 func (c *CA) template(id *oidc.Identity, pub crypto.PublicKey) (*x509.Certificate, error) {
+	// A name x509 cannot carry exactly is the token's problem, found
+	// before any signing (the API checks it earlier still).
+	if err := CheckIdentity(id); err != nil {
+		return nil, err
+	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 159))
 	if err != nil {
 		return nil, fmt.Errorf("%w: serial: %w", ErrSigner, err)

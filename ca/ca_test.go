@@ -486,3 +486,15 @@ func TestUTF8Extension(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckNewPassword(t *testing.T) {
+	for pw, ok := range map[string]bool{
+		"": false, "x": false, "elevenchars": false, "ünicodeßß11": false,
+		"twelve chars": true, "correct horse battery staple": true, "ünicodeßß12c": true,
+	} {
+		err := ca.CheckNewPassword([]byte(pw))
+		if (err == nil) != ok || err != nil && (!errors.Is(err, ca.ErrWeakPassword) || !strings.Contains(err.Error(), "at least 12")) {
+			t.Errorf("%q: %v", pw, err)
+		}
+	}
+}

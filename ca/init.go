@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+	"unicode/utf8"
 )
 
 // InitOptions describe a new deployment's CA: a root and an intermediate
@@ -101,6 +102,27 @@ func NewDeployment(o InitOptions) (*Deployment, error) {
 		return nil, fmt.Errorf("new deployment: %w", err)
 	}
 	return d, nil
+}
+
+// MinPasswordLength is the fewest characters `hallmark-ca init` accepts
+// for the password that encrypts the keys it writes. The root key file is
+// protected by nothing else (PBKDF2 with 600,000 iterations slows a guess
+// down, it does not make a short password safe), so a passphrase of a few
+// words is the intent.
+const MinPasswordLength = 12
+
+// ErrWeakPassword is returned by CheckNewPassword.
+var ErrWeakPassword = errors.New("the key password is too short")
+
+// CheckNewPassword checks a password chosen for new key files: at least
+// MinPasswordLength characters (Unicode code points, so a passphrase in
+// any script counts what it reads as). Passwords of existing files are
+// not checked: a deployment made before the rule still opens.
+func CheckNewPassword(password []byte) error {
+	if n := utf8.RuneCount(password); n < MinPasswordLength {
+		return fmt.Errorf("%w: it has %d characters; use at least %d, e.g. a passphrase of three or four words", ErrWeakPassword, n, MinPasswordLength)
+	}
+	return nil
 }
 
 // Files written by WriteFiles, relative to its directory.

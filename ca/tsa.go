@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/digitorus/timestamp"
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
 // Reasons a time-stamp request is refused. Each is wrapped with details;
@@ -32,9 +34,13 @@ var (
 	// ErrTSABadDataFormat: the request is not a well-formed TimeStampReq
 	// (bad DER or JSON, a digest of the wrong length, an oversized nonce).
 	ErrTSABadDataFormat = errors.New("malformed time-stamp request")
-	// ErrTSABadRequest: the transaction is not permitted (wrong media type,
-	// body too large).
+	// ErrTSABadRequest: the transaction is not permitted or supported
+	// (wrong media type, body too large, a TimeStampReq version other
+	// than 1).
 	ErrTSABadRequest = errors.New("time-stamp request not permitted")
+	// ErrTSAVersion: the TimeStampReq's version is not 1. It wraps
+	// ErrTSABadRequest: the only request parsing error that does.
+	ErrTSAVersion = fmt.Errorf("%w: unsupported TimeStampReq version", ErrTSABadRequest)
 	// ErrTSAUnacceptedPolicy: the request names a policy this TSA does not
 	// issue under.
 	ErrTSAUnacceptedPolicy = errors.New("requested TSA policy is not accepted")
@@ -100,7 +106,28 @@ func ParseTimestampQuery(der []byte) (*timestamp.Request, error) {
 		}
 		return nil, fmt.Errorf("%w: %w", ErrTSABadDataFormat, err)
 	}
+	if err := checkTimestampReqVersion(der); err != nil {
+		return nil, err
+	}
 	return req, nil
+}
+
+// checkTimestampReqVersion refuses a TimeStampReq whose version is not v1,
+// the only one RFC 3161 defines; digitorus/timestamp reads the field and
+// ignores it. A later version could mean fields this TSA would misread,
+// so the request is not permitted (badRequest), as for any transaction
+// the TSA does not support.
+func checkTimestampReqVersion(der []byte) error {
+	in := cryptobyte.String(der)
+	var req cryptobyte.String
+	var v int64
+	if !in.ReadASN1(&req, cbasn1.SEQUENCE) || !req.ReadASN1Integer(&v) {
+		return fmt.Errorf("%w: the version does not parse", ErrTSABadDataFormat)
+	}
+	if v != 1 {
+		return fmt.Errorf("%w %d: this TSA implements version 1 (RFC 3161 2.4.1)", ErrTSAVersion, v)
+	}
+	return nil
 }
 
 // TimestampJSONRequest is the JSON request form sigstore's

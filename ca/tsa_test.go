@@ -157,6 +157,21 @@ func TestTSARejections(t *testing.T) {
 	sha256OID := asn1.ObjectIdentifier{2, 16, 840, 1, 101, 3, 4, 2, 1}
 	d := sha256.Sum256([]byte("x"))
 	good := rawQuery(t, sha256OID, d[:], nil)
+	version := func(v int) []byte {
+		var r rawReq
+		if _, err := asn1.Unmarshal(good, &r); err != nil {
+			t.Fatal(err)
+		}
+		r.Version = v
+		der, err := asn1.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	// INTEGER 2^64: more than the parser's int holds.
+	hugeVersion := append([]byte{0x02, 0x09, 0x01, 0, 0, 0, 0, 0, 0, 0, 0}, good[5:]...)
+	hugeVersion = append([]byte{0x30, byte(len(hugeVersion))}, hugeVersion...)
 	for _, tc := range []struct {
 		name string
 		der  []byte
@@ -172,6 +187,10 @@ func TestTSARejections(t *testing.T) {
 		{name: "trailing data", der: append(append([]byte{}, good...), 0), want: ca.ErrTSABadDataFormat, bit: 5},
 		{name: "truncated", der: good[:len(good)-1], want: ca.ErrTSABadDataFormat, bit: 5},
 		{name: "short digest", der: rawQuery(t, sha256OID, d[:31], nil), want: ca.ErrTSABadDataFormat, bit: 5},
+		{name: "version 2", der: version(2), want: ca.ErrTSAVersion, bit: 2},
+		{name: "version 0", der: version(0), want: ca.ErrTSAVersion, bit: 2},
+		{name: "version -1", der: version(-1), want: ca.ErrTSAVersion, bit: 2},
+		{name: "version 2^64", der: hugeVersion, want: ca.ErrTSABadDataFormat, bit: 5},
 		{name: "extension", der: rawQuery(t, sha256OID, d[:], []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 2, 3}, Value: []byte{5, 0}}}), want: ca.ErrTSAUnacceptedExtension, bit: 16},
 		{name: "json sha1", json: `{"artifactHash":"` + b64(make([]byte, 20)) + `","hashAlgorithm":"sha1"}`, want: ca.ErrTSABadAlg, bit: 0},
 		{name: "json bad base64", json: `{"artifactHash":"%%%","hashAlgorithm":"sha256"}`, want: ca.ErrTSABadDataFormat, bit: 5},
@@ -204,6 +223,12 @@ func TestTSARejections(t *testing.T) {
 				}
 			}
 		})
+	}
+	// Version 1, the one RFC 3161 defines, is granted.
+	if req, err := ca.ParseTimestampQuery(version(1)); err != nil {
+		t.Fatal(err)
+	} else if _, err := tsa.Timestamp(req); err != nil {
+		t.Fatal(err)
 	}
 	// A JSON request that is fine is granted.
 	req, err := ca.ParseTimestampJSON([]byte(`{"artifactHash":"` + b64(d[:]) + `","hashAlgorithm":"sha256","nonce":42,"certificates":true}`))

@@ -69,6 +69,7 @@ var kinds = []struct {
 	{ca.ErrBadProof, codes.InvalidArgument, "bad_proof"},
 	{ca.ErrAlgNotAllowed, codes.InvalidArgument, "alg_not_permitted"},
 	{ca.ErrBadChallenge, codes.InvalidArgument, "bad_challenge"},
+	{ca.ErrUncertifiableIdentity, codes.InvalidArgument, "uncertifiable_identity"},
 	{ErrPushback, codes.Unavailable, "pushback"},
 	{context.Canceled, codes.Canceled, "canceled"},
 	{context.DeadlineExceeded, codes.DeadlineExceeded, "deadline"},

@@ -91,8 +91,9 @@ type keyRequest struct {
 }
 
 // issue is the one issuance path of every API: authenticate the token,
-// apply the identity policy (inside Verify), then check the key and its
-// proof of possession, then sign. The order matches Fulcio's: a bad token
+// apply the identity policy (inside Verify), check that a certificate can
+// name the identity, then check the key and its proof of possession, then
+// sign. The order matches Fulcio's: a bad token
 // is reported as such even when the key is bad too.
 func (s *Server) issue(ctx context.Context, api, token string, kr keyRequest) (*ca.Certificate, error) {
 	start := time.Now()
@@ -133,6 +134,12 @@ func (s *Server) issueInner(ctx context.Context, token string, kr keyRequest) (*
 	}
 	id, err := s.verifier.Verify(ctx, token)
 	if err != nil {
+		return nil, nil, err
+	}
+	// A token can carry an identity no certificate can name exactly (a
+	// non-ASCII email, say): that is the client's 400, found before the
+	// proof of possession is checked and long before anything is signed.
+	if err := ca.CheckIdentity(id); err != nil {
 		return nil, nil, err
 	}
 	var pub any

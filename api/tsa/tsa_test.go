@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/base64"
 	"io"
 	"net/http"
@@ -84,6 +85,7 @@ func TestHTTP(t *testing.T) {
 		{"", query, 415},
 		{"application/timestamp-query", make([]byte, tsaapi.MaxRequestBytes+1), 413},
 		{"application/timestamp-query", []byte{0x30, 0x80}, 400},
+		{"application/timestamp-query", version2(t, query), 400},
 	} {
 		code, body := post(tc.ct, tc.body)
 		if code != tc.code {
@@ -112,7 +114,7 @@ func TestHTTP(t *testing.T) {
 # HELP hallmark_tsa_requests_rejected_total Timestamp requests rejected, by PKIFailureInfo reason.
 # TYPE hallmark_tsa_requests_rejected_total counter
 hallmark_tsa_requests_rejected_total{reason="bad_data_format"} 2
-hallmark_tsa_requests_rejected_total{reason="bad_request"} 3
+hallmark_tsa_requests_rejected_total{reason="bad_request"} 4
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "hallmark_tsa_requests_rejected_total"); err != nil {
 		t.Error(err)
@@ -120,3 +122,22 @@ hallmark_tsa_requests_rejected_total{reason="bad_request"} 3
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// version2 returns query, a DER TimeStampReq, with its version set to 2.
+func version2(t *testing.T, query []byte) []byte {
+	var seq asn1.RawValue
+	if _, err := asn1.Unmarshal(query, &seq); err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	rest, err := asn1.Unmarshal(seq.Bytes, &v)
+	if err != nil || v != 1 {
+		t.Fatalf("version %d: %v", v, err)
+	}
+	der, err := asn1.Marshal(asn1.RawValue{Class: asn1.ClassUniversal, Tag: asn1.TagSequence, IsCompound: true,
+		Bytes: append([]byte{0x02, 0x01, 0x02}, rest...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}

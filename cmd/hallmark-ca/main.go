@@ -102,7 +102,7 @@ func initCA(args []string) error {
 	org := fs.String("org", "", "organization name for the CA certificates")
 	rootCurve := fs.String("root-curve", "P-384", "ECDSA curve of the root key: P-256, P-384 or P-521")
 	interCurve := fs.String("intermediate-curve", "P-256", "ECDSA curve of the intermediate (issuing) key: P-256, P-384 or P-521")
-	pwFile := fs.String("password-file", "", "file holding the password that encrypts the key files")
+	pwFile := fs.String("password-file", "", "file holding the password that encrypts the key files (at least 12 characters)")
 	pwEnv := fs.String("password-env", "HALLMARK_CA_PASSWORD", "environment variable holding that password, if -password-file is not given")
 	withTSA := fs.Bool("tsa", true, "also create a timestamp authority key and certificate (see init-tsa)")
 	kmsKey := fs.String("kms-key", "", "KMS key reference (awskms://, gcpkms://, azurekms://, hashivault://) of the CA (intermediate) key; no intermediate.key.pem is written")
@@ -122,6 +122,9 @@ func initCA(args []string) error {
 	pw, err := ca.ReadSecret(*pwFile, *pwEnv)
 	if err != nil {
 		return fmt.Errorf("init: key password: %w", err)
+	}
+	if err := ca.CheckNewPassword(pw); err != nil {
+		return fmt.Errorf("init: key password (from %s): %w", passwordSource(*pwFile, *pwEnv), err)
 	}
 	if *tsaKMSKey != "" && !*withTSA {
 		return fmt.Errorf("init: -tsa-kms-key needs -tsa")
@@ -270,4 +273,12 @@ tsa:
       key-file: %[1]s/%[2]s
       password-env: %[4]s
 `, dir, ca.TSAKeyFile, ca.TSAChainFile, pwEnv)
+}
+
+// passwordSource names where ReadSecret read a password from, for messages.
+func passwordSource(file, env string) string {
+	if file != "" {
+		return "-password-file " + file
+	}
+	return "$" + env
 }

@@ -1,15 +1,19 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hallmark-dev/hallmark/ca"
 	"github.com/hallmark-dev/hallmark/oidc/devissuer"
 )
 
@@ -86,5 +90,31 @@ tsa:
 		}
 	case <-time.After(35 * time.Second):
 		t.Fatal("serve did not stop after SIGTERM")
+	}
+}
+
+// TestInitRefusesShortPassword: init will not encrypt a new root key with a
+// password under ca.MinPasswordLength, says so, and writes nothing.
+func TestInitRefusesShortPassword(t *testing.T) {
+	dir := t.TempDir()
+	for _, pw := range []string{"x", "elevenchars", "ünicode-11c"} {
+		file := filepath.Join(dir, "pw")
+		os.WriteFile(file, []byte(pw+"\n"), 0o600)
+		err := initCA([]string{"-dir", dir + "/ca", "-org", "Test", "-tsa=false", "-password-file", file})
+		if !errors.Is(err, ca.ErrWeakPassword) || !strings.Contains(err.Error(), "at least 12") || !strings.Contains(err.Error(), file) {
+			t.Errorf("password %q: %v", pw, err)
+		}
+		if _, err := os.Stat(dir + "/ca"); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("password %q: init wrote %s/ca", pw, dir)
+		}
+	}
+	t.Setenv("HALLMARK_TEST_CA_PASSWORD", "short")
+	err := initCA([]string{"-dir", dir + "/ca", "-org", "Test", "-tsa=false", "-password-env", "HALLMARK_TEST_CA_PASSWORD"})
+	if !errors.Is(err, ca.ErrWeakPassword) || !strings.Contains(err.Error(), "$HALLMARK_TEST_CA_PASSWORD") {
+		t.Errorf("env: %v", err)
+	}
+	t.Setenv("HALLMARK_TEST_CA_PASSWORD", "twelve chars")
+	if err := initCA([]string{"-dir", dir + "/ca", "-org", "Test", "-tsa=false", "-password-env", "HALLMARK_TEST_CA_PASSWORD"}); err != nil {
+		t.Fatalf("a 12-character password: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/hallmark-dev/hallmark/api"
@@ -27,7 +29,8 @@ import (
 	"github.com/hallmark-dev/hallmark/tlog"
 )
 
-// devAddrs are the loopback addresses of `hallmark dev`.
+// devAddrs are the listen addresses of `hallmark dev`: loopback unless
+// -expose-insecure-dev-services is given (see checkDevAddrs).
 type devAddrs struct {
 	Log, LogGRPC, CA, CAGRPC, EmailIssuer, GitHubIssuer string
 }
@@ -122,7 +125,15 @@ func runDev(args []string) error {
 	fset.StringVar(&a.CAGRPC, "ca-grpc-addr", "127.0.0.1:5554", "hallmark-ca gRPC address")
 	fset.StringVar(&a.EmailIssuer, "issuer-addr", "127.0.0.1:5556", "development OIDC issuer (email identities)")
 	fset.StringVar(&a.GitHubIssuer, "github-issuer-addr", "127.0.0.1:5557", "development OIDC issuer (GitHub Actions-shaped identities)")
+	expose := fset.Bool(exposeFlag, false, "allow non-loopback -log-addr, -log-grpc-addr, -ca-addr and -ca-grpc-addr: serves the development log, CA and TSA (keys in plain files, no authentication) to the network. /dev/token and the OIDC issuers stay loopback-only")
 	fset.Parse(args)
+	exposed, err := checkDevAddrs(a, *expose)
+	if err != nil {
+		return err
+	}
+	if len(exposed) > 0 {
+		warnDevExposed(os.Stderr, exposed)
+	}
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		return err
 	}
@@ -223,7 +234,7 @@ tsa:
 	// The token endpoint sits on the log's loopback listener.
 	mux := http.NewServeMux()
 	mux.Handle("/", logSvc.Handler())
-	mux.HandleFunc("POST /dev/token", devTokenHandler(emailIss, ghIss))
+	mux.Handle("POST /dev/token", loopbackOnly(devTokenHandler(emailIss, ghIss)))
 	// The TUF repository, as any static file server would publish it.
 	mux.Handle("GET /tuf/", http.StripPrefix("/tuf/", http.FileServer(http.Dir(tufDir))))
 	ls, err := api.Listen(a.Log, a.LogGRPC)
@@ -286,6 +297,83 @@ logs:
 `, a.Log, a.LogGRPC, filepath.Join(dir, "hallmark.db"), base, v1Key, host, base, v2Key, base, tilesKey, base, ctKey, caChain)
 	os.WriteFile(filepath.Join(dir, "hallmark-log.yaml"), []byte(cfg), 0o644)
 	return tlog.ParseServiceConfig([]byte(cfg))
+}
+
+// exposeFlag is the flag that lets `hallmark dev` listen beyond loopback.
+// Its name says what it does: the development services, which have no
+// authentication and keep their keys in plain files, become reachable
+// from the network.
+const exposeFlag = "expose-insecure-dev-services"
+
+// isLoopback reports whether a listen address binds loopback only:
+// "localhost" or a loopback IP. An empty host (":3000"), 0.0.0.0, :: and
+// any other name may be reachable from elsewhere.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkDevAddrs refuses non-loopback listen addresses unless expose is
+// set, and returns the flags that are not loopback. The OIDC issuers mint
+// tokens for anyone who asks, so they are loopback-only regardless.
+func checkDevAddrs(a devAddrs, expose bool) ([]string, error) {
+	var exposed []string
+	for _, f := range []struct{ flag, addr string }{
+		{"log-addr", a.Log}, {"log-grpc-addr", a.LogGRPC}, {"ca-addr", a.CA}, {"ca-grpc-addr", a.CAGRPC},
+	} {
+		if !isLoopback(f.addr) {
+			exposed = append(exposed, fmt.Sprintf("-%s %s", f.flag, f.addr))
+		}
+	}
+	for _, f := range []struct{ flag, addr string }{{"issuer-addr", a.EmailIssuer}, {"github-issuer-addr", a.GitHubIssuer}} {
+		if !isLoopback(f.addr) {
+			return nil, fmt.Errorf("-%s %s: the development OIDC issuers mint tokens for anyone and listen on loopback only (127.0.0.1, ::1 or localhost), even with -%s", f.flag, f.addr, exposeFlag)
+		}
+	}
+	if len(exposed) > 0 && !expose {
+		return nil, fmt.Errorf("%s: not a loopback address; `hallmark dev` has no authentication and keeps its keys in plain files, "+
+			"so it listens on loopback only (127.0.0.1, ::1 or localhost) unless -%s is given", strings.Join(exposed, ", "), exposeFlag)
+	}
+	return exposed, nil
+}
+
+// warnDevExposed says, in the log and in a banner on w, that the
+// development services are reachable from the network.
+func warnDevExposed(w io.Writer, exposed []string) {
+	slog.Warn("hallmark dev is serving beyond loopback: development log, CA and TSA without authentication, keys in plain files; not for production",
+		"flag", "-"+exposeFlag, "listeners", exposed)
+	fmt.Fprintf(w, `
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+!! WARNING: -%s
+!! hallmark dev is listening beyond loopback: %s
+!! Anyone who can reach these addresses can write to the development logs and
+!! use the development CA and TSA, whose keys sit unprotected in the state
+!! directory. Use it for a lab network only, never in production.
+!! POST /dev/token and the OIDC issuers still answer loopback clients only.
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+
+`, exposeFlag, strings.Join(exposed, ", "))
+}
+
+// loopbackOnly answers 403 to clients whose address is not loopback,
+// whatever the listen address: a token minted here is a valid identity for
+// the development CA.
+func loopbackOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			http.Error(w, "POST /dev/token mints identity tokens for loopback clients only: run `hallmark dev token` on the machine running `hallmark dev`", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // tokenRequest is the body of POST /dev/token.
