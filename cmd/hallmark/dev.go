@@ -236,7 +236,7 @@ tsa:
 	mux.Handle("/", logSvc.Handler())
 	mux.Handle("POST /dev/token", loopbackOnly(devTokenHandler(emailIss, ghIss)))
 	// The TUF repository, as any static file server would publish it.
-	mux.Handle("GET /tuf/", http.StripPrefix("/tuf/", http.FileServer(http.Dir(tufDir))))
+	mux.Handle("GET /tuf/", http.StripPrefix("/tuf/", api.StaticFiles(tufDir)))
 	ls, err := api.Listen(a.Log, a.LogGRPC)
 	if err != nil {
 		return err
