@@ -343,3 +343,14 @@ func TestFinishFailsAlone(t *testing.T) {
 		}
 	})
 }
+
+// TestLogNameMustBeText: a log's name is a key in every table, so it must
+// be text both stores hold.
+func TestLogNameMustBeText(t *testing.T) {
+	for _, name := range []string{`"a\0b"`, `"a\x01b"`, `"a\u007fb"`, `"a b"`, `""`} {
+		_, err := ParseServiceConfig(fmt.Appendf(nil, "database: {sqlite: x.db}\nlogs:\n  - {name: %s, kind: tiles, url: https://l.example.com/x, key_file: k.pem}\n", name))
+		if err == nil || !strings.Contains(err.Error(), "must be non-empty UTF-8") {
+			t.Errorf("log name %s: %v", name, err)
+		}
+	}
+}
