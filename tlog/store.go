@@ -38,7 +38,9 @@ type Store interface {
 	// write lock, so that across all processes at most one Commit for the
 	// same log runs at a time. If fn or the commit fails, nothing fn wrote
 	// is ever visible. When Commit returns nil, everything fn wrote is
-	// durable.
+	// durable. When the database refuses a value fn wrote (not its own
+	// failure), the error must say so in a way rowRefused recognises, so
+	// that the Log can commit the batch without the entry that carries it.
 	Commit(ctx context.Context, log string, fn func(Tx) error) error
 
 	// Freeze marks the log frozen, if it is not already, in a transaction
