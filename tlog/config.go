@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
 )
@@ -304,8 +306,11 @@ func (c *ServiceConfig) ServedThrough(name string) *LogConfig {
 }
 
 func (l *LogConfig) validate() error {
-	if l.Name == "" || strings.ContainsAny(l.Name, " /") {
-		return errors.New("name must be non-empty without spaces or slashes")
+	// The name is a key in every table (text): it must be text both
+	// stores hold, so no control characters (PostgreSQL refuses NUL).
+	if l.Name == "" || strings.ContainsAny(l.Name, " /") || !utf8.ValidString(l.Name) ||
+		strings.ContainsFunc(l.Name, unicode.IsControl) {
+		return fmt.Errorf("name %q must be non-empty UTF-8 without spaces, slashes or control characters", l.Name)
 	}
 	switch l.Kind {
 	case "tiles", "rekor-v1", "rekor-v2", "ct":

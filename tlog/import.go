@@ -165,7 +165,7 @@ func (l *Log) PrepareImport(b ImportBatch) (*PreparedImport, error) {
 		p.entries[i] = e
 		p.keys[i] = KeyRow{Key: e.DedupKey, Index: idx}
 		for _, k := range e.SearchKeys {
-			p.search = append(p.search, SearchRow{Key: k, Index: idx})
+			p.search = append(p.search, SearchRow{Key: storedSearchKey(k), Index: idx})
 		}
 		p.bundleBytes[idx/TileWidth] += len(e.Data) + 8
 	}

@@ -88,11 +88,15 @@ type Entry struct {
 	// DedupKey identifies duplicates; zero means LeafHash. Appending an
 	// entry whose key is already in the log returns the existing index.
 	DedupKey [32]byte
-	// SearchKeys are written to the search index with the entry.
+	// SearchKeys are written to the search index with the entry. They may
+	// be any strings (NUL, invalid UTF-8): the log stores each in a form
+	// every store holds, and Search finds it by the same string.
 	SearchKeys []string
 	// Finish, if set, builds the entry once its index and its batch's time
 	// are known (a CT leaf embeds both); Data and LeafHash are then
-	// ignored, and DedupKey must be set. An error fails the whole batch.
+	// ignored, and DedupKey must be set. An error fails this entry only
+	// (Append returns it); Finish may be called again, with another index,
+	// if the batch is retried.
 	Finish func(index uint64, t time.Time) (data []byte, leafHash [32]byte, err error)
 }
 
@@ -255,6 +259,10 @@ func (l *Log) Append(ctx context.Context, e Entry) (*Receipt, error) {
 	if e.DedupKey == ([32]byte{}) {
 		e.DedupKey = e.LeafHash
 	}
+	// Judged completely before it joins a batch: its search keys are in
+	// the form both stores hold (searchkey.go), so no row of it can make
+	// the store refuse the batch.
+	e.SearchKeys = storedSearchKeys(e.SearchKeys)
 	p := &pending{entry: e, enqueued: time.Now(), done: make(chan struct{})}
 	l.closeMu.RLock()
 	if l.closed {
@@ -332,22 +340,53 @@ func (l *Log) drain(batch []*pending) []*pending {
 
 func (l *Log) commitAndNotify(batch []*pending) {
 	l.metrics.queueDepth.WithLabelValues(l.cfg.Name).Set(float64(len(l.queue)))
+	l.commitApart(batch)
+	for _, p := range batch {
+		close(p.done)
+	}
+}
+
+// commitApart commits batch and sets each entry's receipt or error. When
+// the store refuses the batch for a value one of its entries carries
+// (rowRefused: a value the database refuses whatever its state, not an
+// outage), it commits the two halves apart, and so on down to single
+// entries: the entries the store refuses get their own error and the rest
+// commit, in 2k·log2(n) transactions for k refused entries of n. Each part
+// is a batch of its own (commit's contract holds for each): it rereads the
+// state under the lock, so indices stay contiguous, and an entry whose
+// duplicate a part before it committed gets that entry's index.
+func (l *Log) commitApart(batch []*pending) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
 	err := l.commit(ctx, batch)
 	l.metrics.commitLatency.WithLabelValues(l.cfg.Name).Observe(time.Since(start).Seconds())
 	l.metrics.batchSize.WithLabelValues(l.cfg.Name).Observe(float64(len(batch)))
-	if err != nil {
-		l.metrics.commitErrors.WithLabelValues(l.cfg.Name).Inc()
+	if err == nil {
+		return
+	}
+	l.metrics.commitErrors.WithLabelValues(l.cfg.Name).Inc()
+	refused := rowRefused(err)
+	switch {
+	case refused && len(batch) > 1:
+		l.logger.Warn("the store refused a row of the batch; committing its halves apart", "entries", len(batch), "err", err)
+		cancel()
+		l.commitApart(batch[:len(batch)/2])
+		l.commitApart(batch[len(batch)/2:])
+		return
+	case refused:
+		// The client's entry is what the store refuses: resubmitting it
+		// cannot succeed, so it is the client's error, but a bug of ours
+		// may be the cause: log it loudly and count it.
+		l.metrics.entryErrors.WithLabelValues(l.cfg.Name, "store_refused").Inc()
+		l.logger.Error("the store refused an entry", "err", err)
+		err = fmt.Errorf("%w: the log's store refused this entry: %w", ErrInvalidRequest, err)
+	default:
 		l.logger.Error("batch failed", "entries", len(batch), "err", err)
 		err = fmt.Errorf("couldn't commit batch: %w", err)
 	}
 	for _, p := range batch {
-		if err != nil {
-			p.err, p.receipt = err, nil
-		}
-		close(p.done)
+		p.err, p.receipt = err, nil
 	}
 }
 
@@ -355,16 +394,19 @@ func (l *Log) commitAndNotify(batch []*pending) {
 // nothing of the batch is in the store and no waiter has been answered; the
 // in-memory state (cache, latest checkpoint) is only updated after the
 // transaction committed, so the next batch starts from what is durable.
+// An entry whose Finish fails gets that error as its own and takes no
+// index; the rest of the batch commits.
 func (l *Log) commit(ctx context.Context, batch []*pending) error {
 	now := l.cfg.Now()
 	var (
 		write    *BatchWrite
 		newCP    *Checkpoint
 		receipts []*Receipt
+		failed   []error // per entry: why it was left out of the batch
 	)
 	err := l.store.Commit(ctx, l.cfg.Name, func(tx Tx) error {
 		// Reset per attempt: fn runs once per Commit, but stay safe.
-		write, newCP, receipts = nil, nil, make([]*Receipt, len(batch))
+		write, newCP, receipts, failed = nil, nil, make([]*Receipt, len(batch)), make([]error, len(batch))
 
 		// From here until Write, we hold the log's lock: no other process
 		// can extend the tree, so the state read here is the one we extend.
@@ -403,16 +445,20 @@ func (l *Log) commit(ctx context.Context, batch []*pending) error {
 				continue
 			}
 			idx := cr.End()
-			inBatch[p.entry.DedupKey] = idx
 			data, leafHash := p.entry.Data, p.entry.LeafHash
 			if p.entry.Finish != nil {
+				// A failure here is this entry's alone: it takes no
+				// index, and the next entry is built at idx instead.
 				if data, leafHash, err = p.entry.Finish(idx, now); err != nil {
-					return fmt.Errorf("couldn't build entry %d: %w", idx, err)
+					failed[i] = fmt.Errorf("couldn't build the entry: %w", err)
+					continue
 				}
 				if l.cfg.Framing == TlogTiles && len(data) > MaxEntrySize {
-					return fmt.Errorf("entry %d: %w: %d bytes", idx, ErrEntryTooLarge, len(data))
+					failed[i] = fmt.Errorf("%w: the built entry has %d bytes, the limit is %d", ErrEntryTooLarge, len(data), MaxEntrySize)
+					continue
 				}
 			}
+			inBatch[p.entry.DedupKey] = idx
 			if err := cr.Append(leafHash[:], tb.visit); err != nil {
 				return fmt.Errorf("couldn't append leaf %d: %w", idx, err)
 			}
@@ -472,6 +518,11 @@ func (l *Log) commit(ctx context.Context, batch []*pending) error {
 		l.cfg.OnCheckpoint(newCP)
 	}
 	for i, p := range batch {
+		if failed[i] != nil {
+			l.metrics.entryErrors.WithLabelValues(l.cfg.Name, "finish").Inc()
+			p.err, p.receipt = failed[i], nil
+			continue
+		}
 		receipts[i].Checkpoint = newCP
 		p.receipt = receipts[i]
 		if receipts[i].Duplicate {

@@ -13,6 +13,7 @@ type Metrics struct {
 	commitErrors   *prometheus.CounterVec
 	proofFailures  *prometheus.CounterVec
 	appends        *prometheus.CounterVec
+	entryErrors    *prometheus.CounterVec
 }
 
 // NewMetrics creates the engine metrics and registers them with reg, if
@@ -49,10 +50,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		appends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hallmark_log_appends_total", Help: "Appended entries, new or duplicate.",
 		}, []string{"log", "result"}),
+		entryErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hallmark_log_entry_errors_total",
+			Help: "Entries that failed alone while the rest of their batch committed, by reason: finish (building the entry failed), store_refused (the store refused a value the entry carries).",
+		}, []string{"log", "reason"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.batchSize, m.commitLatency, m.submitToCommit, m.queueDepth, m.treeSize,
-			m.pushbacks, m.commitErrors, m.proofFailures, m.appends)
+			m.pushbacks, m.commitErrors, m.proofFailures, m.appends, m.entryErrors)
 	}
 	return m
 }

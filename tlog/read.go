@@ -239,9 +239,10 @@ func (l *Log) Lookup(ctx context.Context, key [32]byte) (uint64, error) {
 	return l.store.Lookup(ctx, l.cfg.Name, key)
 }
 
-// Search returns indices of entries carrying any of the keys.
+// Search returns indices of entries carrying any of the keys, which are
+// matched as Entry.SearchKeys were (any string, see searchkey.go).
 func (l *Log) Search(ctx context.Context, keys []string, limit int) ([]uint64, error) {
-	return l.store.Search(ctx, l.cfg.Name, keys, limit)
+	return l.store.Search(ctx, l.cfg.Name, storedSearchKeys(keys), limit)
 }
 
 // SearchAmong returns those of the indices among that carry any of the
@@ -250,7 +251,7 @@ func (l *Log) SearchAmong(ctx context.Context, keys []string, among []uint64) ([
 	if len(among) == 0 {
 		return nil, nil
 	}
-	return l.store.SearchAmong(ctx, l.cfg.Name, keys, among)
+	return l.store.SearchAmong(ctx, l.cfg.Name, storedSearchKeys(keys), among)
 }
 
 // BatchTime returns when the entry at index was integrated.

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver (store.go names its errors)
 
 	"github.com/hallmark-dev/hallmark/migrations"
 )

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"slices"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
 )
 
 // ErrNotFound is returned by store reads when the requested tile, bundle,
@@ -35,7 +38,9 @@ type Store interface {
 	// write lock, so that across all processes at most one Commit for the
 	// same log runs at a time. If fn or the commit fails, nothing fn wrote
 	// is ever visible. When Commit returns nil, everything fn wrote is
-	// durable.
+	// durable. When the database refuses a value fn wrote (not its own
+	// failure), the error must say so in a way rowRefused recognises, so
+	// that the Log can commit the batch without the entry that carries it.
 	Commit(ctx context.Context, log string, fn func(Tx) error) error
 
 	// Freeze marks the log frozen, if it is not already, in a transaction
@@ -103,6 +108,40 @@ type Tx interface {
 	Write(b *BatchWrite) error
 }
 
+// ErrRowRefused marks a store error caused by a value the batch writes,
+// which the database refuses whatever its state: another batch without the
+// entry that carries it can commit. A Store (or a test's wrapper) may wrap
+// its errors with it; rowRefused also recognises the databases' own.
+var ErrRowRefused = errors.New("the store refused a row of the batch")
+
+// rowRefused reports whether a failed Commit may be the doing of one of
+// the batch's entries rather than of the store: ErrRowRefused, a
+// PostgreSQL data exception (class 22: invalid text, value out of range),
+// integrity constraint violation (23) or program limit (54: a row too
+// large), or SQLite's SQLITE_TOOBIG, SQLITE_CONSTRAINT or SQLITE_MISMATCH.
+// Everything else (lost connections, timeouts, a full disk, a frozen log)
+// fails the whole batch: retrying its entries apart would only multiply
+// the load on a store that is already failing.
+func rowRefused(err error) bool {
+	if errors.Is(err, ErrRowRefused) {
+		return true
+	}
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		switch pgErr.Code[:min(2, len(pgErr.Code))] {
+		case "22", "23", "54":
+			return true
+		}
+		return false
+	}
+	if sqlErr, ok := errors.AsType[*sqlite.Error](err); ok {
+		switch sqlErr.Code() & 0xff { // the primary code of an extended one
+		case 18, 19, 20: // SQLITE_TOOBIG, SQLITE_CONSTRAINT, SQLITE_MISMATCH
+			return true
+		}
+	}
+	return false
+}
+
 // errKeyExists is what an earlyImportRowsTx wraps when a key is taken.
 var errKeyExists = errors.New("deduplication key already in the log")
 
@@ -160,7 +199,9 @@ type KeyRow struct {
 	Index uint64
 }
 
-// SearchRow maps a search key to an entry index.
+// SearchRow maps a search key to an entry index. The Log writes keys in
+// their stored form (searchkey.go): valid UTF-8 without NUL, which every
+// store's text column holds; Search and SearchAmong get keys in that form.
 type SearchRow struct {
 	Key   string
 	Index uint64
