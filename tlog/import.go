@@ -353,6 +353,11 @@ func (l *Log) CommitImportAfter(ctx context.Context, p, prev *PreparedImport, wa
 	if errors.Is(err, errKeyExists) || errors.Is(err, errRowExists) {
 		err = l.explainRefusal(ctx, p, err)
 	}
+	if lostLockConflict(err) {
+		// The database broke a deadlock with another writer of this log
+		// (an append, or another import): a conflict like any other.
+		err = fmt.Errorf("%w: another writer of the log held a lock the import needed: %w", ErrImportConflict, err)
+	}
 	if err != nil {
 		l.metrics.commitErrors.WithLabelValues(l.cfg.Name).Inc()
 		return nil, fmt.Errorf("couldn't import entries %d to %d: %w", b.Start, b.Start+uint64(len(entries))-1, err)

@@ -346,6 +346,10 @@ func (l *Log) commitAndNotify(batch []*pending) {
 	}
 }
 
+// maxLockConflictRetries bounds the attempts at a batch that the database
+// rolled back to break a deadlock (lostLockConflict).
+const maxLockConflictRetries = 3
+
 // commitApart commits batch and sets each entry's receipt or error. When
 // the store refuses the batch for a value one of its entries carries
 // (rowRefused: a value the database refuses whatever its state, not an
@@ -360,6 +364,14 @@ func (l *Log) commitApart(batch []*pending) {
 	defer cancel()
 	start := time.Now()
 	err := l.commit(ctx, batch)
+	// A batch the database rolled back to break a deadlock wrote nothing:
+	// try it again (a few times, then it is the batch's error).
+	for attempt := 1; err != nil && lostLockConflict(err) && attempt < maxLockConflictRetries && ctx.Err() == nil; attempt++ {
+		l.metrics.commitErrors.WithLabelValues(l.cfg.Name).Inc()
+		l.logger.Warn("batch lost a lock conflict with another writer; retrying it", "entries", len(batch), "attempt", attempt, "err", err)
+		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
+		err = l.commit(ctx, batch)
+	}
 	l.metrics.commitLatency.WithLabelValues(l.cfg.Name).Observe(time.Since(start).Seconds())
 	l.metrics.batchSize.WithLabelValues(l.cfg.Name).Observe(float64(len(batch)))
 	if err == nil {

@@ -142,6 +142,21 @@ func rowRefused(err error) bool {
 	return false
 }
 
+// lostLockConflict reports whether a failed Commit was chosen by the
+// database to resolve a conflict with a concurrent writer: PostgreSQL's
+// deadlock_detected (40P01) or serialization_failure (40001). The
+// transaction rolled back and wrote nothing; the same batch may simply be
+// tried again, and will then wait for the other writer instead. (Two
+// sequencers never deadlock with each other: they queue on the log's row.
+// An import's transaction, which writes rows before it takes that lock,
+// can deadlock with a sequencer appending to the same log.)
+func lostLockConflict(err error) bool {
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		return pgErr.Code == "40P01" || pgErr.Code == "40001"
+	}
+	return false
+}
+
 // errKeyExists is what an earlyImportRowsTx wraps when a key is taken.
 var errKeyExists = errors.New("deduplication key already in the log")
 
