@@ -1,0 +1,154 @@
+package rekorv1
+
+// Verification limits. Rekor v1 verifies whatever it is sent: every dsse
+// verifier against every envelope signature, keys of any size, chains that
+// make x509 path building try many candidates. Here every entry's cost is
+// bounded before any key is parsed or any signature checked:
+//
+//   - counts: signatures per envelope, verifiers per entry, and their
+//     product (the most signature checks the entry can cost);
+//   - sizes: each submitted key, the signatures that the leaf records, and
+//     the bytes the signature checks hash (checks × envelope payload);
+//   - after parsing, before verifying: RSA moduli of at most maxRSABits,
+//     and certificate chains whose subjects are distinct, so that path
+//     building tries one candidate per step.
+//
+// Real clients stay far below every limit (cosign and sigstore-go send one
+// signature and one key); a request Rekor accepts that is within them is
+// accepted here with the same leaf. docs/rekor.md lists them.
+
+import (
+	"crypto"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+)
+
+// Defaults of the configurable limits (Options).
+const (
+	// DefaultMaxSignatures bounds the signatures of one DSSE envelope
+	// (dsse, intoto 0.0.1 and 0.0.2).
+	DefaultMaxSignatures = 8
+	// DefaultMaxVerifiers bounds the keys of one entry: dsse verifiers,
+	// intoto 0.0.2 signature public keys.
+	DefaultMaxVerifiers = 8
+	// DefaultMaxSignatureChecks bounds signatures × keys, the most
+	// signature verifications one entry can need.
+	DefaultMaxSignatureChecks = 16
+)
+
+// Fixed limits.
+const (
+	// maxEntryBytes is the largest leaf a log holds (tlog.MaxEntrySize):
+	// what a leaf must record cannot be larger.
+	maxEntryBytes = 1<<16 - 1
+	// maxKeyBytes bounds one submitted key, certificate or chain (decoded
+	// PEM): three quarters of a leaf, since leaves hold it base64-encoded.
+	maxKeyBytes = maxEntryBytes * 3 / 4
+	// maxVerifyBytes bounds the message bytes signature checks may hash:
+	// signature checks × the envelope's decoded payload. Ed25519 hashes the
+	// whole message for every check; 16 MiB is a few tens of milliseconds.
+	maxVerifyBytes = 16 << 20
+	// maxRSABits bounds RSA moduli. Verification costs grow with the square
+	// of the modulus; Rekor's algorithm registry stops at 4096 bits.
+	maxRSABits = 8192
+)
+
+// ErrOverLimit marks entries refused because they exceed a verification
+// limit (too many signatures or keys, keys or signatures too large). Such
+// errors are *InputError (400) whose Err wraps ErrOverLimit.
+var ErrOverLimit = errors.New("over a verification limit")
+
+type limitError struct{ msg string }
+
+func (e *limitError) Error() string        { return e.msg }
+func (e *limitError) Is(target error) bool { return target == ErrOverLimit }
+
+// overLimit is the cause of the 400 for a request over a limit: wrap it
+// with invalid.
+func overLimit(format string, args ...any) error {
+	return &limitError{fmt.Sprintf(format, args...)}
+}
+
+// limits are the effective limits of one Canonicalize call.
+type limits struct {
+	signatures, verifiers, checks int
+}
+
+func (o Options) limits() limits {
+	l := limits{DefaultMaxSignatures, DefaultMaxVerifiers, DefaultMaxSignatureChecks}
+	if o.MaxSignatures > 0 {
+		l.signatures = o.MaxSignatures
+	}
+	if o.MaxVerifiers > 0 {
+		l.verifiers = o.MaxVerifiers
+	}
+	if o.MaxSignatureChecks > 0 {
+		l.checks = o.MaxSignatureChecks
+	}
+	return l
+}
+
+// checkEnvelope applies the count and hashing limits to an envelope of
+// nsigs signatures checked against nkeys keys, whose payload is payloadLen
+// bytes of base64 text. It does no parsing.
+func (l limits) checkEnvelope(nsigs, nkeys, payloadLen int) error {
+	switch {
+	case nsigs > l.signatures:
+		return overLimit("the DSSE envelope has %d signatures, this log accepts at most %d", nsigs, l.signatures)
+	case nkeys > l.verifiers:
+		return overLimit("the entry has %d verifiers, this log accepts at most %d", nkeys, l.verifiers)
+	case nsigs*nkeys > l.checks:
+		return overLimit("%d signatures and %d verifiers need %d signature checks, this log performs at most %d",
+			nsigs, nkeys, nsigs*nkeys, l.checks)
+	}
+	if n := int64(nsigs*nkeys) * int64(payloadLen/4*3); n > maxVerifyBytes {
+		return overLimit("%d signature checks over a %d-byte payload would hash %d bytes, this log hashes at most %d; send fewer signatures or verifiers",
+			nsigs*nkeys, payloadLen/4*3, n, maxVerifyBytes)
+	}
+	return nil
+}
+
+// checkKeySize refuses a key too large to be logged, before parsing it.
+func checkKeySize(what string, raw []byte) error {
+	if len(raw) > maxKeyBytes {
+		return overLimit("%s is %d bytes, more than the %d a log entry can hold", what, len(raw), maxKeyBytes)
+	}
+	return nil
+}
+
+// checkKeyCost refuses a key whose signature checks would cost more than
+// any real client's: an RSA modulus over maxRSABits.
+func checkKeyCost(k *publicKey) error {
+	if bits := rsaBits(k.cryptoKey()); bits > maxRSABits {
+		return overLimit("the RSA key has %d bits, this log verifies at most %d", bits, maxRSABits)
+	}
+	return nil
+}
+
+// checkChainCost bounds the verification of a submitted chain (hashedrekord
+// only): every certificate's key verifies at most one signature of at most
+// maxRSABits, because no two certificates share a subject and x509 path
+// building therefore has one candidate issuer per step.
+func checkChainCost(chain []*x509.Certificate) error {
+	seen := make(map[string]bool, len(chain))
+	for i, c := range chain {
+		if bits := rsaBits(c.PublicKey); bits > maxRSABits {
+			return overLimit("certificate %d of the chain has a %d-bit RSA key, this log verifies at most %d", i, bits, maxRSABits)
+		}
+		if seen[string(c.RawSubject)] {
+			return overLimit("certificate %d of the chain repeats the subject of an earlier one", i)
+		}
+		seen[string(c.RawSubject)] = true
+	}
+	return nil
+}
+
+// rsaBits is the modulus size of an RSA key, or 0.
+func rsaBits(pub crypto.PublicKey) int {
+	if k, ok := pub.(*rsa.PublicKey); ok && k.N != nil {
+		return k.N.BitLen()
+	}
+	return 0
+}
