@@ -313,21 +313,18 @@ func (e *dsseV001) verify() error {
 	for _, s := range e.env.Signatures {
 		pending[s.Sig] = true
 	}
+	keys, keyErrs := parseVerifierKeys(e.verifiers)
+	if err := checkVerifyCost(keys, len(e.env.Signatures)); err != nil {
+		return err
+	}
 	prepared := prepareEnvelope(&e.env)
 	bySig := make(map[string]*publicKey)
-	for _, raw := range e.verifiers {
+	for i, key := range keys {
 		if len(pending) == 0 {
 			break
 		}
-		key, err := parsePublicKey(raw)
-		if err != nil {
-			return fmt.Errorf("could not parse public key as x509: %w", err)
-		}
-		if err := checkVerifierKey(key.cryptoKey()); err != nil {
-			return fmt.Errorf("could not load verifier: %w", err)
-		}
-		if err := checkKeyCost(key); err != nil {
-			return err
+		if keyErrs[i] != nil {
+			return keyErrs[i]
 		}
 		sig, err := prepared.verifyOne(key.cryptoKey(), "")
 		if err != nil {

@@ -100,6 +100,9 @@ func (e *intotoV001) unmarshal(spec any, lim limits) error {
 	if err := checkKeyCost(e.key); err != nil {
 		return invalid(err)
 	}
+	if err := checkVerifyCost([]*publicKey{e.key}, len(e.env.Signatures)); err != nil {
+		return invalid(err)
+	}
 	// sigstore's DSSE verifier wrapper passes the key, so signatures with a
 	// keyid other than the key's SSH fingerprint are not tried.
 	if _, err := prepareEnvelope(&e.env).verifyOne(pub, sshKeyID(pub)); err != nil {
@@ -326,17 +329,18 @@ func (e *intotoV002) verify() error {
 	for _, s := range env.Signatures {
 		pending[s.Sig] = true
 	}
+	raws := make([][]byte, len(e.sigs))
+	for i, s := range e.sigs {
+		raws[i] = s.PublicKey
+	}
+	keys, keyErrs := parseVerifierKeys(raws)
+	if err := checkVerifyCost(keys, len(e.sigs)); err != nil {
+		return err
+	}
 	prepared := prepareEnvelope(&env)
-	for _, s := range e.sigs {
-		key, err := parsePublicKey(s.PublicKey)
-		if err != nil {
-			return fmt.Errorf("could not parse public key as x509: %w", err)
-		}
-		if err := checkVerifierKey(key.cryptoKey()); err != nil {
-			return fmt.Errorf("could not load verifier: %w", err)
-		}
-		if err := checkKeyCost(key); err != nil {
-			return err
+	for i, key := range keys {
+		if keyErrs[i] != nil {
+			return keyErrs[i]
 		}
 		accepted, err := prepared.verifyOne(key.cryptoKey(), "")
 		if err != nil {

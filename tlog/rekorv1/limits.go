@@ -19,6 +19,8 @@ package rekorv1
 
 import (
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
@@ -48,8 +50,14 @@ const (
 	maxKeyBytes = maxEntryBytes * 3 / 4
 	// maxVerifyBytes bounds the message bytes signature checks may hash:
 	// signature checks × the envelope's decoded payload. Ed25519 hashes the
-	// whole message for every check; 16 MiB is a few tens of milliseconds.
-	maxVerifyBytes = 16 << 20
+	// whole message for every check; 8 MiB is 10-20 ms of SHA-512.
+	maxVerifyBytes = 8 << 20
+	// maxVerifyCost bounds the signature checks of one entry in units of
+	// one P-256 check (see checkCost): 16 checks of any key real clients
+	// use, but only 8 with P-521 or 8192-bit RSA keys, whose checks cost
+	// 30-40 times a P-256 check. It is about 40 ms of CPU on the machine
+	// of docs/BENCHMARKS.md.
+	maxVerifyCost = 256
 	// maxRSABits bounds RSA moduli. Verification costs grow with the square
 	// of the modulus; Rekor's algorithm registry stops at 4096 bits.
 	maxRSABits = 8192
@@ -132,8 +140,10 @@ func checkKeyCost(k *publicKey) error {
 // maxRSABits, because no two certificates share a subject and x509 path
 // building therefore has one candidate issuer per step.
 func checkChainCost(chain []*x509.Certificate) error {
+	total := 0
 	seen := make(map[string]bool, len(chain))
 	for i, c := range chain {
+		total += checkCost(c.PublicKey)
 		if bits := rsaBits(c.PublicKey); bits > maxRSABits {
 			return overLimit("certificate %d of the chain has a %d-bit RSA key, this log verifies at most %d", i, bits, maxRSABits)
 		}
@@ -142,7 +152,81 @@ func checkChainCost(chain []*x509.Certificate) error {
 		}
 		seen[string(c.RawSubject)] = true
 	}
+	if total > maxVerifyCost {
+		return overLimit("verifying the chain would cost %d units (one unit: a P-256 check), this log spends at most %d", total, maxVerifyCost)
+	}
 	return nil
+}
+
+// checkCost estimates the CPU cost of one signature check with pub, in
+// units of a P-256 check (measured with Go 1.26 on amd64: Ed25519 about
+// the same, P-384 3x, P-521 35x, RSA 2048 2x growing with the square of
+// the modulus). Unknown keys cost nothing: they are never checked.
+func checkCost(pub crypto.PublicKey) int {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve.Params().BitSize {
+		case 256:
+			return 1
+		case 384:
+			return 4
+		default:
+			return 32
+		}
+	case *rsa.PublicKey:
+		words := (rsaBits(k) + 2047) / 2048 // 2048-bit words, rounded up
+		return 2 * words * words
+	case ed25519.PublicKey:
+		return 1
+	}
+	return 0
+}
+
+// checkVerifyCost refuses an entry whose keys would each be checked
+// against nsigs signatures at a total cost over maxVerifyCost. keys may
+// hold nil for keys that did not parse.
+func checkVerifyCost(keys []*publicKey, nsigs int) error {
+	total := 0
+	for _, k := range keys {
+		if k != nil {
+			total += checkCost(k.cryptoKey()) * nsigs
+		}
+	}
+	if total > maxVerifyCost {
+		return overLimit("checking %d signatures with these keys would cost %d units (one unit: a P-256 check), this log spends at most %d; P-521 and large RSA keys cost the most",
+			nsigs, total, maxVerifyCost)
+	}
+	return nil
+}
+
+// parseVerifierKey parses a DSSE verifier key (dsse verifiers, intoto
+// 0.0.2 signature keys) and checks that it can be used, with the errors
+// Rekor reports.
+func parseVerifierKey(raw []byte) (*publicKey, error) {
+	key, err := parsePublicKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("could not parse public key as x509: %w", err)
+	}
+	if err := checkVerifierKey(key.cryptoKey()); err != nil {
+		return nil, fmt.Errorf("could not load verifier: %w", err)
+	}
+	if err := checkKeyCost(key); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// parseVerifierKeys parses every key before any is used, so that
+// checkVerifyCost knows the cost of the checks before the first. The
+// errors are kept apart, to be reported only where Rekor, which parses
+// each key just before using it, would meet them.
+func parseVerifierKeys(raws [][]byte) ([]*publicKey, []error) {
+	keys := make([]*publicKey, len(raws))
+	errs := make([]error, len(raws))
+	for i, raw := range raws {
+		keys[i], errs[i] = parseVerifierKey(raw)
+	}
+	return keys, errs
 }
 
 // rsaBits is the modulus size of an RSA key, or 0.
