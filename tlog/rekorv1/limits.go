@@ -25,6 +25,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Defaults of the configurable limits (Options).
@@ -138,11 +139,15 @@ func checkKeyCost(k *publicKey) error {
 // checkChainCost bounds the verification of a submitted chain (hashedrekord
 // only): every certificate's key verifies at most one signature of at most
 // maxRSABits, because no two certificates share a subject and x509 path
-// building therefore has one candidate issuer per step.
+// building therefore has one candidate issuer per step (a certificate sent
+// twice counts once).
 func checkChainCost(chain []*x509.Certificate) error {
 	total := 0
 	seen := make(map[string]bool, len(chain))
 	for i, c := range chain {
+		if slices.ContainsFunc(chain[:i], c.Equal) {
+			continue // x509 pools hold a certificate once
+		}
 		total += checkCost(c.PublicKey)
 		if bits := rsaBits(c.PublicKey); bits > maxRSABits {
 			return overLimit("certificate %d of the chain has a %d-bit RSA key, this log verifies at most %d", i, bits, maxRSABits)

@@ -2,9 +2,12 @@ package rekorv1
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -12,6 +15,7 @@ import (
 	"math/big"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hallmark-dev/hallmark/tlog"
 )
@@ -203,12 +207,15 @@ func TestLimitsHashedRekord(t *testing.T) {
 	// A chain whose root appears twice would let path building try the
 	// same subject twice.
 	chain := certChain(t, p256, 3)
-	block, rest := pem.Decode(chain)
-	for len(rest) > 0 {
-		block, rest = pem.Decode(rest)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "ca 0"}, // the root's subject
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, other.Public(), other)
+	if err != nil {
+		t.Fatal(err)
 	}
-	dup := append(append([]byte{}, chain...), pem.EncodeToMemory(block)...)
-	_, err := Canonicalize(body(t, hashedRekordRequest(t, p256, dup, "sha256")), opts)
+	dup := append(append([]byte{}, chain...), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	_, err = Canonicalize(body(t, hashedRekordRequest(t, p256, dup, "sha256")), opts)
 	wantOverLimit(t, err, "certificate 3 of the chain repeats the subject of an earlier one")
 	if _, err := Canonicalize(body(t, hashedRekordRequest(t, p256, chain, "sha256")), opts); err != nil {
 		t.Fatalf("chain of 3: %v", err)
