@@ -86,6 +86,9 @@ func newRekorV1(ctx context.Context, sl *servedLog, inactive []*servedLog, maxBy
 			opts.Algorithms = append(opts.Algorithms, rekorv1.Algorithm(a))
 		}
 	}
+	opts.MaxSignatures = sl.cfg.Rekor.MaxEnvelopeSignatures
+	opts.MaxVerifiers = sl.cfg.Rekor.MaxEnvelopeVerifiers
+	opts.MaxSignatureChecks = sl.cfg.Rekor.MaxSignatureChecks
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("log %s: rekor options: %w", sl.cfg.Name, err)
 	}

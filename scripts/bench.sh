@@ -22,6 +22,8 @@ echo "== adoption import (hallmark adopt's importer, leaves from memory), Postgr
 "$hm" bench import --store sqlite --entries "${IMPORT_ENTRIES:-200000}" --per-second 10
 echo "== Rekor v1 search on PostgreSQL (1,000,000 entries, 2,000,000 search rows)"
 go test -run '^$' -bench PGSearch ./tlog/
+echo "== worst-case entry verification (the costliest requests the limits allow; cpu-ms/op is server CPU per request)"
+go test -run '^$' -bench WorstCase ./tlog/...
 
 for store in postgres sqlite; do
   "$hm" keys generate --type ecdsa-p256 --out "$work/v1-$store.pem"

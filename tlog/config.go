@@ -182,6 +182,15 @@ type RekorConfig struct {
 	// URL is served only through this log. `hallmark log rotate rekor-v1`
 	// maintains this list.
 	InactiveShards []string `yaml:"inactive_shards"`
+	// MaxEnvelopeSignatures (rekor-v1) bounds the signatures of one DSSE
+	// envelope in dsse and intoto entries; more get 400. Default 8.
+	MaxEnvelopeSignatures int `yaml:"max_envelope_signatures"`
+	// MaxEnvelopeVerifiers (rekor-v1) bounds the keys of one dsse entry
+	// (its verifiers) or intoto 0.0.2 entry (one per signature). Default 8.
+	MaxEnvelopeVerifiers int `yaml:"max_envelope_verifiers"`
+	// MaxSignatureChecks (rekor-v1) bounds signatures × keys of one entry,
+	// the most signature verifications it may cost. Default 16.
+	MaxSignatureChecks int `yaml:"max_signature_checks"`
 }
 
 // LoadServiceConfig reads and validates a config file strictly.

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
@@ -21,8 +24,23 @@ import (
 	"github.com/hallmark-dev/hallmark/tlog"
 )
 
-// MaxChainLength bounds the certificates of one submission.
-const MaxChainLength = 10
+// Limits on one submission, checked before any certificate is parsed
+// (count, size) or any signature checked (issuer keys): a chain costs at
+// most one signature check per certificate, each bounded by its key's
+// size. docs/ct.md lists them.
+const (
+	// MaxChainLength bounds the certificates of one submission.
+	MaxChainLength = 10
+	// MaxCertificateBytes bounds each certificate's DER.
+	MaxCertificateBytes = 128 << 10
+	// maxRSABits bounds the RSA keys of submitted issuers: verification
+	// costs grow with the square of the modulus.
+	maxRSABits = 8192
+	// maxVerifyCost bounds the signature checks of a chain, in units of a
+	// P-256 check (see checkCost): 8 issuers with P-521 keys, any chain of
+	// P-256, P-384 or RSA-4096 issuers a CA uses.
+	maxVerifyCost = 256
+)
 
 // Log is a CT log on the engine. Its tlog.Log must have been opened with
 // Framing and a checkpoint signer from NewNoteSigner over the same key.
@@ -134,6 +152,9 @@ func ParseChainRequest(body []byte) ([][]byte, error) {
 		if len(der) == 0 {
 			return nil, fmt.Errorf("%w: chain[%d] is empty", tlog.ErrInvalidRequest, i)
 		}
+		if len(der) > MaxCertificateBytes {
+			return nil, fmt.Errorf("%w: chain[%d] is %d bytes, the limit is %d", tlog.ErrInvalidRequest, i, len(der), MaxCertificateBytes)
+		}
 		out[i] = der
 	}
 	return out, nil
@@ -186,6 +207,9 @@ func (c *Log) verifyChain(chain [][]byte, precert bool) (*Entry, []*x509.Certifi
 				return nil, nil, bad("chain[%d] does not parse: %v", i+1, err)
 			}
 		}
+		if err := checkChainCost(certs); err != nil {
+			return nil, nil, bad("%v", err)
+		}
 		if issuers, err = c.verifyFull(&leaf, certs, chain); err != nil {
 			return nil, nil, bad("chain does not verify to an accepted root: %v", err)
 		}
@@ -211,6 +235,55 @@ func (c *Log) verifyChain(chain [][]byte, precert bool) (*Entry, []*x509.Certifi
 		e.IssuerKeyHash = sha256.Sum256(issuers[0].RawSubjectPublicKeyInfo)
 	}
 	return e, issuers, nil
+}
+
+// checkChainCost bounds what x509 path building may spend on the submitted
+// issuers (chain[1:], parsed): their keys, and their subjects, which must
+// be distinct so that each step has one submitted candidate issuer (a
+// certificate sent twice counts once).
+func checkChainCost(certs []*x509.Certificate) error {
+	seen := make(map[string]bool, len(certs))
+	total := 0
+	for i, c := range certs {
+		if slices.ContainsFunc(certs[:i], c.Equal) {
+			continue // a certificate pool holds it once
+		}
+		if k, ok := c.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() > maxRSABits {
+			return fmt.Errorf("chain[%d] has a %d-bit RSA key, the limit is %d", i+1, k.N.BitLen(), maxRSABits)
+		}
+		if seen[string(c.RawSubject)] {
+			return fmt.Errorf("chain[%d] repeats the subject of an earlier issuer", i+1)
+		}
+		seen[string(c.RawSubject)] = true
+		total += checkCost(c.PublicKey)
+	}
+	if total > maxVerifyCost {
+		return fmt.Errorf("verifying the chain would cost %d units (one unit: a P-256 signature check), the limit is %d", total, maxVerifyCost)
+	}
+	return nil
+}
+
+// checkCost estimates the CPU cost of one signature check with pub, in
+// units of a P-256 check (Go 1.26 on amd64: Ed25519 about the same, P-384
+// 3x, P-521 35x, RSA 2048 2x growing with the square of the modulus).
+func checkCost(pub crypto.PublicKey) int {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve.Params().BitSize {
+		case 256:
+			return 1
+		case 384:
+			return 4
+		default:
+			return 32
+		}
+	case *rsa.PublicKey:
+		words := (k.N.BitLen() + 2047) / 2048
+		return 2 * words * words
+	case ed25519.PublicKey:
+		return 1
+	}
+	return 0
 }
 
 // Chains are verified at the leaf's NotBefore (a log accepts certificates

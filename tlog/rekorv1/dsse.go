@@ -11,7 +11,7 @@ package rekorv1
 //
 // Rekor verifies envelopes with secure-systems-lab's EnvelopeVerifier, one
 // key at a time with a threshold of one. Its quirks shape what is accepted,
-// so dsseVerifyOne reproduces them: a key accepts at most one signature (the
+// so preparedEnvelope.verifyOne reproduces them: a key accepts at most one signature (the
 // first that verifies), a key that verifies none fails the whole request,
 // and every signature must be valid base64 even after a key has matched.
 
@@ -74,40 +74,57 @@ func pae(payloadType string, payload []byte) []byte {
 	return append(b, payload...)
 }
 
-// dsseVerifyOne verifies env with a single key, as securesystemslib's
-// EnvelopeVerifier does with one provider and threshold 1. keyID, if not
-// empty, restricts the key to signatures whose keyid is empty or equal. It
-// returns the accepted signature and the decoded payload.
-func dsseVerifyOne(env *envelope, pub crypto.PublicKey, keyID string) (*envelopeSignature, []byte, error) {
-	if len(env.Signatures) == 0 {
-		return nil, nil, errors.New("no signature found")
+// preparedEnvelope is an envelope decoded once for all the keys it is
+// checked against: its payload, the PAE message and its SHA-256 (which
+// RSA and ECDSA checks sign), and every signature.
+type preparedEnvelope struct {
+	env     *envelope
+	payload []byte
+	msg     []byte
+	digest  [sha256.Size]byte
+	sigs    [][]byte
+	err     error // the decoding error verifyOne reports, if any
+}
+
+func prepareEnvelope(env *envelope) *preparedEnvelope {
+	p := &preparedEnvelope{env: env}
+	if p.payload, p.err = dsseB64Decode(env.Payload); p.err != nil {
+		return p
 	}
-	body, err := dsseB64Decode(env.Payload)
-	if err != nil {
-		return nil, nil, err
+	p.msg = pae(env.PayloadType, p.payload)
+	p.digest = sha256.Sum256(p.msg)
+	p.sigs = make([][]byte, len(env.Signatures))
+	for i, s := range env.Signatures {
+		if p.sigs[i], p.err = dsseB64Decode(s.Sig); p.err != nil {
+			return p
+		}
 	}
-	msg := pae(env.PayloadType, body)
-	var accepted *envelopeSignature
-	for i := range env.Signatures {
-		s := &env.Signatures[i]
-		sig, err := dsseB64Decode(s.Sig)
-		if err != nil {
-			return nil, nil, err
-		}
-		if accepted != nil {
-			continue // the key is used up, but every signature is still decoded
-		}
+	return p
+}
+
+// verifyOne verifies the envelope with a single key, as securesystemslib's
+// EnvelopeVerifier does with one provider and threshold 1: the key accepts
+// the first signature that verifies. keyID, if not empty, restricts the key
+// to signatures whose keyid is empty or equal. A payload or any signature
+// that is not base64 fails every key, before any check: securesystemslib
+// decodes every signature even after one has verified.
+func (p *preparedEnvelope) verifyOne(pub crypto.PublicKey, keyID string) (*envelopeSignature, error) {
+	if len(p.env.Signatures) == 0 {
+		return nil, errors.New("no signature found")
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	for i := range p.env.Signatures {
+		s := &p.env.Signatures[i]
 		if s.KeyID != "" && keyID != "" && s.KeyID != keyID {
 			continue
 		}
-		if verifyMessage(pub, msg, sig) == nil {
-			accepted = s
+		if verifyPrepared(pub, p.msg, p.digest[:], p.sigs[i]) == nil {
+			return s, nil
 		}
 	}
-	if accepted == nil {
-		return nil, nil, errors.New("accepted signatures do not match threshold, Found: 0, Expected 1")
-	}
-	return accepted, body, nil
+	return nil, errors.New("accepted signatures do not match threshold, Found: 0, Expected 1")
 }
 
 type dsseV001 struct {
@@ -218,7 +235,7 @@ func (req *dsseInput) validate() error {
 	return errs.err()
 }
 
-func (e *dsseV001) unmarshal(spec any) error {
+func (e *dsseV001) unmarshal(spec any, lim limits) error {
 	m, ok := spec.(map[string]any)
 	if !ok {
 		return invalidf("unsupported input type %T for DecodeEntry", spec)
@@ -249,6 +266,9 @@ func (e *dsseV001) unmarshal(spec any) error {
 	if len(e.env.Signatures) == 0 {
 		return invalid(errors.New("DSSE envelope must contain 1 or more signatures"))
 	}
+	if err := e.checkLimits(lim); err != nil {
+		return invalid(err)
+	}
 	if err := e.verify(); err != nil {
 		return invalid(err)
 	}
@@ -256,6 +276,32 @@ func (e *dsseV001) unmarshal(spec any) error {
 	envelopeHash256 := sha256.Sum256([]byte(e.envelope))
 	e.payloadH = hex.EncodeToString(payloadHash256[:])
 	e.envelopeH = hex.EncodeToString(envelopeHash256[:])
+	return nil
+}
+
+// checkLimits bounds the work of verify before it parses or checks
+// anything: the counts, each verifier's size, and the signatures the leaf
+// will hold (each distinct one once).
+func (e *dsseV001) checkLimits(lim limits) error {
+	if err := lim.checkEnvelope(len(e.env.Signatures), len(e.verifiers), len(e.env.Payload)); err != nil {
+		return err
+	}
+	for i, v := range e.verifiers {
+		if err := checkKeySize(fmt.Sprintf("verifier %d", i), v); err != nil {
+			return err
+		}
+	}
+	seen := make(map[string]bool, len(e.env.Signatures))
+	total := 0
+	for _, s := range e.env.Signatures {
+		if !seen[s.Sig] {
+			seen[s.Sig] = true
+			total += len(s.Sig)
+		}
+	}
+	if total > maxEntryBytes {
+		return overLimit("the envelope's signatures are %d bytes, more than the %d a log entry can hold", total, maxEntryBytes)
+	}
 	return nil
 }
 
@@ -267,23 +313,24 @@ func (e *dsseV001) verify() error {
 	for _, s := range e.env.Signatures {
 		pending[s.Sig] = true
 	}
+	keys, keyErrs := parseVerifierKeys(e.verifiers)
+	if err := checkVerifyCost(keys, len(e.env.Signatures)); err != nil {
+		return err
+	}
+	prepared := prepareEnvelope(&e.env)
 	bySig := make(map[string]*publicKey)
-	for _, raw := range e.verifiers {
+	for i, key := range keys {
 		if len(pending) == 0 {
 			break
 		}
-		key, err := parsePublicKey(raw)
-		if err != nil {
-			return fmt.Errorf("could not parse public key as x509: %w", err)
+		if keyErrs[i] != nil {
+			return keyErrs[i]
 		}
-		if err := checkVerifierKey(key.cryptoKey()); err != nil {
-			return fmt.Errorf("could not load verifier: %w", err)
-		}
-		sig, payload, err := dsseVerifyOne(&e.env, key.cryptoKey(), "")
+		sig, err := prepared.verifyOne(key.cryptoKey(), "")
 		if err != nil {
 			return fmt.Errorf("could not verify envelope: %w", err)
 		}
-		e.payload = payload
+		e.payload = prepared.payload
 		delete(pending, sig.Sig)
 		bySig[sig.Sig] = key
 	}

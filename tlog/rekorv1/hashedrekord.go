@@ -28,7 +28,7 @@ type hashedRekordV001 struct {
 	hashAlg   crypto.Hash
 }
 
-func (e *hashedRekordV001) unmarshal(spec any) error {
+func (e *hashedRekordV001) unmarshal(spec any, _ limits) error {
 	m, ok := spec.(map[string]any)
 	if !ok {
 		return invalidf("unsupported input type %T for DecodeEntry", spec)
@@ -73,6 +73,14 @@ func (e *hashedRekordV001) validate() error {
 	if !e.hasKey {
 		return invalid(errors.New("missing public key"))
 	}
+	// The leaf holds the signature and the key (or chain): refuse what
+	// cannot fit before parsing anything.
+	if err := checkKeySize("the public key", e.keyPEM); err != nil {
+		return invalid(err)
+	}
+	if n := len(e.signature) + len(e.keyPEM); n > maxKeyBytes {
+		return invalid(overLimit("the signature and public key are %d bytes, more than the %d a log entry can hold", n, maxKeyBytes))
+	}
 	key, err := parsePublicKey(e.keyPEM)
 	if err != nil {
 		return invalid(err)
@@ -106,8 +114,14 @@ func (e *hashedRekordV001) verify(digest []byte) error {
 	if len(e.signature) == 0 {
 		return errors.New("X509 signature has not been initialized")
 	}
+	if err := checkKeyCost(e.key); err != nil {
+		return err
+	}
 	// Only hashedrekord checks a submitted chain; the other kinds just use
 	// the leaf's key.
+	if err := checkChainCost(e.key.chain); err != nil {
+		return err
+	}
 	if err := verifyChain(e.key.chain); err != nil {
 		return err
 	}

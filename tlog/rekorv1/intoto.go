@@ -38,7 +38,7 @@ type intotoV001 struct {
 	env         envelope
 }
 
-func (e *intotoV001) unmarshal(spec any) error {
+func (e *intotoV001) unmarshal(spec any, lim limits) error {
 	m, ok := spec.(map[string]any)
 	if !ok {
 		return invalidf("unsupported input type %T for DecodeEntry", spec)
@@ -72,6 +72,9 @@ func (e *intotoV001) unmarshal(spec any) error {
 	}
 
 	e.keyPEM = keyPEM
+	if err := checkKeySize("the public key", keyPEM); err != nil {
+		return invalid(err)
+	}
 	if e.key, err = parsePublicKey(keyPEM); err != nil {
 		return invalid(err)
 	}
@@ -91,9 +94,18 @@ func (e *intotoV001) unmarshal(spec any) error {
 	if err := json.Unmarshal([]byte(e.envelope), &e.env); err != nil {
 		return invalid(err)
 	}
+	if err := lim.checkEnvelope(len(e.env.Signatures), 1, len(e.env.Payload)); err != nil {
+		return invalid(err)
+	}
+	if err := checkKeyCost(e.key); err != nil {
+		return invalid(err)
+	}
+	if err := checkVerifyCost([]*publicKey{e.key}, len(e.env.Signatures)); err != nil {
+		return invalid(err)
+	}
 	// sigstore's DSSE verifier wrapper passes the key, so signatures with a
 	// keyid other than the key's SSH fingerprint are not tried.
-	if _, _, err := dsseVerifyOne(&e.env, pub, sshKeyID(pub)); err != nil {
+	if _, err := prepareEnvelope(&e.env).verifyOne(pub, sshKeyID(pub)); err != nil {
 		return invalid(err)
 	}
 	payload, err := base64.StdEncoding.DecodeString(e.env.Payload)
@@ -178,7 +190,7 @@ type intotoV002Signature struct {
 	Sig       []byte `json:"sig"`
 }
 
-func (e *intotoV002) unmarshal(spec any) error {
+func (e *intotoV002) unmarshal(spec any, lim limits) error {
 	m, ok := spec.(map[string]any)
 	if !ok {
 		return invalidf("unsupported input type %T for DecodeEntry", spec)
@@ -220,6 +232,9 @@ func (e *intotoV002) unmarshal(spec any) error {
 	}
 	if len(e.payload) == 0 {
 		return nil // not insertable; reported by insertable
+	}
+	if err := e.checkLimits(lim); err != nil {
+		return invalid(err)
 	}
 	if err := e.verify(); err != nil {
 		return invalid(err)
@@ -283,6 +298,26 @@ func (e *intotoV002) schemaFailure(sigsPresent bool, missingField []string) stri
 	return in(e.payloadHash.validate("content.payloadHash", "sha256"), "content.payloadHash")
 }
 
+// checkLimits bounds the work of verify before it parses or checks
+// anything: every key is checked against every signature, and the leaf
+// holds every signature and key base64-encoded.
+func (e *intotoV002) checkLimits(lim limits) error {
+	if err := lim.checkEnvelope(len(e.sigs), len(e.sigs), len(e.payload)); err != nil {
+		return err
+	}
+	total := 0
+	for i, s := range e.sigs {
+		if err := checkKeySize(fmt.Sprintf("the public key of signature %d", i), s.PublicKey); err != nil {
+			return err
+		}
+		total += len(s.Sig) + len(s.PublicKey)
+	}
+	if total > maxKeyBytes {
+		return overLimit("the envelope's signatures and keys are %d bytes, more than the %d a log entry can hold", total, maxKeyBytes)
+	}
+	return nil
+}
+
 // verify requires every signature to be verified by one of the submitted
 // keys; unlike dsse, every key is tried and must verify one signature.
 func (e *intotoV002) verify() error {
@@ -294,15 +329,20 @@ func (e *intotoV002) verify() error {
 	for _, s := range env.Signatures {
 		pending[s.Sig] = true
 	}
-	for _, s := range e.sigs {
-		key, err := parsePublicKey(s.PublicKey)
-		if err != nil {
-			return fmt.Errorf("could not parse public key as x509: %w", err)
+	raws := make([][]byte, len(e.sigs))
+	for i, s := range e.sigs {
+		raws[i] = s.PublicKey
+	}
+	keys, keyErrs := parseVerifierKeys(raws)
+	if err := checkVerifyCost(keys, len(e.sigs)); err != nil {
+		return err
+	}
+	prepared := prepareEnvelope(&env)
+	for i, key := range keys {
+		if keyErrs[i] != nil {
+			return keyErrs[i]
 		}
-		if err := checkVerifierKey(key.cryptoKey()); err != nil {
-			return fmt.Errorf("could not load verifier: %w", err)
-		}
-		accepted, _, err := dsseVerifyOne(&env, key.cryptoKey(), "")
+		accepted, err := prepared.verifyOne(key.cryptoKey(), "")
 		if err != nil {
 			return fmt.Errorf("could not verify envelope: %w", err)
 		}

@@ -13,7 +13,6 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/pem"
@@ -265,20 +264,19 @@ func verifyDigest(pub crypto.PublicKey, hash crypto.Hash, digest, sig []byte) er
 	return nil
 }
 
-// verifyMessage verifies a signature over a whole message the way Rekor's
-// DSSE-based types do (sigstore's LoadVerifier with SHA-256): RSA PKCS#1 v1.5
-// and ECDSA over SHA-256 of the message whatever the key size or curve, and
-// pure Ed25519.
-func verifyMessage(pub crypto.PublicKey, msg, sig []byte) error {
+// verifyPrepared verifies a signature over a whole message the way Rekor's
+// DSSE-based types do (sigstore's LoadVerifier with SHA-256): RSA PKCS#1
+// v1.5 and ECDSA over digest, the SHA-256 of msg, whatever the key size or
+// curve, and pure Ed25519 over msg.
+func verifyPrepared(pub crypto.PublicKey, msg, digest, sig []byte) error {
 	if err := checkVerifierKey(pub); err != nil {
 		return err
 	}
-	digest := sha256.Sum256(msg)
 	switch pub := pub.(type) {
 	case *rsa.PublicKey:
-		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig)
+		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest, sig)
 	case *ecdsa.PublicKey:
-		return verifyECDSA(pub, digest[:], sig)
+		return verifyECDSA(pub, digest, sig)
 	case ed25519.PublicKey:
 		if !ed25519.Verify(pub, msg, sig) {
 			return errors.New("failed to verify signature")

@@ -66,6 +66,17 @@ type Options struct {
 	// Empty means DefaultAlgorithms. As in Rekor, other kinds are not
 	// subject to this check.
 	Algorithms []Algorithm
+
+	// MaxSignatures bounds the signatures of one DSSE envelope (dsse and
+	// intoto entries). Zero means DefaultMaxSignatures.
+	MaxSignatures int
+	// MaxVerifiers bounds the keys of one entry (dsse verifiers, intoto
+	// 0.0.2 signature keys). Zero means DefaultMaxVerifiers.
+	MaxVerifiers int
+	// MaxSignatureChecks bounds signatures × keys, the most signature
+	// verifications one entry may need. Zero means
+	// DefaultMaxSignatureChecks.
+	MaxSignatureChecks int
 }
 
 // DefaultOptions are Rekor's defaults: every implemented kind, and
@@ -86,6 +97,9 @@ func (o Options) Validate() error {
 		if _, ok := algorithmRegistry[a]; !ok {
 			return fmt.Errorf("rekorv1: unknown signing algorithm %q", a)
 		}
+	}
+	if o.MaxSignatures < 0 || o.MaxVerifiers < 0 || o.MaxSignatureChecks < 0 {
+		return errors.New("rekorv1: verification limits must not be negative")
 	}
 	return nil
 }
@@ -203,7 +217,7 @@ func Canonicalize(body []byte, opts Options) (*Entry, error) {
 		return nil, invalidf("%s implementation for version '%v' not found: unable to locate entry for version %s", pe.Kind, version, version)
 	}
 
-	if err := k.unmarshal(pe.Spec); err != nil {
+	if err := k.unmarshal(pe.Spec, opts.limits()); err != nil {
 		return nil, err
 	}
 	if !slices.Contains(kinds, pe.Kind) {
@@ -234,8 +248,9 @@ func Canonicalize(body []byte, opts Options) (*Entry, error) {
 // kindImpl is one kind at one version. Its methods are called in order;
 // each relies on the state the previous ones established.
 type kindImpl interface {
-	// unmarshal decodes and validates the spec and verifies signatures.
-	unmarshal(spec any) error
+	// unmarshal decodes and validates the spec and verifies signatures,
+	// within lim.
+	unmarshal(spec any, lim limits) error
 	// insertable reports why a valid spec still cannot be added to the log.
 	insertable() error
 	// checkAlgorithms applies the signing-algorithm registry.

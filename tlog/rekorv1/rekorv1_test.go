@@ -19,6 +19,7 @@ import (
 	"math/big"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -149,7 +150,7 @@ func certChain(t testing.TB, k *testKey, n int) []byte {
 	for i := range n - 1 {
 		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(int64(i + 1)), Subject: pkix.Name{CommonName: "ca"},
+			SerialNumber: big.NewInt(int64(i + 1)), Subject: pkix.Name{CommonName: "ca " + strconv.Itoa(i)},
 			NotBefore: time.Now().Add(-time.Hour * time.Duration(10+n-i)), NotAfter: time.Now().Add(time.Hour),
 			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
 		}

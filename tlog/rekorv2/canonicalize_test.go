@@ -355,7 +355,7 @@ func TestCanonicalizeRejects(t *testing.T) {
 			}
 			hr.Signature.Verifier.Verifier = &rekortilespb.Verifier_X509Certificate{X509Certificate: &protocommon.X509Certificate{RawBytes: der}}
 			return req
-		}, nil, "hashedRekordRequestV002", "more than the 65535 a log entry can hold"},
+		}, nil, "hashedRekordRequestV002", "bytes, more than the 49151 a log entry can hold"}, // refused before parsing
 		{"signature by another key", func(t *testing.T) *CreateEntryRequest {
 			req, hr := hashed(t)
 			other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -3,6 +3,7 @@ package rekorv2
 import (
 	"bytes"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"fmt"
 	"slices"
@@ -50,6 +51,29 @@ func dsseEntry(ds *rekortilespb.DSSERequestV002, opts Options) (*rekortilespb.En
 		}
 	}
 
+	// Bound the work before parsing anything: every signature is checked
+	// against every verifier, over the whole payload for Ed25519, and the
+	// leaf holds every signature and verifier.
+	checks := len(sigs) * len(ds.Verifiers)
+	if checks > MaxDSSESignatureChecks {
+		return nil, overLimit(field, "%d distinct signatures and %d verifiers need %d signature checks, at most %d are allowed",
+			len(sigs), len(ds.Verifiers), checks, MaxDSSESignatureChecks)
+	}
+	if n := int64(checks) * int64(len(env.Payload)); n > maxVerifyBytes {
+		return nil, overLimit(field+".envelope.payload", "%d signature checks over a %d-byte payload would hash %d bytes, at most %d are allowed; send fewer signatures or verifiers",
+			checks, len(env.Payload), n, maxVerifyBytes)
+	}
+	size := 0
+	for _, sig := range sigs {
+		size += len(sig)
+	}
+	for _, v := range ds.Verifiers {
+		size += verifierBytes(v)
+	}
+	if size > maxLoggedBytes {
+		return nil, overLimit(field, "the signatures and verifiers are %d bytes, more than the %d a log entry can hold", size, maxLoggedBytes)
+	}
+
 	type parsed struct {
 		pub crypto.PublicKey
 		alg algorithm
@@ -68,10 +92,34 @@ func dsseEntry(ds *rekortilespb.DSSERequestV002, opts Options) (*rekortilespb.En
 		}
 		verifiers[j] = parsed{pub, alg}
 	}
+	cost := 0
+	for _, v := range verifiers {
+		cost += checkCost(v.pub) * len(sigs)
+	}
+	if cost > maxVerifyCost {
+		return nil, overLimit(field+".verifiers", "checking %d signatures with these verifiers would cost %d units (one unit: a P-256 check), at most %d are allowed; P-521 keys cost the most",
+			len(sigs), cost, maxVerifyCost)
+	}
 
-	// Try every (signature, verifier) pair: at most 100 verifications. The
-	// pairing must be one-to-one for the leaf not to depend on order.
+	// Try every (signature, verifier) pair: at most MaxDSSESignatureChecks
+	// verifications. The pairing must be one-to-one for the leaf not to
+	// depend on order. RSA and ECDSA sign a digest of the PAE, computed
+	// once per hash; pure Ed25519 hashes the PAE in every check.
 	pae := preAuthEncoding(env.PayloadType, env.Payload)
+	digests := map[crypto.Hash][]byte{}
+	check := func(v parsed, sig []byte) error {
+		if _, ok := v.pub.(ed25519.PublicKey); ok {
+			return v.alg.verifyMessage(v.pub, pae, sig)
+		}
+		d, ok := digests[v.alg.hash]
+		if !ok {
+			h := v.alg.hash.New()
+			h.Write(pae)
+			d = h.Sum(nil)
+			digests[v.alg.hash] = d
+		}
+		return v.alg.verifyDigest(v.pub, d, sig)
+	}
 	signer := make([]int, len(sigs))      // verifier of each signature
 	signed := make([]int, len(verifiers)) // signature of each verifier
 	for j := range signed {
@@ -81,7 +129,7 @@ func dsseEntry(ds *rekortilespb.DSSERequestV002, opts Options) (*rekortilespb.En
 		signer[i] = -1
 		sf := field + ".envelope.signatures[" + strconv.Itoa(sigIndex[i]) + "].sig"
 		for j, v := range verifiers {
-			if v.alg.verifyMessage(v.pub, pae, sig) != nil {
+			if check(v, sig) != nil {
 				continue
 			}
 			if signer[i] >= 0 {

@@ -22,6 +22,11 @@ func hashedRekordEntry(hr *rekortilespb.HashedRekordRequestV002, opts Options) (
 	if len(hr.GetDigest()) == 0 {
 		return nil, inputErrorf(field+".digest", "empty digest")
 	}
+	// The leaf holds the signature, the digest and the verifier: refuse what
+	// cannot fit before parsing it.
+	if n := len(sig.Content) + len(hr.Digest) + verifierBytes(sig.GetVerifier()); n > maxLoggedBytes {
+		return nil, overLimit(field, "the signature, digest and verifier are %d bytes, more than the %d a log entry can hold", n, maxLoggedBytes)
+	}
 	pub, alg, err := parseVerifier(field+".signature.verifier", sig.GetVerifier(), hashedRekordType, opts)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,243 @@
+package rekorv1
+
+// Verification limits. Rekor v1 verifies whatever it is sent: every dsse
+// verifier against every envelope signature, keys of any size, chains that
+// make x509 path building try many candidates. Here every entry's cost is
+// bounded before any key is parsed or any signature checked:
+//
+//   - counts: signatures per envelope, verifiers per entry, and their
+//     product (the most signature checks the entry can cost);
+//   - sizes: each submitted key, the signatures that the leaf records, and
+//     the bytes the signature checks hash (checks × envelope payload);
+//   - after parsing, before verifying: RSA moduli of at most maxRSABits,
+//     and certificate chains whose subjects are distinct, so that path
+//     building tries one candidate per step.
+//
+// Real clients stay far below every limit (cosign and sigstore-go send one
+// signature and one key); a request Rekor accepts that is within them is
+// accepted here with the same leaf. docs/rekor.md lists them.
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Defaults of the configurable limits (Options).
+const (
+	// DefaultMaxSignatures bounds the signatures of one DSSE envelope
+	// (dsse, intoto 0.0.1 and 0.0.2).
+	DefaultMaxSignatures = 8
+	// DefaultMaxVerifiers bounds the keys of one entry: dsse verifiers,
+	// intoto 0.0.2 signature public keys.
+	DefaultMaxVerifiers = 8
+	// DefaultMaxSignatureChecks bounds signatures × keys, the most
+	// signature verifications one entry can need.
+	DefaultMaxSignatureChecks = 16
+)
+
+// Fixed limits.
+const (
+	// maxEntryBytes is the largest leaf a log holds (tlog.MaxEntrySize):
+	// what a leaf must record cannot be larger.
+	maxEntryBytes = 1<<16 - 1
+	// maxKeyBytes bounds one submitted key, certificate or chain (decoded
+	// PEM): three quarters of a leaf, since leaves hold it base64-encoded.
+	maxKeyBytes = maxEntryBytes * 3 / 4
+	// maxVerifyBytes bounds the message bytes signature checks may hash:
+	// signature checks × the envelope's decoded payload. Ed25519 hashes the
+	// whole message for every check; 8 MiB is 10-20 ms of SHA-512.
+	maxVerifyBytes = 8 << 20
+	// maxVerifyCost bounds the signature checks of one entry in units of
+	// one P-256 check (see checkCost): 16 checks of any key real clients
+	// use, but only 8 with P-521 or 8192-bit RSA keys, whose checks cost
+	// 30-40 times a P-256 check. It is about 40 ms of CPU on the machine
+	// of docs/BENCHMARKS.md.
+	maxVerifyCost = 256
+	// maxRSABits bounds RSA moduli. Verification costs grow with the square
+	// of the modulus; Rekor's algorithm registry stops at 4096 bits.
+	maxRSABits = 8192
+)
+
+// ErrOverLimit marks entries refused because they exceed a verification
+// limit (too many signatures or keys, keys or signatures too large). Such
+// errors are *InputError (400) whose Err wraps ErrOverLimit.
+var ErrOverLimit = errors.New("over a verification limit")
+
+type limitError struct{ msg string }
+
+func (e *limitError) Error() string        { return e.msg }
+func (e *limitError) Is(target error) bool { return target == ErrOverLimit }
+
+// overLimit is the cause of the 400 for a request over a limit: wrap it
+// with invalid.
+func overLimit(format string, args ...any) error {
+	return &limitError{fmt.Sprintf(format, args...)}
+}
+
+// limits are the effective limits of one Canonicalize call.
+type limits struct {
+	signatures, verifiers, checks int
+}
+
+func (o Options) limits() limits {
+	l := limits{DefaultMaxSignatures, DefaultMaxVerifiers, DefaultMaxSignatureChecks}
+	if o.MaxSignatures > 0 {
+		l.signatures = o.MaxSignatures
+	}
+	if o.MaxVerifiers > 0 {
+		l.verifiers = o.MaxVerifiers
+	}
+	if o.MaxSignatureChecks > 0 {
+		l.checks = o.MaxSignatureChecks
+	}
+	return l
+}
+
+// checkEnvelope applies the count and hashing limits to an envelope of
+// nsigs signatures checked against nkeys keys, whose payload is payloadLen
+// bytes of base64 text. It does no parsing.
+func (l limits) checkEnvelope(nsigs, nkeys, payloadLen int) error {
+	switch {
+	case nsigs > l.signatures:
+		return overLimit("the DSSE envelope has %d signatures, this log accepts at most %d", nsigs, l.signatures)
+	case nkeys > l.verifiers:
+		return overLimit("the entry has %d verifiers, this log accepts at most %d", nkeys, l.verifiers)
+	case nsigs*nkeys > l.checks:
+		return overLimit("%d signatures and %d verifiers need %d signature checks, this log performs at most %d",
+			nsigs, nkeys, nsigs*nkeys, l.checks)
+	}
+	if n := int64(nsigs*nkeys) * int64(payloadLen/4*3); n > maxVerifyBytes {
+		return overLimit("%d signature checks over a %d-byte payload would hash %d bytes, this log hashes at most %d; send fewer signatures or verifiers",
+			nsigs*nkeys, payloadLen/4*3, n, maxVerifyBytes)
+	}
+	return nil
+}
+
+// checkKeySize refuses a key too large to be logged, before parsing it.
+func checkKeySize(what string, raw []byte) error {
+	if len(raw) > maxKeyBytes {
+		return overLimit("%s is %d bytes, more than the %d a log entry can hold", what, len(raw), maxKeyBytes)
+	}
+	return nil
+}
+
+// checkKeyCost refuses a key whose signature checks would cost more than
+// any real client's: an RSA modulus over maxRSABits.
+func checkKeyCost(k *publicKey) error {
+	if bits := rsaBits(k.cryptoKey()); bits > maxRSABits {
+		return overLimit("the RSA key has %d bits, this log verifies at most %d", bits, maxRSABits)
+	}
+	return nil
+}
+
+// checkChainCost bounds the verification of a submitted chain (hashedrekord
+// only): every certificate's key verifies at most one signature of at most
+// maxRSABits, because no two certificates share a subject and x509 path
+// building therefore has one candidate issuer per step (a certificate sent
+// twice counts once).
+func checkChainCost(chain []*x509.Certificate) error {
+	total := 0
+	seen := make(map[string]bool, len(chain))
+	for i, c := range chain {
+		if slices.ContainsFunc(chain[:i], c.Equal) {
+			continue // x509 pools hold a certificate once
+		}
+		total += checkCost(c.PublicKey)
+		if bits := rsaBits(c.PublicKey); bits > maxRSABits {
+			return overLimit("certificate %d of the chain has a %d-bit RSA key, this log verifies at most %d", i, bits, maxRSABits)
+		}
+		if seen[string(c.RawSubject)] {
+			return overLimit("certificate %d of the chain repeats the subject of an earlier one", i)
+		}
+		seen[string(c.RawSubject)] = true
+	}
+	if total > maxVerifyCost {
+		return overLimit("verifying the chain would cost %d units (one unit: a P-256 check), this log spends at most %d", total, maxVerifyCost)
+	}
+	return nil
+}
+
+// checkCost estimates the CPU cost of one signature check with pub, in
+// units of a P-256 check (measured with Go 1.26 on amd64: Ed25519 about
+// the same, P-384 3x, P-521 35x, RSA 2048 2x growing with the square of
+// the modulus). Unknown keys cost nothing: they are never checked.
+func checkCost(pub crypto.PublicKey) int {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve.Params().BitSize {
+		case 256:
+			return 1
+		case 384:
+			return 4
+		default:
+			return 32
+		}
+	case *rsa.PublicKey:
+		words := (rsaBits(k) + 2047) / 2048 // 2048-bit words, rounded up
+		return 2 * words * words
+	case ed25519.PublicKey:
+		return 1
+	}
+	return 0
+}
+
+// checkVerifyCost refuses an entry whose keys would each be checked
+// against nsigs signatures at a total cost over maxVerifyCost. keys may
+// hold nil for keys that did not parse.
+func checkVerifyCost(keys []*publicKey, nsigs int) error {
+	total := 0
+	for _, k := range keys {
+		if k != nil {
+			total += checkCost(k.cryptoKey()) * nsigs
+		}
+	}
+	if total > maxVerifyCost {
+		return overLimit("checking %d signatures with these keys would cost %d units (one unit: a P-256 check), this log spends at most %d; P-521 and large RSA keys cost the most",
+			nsigs, total, maxVerifyCost)
+	}
+	return nil
+}
+
+// parseVerifierKey parses a DSSE verifier key (dsse verifiers, intoto
+// 0.0.2 signature keys) and checks that it can be used, with the errors
+// Rekor reports.
+func parseVerifierKey(raw []byte) (*publicKey, error) {
+	key, err := parsePublicKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("could not parse public key as x509: %w", err)
+	}
+	if err := checkVerifierKey(key.cryptoKey()); err != nil {
+		return nil, fmt.Errorf("could not load verifier: %w", err)
+	}
+	if err := checkKeyCost(key); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// parseVerifierKeys parses every key before any is used, so that
+// checkVerifyCost knows the cost of the checks before the first. The
+// errors are kept apart, to be reported only where Rekor, which parses
+// each key just before using it, would meet them.
+func parseVerifierKeys(raws [][]byte) ([]*publicKey, []error) {
+	keys := make([]*publicKey, len(raws))
+	errs := make([]error, len(raws))
+	for i, raw := range raws {
+		keys[i], errs[i] = parseVerifierKey(raw)
+	}
+	return keys, errs
+}
+
+// rsaBits is the modulus size of an RSA key, or 0.
+func rsaBits(pub crypto.PublicKey) int {
+	if k, ok := pub.(*rsa.PublicKey); ok && k.N != nil {
+		return k.N.BitLen()
+	}
+	return 0
+}

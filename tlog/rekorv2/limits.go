@@ -1,0 +1,80 @@
+package rekorv2
+
+// Verification limits, checked before any key is parsed or any signature
+// checked (after parsing, for what depends on the key): a dsse request's
+// leaf holds its signatures and verifiers, so they must fit in MaxEntrySize;
+// every signature is checked against every verifier, so their product is
+// bounded (MaxDSSESignatureChecks), weighed by what a check with each key
+// costs (maxVerifyCost), and by the payload bytes Ed25519 hashes per check
+// (maxVerifyBytes). A hashedrekord request costs one check. Real clients
+// send one signature and one verifier; docs/rekor.md lists the limits.
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+
+	rekortilespb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
+)
+
+// MaxDSSESignatureChecks bounds distinct signatures × verifiers of a dsse
+// request: each signature is checked against every verifier to prove the
+// pairing one-to-one. rekor-tiles allowed 10 × 10; since the pairing must be
+// one-to-one, 16 admits up to 4 signatures with 4 verifiers.
+const MaxDSSESignatureChecks = 16
+
+const (
+	// maxVerifyCost bounds the checks of one request in units of a P-256
+	// check: 16 checks with the keys real clients use, 8 with P-521.
+	maxVerifyCost = 256
+	// maxVerifyBytes bounds checks × payload bytes: pure Ed25519 hashes the
+	// whole PAE for every check.
+	maxVerifyBytes = 8 << 20
+	// maxLoggedBytes bounds what the leaf holds base64-encoded (signatures,
+	// keys, certificates): three quarters of MaxEntrySize.
+	maxLoggedBytes = MaxEntrySize * 3 / 4
+)
+
+// ErrOverLimit marks requests refused because they exceed a verification
+// limit. Such errors are *InputError whose Err wraps ErrOverLimit.
+var ErrOverLimit = errors.New("over a verification limit")
+
+type limitError struct{ msg string }
+
+func (e *limitError) Error() string        { return e.msg }
+func (e *limitError) Is(target error) bool { return target == ErrOverLimit }
+
+func overLimit(field, format string, args ...any) *InputError {
+	return &InputError{Field: field, Err: &limitError{fmt.Sprintf(format, args...)}}
+}
+
+// verifierBytes is the size of a verifier's key or certificate, unparsed.
+func verifierBytes(v *rekortilespb.Verifier) int {
+	return len(v.GetPublicKey().GetRawBytes()) + len(v.GetX509Certificate().GetRawBytes())
+}
+
+// checkCost estimates the CPU cost of one signature check with pub, in
+// units of a P-256 check (Go 1.26 on amd64: Ed25519 about the same, P-384
+// 3x, P-521 35x, RSA 2048 2x growing with the square of the modulus).
+func checkCost(pub crypto.PublicKey) int {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve.Params().BitSize {
+		case 256:
+			return 1
+		case 384:
+			return 4
+		default:
+			return 32
+		}
+	case *rsa.PublicKey:
+		words := (k.N.BitLen() + 2047) / 2048
+		return 2 * words * words
+	case ed25519.PublicKey:
+		return 1
+	}
+	return 0
+}
