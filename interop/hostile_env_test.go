@@ -290,6 +290,11 @@ type honestLoad struct {
 	pace    time.Duration
 }
 
+// honestRetryFor is how long an honest client keeps retrying a request
+// answered with 429 or 503 and Retry-After (gRPC Unavailable) before it
+// counts as failed.
+const honestRetryFor = 5 * time.Second
+
 // honestPhase is what honest clients saw during one phase.
 type honestPhase struct {
 	name     string
@@ -385,15 +390,18 @@ func (hc *honestClients) writer(ph *honestPhase, kind honestKind, pace time.Dura
 	}
 	for time.Now().Before(end) {
 		next := time.Now().Add(pace)
+		first := time.Now()
 		for attempt := 0; ; attempt++ {
 			o, detail := hc.once(ph, kind, key, token)
 			if o == "ok" {
 				ph.ok[kind].Add(1)
 				break
 			}
-			if answer(o).pushback() && attempt < 20 && time.Now().Before(end) {
+			// Overload said properly: back off and retry, as sigstore
+			// clients do, for up to honestRetryFor.
+			if o.pushback() && time.Since(first) < honestRetryFor {
 				ph.pushback[kind].Add(1)
-				time.Sleep(50 * time.Millisecond)
+				time.Sleep(min(100*time.Millisecond<<attempt, time.Second))
 				continue
 			}
 			ph.fail(kind, "%s %s", o, detail)
@@ -496,7 +504,7 @@ func failedAnswer(code int, retryAfter string, err error) answer {
 
 func grpcAnswer(err error) answer {
 	s := err.Error()
-	if strings.Contains(s, "code = Unavailable") || strings.Contains(s, "code = ResourceExhausted") {
+	if strings.Contains(s, "code = Unavailable") {
 		return "grpc-unavailable+RA" // gRPC's pushback, which clients retry like a 503 with Retry-After
 	}
 	return answer("grpc:" + s)
