@@ -48,9 +48,10 @@ import (
 	"github.com/hallmark-dev/hallmark/tlog"
 )
 
-// Extra configuration for the processes under attack. Empty on today's
-// main; once issue 16's limits are merged, set here the values the test
-// should run with (e.g. short gRPC idle limits), in each service's YAML.
+// Extra top-level configuration of the processes under attack, in each
+// service's YAML. Empty on today's main; once issue 16's limits are merged,
+// set here the values the test should run with (e.g. short gRPC idle
+// limits, so that the idle-connection rows can accept "closed" only).
 const (
 	hostileLogExtraYAML = ""
 	hostileCAExtraYAML  = ""
@@ -85,8 +86,8 @@ func startHostileEnv(tb testing.TB) *hostileEnv {
 	tb.Helper()
 	dbURL := pgtest.URL(tb)
 	v1 := v1Spec("/rekor")
-	v1.Extra += indent(hostileLogExtraYAML, 4)
-	v2 := logSpec{Name: "v2", Kind: "rekor-v2", Path: "/v2", Extra: "    batch: {max_age: 10ms}\n"}
+	// The last log's lines end the file: top-level keys may follow them.
+	v2 := logSpec{Name: "v2", Kind: "rekor-v2", Path: "/v2", Extra: "    batch: {max_age: 10ms}\n" + hostileLogExtraYAML}
 	p := startLogServer(tb, dbURL, v1, v2)
 	h := &hostileEnv{log: p, v1: p.Logs["rekor"], v2: p.Logs["v2"]}
 	raw, err := os.ReadFile(p.config)
@@ -105,14 +106,6 @@ func startHostileEnv(tb testing.TB) *hostileEnv {
 	}
 	h.ca = startHostileCA(tb)
 	return h
-}
-
-func indent(s string, n int) string {
-	if s == "" {
-		return ""
-	}
-	pad := strings.Repeat(" ", n)
-	return pad + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+pad) + "\n"
 }
 
 const hostileCAPassword = "hostile-interop-password"
