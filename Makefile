@@ -9,7 +9,7 @@ GO ?= go
 TOOLS_DIR ?= $(HOME)/.cache/hallmark/tools
 GOTESTFLAGS ?=
 
-.PHONY: run build test test-all test-unit test-interop test-flaky test-flaky-all tools bench fuzz generate images
+.PHONY: run build test test-all test-unit test-interop test-flaky test-flaky-all tools bench bench-hostile fuzz generate images
 
 # DEV_FLAGS passes flags to `hallmark dev`, e.g. other addresses:
 #   make run DEV_FLAGS="--log-addr 127.0.0.1:4000"
@@ -62,6 +62,15 @@ tools:
 # Engine benchmarks on PostgreSQL and SQLite; results go in docs/BENCHMARKS.md.
 bench:
 	./scripts/with-postgres.sh ./scripts/bench.sh
+
+# Honest throughput under hostile traffic ÷ quiet, and each server's peak
+# resident memory (interop/hostile_test.go; docs/BENCHMARKS.md). About a
+# minute on PostgreSQL. HOSTILE_PACE paces each honest writer (default:
+# back to back), e.g. make bench-hostile HOSTILE_PACE=20ms.
+HOSTILE_PACE ?=
+bench-hostile:
+	./scripts/with-postgres.sh bash -c 'cd interop && HOSTILE_PACE=$(HOSTILE_PACE) \
+	  $(GO) test -run "^$$" -bench "^BenchmarkHostile$$" -benchtime 1x -count 1 -timeout 20m -v ./'
 
 # Short fuzzing of every parser of untrusted input.
 FUZZTIME ?= 20s
