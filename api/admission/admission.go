@@ -126,9 +126,10 @@ type Options struct {
 
 // Controller holds a service's budget and limits.
 type Controller struct {
-	opts   Options
-	budget *budget
-	m      *metrics
+	opts          Options
+	budget        *budget
+	m             *metrics
+	headerTimeout time.Duration // HeaderTimeout; shorter in tests
 }
 
 // New returns a Controller; zero limits take their defaults.
@@ -137,7 +138,7 @@ func New(o Options) *Controller {
 	if o.Registerer == nil {
 		o.Registerer = prometheus.NewRegistry()
 	}
-	c := &Controller{opts: o, budget: newBudget(o.InflightBytes)}
+	c := &Controller{opts: o, budget: newBudget(o.InflightBytes), headerTimeout: HeaderTimeout}
 	c.m = newMetrics(o.Namespace, o.Registerer, c)
 	return c
 }
@@ -181,6 +182,7 @@ func (c *Controller) HTTP(limit int64, refuse func(http.ResponseWriter, *http.Re
 			return
 		case n > limit:
 			c.m.refused.WithLabelValues("http_too_large").Inc()
+			w.Header().Set("Connection", "close") // answer now, read none of the body
 			refuse(w, r, fmt.Errorf("%w: Content-Length %d is over the limit of %d bytes", c.opts.TooLarge, n, limit))
 			return
 		case n < 0:
@@ -188,6 +190,7 @@ func (c *Controller) HTTP(limit int64, refuse func(http.ResponseWriter, *http.Re
 		}
 		res, err := c.Reserve(r.Context(), n, true, "http")
 		if err != nil {
+			w.Header().Set("Connection", "close")
 			refuse(w, r, err)
 			return
 		}

@@ -44,7 +44,7 @@ func (c *Controller) GRPCServerOptions(toStatus func(context.Context, error) err
 		grpc.ChainUnaryInterceptor(unaryReceived),
 		grpc.ChainStreamInterceptor(streamReceived),
 		grpc.MaxConcurrentStreams(l.GRPCMaxStreams),
-		grpc.ConnectionTimeout(HeaderTimeout),
+		grpc.ConnectionTimeout(c.headerTimeout),
 		grpc.MaxHeaderListSize(MaxHeaderBytes),
 		grpc.InitialWindowSize(GRPCStreamWindow),
 		grpc.InitialConnWindowSize(GRPCConnWindow),

@@ -32,10 +32,13 @@ type Servers struct {
 // its headers and then gives its body BodyTimeout), the response within
 // WriteTimeout, and idle keep-alive connections closed after IdleTimeout.
 func (c *Controller) HTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	if logger == nil {
+		logger = slog.Default()
+	}
 	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: HeaderTimeout,
-		ReadTimeout:       HeaderTimeout + c.opts.BodyTimeout,
+		ReadHeaderTimeout: c.headerTimeout,
+		ReadTimeout:       c.headerTimeout + c.opts.BodyTimeout,
 		WriteTimeout:      WriteTimeout,
 		IdleTimeout:       c.opts.IdleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
