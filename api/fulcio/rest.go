@@ -68,9 +68,19 @@ func (s *Server) admitIssue(w http.ResponseWriter, api string) (release func(), 
 	return release, true
 }
 
-// readBody reads a request body up to the size limit.
+// readBody reads a request body up to the size limit. A declared length
+// (which the admission budget reserved) is read into a buffer of exactly
+// that size, without the doubling copies of io.ReadAll.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes))
+	rd := http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes)
+	var body []byte
+	var err error
+	if n := r.ContentLength; n > 0 && n <= s.opts.MaxRequestBytes {
+		body = make([]byte, n)
+		_, err = io.ReadFull(rd, body)
+	} else {
+		body, err = io.ReadAll(rd)
+	}
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return nil, errorWithMetric(s, "rest", errTooLarge)
