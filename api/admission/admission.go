@@ -182,7 +182,7 @@ func (c *Controller) HTTP(limit int64, refuse func(http.ResponseWriter, *http.Re
 			return
 		case n > limit:
 			c.m.refused.WithLabelValues("http_too_large").Inc()
-			w.Header().Set("Connection", "close") // answer now, read none of the body
+			SkipBody(w)
 			refuse(w, r, fmt.Errorf("%w: Content-Length %d is over the limit of %d bytes", c.opts.TooLarge, n, limit))
 			return
 		case n < 0:
@@ -190,7 +190,7 @@ func (c *Controller) HTTP(limit int64, refuse func(http.ResponseWriter, *http.Re
 		}
 		res, err := c.Reserve(r.Context(), n, true, "http")
 		if err != nil {
-			w.Header().Set("Connection", "close")
+			SkipBody(w)
 			refuse(w, r, err)
 			return
 		}
@@ -201,6 +201,15 @@ func (c *Controller) HTTP(limit int64, refuse func(http.ResponseWriter, *http.Re
 		r.Body = &timedBody{ReadCloser: r.Body, timeouts: c.m.bodyTimeouts.WithLabelValues("http")}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// SkipBody makes a handler that answers without reading the request body
+// close the connection instead: Go's server would otherwise read (and
+// discard) up to 256 KiB of it, before the answer or after, waiting for a
+// sender that may never send it.
+func SkipBody(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	http.NewResponseController(w).SetReadDeadline(time.Now()) //nolint:errcheck // unsupported only by test recorders
 }
 
 // timedBody counts bodies that did not arrive before the body deadline.

@@ -12,6 +12,8 @@ import (
 	legacypb "github.com/sigstore/fulcio/pkg/generated/protobuf/legacy"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/hallmark-dev/hallmark/api/admission"
 )
 
 // The JSON dialect of grpc-gateway's default marshaler: lowerCamelCase
@@ -62,6 +64,7 @@ func (s *Server) MetricsHandler() http.Handler {
 func (s *Server) admitIssue(w http.ResponseWriter, api string) (release func(), ok bool) {
 	release, err := s.acquire()
 	if err != nil {
+		admission.SkipBody(w)
 		writeError(w, errorWithMetric(s, api, err))
 		return nil, false
 	}
