@@ -7,6 +7,9 @@
 //	    -attack http://127.0.0.1:3000/api/v1/log/entries \
 //	    -honest http://127.0.0.1:3000/tiles/entries -conns 200 -bytes 4000000 -duration 20s
 //
+// With -grpc host:port it floods a gRPC listener instead, with health
+// checks whose request names a -bytes service.
+//
 // It prints the peak RSS (VmHWM) and the RSS at the end, and the statuses
 // seen by the attackers and the honest client. docs/BENCHMARKS.md has the
 // numbers.
@@ -27,6 +30,11 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	grpcstatus "google.golang.org/grpc/status"
 )
 
 func main() {
@@ -37,8 +45,12 @@ func main() {
 	conns := flag.Int("conns", 200, "concurrent attacking connections")
 	size := flag.Int("bytes", 4_000_000, "size of each attacking body")
 	duration := flag.Duration("duration", 20*time.Second, "how long to run (at most 5m)")
+	grpcAddr := flag.String("grpc", "", "host:port of a gRPC listener: attack it instead of -attack, with health checks naming a -bytes service")
 	flag.Parse()
-	if err := run(*pid, *attack, *honest, *honestBody, *conns, *size, *duration); err != nil {
+	if *grpcAddr != "" {
+		*attack = "http://" + *grpcAddr
+	}
+	if err := run(*pid, *attack, *grpcAddr, *honest, *honestBody, *conns, *size, *duration); err != nil {
 		fmt.Fprintln(os.Stderr, "bodyflood:", err)
 		os.Exit(1)
 	}
@@ -102,7 +114,7 @@ func post(ctx context.Context, c *http.Client, u string, body []byte, t *tally) 
 	t.add(fmt.Sprint(resp.StatusCode))
 }
 
-func run(pid int, attack, honest, honestBody string, conns, size int, d time.Duration) error {
+func run(pid int, attack, grpcAddr, honest, honestBody string, conns, size int, d time.Duration) error {
 	if pid == 0 || attack == "" {
 		return fmt.Errorf("-pid and -attack are required")
 	}
@@ -124,7 +136,14 @@ func run(pid int, attack, honest, honestBody string, conns, size int, d time.Dur
 	attackers, honests := &tally{n: map[string]int{}}, &tally{n: map[string]int{}}
 	var latencies []time.Duration
 	var wg sync.WaitGroup
-	for i := 0; i < conns; i++ {
+	for i := 0; i < conns && grpcAddr != ""; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			floodGRPC(ctx, grpcAddr, string(big), attackers)
+		}()
+	}
+	for i := 0; i < conns && grpcAddr == ""; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -177,6 +196,25 @@ sample:
 		fmt.Printf("honest:%s; latency p50 %v, max %v\n", honests, latencies[len(latencies)/2].Round(time.Millisecond), latencies[len(latencies)-1].Round(time.Millisecond))
 	}
 	return nil
+}
+
+// floodGRPC sends health checks naming a huge service on its own
+// connection until ctx ends.
+func floodGRPC(ctx context.Context, addr, service string, t *tally) {
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(len(service)+64)))
+	if err != nil {
+		t.add("error")
+		return
+	}
+	defer cc.Close()
+	c := healthpb.NewHealthClient(cc)
+	for ctx.Err() == nil {
+		_, err := c.Check(ctx, &healthpb.HealthCheckRequest{Service: service})
+		if ctx.Err() == nil {
+			t.add(grpcstatus.Code(err).String())
+		}
+	}
 }
 
 func rss(pid int) (int64, error) { return status(pid, "VmRSS:") }
