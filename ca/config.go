@@ -19,7 +19,8 @@ import (
 // them. docs/ca.md has a complete example.
 type Config struct {
 	// HTTPAddr is where the REST API (Fulcio v1 and v2), /healthz and
-	// /metrics listen. Default 127.0.0.1:5555. Terminate TLS in front.
+	// (unless MetricsAddr is set) /metrics listen. Default 127.0.0.1:5555.
+	// Terminate TLS in front.
 	HTTPAddr string `yaml:"http-addr"`
 
 	// GRPCAddr is where the gRPC service dev.sigstore.fulcio.v2.CA and the
@@ -32,9 +33,9 @@ type Config struct {
 	MaxRequestBytes int64 `yaml:"max-request-bytes"`
 
 	// MaxInFlight bounds concurrent certificate requests. Beyond it a
-	// request is refused at once with 503 and Retry-After (gRPC
-	// Unavailable), which clients retry with backoff, instead of queueing
-	// behind the others. Default 256.
+	// request is refused at once, before its body is read, with 503 and
+	// Retry-After (gRPC Unavailable), which clients retry with backoff,
+	// instead of queueing behind the others. Default 256.
 	MaxInFlight int `yaml:"max-in-flight"`
 
 	// CertificateValidity is the lifetime of issued certificates.

@@ -47,8 +47,8 @@ type ServiceConfig struct {
 
 // ListenConfig holds listen addresses. Both default to loopback.
 type ListenConfig struct {
-	// HTTP serves the REST APIs, tiles, /healthz and /metrics.
-	// Default 127.0.0.1:3000.
+	// HTTP serves the REST APIs, tiles, /healthz and (unless Metrics is
+	// set) /metrics. Default 127.0.0.1:3000.
 	HTTP string `yaml:"http"`
 	// GRPC serves the gRPC APIs. Default 127.0.0.1:3001; "off" disables it.
 	GRPC string `yaml:"grpc"`

@@ -33,7 +33,9 @@ type Options struct {
 	// MaxRequestBytes bounds REST bodies and gRPC messages; default 4 MiB.
 	MaxRequestBytes int64
 	// MaxInFlight bounds concurrent issuance requests; beyond it requests
-	// are refused at once with ErrPushback instead of queueing. Default 256.
+	// are refused at once with ErrPushback, before their body is read
+	// (REST) or their message (gRPC, in the admission tap), instead of
+	// queueing. Default 256.
 	MaxInFlight int
 	// Logger; default slog.Default().
 	Logger *slog.Logger
