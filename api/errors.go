@@ -26,7 +26,7 @@ var errTooLarge = errors.New("request body too large")
 func classify(err error) (int, codes.Code) {
 	var maxErr *http.MaxBytesError
 	switch {
-	case errors.Is(err, tlog.ErrPushback), errors.Is(err, tlog.ErrClosed), errors.Is(err, tlog.ErrFrozen):
+	case errors.Is(err, tlog.ErrPushback), errors.Is(err, ErrOverloaded), errors.Is(err, tlog.ErrClosed), errors.Is(err, tlog.ErrFrozen):
 		// ErrFrozen: this replica still writes to a rotated log; another
 		// replica, running the rotated configuration, takes the write.
 		return http.StatusServiceUnavailable, codes.Unavailable

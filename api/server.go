@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/hallmark-dev/hallmark/api/admission"
 	"github.com/hallmark-dev/hallmark/api/logpb"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/ct"
@@ -34,6 +35,7 @@ type LogService struct {
 	health   *health.Server
 	registry *prometheus.Registry
 	logger   *slog.Logger
+	admit    *admission.Controller
 }
 
 // servedLog is one configured log with its engine and key.
@@ -70,11 +72,12 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 		cfg:      cfg,
 		store:    store,
 		mux:      http.NewServeMux(),
-		grpc:     grpc.NewServer(grpc.MaxRecvMsgSize(int(cfg.Limits.MaxRequestBytes))),
 		health:   health.NewServer(),
 		registry: prometheus.NewRegistry(),
 		logger:   logger,
 	}
+	s.admit = newAdmission(cfg, s.registry)
+	s.grpc = grpc.NewServer(s.admit.GRPCServerOptions(grpcError, nil)...)
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := tlog.NewMetrics(s.registry)
 	witnessMetrics := witness.NewMetrics(s.registry)
@@ -236,14 +239,25 @@ func (s *LogService) routes(ctx context.Context) error {
 		}
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	if s.cfg.Listen.Metrics == "" {
+		s.mux.Handle("GET /metrics", s.MetricsHandler())
+	}
 	logpb.RegisterLogServer(s.grpc, ps)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	return nil
 }
 
-// Handler returns the HTTP handler of all logs, /healthz and /metrics.
-func (s *LogService) Handler() http.Handler { return s.refuseWrites(s.mux) }
+// Handler returns the HTTP handler of all logs, /healthz and (unless
+// listen.metrics is set) /metrics. Requests with a body are admitted
+// within the in-flight byte budget before it is read.
+func (s *LogService) Handler() http.Handler {
+	return s.refuseWrites(s.admit.HTTP(s.cfg.Limits.MaxRequestBytes, writeError, s.mux))
+}
+
+// MetricsHandler serves the Prometheus metrics.
+func (s *LogService) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})
+}
 
 // GRPCServer returns the gRPC server with every service registered.
 func (s *LogService) GRPCServer() *grpc.Server { return s.grpc }

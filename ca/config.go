@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hallmark-dev/hallmark/api/admission"
 	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
 	"github.com/hallmark-dev/hallmark/oidc"
 )
@@ -18,7 +19,8 @@ import (
 // them. docs/ca.md has a complete example.
 type Config struct {
 	// HTTPAddr is where the REST API (Fulcio v1 and v2), /healthz and
-	// /metrics listen. Default 127.0.0.1:5555. Terminate TLS in front.
+	// (unless MetricsAddr is set) /metrics listen. Default 127.0.0.1:5555.
+	// Terminate TLS in front.
 	HTTPAddr string `yaml:"http-addr"`
 
 	// GRPCAddr is where the gRPC service dev.sigstore.fulcio.v2.CA and the
@@ -31,9 +33,9 @@ type Config struct {
 	MaxRequestBytes int64 `yaml:"max-request-bytes"`
 
 	// MaxInFlight bounds concurrent certificate requests. Beyond it a
-	// request is refused at once with 503 and Retry-After (gRPC
-	// Unavailable), which clients retry with backoff, instead of queueing
-	// behind the others. Default 256.
+	// request is refused at once, before its body is read, with 503 and
+	// Retry-After (gRPC Unavailable), which clients retry with backoff,
+	// instead of queueing behind the others. Default 256.
 	MaxInFlight int `yaml:"max-in-flight"`
 
 	// CertificateValidity is the lifetime of issued certificates.
@@ -63,6 +65,69 @@ type Config struct {
 	// CT is the Certificate Transparency log whose SCTs certificates
 	// carry. See CTConfig and docs/ct.md.
 	CT CTConfig `yaml:"ct"`
+
+	// MetricsAddr, if set, serves GET /metrics on its own listener (e.g.
+	// an address only the monitoring network reaches) instead of on
+	// http-addr. Default "": /metrics is on http-addr.
+	MetricsAddr string `yaml:"metrics-addr"`
+
+	// InflightBytes is the process's byte budget for request bodies in
+	// flight, shared by REST, the TSA and gRPC. A REST request reserves
+	// its Content-Length (its route's limit when chunked: max-request-bytes,
+	// 8 KiB for the TSA) before its body is read and holds it until
+	// answered; a gRPC stream reserves max-request-bytes until its message
+	// is decoded. Bodies over 64 KiB share at most three quarters of it.
+	// Must be at least twice max-request-bytes. Default 32 MiB; metrics
+	// hallmark_ca_request_budget_in_use_bytes, _waits_total,
+	// _refused_total.
+	InflightBytes int64 `yaml:"inflight-bytes"`
+
+	// InflightWait is how long a REST request waits for budget before it
+	// gets 503 with Retry-After (its body unread); gRPC streams get
+	// UNAVAILABLE at once. Default 1s.
+	InflightWait time.Duration `yaml:"inflight-wait"`
+
+	// BodyTimeout is how long a request body (or gRPC message) may take
+	// to arrive once admitted; a slower sender's request fails and its
+	// budget is released. Default 30s; metric
+	// hallmark_ca_request_body_timeouts_total.
+	BodyTimeout time.Duration `yaml:"body-timeout"`
+
+	// MaxConnections caps the open connections of each listener (REST,
+	// gRPC, metrics); beyond it new connections are closed at once.
+	// Default 512; metrics hallmark_ca_connections_open and
+	// hallmark_ca_connections_refused_total.
+	MaxConnections int `yaml:"max-connections"`
+
+	// GRPCMaxStreams caps the concurrent streams of one gRPC connection.
+	// Default 100.
+	GRPCMaxStreams uint32 `yaml:"grpc-max-streams"`
+
+	// IdleTimeout closes REST keep-alive and gRPC connections that have no
+	// request in flight for this long (a gRPC connection that only sent
+	// its preface included). Default 60s.
+	IdleTimeout time.Duration `yaml:"idle-timeout"`
+
+	// GRPCMaxConnectionAge closes gRPC connections this old with GOAWAY;
+	// RPCs in flight get 30 s more. Default 30m.
+	GRPCMaxConnectionAge time.Duration `yaml:"grpc-max-connection-age"`
+}
+
+// DefaultInflightBytes is hallmark-ca's default in-flight byte budget:
+// certificate and timestamp requests are a few KiB.
+const DefaultInflightBytes = 32 << 20
+
+// Admission returns the admission limits, with defaults.
+func (c *Config) Admission() admission.Limits {
+	l := admission.Limits{
+		InflightBytes: c.InflightBytes, InflightWait: c.InflightWait, BodyTimeout: c.BodyTimeout,
+		MaxConnections: c.MaxConnections, GRPCMaxStreams: c.GRPCMaxStreams, IdleTimeout: c.IdleTimeout,
+		MaxConnectionAge: c.GRPCMaxConnectionAge,
+	}
+	if l.InflightBytes == 0 {
+		l.InflightBytes = DefaultInflightBytes
+	}
+	return l.Defaults()
 }
 
 // CTConfig names the CT log hallmark-ca submits to. Without a URL no
@@ -156,6 +221,9 @@ func ParseConfig(data []byte) (*Config, error) {
 	}
 	if c.MaxRequestBytes < 4<<10 {
 		return nil, errors.New("config: max-request-bytes must be at least 4096")
+	}
+	if err := c.Admission().Validate(c.MaxRequestBytes); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	if c.CertificateValidity < time.Minute || c.CertificateValidity > 24*time.Hour {
 		return nil, errors.New("config: certificate-validity must be between 1m and 24h")

@@ -19,6 +19,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/hallmark-dev/hallmark/api/admission"
 	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
 )
 
@@ -48,11 +49,15 @@ type ServiceConfig struct {
 
 // ListenConfig holds listen addresses. Both default to loopback.
 type ListenConfig struct {
-	// HTTP serves the REST APIs, tiles, /healthz and /metrics.
-	// Default 127.0.0.1:3000.
+	// HTTP serves the REST APIs, tiles, /healthz and (unless Metrics is
+	// set) /metrics. Default 127.0.0.1:3000.
 	HTTP string `yaml:"http"`
 	// GRPC serves the gRPC APIs. Default 127.0.0.1:3001; "off" disables it.
 	GRPC string `yaml:"grpc"`
+	// Metrics, if set, serves GET /metrics on its own listener (e.g. an
+	// address only the monitoring network reaches) instead of on HTTP.
+	// Default "": /metrics is on the HTTP listener.
+	Metrics string `yaml:"metrics"`
 }
 
 // DatabaseConfig selects the store.
@@ -72,6 +77,50 @@ type LimitsConfig struct {
 	// MaxRequestBytes is the largest request body accepted; larger requests
 	// get 413. Default 4 MiB.
 	MaxRequestBytes int64 `yaml:"max_request_bytes"`
+	// InflightBytes is the process's byte budget for request bodies in
+	// flight, shared by HTTP and gRPC. An HTTP request reserves its
+	// Content-Length (max_request_bytes when chunked) before its body is
+	// read, and holds it until answered; a gRPC stream reserves
+	// max_request_bytes until its message is decoded, then the decoded
+	// size. Bodies over 64 KiB share at most three quarters of it, so
+	// small requests are admitted while large ones fill the rest. Must be
+	// at least twice max_request_bytes. Default 64 MiB; metrics
+	// hallmark_log_request_budget_in_use_bytes, _waits_total,
+	// _refused_total.
+	InflightBytes int64 `yaml:"inflight_bytes"`
+	// InflightWait is how long an HTTP request waits for budget before it
+	// gets 503 with Retry-After (its body unread). gRPC streams do not
+	// wait: they get UNAVAILABLE at once. Default 1s.
+	InflightWait time.Duration `yaml:"inflight_wait"`
+	// BodyTimeout is how long a request body (or gRPC request message) may
+	// take to arrive once admitted; a slower sender's request fails and
+	// its budget is released. Default 30s; metric
+	// hallmark_log_request_body_timeouts_total.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// MaxConnections caps the open connections of each listener (HTTP,
+	// gRPC, metrics); beyond it new connections are closed at once.
+	// Default 512; metrics hallmark_log_connections_open and
+	// hallmark_log_connections_refused_total.
+	MaxConnections int `yaml:"max_connections"`
+	// GRPCMaxStreams caps the concurrent streams of one gRPC connection.
+	// Default 100.
+	GRPCMaxStreams uint32 `yaml:"grpc_max_streams"`
+	// IdleTimeout closes HTTP keep-alive and gRPC connections that have no
+	// request in flight for this long (a gRPC connection that only sent
+	// its preface included). Default 60s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// GRPCMaxConnectionAge closes gRPC connections this old with GOAWAY;
+	// RPCs in flight get 30 s more. Default 30m.
+	GRPCMaxConnectionAge time.Duration `yaml:"grpc_max_connection_age"`
+}
+
+// Admission returns the limits for package admission, with defaults.
+func (l LimitsConfig) Admission() admission.Limits {
+	return admission.Limits{
+		InflightBytes: l.InflightBytes, InflightWait: l.InflightWait, BodyTimeout: l.BodyTimeout,
+		MaxConnections: l.MaxConnections, GRPCMaxStreams: l.GRPCMaxStreams, IdleTimeout: l.IdleTimeout,
+		MaxConnectionAge: l.GRPCMaxConnectionAge,
+	}.Defaults()
 }
 
 // LogConfig describes one log.
@@ -217,6 +266,9 @@ func ParseServiceConfig(raw []byte) (*ServiceConfig, error) {
 	}
 	if cfg.Limits.MaxRequestBytes == 0 {
 		cfg.Limits.MaxRequestBytes = 4 << 20
+	}
+	if err := cfg.Limits.Admission().Validate(cfg.Limits.MaxRequestBytes); err != nil {
+		return nil, fmt.Errorf("limits: %w", err)
 	}
 	n := 0
 	for _, s := range []string{cfg.Database.URL, cfg.Database.URLFile, cfg.Database.SQLite} {

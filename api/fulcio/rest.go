@@ -12,6 +12,8 @@ import (
 	legacypb "github.com/sigstore/fulcio/pkg/generated/protobuf/legacy"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/hallmark-dev/hallmark/api/admission"
 )
 
 // The JSON dialect of grpc-gateway's default marshaler: lowerCamelCase
@@ -29,7 +31,10 @@ var (
 //	GET  /api/v2/configuration 200 application/json Configuration
 //	POST /api/v1/signingCert   201 application/pem-certificate-chain
 //	GET  /api/v1/rootCert      200 application/pem-certificate-chain
-//	GET  /healthz, GET /metrics
+//	GET  /healthz, GET /metrics (unless Options.SeparateMetrics)
+//
+// A request with a body is admitted within the in-flight byte budget, and
+// a certificate request takes its issuance slot, before the body is read.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v2/signingCert", s.handleSigningCertV2)
@@ -41,13 +46,44 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"SERVING"}` + "\n"))
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{}))
-	return mux
+	if !s.opts.SeparateMetrics {
+		mux.Handle("GET /metrics", s.MetricsHandler())
+	}
+	return s.admit.HTTP(s.opts.MaxRequestBytes, func(w http.ResponseWriter, r *http.Request, err error) {
+		writeError(w, errorWithMetric(s, "rest", err))
+	}, mux)
 }
 
-// readBody reads a request body up to the size limit.
+// MetricsHandler serves the Prometheus metrics.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{})
+}
+
+// admitIssue takes an issuance slot for a REST request before its body is
+// read; on refusal it writes the 503 itself.
+func (s *Server) admitIssue(w http.ResponseWriter, api string) (release func(), ok bool) {
+	release, err := s.acquire()
+	if err != nil {
+		admission.SkipBody(w)
+		writeError(w, errorWithMetric(s, api, err))
+		return nil, false
+	}
+	return release, true
+}
+
+// readBody reads a request body up to the size limit. A declared length
+// (which the admission budget reserved) is read into a buffer of exactly
+// that size, without the doubling copies of io.ReadAll.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes))
+	rd := http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes)
+	var body []byte
+	var err error
+	if n := r.ContentLength; n > 0 && n <= s.opts.MaxRequestBytes {
+		body = make([]byte, n)
+		_, err = io.ReadFull(rd, body)
+	} else {
+		body, err = io.ReadAll(rd)
+	}
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return nil, errorWithMetric(s, "rest", errTooLarge)
@@ -65,6 +101,11 @@ func errorWithMetric(s *Server, api string, err error) error {
 }
 
 func (s *Server) handleSigningCertV2(w http.ResponseWriter, r *http.Request) {
+	release, ok := s.admitIssue(w, "v2")
+	if !ok {
+		return
+	}
+	defer release()
 	body, err := s.readBody(w, r)
 	if err != nil {
 		writeError(w, err)
@@ -93,6 +134,11 @@ func (s *Server) handleSigningCertV2(w http.ResponseWriter, r *http.Request) {
 // "signedEmailAddress":<base64 proof>,"certificateSigningRequest":<base64 PEM or null>};
 // the token comes from the Authorization header only.
 func (s *Server) handleSigningCertV1(w http.ResponseWriter, r *http.Request) {
+	release, ok := s.admitIssue(w, "v1")
+	if !ok {
+		return
+	}
+	defer release()
 	body, err := s.readBody(w, r)
 	if err != nil {
 		writeError(w, err)

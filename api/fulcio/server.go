@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/hallmark-dev/hallmark/api/admission"
 	"github.com/hallmark-dev/hallmark/ca"
 	"github.com/hallmark-dev/hallmark/oidc"
 )
@@ -32,13 +33,22 @@ type Options struct {
 	// MaxRequestBytes bounds REST bodies and gRPC messages; default 4 MiB.
 	MaxRequestBytes int64
 	// MaxInFlight bounds concurrent issuance requests; beyond it requests
-	// are refused at once with ErrPushback instead of queueing. Default 256.
+	// are refused at once with ErrPushback, before their body is read
+	// (REST) or their message (gRPC, in the admission tap), instead of
+	// queueing. Default 256.
 	MaxInFlight int
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 	// Registry for the Prometheus metrics; default a new registry. Handler
-	// serves it at /metrics.
+	// serves it at /metrics unless SeparateMetrics.
 	Registry *prometheus.Registry
+	// Admission limits: the in-flight byte budget shared by REST, the TSA
+	// and gRPC, connection caps and timeouts. Zero fields take their
+	// defaults (a budget of ca.DefaultInflightBytes).
+	Admission admission.Limits
+	// SeparateMetrics leaves /metrics out of Handler: it is served on its
+	// own listener (metrics-addr).
+	SeparateMetrics bool
 }
 
 // Server implements the Fulcio API over an oidc.Verifier and a ca.CA.
@@ -51,6 +61,7 @@ type Server struct {
 	metrics  *metrics
 	chainPEM []string // [issuing CA, ..., root]
 	inFlight chan struct{}
+	admit    *admission.Controller
 }
 
 var _ fulciopb.CAServer = (*Server)(nil)
@@ -69,8 +80,16 @@ func New(v *oidc.Verifier, c *ca.CA, opts Options) *Server {
 	if opts.Registry == nil {
 		opts.Registry = prometheus.NewRegistry()
 	}
+	if opts.Admission.InflightBytes == 0 {
+		opts.Admission.InflightBytes = ca.DefaultInflightBytes
+	}
 	s := &Server{verifier: v, ca: c, opts: opts, log: opts.Logger, metrics: newMetrics(opts.Registry),
 		inFlight: make(chan struct{}, opts.MaxInFlight)}
+	s.admit = admission.New(admission.Options{
+		Limits: opts.Admission, MaxRequestBytes: opts.MaxRequestBytes,
+		Namespace: "hallmark_ca", Registerer: opts.Registry,
+		Overload: ErrPushback, TooLarge: errTooLarge,
+	})
 	for _, cert := range c.Chain() {
 		s.chainPEM = append(s.chainPEM, certPEM(cert))
 	}
@@ -78,9 +97,33 @@ func New(v *oidc.Verifier, c *ca.CA, opts Options) *Server {
 }
 
 // GRPCServerOptions are the options a grpc.Server hosting this service
-// needs (the message size limit).
+// needs: the message size limit, admission within the in-flight byte
+// budget and the issuance cap before a message is read, keepalive
+// enforcement, idle and age limits and the stream cap (package admission).
 func (s *Server) GRPCServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.MaxRecvMsgSize(int(s.opts.MaxRequestBytes))}
+	refuse := func(_ context.Context, err error) error {
+		return toStatus(errorWithMetric(s, "grpc", err)).Err()
+	}
+	admit := func(_ context.Context, method string) (func(), error) {
+		if method != fulciopb.CA_CreateSigningCertificate_FullMethodName {
+			return nil, nil
+		}
+		return s.acquire()
+	}
+	return s.admit.GRPCServerOptions(refuse, admit)
+}
+
+// acquire takes one of MaxInFlight issuance slots, before the request's
+// body is read. Overload: refuse at once rather than queue. Clients
+// (sigstore-go, cosign) retry 503s with backoff, and the requests already
+// admitted keep their latency.
+func (s *Server) acquire() (release func(), err error) {
+	select {
+	case s.inFlight <- struct{}{}:
+		return func() { <-s.inFlight }, nil
+	default:
+		return nil, fmt.Errorf("%w: %d requests in flight", ErrPushback, cap(s.inFlight))
+	}
 }
 
 // keyRequest is the key half of a signing request, in any API version.
@@ -120,15 +163,7 @@ func (s *Server) issue(ctx context.Context, api, token string, kr keyRequest) (*
 }
 
 func (s *Server) issueInner(ctx context.Context, token string, kr keyRequest) (*ca.Certificate, *oidc.Identity, error) {
-	// Overload: refuse at once rather than queue. Clients (sigstore-go,
-	// cosign) retry 503s with backoff, and the requests already admitted
-	// keep their latency.
-	select {
-	case s.inFlight <- struct{}{}:
-		defer func() { <-s.inFlight }()
-	default:
-		return nil, nil, fmt.Errorf("%w: %d requests in flight", ErrPushback, cap(s.inFlight))
-	}
+	// The issuance slot (acquire) was taken before the body was read.
 	if token == "" {
 		return nil, nil, errNoToken
 	}

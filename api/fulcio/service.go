@@ -7,13 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	fulciopb "github.com/sigstore/fulcio/pkg/generated/protobuf"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/hallmark-dev/hallmark/api/admission"
 	tsaapi "github.com/hallmark-dev/hallmark/api/tsa"
 	"github.com/hallmark-dev/hallmark/ca"
 	"github.com/hallmark-dev/hallmark/oidc"
@@ -53,7 +53,8 @@ func NewService(cfg *ca.Config, log *slog.Logger) (*Service, error) {
 		signer.Close()
 		return nil, err
 	}
-	srv := New(v, c, Options{MaxRequestBytes: cfg.MaxRequestBytes, MaxInFlight: cfg.MaxInFlight, Logger: log})
+	srv := New(v, c, Options{MaxRequestBytes: cfg.MaxRequestBytes, MaxInFlight: cfg.MaxInFlight, Logger: log,
+		Admission: cfg.Admission(), SeparateMetrics: cfg.MetricsAddr != ""})
 	svc := &Service{Server: srv, cfg: cfg, signer: signer}
 	if cfg.TSA != nil {
 		t, tsaSigner, err := cfg.TSA.OpenTSA()
@@ -77,78 +78,70 @@ func (s *Service) Close() error {
 }
 
 // Handler serves the Fulcio REST API (Server.Handler) and, when
-// configured, the timestamp authority (package tsaapi).
+// configured, the timestamp authority (package tsaapi), both admitted
+// within the one in-flight byte budget: a timestamp request reserves at
+// most tsaapi.MaxRequestBytes.
 func (s *Service) Handler() http.Handler {
 	h := s.Server.Handler()
 	if s.tsa == nil {
 		return h
 	}
+	tsaMux := http.NewServeMux()
+	s.tsa.Register(tsaMux)
+	th := s.admit.HTTP(tsaapi.MaxRequestBytes, func(w http.ResponseWriter, r *http.Request, err error) {
+		s.tsa.Refuse(w, r, errors.Is(err, errTooLarge), err)
+	}, tsaMux)
 	mux := http.NewServeMux()
-	s.tsa.Register(mux)
+	mux.Handle("/api/v1/timestamp", th)
+	mux.Handle("/api/v1/timestamp/", th)
 	mux.Handle("/", h)
 	return mux
 }
 
-// ListenAndServe serves REST on cfg.HTTPAddr and gRPC on cfg.GRPCAddr
-// (unless "off") until ctx is done, then drains in-flight requests for up
-// to 30 seconds. ready, if not nil, is called with the bound addresses.
+// ListenAndServe serves REST on cfg.HTTPAddr, gRPC on cfg.GRPCAddr (unless
+// "off") and, with metrics-addr, /metrics on its own listener until ctx is
+// done, then drains in-flight requests for up to 30 seconds. Every
+// listener is capped at max-connections (package admission). ready, if not
+// nil, is called with the bound addresses.
 func (s *Service) ListenAndServe(ctx context.Context, ready func(httpAddr, grpcAddr string)) error {
 	hln, err := net.Listen("tcp", s.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listening for HTTP: %w", err)
 	}
-	var gln net.Listener
+	var gln, mln net.Listener
 	if s.cfg.GRPCAddr != "off" {
 		if gln, err = net.Listen("tcp", s.cfg.GRPCAddr); err != nil {
 			hln.Close()
 			return fmt.Errorf("listening for gRPC: %w", err)
 		}
 	}
-	hs := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       30 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	if s.cfg.MetricsAddr != "" {
+		if mln, err = net.Listen("tcp", s.cfg.MetricsAddr); err != nil {
+			hln.Close()
+			if gln != nil {
+				gln.Close()
+			}
+			return fmt.Errorf("listening for metrics: %w", err)
+		}
 	}
 	gs := grpc.NewServer(s.GRPCServerOptions()...)
 	fulciopb.RegisterCAServer(gs, s.Server)
 	hc := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hc)
+	defer hc.Shutdown()
 
-	errc := make(chan error, 2)
-	go func() { errc <- hs.Serve(hln) }()
 	grpcAddr := ""
 	if gln != nil {
 		grpcAddr = gln.Addr().String()
-		go func() { errc <- gs.Serve(gln) }()
 	}
 	s.log.Info("hallmark-ca serving", "http", hln.Addr().String(), "grpc", grpcAddr, "issuers", len(s.verifier.Issuers()))
 	if ready != nil {
 		ready(hln.Addr().String(), grpcAddr)
 	}
-
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
-	}
-	s.log.Info("hallmark-ca shutting down")
-	hc.Shutdown()
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	stopped := make(chan struct{})
-	go func() { gs.GracefulStop(); close(stopped) }()
-	if serr := hs.Shutdown(sctx); serr != nil {
-		err = errors.Join(err, serr)
-	}
-	select {
-	case <-stopped:
-	case <-sctx.Done():
-		gs.Stop()
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		err = nil
-	}
-	return err
+	return s.admit.Serve(ctx, admission.Servers{
+		HTTP: hln, Handler: s.Handler(),
+		GRPC: gln, GRPCServer: gs,
+		Metrics: mln, MetricsHandler: s.MetricsHandler(),
+		Logger: s.log,
+	})
 }

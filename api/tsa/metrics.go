@@ -12,7 +12,8 @@ type metrics struct {
 	// issued counts timestamps, by request form (der, json) and hash.
 	issued *prometheus.CounterVec
 	// rejected counts rejections, by reason (bad_alg, bad_data_format,
-	// bad_request, unaccepted_policy, unaccepted_extension, system_failure).
+	// bad_request, unaccepted_policy, unaccepted_extension, system_failure,
+	// overloaded: refused by the in-flight byte budget).
 	rejected *prometheus.CounterVec
 	// latency is the time from request to signed response.
 	latency prometheus.Histogram

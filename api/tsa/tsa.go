@@ -119,6 +119,23 @@ func (s *Server) handleTimestamp(w http.ResponseWriter, r *http.Request) {
 	w.Write(resp)
 }
 
+// Refuse answers a request refused before its body was read (package
+// admission): 413 when its declared length is over MaxRequestBytes,
+// otherwise 503 with Retry-After because the requests in flight fill the
+// service's byte budget (metric reason "overloaded"). Both carry a DER
+// rejection.
+func (s *Server) Refuse(w http.ResponseWriter, r *http.Request, tooLarge bool, err error) {
+	if tooLarge {
+		s.reject(w, r, http.StatusRequestEntityTooLarge, errors.Join(errTooLarge, err))
+		return
+	}
+	s.metrics.rejected.WithLabelValues("overloaded").Inc()
+	w.Header().Set("Retry-After", "1")
+	w.Header().Set("Content-Type", "application/timestamp-reply")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	w.Write(ca.RejectionResponse(err)) // systemFailure
+}
+
 // reject writes a rejection TimeStampResp. Client errors are logged at
 // debug level (they are counted), server errors at error level.
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, code int, err error) {

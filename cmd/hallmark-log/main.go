@@ -44,14 +44,14 @@ func run(configPath string, logger *slog.Logger) error {
 		return err
 	}
 	defer svc.Close()
-	ls, err := api.Listen(cfg.Listen.HTTP, cfg.Listen.GRPC)
+	ls, err := api.ListenConfig(cfg.Listen)
 	if err != nil {
 		return err
 	}
 	for _, l := range cfg.Logs {
 		logger.Info("log ready", "name", l.Name, "kind", l.Kind, "url", l.URL, "origin", l.CheckpointOrigin())
 	}
-	if err := api.Serve(ctx, ls, svc.Handler(), svc.GRPCServer(), logger); err != nil {
+	if err := svc.Serve(ctx, ls, svc.Handler()); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
 	return nil

@@ -243,7 +243,7 @@ tsa:
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- caSvc.ListenAndServe(ctx, nil) }()
-	go func() { errc <- api.Serve(ctx, ls, mux, logSvc.GRPCServer(), logger) }()
+	go func() { errc <- logSvc.Serve(ctx, ls, mux) }()
 	printDevBanner(abs, st)
 	err = <-errc
 	stop()
