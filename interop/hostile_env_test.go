@@ -49,12 +49,12 @@ import (
 )
 
 // Extra top-level configuration of the processes under attack, in each
-// service's YAML. Empty on today's main; once issue 16's limits are merged,
-// set here the values the test should run with (e.g. short gRPC idle
-// limits, so that the idle-connection rows can accept "closed" only).
+// service's YAML: the default limits, but for an idle limit short enough
+// that the idle-connection rows see their connections closed within the
+// test.
 const (
-	hostileLogExtraYAML = ""
-	hostileCAExtraYAML  = ""
+	hostileLogExtraYAML = "limits: {idle_timeout: 2s}\n"
+	hostileCAExtraYAML  = "idle-timeout: 2s\n"
 )
 
 // hostileEnv is what the hostile-traffic test attacks: one hallmark-log
