@@ -90,7 +90,7 @@ fuzz-all:
 generate:
 	cd api && buf generate
 
-# Container images of hallmark-log, hallmark-ca (once it is in the tree) and
+# Container images of hallmark-log, hallmark-ca and
 # hallmark: static, non-root, reproducible, each with an SPDX SBOM, built
 # without a container daemon (deploy/images) and pushed to any registry:
 #   make images REGISTRY=registry.example.com/hallmark TAG=v0.1.0

@@ -5,7 +5,7 @@
 //	hallmark-log --config hallmark-log.yaml
 //
 // The configuration reference is the documentation of tlog.ServiceConfig
-// (docs/configuration.md).
+// (docs/log.md walks through it).
 package main
 
 import (
