@@ -1,6 +1,6 @@
 module github.com/hallmark-dev/hallmark
 
-go 1.26.0
+go 1.27.0
 
 require (
 	github.com/ThalesGroup/crypto11 v1.6.2

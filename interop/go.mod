@@ -1,6 +1,6 @@
 module github.com/hallmark-dev/hallmark/interop
 
-go 1.26.0
+go 1.27.0
 
 require (
 	github.com/cyberphone/json-canonicalization v0.0.0-20241213102144-19d51d7fe467

@@ -2,6 +2,8 @@
 # Builds the pinned client binaries used by the interop tests into
 # $TOOLS_DIR/<name>-<version>/, once. Builds come from the Go module proxy.
 set -euo pipefail
+# Go 1.27 (go.mod): a machine's own Go ignores go.mod's toolchain line unless told.
+export GOTOOLCHAIN=go1.27.3
 TOOLS_DIR=${TOOLS_DIR:-$HOME/.cache/hallmark/tools}
 mkdir -p "$TOOLS_DIR"
 
