@@ -152,6 +152,8 @@ func (r *rotation) open(name, url, origin string, treeID int64, keyOut, trustedR
 	alg := "ed25519"
 	if _, ok := oldKey.(*ecdsa.PrivateKey); ok {
 		alg = "ecdsa-p256"
+	} else if tlog.IsMLDSA44(oldKey.Public()) {
+		alg = "ml-dsa-44" // the clients of this log take ML-DSA-44 already
 	}
 	keyPEM, err := tlog.GenerateKey(alg)
 	if err != nil {
