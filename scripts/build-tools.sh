@@ -19,6 +19,7 @@ build() { # name version package
 build cosign v2.6.5 github.com/sigstore/cosign/v2/cmd/cosign
 build cosign v3.1.3 github.com/sigstore/cosign/v3/cmd/cosign
 build rekor-cli v1.5.4 github.com/sigstore/rekor/cmd/rekor-cli
+build rekor-cli v1.6.1 github.com/sigstore/rekor/cmd/rekor-cli # the newest, beside v1.5.4 (interop/clients_v1_test.go)
 # A real Rekor v1 on Trillian, for the adoption test (interop/adopt_test.go).
 build trillian_log_server v1.7.3 github.com/google/trillian/cmd/trillian_log_server
 build trillian_log_signer v1.7.3 github.com/google/trillian/cmd/trillian_log_signer
