@@ -244,6 +244,9 @@ func TestLogKeyTypes(t *testing.T) {
 	} {
 		l := &LogConfig{Name: "l", Kind: tc.kind}
 		key := newTestKey(t, tc.alg)
+		if got := KeyTypeName(key.Public()); got != tc.alg {
+			t.Errorf("KeyTypeName(%s key) = %q; GenerateKey and hallmark log rotate need %q", tc.alg, got, tc.alg)
+		}
 		err := l.CheckKey(key.Public())
 		if (err == nil) != tc.ok {
 			t.Errorf("%s log with %s key: err = %v, want ok = %v", tc.kind, tc.alg, err, tc.ok)
