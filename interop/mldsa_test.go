@@ -7,6 +7,7 @@ package interop
 // log that refuses such a key at start-up.
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/mldsa"
@@ -92,6 +93,18 @@ func TestMLDSA44Logs(t *testing.T) {
 			t.Fatalf("%s: sigstore-go accepted a checkpoint without the log's signature", name)
 		}
 		if name == "message" {
+			// The whole verification, as a policy engine runs it: the
+			// signature by the key, the entry in the ML-DSA-44 log.
+			v, err := verify.NewVerifier(trust, verify.WithTransparencyLog(1), verify.WithCurrentTime())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := v.Verify(b, verify.NewPolicy(verify.WithArtifact(bytes.NewReader([]byte("the artifact"))), verify.WithKey())); err != nil {
+				t.Fatalf("sigstore-go Verify of a bundle from the ML-DSA-44 log: %v", err)
+			}
+			if _, err := v.Verify(forged, verify.NewPolicy(verify.WithArtifact(bytes.NewReader([]byte("the artifact"))), verify.WithKey())); err == nil {
+				t.Fatal("sigstore-go Verify accepted a checkpoint without the log's signature")
+			}
 			js, _ := protojson.Marshal(pb)
 			os.WriteFile(filepath.Join(dir, "v2.bundle.json"), js, 0o644)
 		}
