@@ -87,6 +87,10 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 			s.Close()
 			return nil, fmt.Errorf("log %s: %w", lc.Name, err)
 		}
+		if err := lc.CheckKey(key.Public()); err != nil {
+			s.Close()
+			return nil, err
+		}
 		signerName := lc.CheckpointOrigin()
 		if lc.Kind == "rekor-v1" {
 			signerName = lc.RekorHostname()

@@ -20,6 +20,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/mldsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -140,6 +141,12 @@ func NewLog(kind Kind, logURL, origin string, key crypto.PublicKey, hc *http.Cli
 	}
 	switch key.(type) {
 	case ed25519.PublicKey, *ecdsa.PublicKey:
+	case *mldsa.PublicKey:
+		// C2SP tlog-cosignature checkpoints (rekor-tiles v2.4): Rekor v2
+		// and tiles logs only, as hallmark-log allows.
+		if !tlog.IsMLDSA44(key) || (kind != KindRekorV2 && kind != KindTiles) {
+			return nil, fmt.Errorf("an ML-DSA checkpoint key must be ML-DSA-44 and is for rekor-v2 and tiles logs only, not %s", kind)
+		}
 	default:
 		return nil, fmt.Errorf("unsupported checkpoint key type %T", key)
 	}

@@ -14,11 +14,17 @@ import (
 	"testing"
 )
 
-// TestRekorCLI runs rekor-cli v1.5.4 against a hallmark-log Rekor v1 log on
-// PostgreSQL: upload, get, verify, search, and loginfo with its
-// consistency check between runs.
+// TestRekorCLI runs rekor-cli (v1.5.4, and v1.6.1, the newest) against a
+// hallmark-log Rekor v1 log on PostgreSQL: upload, get, verify, search, and
+// loginfo with its consistency check between runs.
 func TestRekorCLI(t *testing.T) {
-	cli := clientBinary(t, "rekor-cli", "v1.5.4")
+	for _, version := range []string{"v1.5.4", "v1.6.1"} {
+		t.Run(version, func(t *testing.T) { testRekorCLI(t, version) })
+	}
+}
+
+func testRekorCLI(t *testing.T, version string) {
+	cli := clientBinary(t, "rekor-cli", version)
 	p := startLogServer(t, pgURLOrSQLite(t), v1Spec(""))
 	url := p.Logs["rekor"].URL
 	dir := t.TempDir()

@@ -210,9 +210,15 @@ var goTypeNames = strings.NewReplacer(
 	"models.targetedProposedEntry", "rekorv1.targetedProposedEntry",
 	"Go struct field Envelope.", "Go struct field envelope.",
 	"Go struct field Signature.", "Go struct field envelopeSignature.",
+	// Go 1.27's encoding/json names the path without "Go struct field".
+	"into Envelope.", "into envelope.",
+	"into Signature.", "into envelopeSignature.",
 	"dsse.Signature", "rekorv1.envelopeSignature",
 	"dsse.Envelope", "rekorv1.envelope",
 )
+
+// emptyDigestKey reports whether an index key is "<algorithm>:" alone.
+func emptyDigestKey(k string) bool { return strings.HasSuffix(k, ":") && !strings.Contains(k, "/") }
 
 // knownDeviation reports documented, deliberate differences from Rekor.
 func knownDeviation(want, got outcome) bool {
@@ -221,6 +227,15 @@ func knownDeviation(want, got outcome) bool {
 		if want.code == got.code && want.message == got.message {
 			return true
 		}
+	}
+	if want.code == 0 && got.code == 0 && bytes.Equal(want.leaf, got.leaf) &&
+		slices.Equal(slices.DeleteFunc(slices.Clone(want.keys), emptyDigestKey), got.keys) {
+		// Rekor v1.6.1's dsse type keeps what encoding/json half-decoded
+		// from an in-toto payload whose digest values are not strings, and
+		// indexes "sha256:" with no digest; v1.5.4 indexed nothing from such
+		// a payload, nor does Hallmark. A key without a digest matches no
+		// search (Rekor's search API refuses an empty hash).
+		return true
 	}
 	switch {
 	case want.code == 500 && got.code == 400 && want.message == got.message:
@@ -439,7 +454,8 @@ func TestRekorV1Vectors(t *testing.T) {
 	}
 	for _, v := range vs {
 		o := rekorCreate(t, []byte(v.Request))
-		if o.code != v.Code || o.message != v.Message || string(o.leaf) != v.Canonical || !slices.Equal(o.keys, v.IndexKeys) && len(o.keys)+len(v.IndexKeys) > 0 {
+		keys := slices.DeleteFunc(o.keys, emptyDigestKey) // see knownDeviation
+		if o.code != v.Code || o.message != v.Message || string(o.leaf) != v.Canonical || !slices.Equal(keys, v.IndexKeys) && len(keys)+len(v.IndexKeys) > 0 {
 			t.Errorf("vector %s no longer matches Rekor: got %d %q %s %q", v.Name, o.code, o.message, o.leaf, o.keys)
 		}
 	}

@@ -5,6 +5,8 @@
 # SQLite. Run it through scripts/with-postgres.sh (make bench does).
 # Results are printed; record them in docs/BENCHMARKS.md.
 set -euo pipefail
+# Go 1.27 (go.mod): a machine's own Go ignores go.mod's toolchain line unless told.
+export GOTOOLCHAIN=go1.27.3
 cd "$(dirname "$0")/.."
 ENTRIES=${ENTRIES:-20000}
 work=$(mktemp -d /tmp/hallmark-bench.XXXXXX)

@@ -2,6 +2,8 @@
 # Builds the pinned client binaries used by the interop tests into
 # $TOOLS_DIR/<name>-<version>/, once. Builds come from the Go module proxy.
 set -euo pipefail
+# Go 1.27 (go.mod): a machine's own Go ignores go.mod's toolchain line unless told.
+export GOTOOLCHAIN=go1.27.3
 TOOLS_DIR=${TOOLS_DIR:-$HOME/.cache/hallmark/tools}
 mkdir -p "$TOOLS_DIR"
 
@@ -17,6 +19,7 @@ build() { # name version package
 build cosign v2.6.5 github.com/sigstore/cosign/v2/cmd/cosign
 build cosign v3.1.3 github.com/sigstore/cosign/v3/cmd/cosign
 build rekor-cli v1.5.4 github.com/sigstore/rekor/cmd/rekor-cli
+build rekor-cli v1.6.1 github.com/sigstore/rekor/cmd/rekor-cli # the newest, beside v1.5.4 (interop/clients_v1_test.go)
 # A real Rekor v1 on Trillian, for the adoption test (interop/adopt_test.go).
 build trillian_log_server v1.7.3 github.com/google/trillian/cmd/trillian_log_server
 build trillian_log_signer v1.7.3 github.com/google/trillian/cmd/trillian_log_signer

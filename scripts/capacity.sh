@@ -5,6 +5,8 @@
 # scripts/with-postgres.sh; the numbers go in docs/operations.md.
 #   ENTRIES=1000000 ENTRY_SIZE=500 scripts/with-postgres.sh scripts/capacity.sh
 set -euo pipefail
+# Go 1.27 (go.mod): a machine's own Go ignores go.mod's toolchain line unless told.
+export GOTOOLCHAIN=go1.27.3
 cd "$(dirname "$0")/.."
 ENTRIES=${ENTRIES:-1000000}
 ENTRY_SIZE=${ENTRY_SIZE:-500}

@@ -5,6 +5,8 @@
 # unprivileged user (PostgreSQL refuses root), on a free loopback port, and
 # removed when the command ends.
 set -euo pipefail
+# Go 1.27 (go.mod): a machine's own Go ignores go.mod's toolchain line unless told.
+export GOTOOLCHAIN=go1.27.3
 
 if [ -n "${HALLMARK_TEST_DATABASE_URL:-}" ]; then
   exec "$@"

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/mldsa"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
@@ -139,7 +140,9 @@ type LogConfig struct {
 	// scheme; rekor-v2: URL host name; rekor-v1: "<hostname> - <tree_id>".
 	Origin string `yaml:"origin"`
 	// KeyFile is a PEM private key (PKCS#8, or SEC 1 "EC PRIVATE KEY"):
-	// Ed25519 or ECDSA P-256. Rekor v1 logs need ECDSA P-256.
+	// Ed25519, ECDSA P-256 or ML-DSA-44 (PKCS#8 seed form, RFC 9881). Rekor
+	// v1 logs need ECDSA P-256; ML-DSA-44 is for rekor-v2 and tiles logs
+	// only (see CheckKey).
 	KeyFile string `yaml:"key_file"`
 	// Batch bounds batches and the queue.
 	Batch BatchConfig `yaml:"batch"`
@@ -477,7 +480,9 @@ func LoadPrivateKey(path string) (crypto.Signer, error) {
 	return ParsePrivateKey(raw)
 }
 
-// ParsePrivateKey parses a PEM private key: PKCS#8 or SEC 1 EC.
+// ParsePrivateKey parses a PEM private key: PKCS#8 (Ed25519, ECDSA P-256 or
+// ML-DSA-44 in the seed form of RFC 9881, as Go's crypto/x509 writes it) or
+// SEC 1 EC.
 func ParsePrivateKey(raw []byte) (crypto.Signer, error) {
 	block, _ := pem.Decode(raw)
 	if block == nil {
@@ -504,11 +509,60 @@ func ParsePrivateKey(raw []byte) (crypto.Signer, error) {
 			return nil, errors.New("ECDSA log keys must use P-256")
 		}
 		return k, nil
+	case *mldsa.PrivateKey:
+		if p := k.PublicKey().Parameters(); p != mldsa.MLDSA44() {
+			return nil, fmt.Errorf("ML-DSA log keys must be ML-DSA-44, not %s", p)
+		}
+		return k, nil
 	}
-	return nil, fmt.Errorf("unsupported key type %T (want Ed25519 or ECDSA P-256)", key)
+	return nil, fmt.Errorf("unsupported key type %T (want Ed25519, ECDSA P-256 or ML-DSA-44)", key)
 }
 
-// GenerateKey creates a key ("ed25519" or "ecdsa-p256") as PKCS#8 PEM.
+// ErrKeyTypeForKind is returned by [LogConfig.CheckKey] for a key that the
+// log's kind cannot use.
+var ErrKeyTypeForKind = errors.New("key type not supported for this log kind")
+
+// CheckKey says whether the log's kind can sign with a key of pub's type.
+// ML-DSA-44 checkpoints (C2SP tlog-cosignature) are for rekor-v2 and tiles
+// logs: Rekor v1 clients verify SETs and checkpoints with ECDSA only, and
+// static-ct-api and RFC 6962 define ECDSA P-256 (and RSA) signatures only.
+func (l *LogConfig) CheckKey(pub crypto.PublicKey) error {
+	switch l.Kind {
+	case "rekor-v1":
+		if k, ok := pub.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P256() {
+			return fmt.Errorf("log %s: %w: rekor-v1 logs sign SETs and checkpoints with ECDSA P-256 (Rekor v1 clients accept nothing else); key_file holds %s", l.Name, ErrKeyTypeForKind, KeyTypeName(pub))
+		}
+	case "ct":
+		if k, ok := pub.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P256() {
+			return fmt.Errorf("log %s: %w: ct logs sign SCTs and checkpoints with ECDSA P-256 (RFC 6962, static-ct-api); key_file holds %s", l.Name, ErrKeyTypeForKind, KeyTypeName(pub))
+		}
+	default:
+		if _, ok := pub.(*mldsa.PublicKey); ok && !IsMLDSA44(pub) {
+			return fmt.Errorf("log %s: %w: ML-DSA checkpoint keys must be ML-DSA-44", l.Name, ErrKeyTypeForKind)
+		}
+	}
+	return nil
+}
+
+// KeyTypeName names a log key's type as `hallmark keys generate --type`
+// does.
+func KeyTypeName(pub crypto.PublicKey) string {
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		return "ed25519"
+	case *ecdsa.PublicKey:
+		return "ecdsa-" + strings.ToLower(strings.ReplaceAll(k.Curve.Params().Name, "-", ""))
+	case *mldsa.PublicKey:
+		return strings.ToLower(k.Parameters().String())
+	}
+	return fmt.Sprintf("%T", pub)
+}
+
+// KeyTypes are the log key types [GenerateKey] makes.
+const KeyTypes = "ed25519, ecdsa-p256 or ml-dsa-44"
+
+// GenerateKey creates a key ("ed25519", "ecdsa-p256" or "ml-dsa-44") as
+// PKCS#8 PEM. ML-DSA-44 keys are written in the seed form (RFC 9881).
 func GenerateKey(alg string) ([]byte, error) {
 	var key any
 	var err error
@@ -517,8 +571,10 @@ func GenerateKey(alg string) ([]byte, error) {
 		_, key, err = ed25519.GenerateKey(rand.Reader)
 	case "ecdsa-p256":
 		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case "ml-dsa-44":
+		key, err = mldsa.GenerateKey(mldsa.MLDSA44())
 	default:
-		return nil, fmt.Errorf("unknown key type %q (want ed25519 or ecdsa-p256)", alg)
+		return nil, fmt.Errorf("unknown key type %q (want %s)", alg, KeyTypes)
 	}
 	if err != nil {
 		return nil, err

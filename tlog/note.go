@@ -5,29 +5,37 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/mldsa"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/transparency-dev/formats/log"
+	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/mod/sumdb/note"
 )
 
 // Signature types of C2SP signed-note key IDs.
 const (
-	sigTypeEd25519 = 0x01
-	sigTypeECDSA   = 0x02
+	sigTypeEd25519  = 0x01
+	sigTypeECDSA    = 0x02
+	sigTypeMLDSA44  = 0x06
+	mldsaTimeLength = 8 // the u64 timestamp before an ML-DSA-44 signature
 )
 
 // NoteKeyHash returns the C2SP signed-note key ID of pub under name:
 // for Ed25519 the first four bytes of SHA-256(name || "\n" || 0x01 || key),
-// for ECDSA the first four bytes of SHA-256(DER SPKI), as Rekor v1 and v2
-// compute it (reference/rekor-compat.md §3.3).
+// for ML-DSA-44 SHA-256(name || "\n" || 0x06 || 1312-byte key) (C2SP
+// tlog-cosignature), for ECDSA the first four bytes of SHA-256(DER SPKI), as
+// Rekor v1 and v2 compute it (reference/rekor-compat.md §3.3).
 func NoteKeyHash(name string, pub crypto.PublicKey) (uint32, error) {
 	d, err := KeyDigest(name, pub)
 	if err != nil {
@@ -48,6 +56,17 @@ func KeyDigest(name string, pub crypto.PublicKey) ([32]byte, error) {
 		var d [32]byte
 		copy(d[:], h.Sum(nil))
 		return d, nil
+	case *mldsa.PublicKey:
+		if k.Parameters() != mldsa.MLDSA44() {
+			return [32]byte{}, fmt.Errorf("unsupported ML-DSA parameter set %s for a checkpoint key (want ML-DSA-44)", k.Parameters())
+		}
+		h := sha256.New()
+		h.Write([]byte(name))
+		h.Write([]byte{'\n', sigTypeMLDSA44})
+		h.Write(k.Bytes())
+		var d [32]byte
+		copy(d[:], h.Sum(nil))
+		return d, nil
 	case *ecdsa.PublicKey:
 		der, err := x509.MarshalPKIXPublicKey(k)
 		if err != nil {
@@ -55,8 +74,82 @@ func KeyDigest(name string, pub crypto.PublicKey) ([32]byte, error) {
 		}
 		return sha256.Sum256(der), nil
 	default:
-		return [32]byte{}, fmt.Errorf("unsupported checkpoint key type %T (want Ed25519 or ECDSA P-256)", pub)
+		return [32]byte{}, fmt.Errorf("unsupported checkpoint key type %T (want Ed25519, ECDSA P-256 or ML-DSA-44)", pub)
 	}
+}
+
+// IsMLDSA44 reports whether pub is an ML-DSA-44 public key.
+func IsMLDSA44(pub crypto.PublicKey) bool {
+	k, ok := pub.(*mldsa.PublicKey)
+	return ok && k.Parameters() == mldsa.MLDSA44()
+}
+
+// mldsaSignedMessage returns the message an ML-DSA-44 checkpoint signature
+// covers: C2SP tlog-cosignature's cosigned_message ("subtree/v1"), binding
+// the key name, the signing time, and the checkpoint's origin, size and root
+// hash. Extension lines of the checkpoint are not covered (the spec says so).
+func mldsaSignedMessage(name string, timestamp uint64, text []byte) ([]byte, error) {
+	var c log.Checkpoint
+	if _, err := c.Unmarshal(text); err != nil {
+		return nil, fmt.Errorf("couldn't parse the checkpoint to sign: %w", err)
+	}
+	if len(c.Hash) != sha256.Size {
+		return nil, fmt.Errorf("checkpoint root hash is %d bytes, want %d", len(c.Hash), sha256.Size)
+	}
+	if len(name) > 255 || len(c.Origin) > 255 {
+		return nil, errors.New("key name or origin longer than 255 bytes")
+	}
+	b := cryptobyte.NewBuilder(make([]byte, 0, 12+1+len(name)+8+1+len(c.Origin)+8+8+32))
+	b.AddBytes([]byte("subtree/v1\n\x00"))
+	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(name)) })
+	b.AddUint64(timestamp)
+	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(c.Origin)) })
+	b.AddUint64(0) // start: a checkpoint is the subtree [0, size)
+	b.AddUint64(c.Size)
+	b.AddBytes(c.Hash)
+	return b.Bytes()
+}
+
+// noteNow is the clock of ML-DSA-44 checkpoint signatures; tests replace it.
+var noteNow = time.Now
+
+// signMLDSA44 returns a C2SP timestamped_signature: the big-endian u64
+// signing time, then the ML-DSA-44 signature (pure, empty context) over
+// [mldsaSignedMessage]. sign is the key's crypto.Signer Sign.
+func signMLDSA44(name string, msg []byte, sign func([]byte) ([]byte, error)) ([]byte, error) {
+	now := noteNow().Unix()
+	if now < 0 {
+		return nil, fmt.Errorf("clock before 1970 (%d): an ML-DSA-44 checkpoint signature needs a POSIX time", now)
+	}
+	m, err := mldsaSignedMessage(name, uint64(now), msg)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := sign(m)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't sign the checkpoint with ML-DSA-44: %w", err)
+	}
+	if len(sig) != mldsa.MLDSA44().SignatureSize() {
+		return nil, fmt.Errorf("ML-DSA-44 signer returned %d bytes, want %d", len(sig), mldsa.MLDSA44().SignatureSize())
+	}
+	out := binary.BigEndian.AppendUint64(make([]byte, 0, mldsaTimeLength+len(sig)), uint64(now))
+	return append(out, sig...), nil
+}
+
+// verifyMLDSA44 is the counterpart of [signMLDSA44].
+func verifyMLDSA44(k *mldsa.PublicKey, name string, msg, sig []byte) bool {
+	if len(sig) != mldsaTimeLength+mldsa.MLDSA44().SignatureSize() {
+		return false
+	}
+	t := binary.BigEndian.Uint64(sig[:mldsaTimeLength])
+	if t > math.MaxInt64 {
+		return false
+	}
+	m, err := mldsaSignedMessage(name, t, msg)
+	if err != nil {
+		return false
+	}
+	return mldsa.Verify(k, m, sig[mldsaTimeLength:], nil) == nil
 }
 
 // validNoteName reports whether name may appear in a signature line.
@@ -74,8 +167,10 @@ func (s *noteSigner) Name() string                    { return s.name }
 func (s *noteSigner) KeyHash() uint32                 { return s.hash }
 func (s *noteSigner) Sign(msg []byte) ([]byte, error) { return s.sign(msg) }
 
-// NewNoteSigner returns a signed-note signer for an Ed25519 or ECDSA P-256
-// private key. ECDSA signatures are ASN.1 over SHA-256 of the note text.
+// NewNoteSigner returns a signed-note signer for an Ed25519, ECDSA P-256 or
+// ML-DSA-44 private key. ECDSA signatures are ASN.1 over SHA-256 of the note
+// text; ML-DSA-44 signatures are timestamped and cover C2SP
+// tlog-cosignature's binary message, as rekor-tiles v2.4 signs and verifies.
 func NewNoteSigner(name string, key crypto.Signer) (note.Signer, error) {
 	if !validNoteName(name) {
 		return nil, fmt.Errorf("invalid checkpoint key name %q", name)
@@ -96,9 +191,18 @@ func NewNoteSigner(name string, key crypto.Signer) (note.Signer, error) {
 			d := sha256.Sum256(msg)
 			return ecdsa.SignASN1(rand.Reader, k, d[:])
 		}
+	case *mldsa.PrivateKey:
+		s.sign = func(msg []byte) ([]byte, error) {
+			return signMLDSA44(name, msg, func(m []byte) ([]byte, error) { return k.Sign(nil, m, nil) })
+		}
 	default:
-		// Opaque signers (PKCS#11, KMS) are assumed to sign digests.
+		// Opaque signers (PKCS#11, KMS) are assumed to sign digests, except
+		// ML-DSA ones, which sign the message itself (pure ML-DSA).
 		switch key.Public().(type) {
+		case *mldsa.PublicKey:
+			s.sign = func(msg []byte) ([]byte, error) {
+				return signMLDSA44(name, msg, func(m []byte) ([]byte, error) { return key.Sign(rand.Reader, m, crypto.Hash(0)) })
+			}
 		case *ecdsa.PublicKey:
 			s.sign = func(msg []byte) ([]byte, error) {
 				d := sha256.Sum256(msg)
@@ -121,8 +225,8 @@ func (v *noteVerifier) Name() string                { return v.name }
 func (v *noteVerifier) KeyHash() uint32             { return v.hash }
 func (v *noteVerifier) Verify(msg, sig []byte) bool { return v.verify(msg, sig) }
 
-// NewNoteVerifier returns a signed-note verifier for an Ed25519 or ECDSA
-// public key, the counterpart of [NewNoteSigner].
+// NewNoteVerifier returns a signed-note verifier for an Ed25519, ECDSA or
+// ML-DSA-44 public key, the counterpart of [NewNoteSigner].
 func NewNoteVerifier(name string, pub crypto.PublicKey) (note.Verifier, error) {
 	if !validNoteName(name) {
 		return nil, fmt.Errorf("invalid checkpoint key name %q", name)
@@ -140,6 +244,8 @@ func NewNoteVerifier(name string, pub crypto.PublicKey) (note.Verifier, error) {
 			d := sha256.Sum256(msg)
 			return ecdsa.VerifyASN1(k, d[:], sig)
 		}
+	case *mldsa.PublicKey:
+		v.verify = func(msg, sig []byte) bool { return verifyMLDSA44(k, name, msg, sig) }
 	}
 	return v, nil
 }

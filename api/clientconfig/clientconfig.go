@@ -9,6 +9,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/mldsa"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -59,8 +60,16 @@ type TrustedRootParams struct {
 }
 
 // KeyDetails returns the Sigstore key-details enum of a log public key.
+// An ML-DSA-44 key is ML_DSA_44 (protobuf-specs v0.5, "experimental") with
+// its PKIX SubjectPublicKeyInfo (RFC 9881) as rawBytes. sigstore-go up to
+// v1.4.0 (and so cosign up to v3.1.3) rejects a whole trusted_root.json that
+// lists such a key: see docs/clients.md before publishing one.
 func KeyDetails(pub crypto.PublicKey) (protocommon.PublicKeyDetails, error) {
 	switch k := pub.(type) {
+	case *mldsa.PublicKey:
+		if k.Parameters() == mldsa.MLDSA44() {
+			return protocommon.PublicKeyDetails_ML_DSA_44, nil
+		}
 	case *ecdsa.PublicKey:
 		switch k.Curve {
 		case elliptic.P256():

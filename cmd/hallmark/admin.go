@@ -62,10 +62,10 @@ func checkMigratable(ctx context.Context, cfg *tlog.ServiceConfig, path string) 
 
 func runKeys(args []string) error {
 	if len(args) < 1 || args[0] != "generate" {
-		return errors.New("usage: hallmark keys generate --type ed25519|ecdsa-p256 --out FILE")
+		return errors.New("usage: hallmark keys generate --type ed25519|ecdsa-p256|ml-dsa-44 --out FILE")
 	}
 	fs := flag.NewFlagSet("keys generate", flag.ExitOnError)
-	typ := fs.String("type", "ed25519", "key type: ed25519 or ecdsa-p256 (Rekor v1 logs need ecdsa-p256)")
+	typ := fs.String("type", "ed25519", "key type: "+tlog.KeyTypes+" (Rekor v1 and CT logs need ecdsa-p256; ml-dsa-44 is for rekor-v2 and tiles logs, verified by rekor-tiles v2.4 clients, see docs/clients.md)")
 	out := fs.String("out", "", "output file (PKCS#8 PEM, mode 0600); must not exist")
 	fs.Parse(args[1:])
 	if *out == "" {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
 	"errors"
 	"flag"
 	"fmt"
@@ -149,11 +148,9 @@ func (r *rotation) open(name, url, origin string, treeID int64, keyOut, trustedR
 	if err != nil {
 		return err
 	}
-	alg := "ed25519"
-	if _, ok := oldKey.(*ecdsa.PrivateKey); ok {
-		alg = "ecdsa-p256"
-	}
-	keyPEM, err := tlog.GenerateKey(alg)
+	// The new shard's key is of the old one's type: the clients of this log
+	// take that type (ML-DSA-44 too) already.
+	keyPEM, err := tlog.GenerateKey(tlog.KeyTypeName(oldKey.Public()))
 	if err != nil {
 		return err
 	}

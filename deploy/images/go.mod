@@ -1,6 +1,6 @@
 module github.com/hallmark-dev/hallmark/deploy/images
 
-go 1.26.0
+go 1.27.0
 
 require github.com/google/go-containerregistry v0.22.1
 

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/mldsa"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -29,7 +30,9 @@ import (
 //   - Ed25519: SHA-256(origin || "\n" || 0x01 || 32-byte key), C2SP's
 //     Ed25519 key ID;
 //   - RSA: SHA-256(origin || "\n" || 0xff || "PKIX-RSA-PKCS#1v1.5" || DER
-//     SubjectPublicKeyInfo).
+//     SubjectPublicKeyInfo);
+//   - ML-DSA-44: SHA-256(origin || "\n" || 0x06 || 1312-byte key), C2SP
+//     tlog-cosignature's ML-DSA-44 key ID (rekor-tiles v2.4).
 //
 // The first 4 bytes, big-endian, are the key ID in the checkpoint's note
 // signature line; all 32 bytes are the TransparencyLogEntry's logId.keyId and
@@ -59,6 +62,11 @@ func KeyHash(origin string, pub crypto.PublicKey) ([sha256.Size]byte, error) {
 			return [sha256.Size]byte{}, fmt.Errorf("rekorv2: couldn't marshal RSA log key: %w", err)
 		}
 		return sha256.Sum256(slices.Concat([]byte(origin), []byte("\n\xffPKIX-RSA-PKCS#1v1.5"), der)), nil
+	case *mldsa.PublicKey:
+		if k.Parameters() != mldsa.MLDSA44() {
+			return [sha256.Size]byte{}, fmt.Errorf("rekorv2: ML-DSA log keys must be ML-DSA-44, not %s", k.Parameters())
+		}
+		return sha256.Sum256(slices.Concat([]byte(origin), []byte{'\n', 0x06}, k.Bytes())), nil
 	}
 	return [sha256.Size]byte{}, fmt.Errorf("rekorv2: unsupported log key type %T", pub)
 }

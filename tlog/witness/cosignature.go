@@ -9,6 +9,7 @@ package witness
 import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/mldsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -33,6 +34,7 @@ const (
 	typeECDSA       = 0x02 // ECDSA note signature, key ID = SHA-256(DER SPKI)
 	typeCosignature = 0x04 // timestamped Ed25519 cosignature/v1 (witnesses)
 	typeRFC6962     = 0x05 // RFC 6962 tree head signature (static-ct-api logs)
+	typeMLDSA44     = 0x06 // timestamped ML-DSA-44 over tlog-cosignature's subtree/v1 message (Rekor v2, tiles logs)
 )
 
 // cosignatureSize is the size of a cosignature/v1 signature: a big-endian
@@ -194,8 +196,10 @@ func ParseWitnessKey(s string) (note.Verifier, error) {
 
 // ParseLogKey parses the verifier key of a log's checkpoints: Ed25519
 // (type 0x01), ECDSA P-256 (type 0x02, DER SPKI, as Rekor v1 and
-// omniwitness use) or an RFC 6962 tree head signature key (type 0x05, DER
-// SPKI, static-ct-api CT logs). The key ID must match.
+// omniwitness use), an RFC 6962 tree head signature key (type 0x05, DER
+// SPKI, static-ct-api CT logs) or ML-DSA-44 (type 0x06, the 1312-byte
+// public key, as C2SP tlog-cosignature and rekor-tiles v2.4 define it). The
+// key ID must match.
 func ParseLogKey(s string) (note.Verifier, error) {
 	k, err := parseVKey(s)
 	if err != nil {
@@ -226,8 +230,14 @@ func ParseLogKey(s string) (note.Verifier, error) {
 		if v, err = ct.NewNoteVerifier(k.name, p); err != nil {
 			return nil, fmt.Errorf("verifier key %q: %w", s, err)
 		}
+	case typeMLDSA44:
+		p, err := mldsa.NewPublicKey(mldsa.MLDSA44(), k.key)
+		if err != nil {
+			return nil, fmt.Errorf("verifier key %q: type 0x06 needs a %d-byte ML-DSA-44 key: %w", s, mldsa.MLDSA44().PublicKeySize(), err)
+		}
+		pub = p
 	default:
-		return nil, fmt.Errorf("verifier key %q: unsupported log key type 0x%02x (want 0x01 Ed25519, 0x02 ECDSA or 0x05 RFC 6962)", s, k.typ)
+		return nil, fmt.Errorf("verifier key %q: unsupported log key type 0x%02x (want 0x01 Ed25519, 0x02 ECDSA, 0x05 RFC 6962 or 0x06 ML-DSA-44)", s, k.typ)
 	}
 	if v == nil {
 		var err error
@@ -242,7 +252,8 @@ func ParseLogKey(s string) (note.Verifier, error) {
 }
 
 // LogKey formats the verifier key of a log's checkpoint key under name:
-// type 0x01 for Ed25519, type 0x02 (DER SPKI) for ECDSA.
+// type 0x01 for Ed25519, type 0x02 (DER SPKI) for ECDSA, type 0x06 for
+// ML-DSA-44.
 func LogKey(name string, pub any) (string, error) {
 	hash, err := tlog.NoteKeyHash(name, pub)
 	if err != nil {
@@ -258,6 +269,8 @@ func LogKey(name string, pub any) (string, error) {
 			return "", err
 		}
 		raw = append([]byte{typeECDSA}, der...)
+	case *mldsa.PublicKey:
+		raw = append([]byte{typeMLDSA44}, k.Bytes()...)
 	default:
 		return "", fmt.Errorf("unsupported log key type %T", pub)
 	}
