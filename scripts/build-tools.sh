@@ -26,4 +26,4 @@ build trillian_log_signer v1.7.3 github.com/google/trillian/cmd/trillian_log_sig
 build createtree v1.7.3 github.com/google/trillian/cmd/createtree
 build rekor-server v1.5.4 github.com/sigstore/rekor/cmd/rekor-server
 build helm v3.22.0 helm.sh/helm/v3/cmd/helm
-# An AWS KMS emulator, for the KMS signer test (interop/kms_test.go).
+# The AWS KMS emulator of interop/kms_test.go (local-kms) is a library of the interop module, not a tool.
