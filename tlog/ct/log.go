@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -15,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/hallmark-dev/hallmark/internal/sigcost"
 	"slices"
 	"sync"
 	"time"
@@ -255,35 +254,12 @@ func checkChainCost(certs []*x509.Certificate) error {
 			return fmt.Errorf("chain[%d] repeats the subject of an earlier issuer", i+1)
 		}
 		seen[string(c.RawSubject)] = true
-		total += checkCost(c.PublicKey)
+		total += sigcost.Check(c.PublicKey)
 	}
 	if total > maxVerifyCost {
 		return fmt.Errorf("verifying the chain would cost %d units (one unit: a P-256 signature check), the limit is %d", total, maxVerifyCost)
 	}
 	return nil
-}
-
-// checkCost estimates the CPU cost of one signature check with pub, in
-// units of a P-256 check (Go 1.26 on amd64: Ed25519 about the same, P-384
-// 3x, P-521 35x, RSA 2048 2x growing with the square of the modulus).
-func checkCost(pub crypto.PublicKey) int {
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		switch k.Curve.Params().BitSize {
-		case 256:
-			return 1
-		case 384:
-			return 4
-		default:
-			return 32
-		}
-	case *rsa.PublicKey:
-		words := (k.N.BitLen() + 2047) / 2048
-		return 2 * words * words
-	case ed25519.PublicKey:
-		return 1
-	}
-	return 0
 }
 
 // Chains are verified at the leaf's NotBefore (a log accepts certificates

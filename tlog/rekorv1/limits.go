@@ -19,12 +19,11 @@ package rekorv1
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/hallmark-dev/hallmark/internal/sigcost"
 	"slices"
 )
 
@@ -148,7 +147,7 @@ func checkChainCost(chain []*x509.Certificate) error {
 		if slices.ContainsFunc(chain[:i], c.Equal) {
 			continue // x509 pools hold a certificate once
 		}
-		total += checkCost(c.PublicKey)
+		total += sigcost.Check(c.PublicKey)
 		if bits := rsaBits(c.PublicKey); bits > maxRSABits {
 			return overLimit("certificate %d of the chain has a %d-bit RSA key, this log verifies at most %d", i, bits, maxRSABits)
 		}
@@ -163,30 +162,6 @@ func checkChainCost(chain []*x509.Certificate) error {
 	return nil
 }
 
-// checkCost estimates the CPU cost of one signature check with pub, in
-// units of a P-256 check (measured with Go 1.26 on amd64: Ed25519 about
-// the same, P-384 3x, P-521 35x, RSA 2048 2x growing with the square of
-// the modulus). Unknown keys cost nothing: they are never checked.
-func checkCost(pub crypto.PublicKey) int {
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		switch k.Curve.Params().BitSize {
-		case 256:
-			return 1
-		case 384:
-			return 4
-		default:
-			return 32
-		}
-	case *rsa.PublicKey:
-		words := (rsaBits(k) + 2047) / 2048 // 2048-bit words, rounded up
-		return 2 * words * words
-	case ed25519.PublicKey:
-		return 1
-	}
-	return 0
-}
-
 // checkVerifyCost refuses an entry whose keys would each be checked
 // against nsigs signatures at a total cost over maxVerifyCost. keys may
 // hold nil for keys that did not parse.
@@ -194,7 +169,7 @@ func checkVerifyCost(keys []*publicKey, nsigs int) error {
 	total := 0
 	for _, k := range keys {
 		if k != nil {
-			total += checkCost(k.cryptoKey()) * nsigs
+			total += sigcost.Check(k.cryptoKey()) * nsigs
 		}
 	}
 	if total > maxVerifyCost {

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"fmt"
+	"github.com/hallmark-dev/hallmark/internal/sigcost"
 	"slices"
 	"strconv"
 
@@ -94,7 +95,7 @@ func dsseEntry(ds *rekortilespb.DSSERequestV002, opts Options) (*rekortilespb.En
 	}
 	cost := 0
 	for _, v := range verifiers {
-		cost += checkCost(v.pub) * len(sigs)
+		cost += sigcost.Check(v.pub) * len(sigs)
 	}
 	if cost > maxVerifyCost {
 		return nil, overLimit(field+".verifiers", "checking %d signatures with these verifiers would cost %d units (one unit: a P-256 check), at most %d are allowed; P-521 keys cost the most",

@@ -10,10 +10,6 @@ package rekorv2
 // send one signature and one verifier; docs/rekor.md lists the limits.
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
 	"errors"
 	"fmt"
 
@@ -54,27 +50,4 @@ func overLimit(field, format string, args ...any) *InputError {
 // verifierBytes is the size of a verifier's key or certificate, unparsed.
 func verifierBytes(v *rekortilespb.Verifier) int {
 	return len(v.GetPublicKey().GetRawBytes()) + len(v.GetX509Certificate().GetRawBytes())
-}
-
-// checkCost estimates the CPU cost of one signature check with pub, in
-// units of a P-256 check (Go 1.26 on amd64: Ed25519 about the same, P-384
-// 3x, P-521 35x, RSA 2048 2x growing with the square of the modulus).
-func checkCost(pub crypto.PublicKey) int {
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		switch k.Curve.Params().BitSize {
-		case 256:
-			return 1
-		case 384:
-			return 4
-		default:
-			return 32
-		}
-	case *rsa.PublicKey:
-		words := (k.N.BitLen() + 2047) / 2048
-		return 2 * words * words
-	case ed25519.PublicKey:
-		return 1
-	}
-	return 0
 }
