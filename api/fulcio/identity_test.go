@@ -8,14 +8,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 
 	fulciopb "github.com/sigstore/fulcio/pkg/generated/protobuf"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -29,20 +26,7 @@ import (
 // nothing is signed.
 func TestUncertifiableIdentities(t *testing.T) {
 	e := newEnv(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs := grpc.NewServer(e.srv.GRPCServerOptions()...)
-	fulciopb.RegisterCAServer(gs, e.srv)
-	go gs.Serve(ln)
-	defer gs.Stop()
-	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := fulciopb.NewCAClient(conn)
+	client := e.grpcClient(t)
 
 	emailToken := func(addr string) string {
 		tok, err := e.email.Mint(devissuer.Claims{"sub": "someone", "email": addr, "email_verified": true})

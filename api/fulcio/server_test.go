@@ -413,8 +413,10 @@ func TestReadEndpoints(t *testing.T) {
 	}
 }
 
-func TestGRPC(t *testing.T) {
-	e := newEnv(t)
+// grpcClient serves e's gRPC API on a loopback port for the test and
+// returns a client of it.
+func (e *env) grpcClient(t testing.TB) fulciopb.CAClient {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -422,13 +424,18 @@ func TestGRPC(t *testing.T) {
 	gs := grpc.NewServer(e.srv.GRPCServerOptions()...)
 	fulciopb.RegisterCAServer(gs, e.srv)
 	go gs.Serve(ln)
-	defer gs.Stop()
+	t.Cleanup(gs.Stop)
 	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	client := fulciopb.NewCAClient(conn)
+	t.Cleanup(func() { conn.Close() })
+	return fulciopb.NewCAClient(conn)
+}
+
+func TestGRPC(t *testing.T) {
+	e := newEnv(t)
+	client := e.grpcClient(t)
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	req := &fulciopb.CreateSigningCertificateRequest{Key: &fulciopb.CreateSigningCertificateRequest_PublicKeyRequest{
 		PublicKeyRequest: &fulciopb.PublicKeyRequest{
