@@ -1,20 +1,14 @@
 package tsaapi_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"errors"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/digitorus/timestamp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	tsaapi "github.com/hallmark-dev/hallmark/api/tsa"
-	"github.com/hallmark-dev/hallmark/ca"
 )
 
 func rejected(t *testing.T, reg *prometheus.Registry, reason string) float64 {
@@ -39,19 +33,7 @@ func rejected(t *testing.T, reg *prometheus.Registry, reason string) float64 {
 // Retry-After for overload (reason overloaded) and 413 for a declared
 // length over the limit.
 func TestRefuse(t *testing.T) {
-	d, err := ca.NewDeployment(ca.InitOptions{Organization: "API test", Curve: elliptic.P256()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leaf, err := ca.CreateTSACertificate(key.Public(), ca.CertTemplate{Organization: "API test", CommonName: "tsa", Validity: time.Hour}, d.Root, d.RootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tsa, err := ca.NewTSA(key, []*x509.Certificate{leaf, d.Root}, ca.TSAOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tsa, _ := newTSA(t)
 	reg := prometheus.NewRegistry()
 	s := tsaapi.New(tsa, tsaapi.Options{Registerer: reg})
 	for _, tc := range []struct {
