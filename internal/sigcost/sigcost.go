@@ -8,6 +8,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"crypto/x509"
+	"slices"
 )
 
 // Check estimates the CPU cost of one signature check with pub, in units
@@ -36,6 +38,64 @@ func Check(pub crypto.PublicKey) int {
 		return 2 * words * words
 	case ed25519.PublicKey:
 		return 1
+	}
+	return 0
+}
+
+// The bounds the logs' verifiers share.
+const (
+	// MaxCost bounds the signature checks of one entry or chain, in units
+	// of a P-256 check: 16 checks with any key real clients use, 8 with
+	// P-521 or 8192-bit RSA keys.
+	MaxCost = 256
+	// MaxRSABits bounds RSA moduli: a check's cost grows with the square
+	// of the modulus.
+	MaxRSABits = 8192
+)
+
+// ChainProblem is why Chain refuses a chain.
+type ChainProblem int
+
+const (
+	ChainOK              ChainProblem = iota
+	ChainRSATooLarge                  // a key's modulus exceeds MaxRSABits
+	ChainRepeatedSubject              // two certificates share a subject
+	ChainTooCostly                    // the checks together exceed MaxCost
+)
+
+// Chain bounds what x509 path building may spend on certs, the submitted
+// certificates it may use as issuers: every key at most MaxRSABits, and
+// distinct subjects, so each step has one candidate issuer and each key
+// checks at most one signature (a certificate sent twice counts once, as
+// a pool holds it once); the checks together at most MaxCost. It returns
+// the first problem and the index of the certificate that has it (for
+// ChainTooCostly, the total cost).
+func Chain(certs []*x509.Certificate) (ChainProblem, int) {
+	total := 0
+	seen := make(map[string]bool, len(certs))
+	for i, c := range certs {
+		if slices.ContainsFunc(certs[:i], c.Equal) {
+			continue
+		}
+		if k, ok := c.PublicKey.(*rsa.PublicKey); ok && k.N != nil && k.N.BitLen() > MaxRSABits {
+			return ChainRSATooLarge, i
+		}
+		if seen[string(c.RawSubject)] {
+			return ChainRepeatedSubject, i
+		}
+		seen[string(c.RawSubject)] = true
+		total += Check(c.PublicKey)
+	}
+	if total > MaxCost {
+		return ChainTooCostly, total
+	}
+	return ChainOK, 0
+}
+
+// RSABits is the modulus size of an RSA key, 0 for other keys.
+func RSABits(pub crypto.PublicKey) int {
+	if k, ok := pub.(*rsa.PublicKey); ok && k.N != nil {
+		return k.N.BitLen()
 	}
 	return 0
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
@@ -34,11 +33,11 @@ const (
 	MaxCertificateBytes = 128 << 10
 	// maxRSABits bounds the RSA keys of submitted issuers: verification
 	// costs grow with the square of the modulus.
-	maxRSABits = 8192
+	maxRSABits = sigcost.MaxRSABits
 	// maxVerifyCost bounds the signature checks of a chain, in units of a
 	// P-256 check (see checkCost): 8 issuers with P-521 keys, any chain of
 	// P-256, P-384 or RSA-4096 issuers a CA uses.
-	maxVerifyCost = 256
+	maxVerifyCost = sigcost.MaxCost
 )
 
 // Log is a CT log on the engine. Its tlog.Log must have been opened with
@@ -241,23 +240,13 @@ func (c *Log) verifyChain(chain [][]byte, precert bool) (*Entry, []*x509.Certifi
 // be distinct so that each step has one submitted candidate issuer (a
 // certificate sent twice counts once).
 func checkChainCost(certs []*x509.Certificate) error {
-	seen := make(map[string]bool, len(certs))
-	total := 0
-	for i, c := range certs {
-		if slices.ContainsFunc(certs[:i], c.Equal) {
-			continue // a certificate pool holds it once
-		}
-		if k, ok := c.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() > maxRSABits {
-			return fmt.Errorf("chain[%d] has a %d-bit RSA key, the limit is %d", i+1, k.N.BitLen(), maxRSABits)
-		}
-		if seen[string(c.RawSubject)] {
-			return fmt.Errorf("chain[%d] repeats the subject of an earlier issuer", i+1)
-		}
-		seen[string(c.RawSubject)] = true
-		total += sigcost.Check(c.PublicKey)
-	}
-	if total > maxVerifyCost {
-		return fmt.Errorf("verifying the chain would cost %d units (one unit: a P-256 signature check), the limit is %d", total, maxVerifyCost)
+	switch problem, n := sigcost.Chain(certs); problem {
+	case sigcost.ChainRSATooLarge:
+		return fmt.Errorf("chain[%d] has a %d-bit RSA key, the limit is %d", n+1, sigcost.RSABits(certs[n].PublicKey), maxRSABits)
+	case sigcost.ChainRepeatedSubject:
+		return fmt.Errorf("chain[%d] repeats the subject of an earlier issuer", n+1)
+	case sigcost.ChainTooCostly:
+		return fmt.Errorf("verifying the chain would cost %d units (one unit: a P-256 signature check), the limit is %d", n, maxVerifyCost)
 	}
 	return nil
 }

@@ -19,12 +19,10 @@ package rekorv1
 
 import (
 	"crypto"
-	"crypto/rsa"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"github.com/hallmark-dev/hallmark/internal/sigcost"
-	"slices"
 )
 
 // Defaults of the configurable limits (Options).
@@ -57,10 +55,10 @@ const (
 	// use, but only 8 with P-521 or 8192-bit RSA keys, whose checks cost
 	// 30-40 times a P-256 check. It is about 40 ms of CPU on the machine
 	// of docs/BENCHMARKS.md.
-	maxVerifyCost = 256
+	maxVerifyCost = sigcost.MaxCost
 	// maxRSABits bounds RSA moduli. Verification costs grow with the square
 	// of the modulus; Rekor's algorithm registry stops at 4096 bits.
-	maxRSABits = 8192
+	maxRSABits = sigcost.MaxRSABits
 )
 
 // ErrOverLimit marks entries refused because they exceed a verification
@@ -141,23 +139,13 @@ func checkKeyCost(k *publicKey) error {
 // building therefore has one candidate issuer per step (a certificate sent
 // twice counts once).
 func checkChainCost(chain []*x509.Certificate) error {
-	total := 0
-	seen := make(map[string]bool, len(chain))
-	for i, c := range chain {
-		if slices.ContainsFunc(chain[:i], c.Equal) {
-			continue // x509 pools hold a certificate once
-		}
-		total += sigcost.Check(c.PublicKey)
-		if bits := rsaBits(c.PublicKey); bits > maxRSABits {
-			return overLimit("certificate %d of the chain has a %d-bit RSA key, this log verifies at most %d", i, bits, maxRSABits)
-		}
-		if seen[string(c.RawSubject)] {
-			return overLimit("certificate %d of the chain repeats the subject of an earlier one", i)
-		}
-		seen[string(c.RawSubject)] = true
-	}
-	if total > maxVerifyCost {
-		return overLimit("verifying the chain would cost %d units (one unit: a P-256 check), this log spends at most %d", total, maxVerifyCost)
+	switch problem, n := sigcost.Chain(chain); problem {
+	case sigcost.ChainRSATooLarge:
+		return overLimit("certificate %d of the chain has a %d-bit RSA key, this log verifies at most %d", n, rsaBits(chain[n].PublicKey), maxRSABits)
+	case sigcost.ChainRepeatedSubject:
+		return overLimit("certificate %d of the chain repeats the subject of an earlier one", n)
+	case sigcost.ChainTooCostly:
+		return overLimit("verifying the chain would cost %d units (one unit: a P-256 check), this log spends at most %d", n, maxVerifyCost)
 	}
 	return nil
 }
@@ -210,9 +198,4 @@ func parseVerifierKeys(raws [][]byte) ([]*publicKey, []error) {
 }
 
 // rsaBits is the modulus size of an RSA key, or 0.
-func rsaBits(pub crypto.PublicKey) int {
-	if k, ok := pub.(*rsa.PublicKey); ok && k.N != nil {
-		return k.N.BitLen()
-	}
-	return 0
-}
+func rsaBits(pub crypto.PublicKey) int { return sigcost.RSABits(pub) }

@@ -12,6 +12,7 @@ package rekorv2
 import (
 	"errors"
 	"fmt"
+	"github.com/hallmark-dev/hallmark/internal/sigcost"
 
 	rekortilespb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
 )
@@ -25,7 +26,7 @@ const MaxDSSESignatureChecks = 16
 const (
 	// maxVerifyCost bounds the checks of one request in units of a P-256
 	// check: 16 checks with the keys real clients use, 8 with P-521.
-	maxVerifyCost = 256
+	maxVerifyCost = sigcost.MaxCost
 	// maxVerifyBytes bounds checks × payload bytes: pure Ed25519 hashes the
 	// whole PAE for every check.
 	maxVerifyBytes = 8 << 20
