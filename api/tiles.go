@@ -3,7 +3,7 @@ package api
 import (
 	"errors"
 	"fmt"
-	"io"
+	"github.com/hallmark-dev/hallmark/api/admission"
 	"net/http"
 	"strconv"
 	"strings"
@@ -126,9 +126,9 @@ func (h tileHandlers) tile(w http.ResponseWriter, r *http.Request) {
 	w.Write(data) //nolint:errcheck
 }
 
-// readBody reads a request body up to limit bytes.
+// readBody reads a request body up to limit bytes (admission.ReadBody).
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := admission.ReadBody(w, r, limit)
 	var maxErr *http.MaxBytesError
 	if errors.As(err, &maxErr) {
 		return nil, fmt.Errorf("%w: the limit is %d bytes", errTooLarge, limit)

@@ -71,19 +71,9 @@ func (s *Server) admitIssue(w http.ResponseWriter, api string) (release func(), 
 	return release, true
 }
 
-// readBody reads a request body up to the size limit. A declared length
-// (which the admission budget reserved) is read into a buffer of exactly
-// that size, without the doubling copies of io.ReadAll.
+// readBody reads a request body up to the size limit (admission.ReadBody).
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	rd := http.MaxBytesReader(w, r.Body, s.opts.MaxRequestBytes)
-	var body []byte
-	var err error
-	if n := r.ContentLength; n > 0 && n <= s.opts.MaxRequestBytes {
-		body = make([]byte, n)
-		_, err = io.ReadFull(rd, body)
-	} else {
-		body, err = io.ReadAll(rd)
-	}
+	body, err := admission.ReadBody(w, r, s.opts.MaxRequestBytes)
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return nil, errorWithMetric(s, "rest", errTooLarge)

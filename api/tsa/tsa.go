@@ -16,7 +16,7 @@ package tsaapi
 import (
 	"crypto"
 	"errors"
-	"io"
+	"github.com/hallmark-dev/hallmark/api/admission"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -88,7 +88,7 @@ func (s *Server) handleTimestamp(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, http.StatusUnsupportedMediaType, errMediaType)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
+	body, err := admission.ReadBody(w, r, MaxRequestBytes)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
