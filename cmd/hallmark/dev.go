@@ -305,19 +305,11 @@ logs:
 // from the network.
 const exposeFlag = "expose-insecure-dev-services"
 
-// isLoopback reports whether a listen address binds loopback only:
-// "localhost" or a loopback IP. An empty host (":3000"), 0.0.0.0, :: and
-// any other name may be reachable from elsewhere.
+// isLoopback reports whether a listen address binds loopback only (see
+// devissuer.IsLoopbackHost).
 func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return err == nil && devissuer.IsLoopbackHost(host)
 }
 
 // checkDevAddrs refuses non-loopback listen addresses unless expose is

@@ -38,6 +38,17 @@ type Issuer struct {
 	fetches int               // JWKS requests served
 }
 
+// IsLoopbackHost reports whether host, of a listen address, names loopback
+// only: "localhost" or a loopback IP. An empty host, 0.0.0.0, :: and any
+// other name may be reachable from elsewhere.
+func IsLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // Start listens on addr (e.g. "127.0.0.1:0"), which must be a loopback
 // address, and serves discovery at /.well-known/openid-configuration and
 // the key set at /jwks. The issuer URL is http://<listen address>.
@@ -46,7 +57,7 @@ func Start(addr string) (*Issuer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devissuer: address %q: %w", addr, err)
 	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+	if !IsLoopbackHost(host) {
 		return nil, fmt.Errorf("devissuer: refusing to listen on non-loopback address %q", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
