@@ -1,6 +1,11 @@
 // Package yamlcfg decodes Hallmark's configuration files: one YAML document,
 // strictly (a key the target struct does not know is an error, so a typo
 // never silently falls back to a default).
+//
+// Every configuration file uses one style: snake_case keys, and listeners
+// under `listen: {http:, grpc:, metrics:}`. A key written in the old
+// kebab-case style, or one a config type moved, is rejected with a message
+// that names the key to use instead (see Renames).
 package yamlcfg
 
 import (
@@ -14,11 +19,17 @@ import (
 )
 
 // Decode decodes raw into v. Unknown keys, an empty document and a second
-// document are errors.
-func Decode(raw []byte, v any) error {
+// document are errors. Before decoding, the document is checked for keys
+// that were renamed (see Renames): each is reported as
+//
+//	config line 3: "http-addr" was renamed: use listen.http
+//
+// renames may be nil; kebab-case spellings of v's snake_case keys are
+// recognised without it.
+func Decode(raw []byte, v any, renames Renames) error {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return errors.New("invalid config: the file is empty")
 		}
@@ -27,6 +38,16 @@ func Decode(raw []byte, v any) error {
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return errors.New("invalid config: more than one YAML document")
+	}
+	if err := renames.check(&doc, v); err != nil {
+		return err
+	}
+	// yaml.Node.Decode cannot reject unknown fields: decode the bytes again,
+	// strictly.
+	strict := yaml.NewDecoder(bytes.NewReader(raw))
+	strict.KnownFields(true)
+	if err := strict.Decode(v); err != nil {
+		return fmt.Errorf("invalid config: %w", err)
 	}
 	return nil
 }

@@ -21,7 +21,7 @@ func TestDecode(t *testing.T) {
 		{"size: many\n", "cannot unmarshal"},
 	} {
 		var c cfg
-		err := Decode([]byte(tc.in), &c)
+		err := Decode([]byte(tc.in), &c, nil)
 		if tc.err == "" {
 			if err != nil || c.Name != "a" || c.Size != 3 {
 				t.Errorf("Decode(%q) = %+v, %v", tc.in, c, err)
@@ -39,7 +39,7 @@ func TestLoadNamesTheFile(t *testing.T) {
 	os.WriteFile(p, []byte("nme: a\n"), 0o600)
 	_, err := Load(p, func(raw []byte) (*cfg, error) {
 		var c cfg
-		return &c, Decode(raw, &c)
+		return &c, Decode(raw, &c, nil)
 	})
 	if err == nil || !strings.HasPrefix(err.Error(), p+": ") {
 		t.Fatalf("error %v does not start with the path", err)
