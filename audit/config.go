@@ -125,7 +125,7 @@ func LoadMonitorConfig(path string) (*MonitorConfig, error) {
 // ParseMonitorConfig decodes and validates a config; unknown keys are errors.
 func ParseMonitorConfig(raw []byte) (*MonitorConfig, error) {
 	var cfg MonitorConfig
-	if err := yamlcfg.Decode(raw, &cfg); err != nil {
+	if err := yamlcfg.Decode(raw, &cfg, nil); err != nil {
 		return nil, err
 	}
 	if cfg.PollInterval == 0 {

@@ -18,29 +18,25 @@ import (
 // written in it; it names the files or environment variables that hold
 // them. docs/ca.md has a complete example.
 type Config struct {
-	// HTTPAddr is where the REST API (Fulcio v1 and v2), /healthz and
-	// (unless MetricsAddr is set) /metrics listen. Default 127.0.0.1:5555.
-	// Terminate TLS in front.
-	HTTPAddr string `yaml:"http-addr"`
-
-	// GRPCAddr is where the gRPC service dev.sigstore.fulcio.v2.CA and the
-	// gRPC health service listen. Default 127.0.0.1:5554; "off" disables it.
-	GRPCAddr string `yaml:"grpc-addr"`
+	// Listen holds the listen addresses: listen.http, listen.grpc and
+	// listen.metrics, the same shape as hallmark-log's. The TSA, when
+	// configured, is served on listen.http.
+	Listen ListenConfig `yaml:"listen"`
 
 	// MaxRequestBytes bounds a request body (REST) or message (gRPC).
 	// Larger requests get 413 (REST) or ResourceExhausted (gRPC).
 	// Default 4 MiB, as Fulcio.
-	MaxRequestBytes int64 `yaml:"max-request-bytes"`
+	MaxRequestBytes int64 `yaml:"max_request_bytes"`
 
 	// MaxInFlight bounds concurrent certificate requests. Beyond it a
 	// request is refused at once, before its body is read, with 503 and
 	// Retry-After (gRPC Unavailable), which clients retry with backoff,
 	// instead of queueing behind the others. Default 256.
-	MaxInFlight int `yaml:"max-in-flight"`
+	MaxInFlight int `yaml:"max_in_flight"`
 
 	// CertificateValidity is the lifetime of issued certificates.
 	// Default 10m, as Fulcio; clients expect short-lived certificates.
-	CertificateValidity time.Duration `yaml:"certificate-validity"`
+	CertificateValidity time.Duration `yaml:"certificate_validity"`
 
 	// Signer is the CA key and its certificate chain.
 	Signer SignerConfig `yaml:"signer"`
@@ -56,61 +52,82 @@ type Config struct {
 	// CITemplates are named claim templates for issuers of type
 	// ci-provider (and overrides of the built-in ones). See
 	// oidc.CITemplate.
-	CITemplates map[string]oidc.CITemplate `yaml:"ci-templates"`
+	CITemplates map[string]oidc.CITemplate `yaml:"ci_templates"`
 
 	// JWKSRefreshInterval is the minimum time between two key set fetches
 	// from one issuer triggered by unknown key IDs. Default 30s.
-	JWKSRefreshInterval time.Duration `yaml:"jwks-refresh-interval"`
+	JWKSRefreshInterval time.Duration `yaml:"jwks_refresh_interval"`
 
 	// CT is the Certificate Transparency log whose SCTs certificates
 	// carry. See CTConfig and docs/ct.md.
 	CT CTConfig `yaml:"ct"`
 
-	// MetricsAddr, if set, serves GET /metrics on its own listener (e.g.
-	// an address only the monitoring network reaches) instead of on
-	// http-addr. Default "": /metrics is on http-addr.
-	MetricsAddr string `yaml:"metrics-addr"`
-
 	// InflightBytes is the process's byte budget for request bodies in
 	// flight, shared by REST, the TSA and gRPC. A REST request reserves
-	// its Content-Length (its route's limit when chunked: max-request-bytes,
+	// its Content-Length (its route's limit when chunked: max_request_bytes,
 	// 8 KiB for the TSA) before its body is read and holds it until
-	// answered; a gRPC stream reserves max-request-bytes until its message
+	// answered; a gRPC stream reserves max_request_bytes until its message
 	// is decoded. Bodies over 64 KiB share at most three quarters of it.
-	// Must be at least twice max-request-bytes. Default 32 MiB; metrics
+	// Must be at least twice max_request_bytes. Default 32 MiB; metrics
 	// hallmark_ca_request_budget_in_use_bytes, _waits_total,
 	// _refused_total.
-	InflightBytes int64 `yaml:"inflight-bytes"`
+	InflightBytes int64 `yaml:"inflight_bytes"`
 
 	// InflightWait is how long a REST request waits for budget before it
 	// gets 503 with Retry-After (its body unread); gRPC streams get
 	// UNAVAILABLE at once. Default 1s.
-	InflightWait time.Duration `yaml:"inflight-wait"`
+	InflightWait time.Duration `yaml:"inflight_wait"`
 
 	// BodyTimeout is how long a request body (or gRPC message) may take
 	// to arrive once admitted; a slower sender's request fails and its
 	// budget is released. Default 30s; metric
 	// hallmark_ca_request_body_timeouts_total.
-	BodyTimeout time.Duration `yaml:"body-timeout"`
+	BodyTimeout time.Duration `yaml:"body_timeout"`
 
 	// MaxConnections caps the open connections of each listener (REST,
 	// gRPC, metrics); beyond it new connections are closed at once.
 	// Default 512; metrics hallmark_ca_connections_open and
 	// hallmark_ca_connections_refused_total.
-	MaxConnections int `yaml:"max-connections"`
+	MaxConnections int `yaml:"max_connections"`
 
 	// GRPCMaxStreams caps the concurrent streams of one gRPC connection.
 	// Default 100.
-	GRPCMaxStreams uint32 `yaml:"grpc-max-streams"`
+	GRPCMaxStreams uint32 `yaml:"grpc_max_streams"`
 
 	// IdleTimeout closes REST keep-alive and gRPC connections that have no
 	// request in flight for this long (a gRPC connection that only sent
 	// its preface included). Default 60s.
-	IdleTimeout time.Duration `yaml:"idle-timeout"`
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 
 	// GRPCMaxConnectionAge closes gRPC connections this old with GOAWAY;
 	// RPCs in flight get 30 s more. Default 30m.
-	GRPCMaxConnectionAge time.Duration `yaml:"grpc-max-connection-age"`
+	GRPCMaxConnectionAge time.Duration `yaml:"grpc_max_connection_age"`
+}
+
+// ListenConfig holds hallmark-ca's listen addresses.
+type ListenConfig struct {
+	// HTTP is where the REST API (Fulcio v1 and v2), the TSA, /healthz
+	// and (unless Metrics is set) /metrics listen. Default 127.0.0.1:5555.
+	// Terminate TLS in front.
+	HTTP string `yaml:"http"`
+
+	// GRPC is where the gRPC service dev.sigstore.fulcio.v2.CA and the
+	// gRPC health service listen. Default 127.0.0.1:5554; "off" disables it.
+	GRPC string `yaml:"grpc"`
+
+	// Metrics, if set, serves GET /metrics on its own listener (e.g. an
+	// address only the monitoring network reaches) instead of on
+	// listen.http. Default "": /metrics is on listen.http.
+	Metrics string `yaml:"metrics"`
+}
+
+// configRenames are the keys hallmark-ca's config moved when it took the
+// common style; kebab-case spellings of the other keys are recognised by
+// yamlcfg without an entry.
+var configRenames = yamlcfg.Renames{
+	"http-addr":    "listen.http",
+	"grpc-addr":    "listen.grpc",
+	"metrics-addr": "listen.metrics",
 }
 
 // DefaultInflightBytes is hallmark-ca's default in-flight byte budget:
@@ -141,7 +158,7 @@ type CTConfig struct {
 	// PublicKeyFile is the log's public key, PEM ("PUBLIC KEY", ECDSA
 	// P-256). Every SCT is verified against it before it is used.
 	// Required with url.
-	PublicKeyFile string `yaml:"public-key-file"`
+	PublicKeyFile string `yaml:"public_key_file"`
 	// Required makes CT failures fail issuance with a clear error (HTTP
 	// 500 / gRPC Internal naming the CT log). Default true; set false only
 	// to keep issuing certificates without SCT while the log is down.
@@ -167,7 +184,7 @@ type SignerConfig struct {
 
 	// ChainFile is the PEM certificate chain of the CA key: the issuing
 	// certificate (whose public key is the CA key) first, the root last.
-	ChainFile string `yaml:"chain-file"`
+	ChainFile string `yaml:"chain_file"`
 
 	// File configures type file.
 	File FileSignerConfig `yaml:"file"`
@@ -183,11 +200,11 @@ type SignerConfig struct {
 type FileSignerConfig struct {
 	// KeyFile is an "ENCRYPTED PRIVATE KEY" PEM file (PKCS#8, PBES2), as
 	// written by `hallmark-ca init`.
-	KeyFile string `yaml:"key-file"`
+	KeyFile string `yaml:"key_file"`
 	// PasswordFile holds the password (a trailing newline is ignored).
 	// PasswordEnv, if set instead, names an environment variable holding it.
-	PasswordFile string `yaml:"password-file"`
-	PasswordEnv  string `yaml:"password-env"`
+	PasswordFile string `yaml:"password_file"`
+	PasswordEnv  string `yaml:"password_env"`
 }
 
 // LoadConfig reads and validates a config file, filling defaults.
@@ -198,14 +215,14 @@ func LoadConfig(path string) (*Config, error) {
 // ParseConfig decodes a config strictly, fills defaults and validates it.
 func ParseConfig(data []byte) (*Config, error) {
 	var c Config
-	if err := yamlcfg.Decode(data, &c); err != nil {
+	if err := yamlcfg.Decode(data, &c, configRenames); err != nil {
 		return nil, err
 	}
-	if c.HTTPAddr == "" {
-		c.HTTPAddr = "127.0.0.1:5555"
+	if c.Listen.HTTP == "" {
+		c.Listen.HTTP = "127.0.0.1:5555"
 	}
-	if c.GRPCAddr == "" {
-		c.GRPCAddr = "127.0.0.1:5554"
+	if c.Listen.GRPC == "" {
+		c.Listen.GRPC = "127.0.0.1:5554"
 	}
 	if c.MaxRequestBytes == 0 {
 		c.MaxRequestBytes = 4 << 20
@@ -214,19 +231,19 @@ func ParseConfig(data []byte) (*Config, error) {
 		c.MaxInFlight = 256
 	}
 	if c.MaxInFlight < 1 {
-		return nil, errors.New("config: max-in-flight must be positive")
+		return nil, errors.New("config: max_in_flight must be positive")
 	}
 	if c.CertificateValidity == 0 {
 		c.CertificateValidity = DefaultValidity
 	}
 	if c.MaxRequestBytes < 4<<10 {
-		return nil, errors.New("config: max-request-bytes must be at least 4096")
+		return nil, errors.New("config: max_request_bytes must be at least 4096")
 	}
 	if err := c.Admission().Validate(c.MaxRequestBytes); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	if c.CertificateValidity < time.Minute || c.CertificateValidity > 24*time.Hour {
-		return nil, errors.New("config: certificate-validity must be between 1m and 24h")
+		return nil, errors.New("config: certificate_validity must be between 1m and 24h")
 	}
 	if len(c.Issuers) == 0 {
 		return nil, errors.New("config: at least one issuer is required")
@@ -236,7 +253,7 @@ func ParseConfig(data []byte) (*Config, error) {
 			return nil, fmt.Errorf("config: ct.url %q must be an http(s) URL", c.CT.URL)
 		}
 		if c.CT.PublicKeyFile == "" {
-			return nil, errors.New("config: ct.public-key-file is required with ct.url: SCTs are verified before use")
+			return nil, errors.New("config: ct.public_key_file is required with ct.url: SCTs are verified before use")
 		}
 	} else if c.CT.PublicKeyFile != "" || c.CT.Detached || c.CT.Required != nil {
 		return nil, errors.New("config: ct options need ct.url")

@@ -37,12 +37,12 @@ func TestDocsExampleConfig(t *testing.T) {
 }
 
 func TestConfigStrict(t *testing.T) {
-	base := "signer: {type: file, chain-file: c.pem, file: {key-file: k.pem, password-env: PW}}\nissuers: [{url: https://idp.example.com, type: email}]\n"
+	base := "signer: {type: file, chain_file: c.pem, file: {key_file: k.pem, password_env: PW}}\nissuers: [{url: https://idp.example.com, type: email}]\n"
 	cfg, err := ca.ParseConfig([]byte(base))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.HTTPAddr != "127.0.0.1:5555" || cfg.GRPCAddr != "127.0.0.1:5554" || cfg.MaxRequestBytes != 4<<20 {
+	if cfg.Listen.HTTP != "127.0.0.1:5555" || cfg.Listen.GRPC != "127.0.0.1:5554" || cfg.MaxRequestBytes != 4<<20 {
 		t.Errorf("defaults: %+v", cfg)
 	}
 	kmsCfg, err := ca.ParseConfig([]byte(strings.Replace(base, "type: file", "type: kms, kms: {key: 'gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1', timeout: 3s}", 1)))
@@ -50,19 +50,42 @@ func TestConfigStrict(t *testing.T) {
 		t.Errorf("kms signer: %v %+v", err, kmsCfg)
 	}
 	for _, tc := range []struct{ yaml, want string }{
-		{base + "http-adr: x\n", "field http-adr not found"},
+		{base + "listen: {htp: x}\n", "field htp not found"},
 		{strings.Replace(base, "type: email}", "type: email, polcy: {}}", 1), "polcy"},
-		{strings.Replace(base, "password-env: PW", "password-env: PW, password-file: f", 1), "exactly one"},
+		{strings.Replace(base, "password_env: PW", "password_env: PW, password_file: f", 1), "exactly one"},
 		{strings.Replace(base, "type: file", "type: kms", 1), "kms.key is required"},
 		{strings.Replace(base, "type: file", "type: kms, kms: {key: alias/ca}", 1), "not a key reference URI"},
 		{strings.Replace(base, "type: file", "type: kms, kms: {key: 'awskms:///alias/ca', timeout: 1h}", 1), "kms.timeout"},
 		{strings.Replace(base, "type: file", "type: kms, kms: {key: 'awskms:///alias/ca', region: x}", 1), "field region not found"},
 		{strings.Replace(base, "type: file", "type: hsm", 1), "want file, pkcs11 or kms"},
-		{"signer: {type: file, chain-file: c.pem, file: {key-file: k, password-env: P}}\n", "at least one issuer"},
-		{base + "certificate-validity: 48h\n", "certificate-validity"},
+		{"signer: {type: file, chain_file: c.pem, file: {key_file: k, password_env: P}}\n", "at least one issuer"},
+		{base + "certificate_validity: 48h\n", "certificate_validity"},
 	} {
 		if _, err := ca.ParseConfig([]byte(tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: got %v, want %q", tc.yaml, err, tc.want)
 		}
+	}
+}
+
+// TestConfigRenamedKeys: a config in the old kebab-case style fails with
+// the key to use, on the line of the old key.
+func TestConfigRenamedKeys(t *testing.T) {
+	old := "http-addr: 127.0.0.1:5555\n" +
+		"metrics-addr: 127.0.0.1:9091\n" +
+		"signer: {type: file, chain-file: c.pem, file: {key-file: k.pem, password_env: PW}}\n" +
+		"issuers: [{url: https://idp.example.com, type: spiffe, spiffe-trust-domain: example.org}]\n" +
+		"tsa: {signer: {type: kms, chain_file: t.pem, kms: {key: 'awskms:///alias/t'}}, accepted-policies: [1.2.3]}\n"
+	_, err := ca.ParseConfig([]byte(old))
+	want := `config line 1: "http-addr" was renamed: use listen.http
+config line 2: "metrics-addr" was renamed: use listen.metrics
+config line 3: "signer.chain-file" was renamed: use signer.chain_file
+config line 3: "signer.file.key-file" was renamed: use signer.file.key_file
+config line 4: "issuers[0].spiffe-trust-domain" was renamed: use issuers[0].spiffe_trust_domain
+config line 5: "tsa.accepted-policies" was renamed: use tsa.accepted_policies`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got\n%v\nwant\n%s", err, want)
+	}
+	if _, err := ca.ParseConfig([]byte("grpc-addr: \"off\"\n")); err == nil || !strings.Contains(err.Error(), `"grpc-addr" was renamed: use listen.grpc`) {
+		t.Errorf("grpc-addr: %v", err)
 	}
 }

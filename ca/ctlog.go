@@ -62,7 +62,7 @@ func NewCTLogClient(url string, pub crypto.PublicKey, timeout time.Duration) (*C
 }
 
 // maxCTConns bounds the idle keep-alive connections to the CT log: the
-// in-flight submissions at the CA's default max-in-flight (256).
+// in-flight submissions at the CA's default max_in_flight (256).
 const maxCTConns = 256
 
 // PrecertSCT implements SCTProvider with add-pre-chain.

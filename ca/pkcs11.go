@@ -19,15 +19,15 @@ type PKCS11Config struct {
 	// /usr/lib/softhsm/libsofthsm2.so.
 	Module string `yaml:"module"`
 	// TokenLabel selects the token.
-	TokenLabel string `yaml:"token-label"`
+	TokenLabel string `yaml:"token_label"`
 	// KeyLabel is the CKA_LABEL of the key pair.
-	KeyLabel string `yaml:"key-label"`
+	KeyLabel string `yaml:"key_label"`
 	// PINFile is a file holding the user PIN. PINEnv, if set instead, names
 	// an environment variable holding it.
-	PINFile string `yaml:"pin-file"`
-	PINEnv  string `yaml:"pin-env"`
+	PINFile string `yaml:"pin_file"`
+	PINEnv  string `yaml:"pin_env"`
 	// MaxSessions bounds concurrent signing sessions; default 16.
-	MaxSessions int `yaml:"max-sessions"`
+	MaxSessions int `yaml:"max_sessions"`
 }
 
 type pkcs11Signer struct {
@@ -45,7 +45,7 @@ func (s *pkcs11Signer) Close() error { return s.ctx.Close() }
 
 func openPKCS11(cfg PKCS11Config, pin string) (*crypto11.Context, error) {
 	if cfg.Module == "" || cfg.TokenLabel == "" || cfg.KeyLabel == "" {
-		return nil, errors.New("pkcs11: module, token-label and key-label are required")
+		return nil, errors.New("pkcs11: module, token_label and key_label are required")
 	}
 	if pin == "" {
 		return nil, errors.New("pkcs11: a PIN is required")

@@ -11,11 +11,11 @@ import (
 // so PKCS#11 is unavailable.
 type PKCS11Config struct {
 	Module      string `yaml:"module"`
-	TokenLabel  string `yaml:"token-label"`
-	KeyLabel    string `yaml:"key-label"`
-	PINFile     string `yaml:"pin-file"`
-	PINEnv      string `yaml:"pin-env"`
-	MaxSessions int    `yaml:"max-sessions"`
+	TokenLabel  string `yaml:"token_label"`
+	KeyLabel    string `yaml:"key_label"`
+	PINFile     string `yaml:"pin_file"`
+	PINEnv      string `yaml:"pin_env"`
+	MaxSessions int    `yaml:"max_sessions"`
 }
 
 var errNoCgo = errors.New("pkcs11: this binary was built without cgo; rebuild with CGO_ENABLED=1")

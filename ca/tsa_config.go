@@ -28,7 +28,7 @@ type TSAConfig struct {
 	// AcceptedPolicies are further policy OIDs a request may ask for; the
 	// token then carries the requested one. A request naming any other
 	// policy is rejected with unacceptedPolicy.
-	AcceptedPolicies []string `yaml:"accepted-policies"`
+	AcceptedPolicies []string `yaml:"accepted_policies"`
 
 	// Accuracy is the accuracy claimed in tokens. Default 1s; it should
 	// cover the clock's error (see docs/tsa.md on NTP).
@@ -47,7 +47,7 @@ func (c *TSAConfig) Options() (TSAOptions, error) {
 	for _, p := range c.AcceptedPolicies {
 		oid, err := ParseOID(p)
 		if err != nil {
-			return o, fmt.Errorf("config: tsa.accepted-policies: %w", err)
+			return o, fmt.Errorf("config: tsa.accepted_policies: %w", err)
 		}
 		o.AcceptedPolicies = append(o.AcceptedPolicies, oid)
 	}
@@ -67,19 +67,19 @@ func (c *TSAConfig) validate() error {
 // validate checks a signer section; prefix names it in errors.
 func (sc *SignerConfig) validate(prefix string) error {
 	if sc.ChainFile == "" {
-		return fmt.Errorf("config: %s.chain-file is required", prefix)
+		return fmt.Errorf("config: %s.chain_file is required", prefix)
 	}
 	switch sc.Type {
 	case "file":
 		if sc.File.KeyFile == "" {
-			return fmt.Errorf("config: %s.file.key-file is required", prefix)
+			return fmt.Errorf("config: %s.file.key_file is required", prefix)
 		}
 		if (sc.File.PasswordFile == "") == (sc.File.PasswordEnv == "") {
-			return fmt.Errorf("config: exactly one of %s.file.password-file and password-env is required", prefix)
+			return fmt.Errorf("config: exactly one of %s.file.password_file and password_env is required", prefix)
 		}
 	case "pkcs11":
 		if (sc.PKCS11.PINFile == "") == (sc.PKCS11.PINEnv == "") {
-			return fmt.Errorf("config: exactly one of %s.pkcs11.pin-file and pin-env is required", prefix)
+			return fmt.Errorf("config: exactly one of %s.pkcs11.pin_file and pin_env is required", prefix)
 		}
 	case "kms":
 		if err := sc.KMS.validate(prefix); err != nil {

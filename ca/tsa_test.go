@@ -310,10 +310,10 @@ func TestInitTSAConfig(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "pw"), pw, 0o600)
 	base := `
-signer: {type: file, chain-file: ` + filepath.Join(dir, ca.ChainFile) + `, file: {key-file: ` + filepath.Join(dir, ca.IntermediateKeyFile) + `, password-file: ` + filepath.Join(dir, "pw") + `}}
+signer: {type: file, chain_file: ` + filepath.Join(dir, ca.ChainFile) + `, file: {key_file: ` + filepath.Join(dir, ca.IntermediateKeyFile) + `, password_file: ` + filepath.Join(dir, "pw") + `}}
 issuers: [{url: "https://issuer.example.com", type: email}]
 tsa:
-  signer: {type: file, chain-file: ` + filepath.Join(dir, ca.TSAChainFile) + `, file: {key-file: ` + filepath.Join(dir, ca.TSAKeyFile) + `, password-file: ` + filepath.Join(dir, "pw") + `}}
+  signer: {type: file, chain_file: ` + filepath.Join(dir, ca.TSAChainFile) + `, file: {key_file: ` + filepath.Join(dir, ca.TSAKeyFile) + `, password_file: ` + filepath.Join(dir, "pw") + `}}
   policy: 1.2.3.4.5
   accuracy: 500ms
 `

@@ -26,7 +26,7 @@ type IssuerConfig struct {
 	// Type selects how a token is turned into a certificate identity: email,
 	// github-workflow, gitlab-pipeline, forgejo-actions (alias gitea-actions),
 	// buildkite-job, kubernetes, spiffe, uri, username, or ci-provider (then
-	// CIProvider names a template from the config's `ci-templates`).
+	// CIProvider names a template from the config's `ci_templates`).
 	Type string `yaml:"type"`
 
 	// Audience is the value the token's `aud` claim must contain.
@@ -36,28 +36,28 @@ type IssuerConfig struct {
 	// CIProvider names the claim template used by type ci-provider. It may
 	// also override the built-in template of github-workflow,
 	// gitlab-pipeline, forgejo-actions and buildkite-job.
-	CIProvider string `yaml:"ci-provider"`
+	CIProvider string `yaml:"ci_provider"`
 
 	// TemplateValues are default values for claim templates, e.g.
 	// `url: https://github.example.com` for GitHub Enterprise Server. Claims
 	// in the token win over these defaults.
-	TemplateValues map[string]string `yaml:"template-values"`
+	TemplateValues map[string]string `yaml:"template_values"`
 
 	// SubjectDomain is required by types uri (scheme://host that every `sub`
 	// must start with) and username (the domain appended as sub!domain).
-	SubjectDomain string `yaml:"subject-domain"`
+	SubjectDomain string `yaml:"subject_domain"`
 
 	// SPIFFETrustDomain is required by type spiffe: the trust domain every
 	// `sub` (a SPIFFE ID) must belong to.
-	SPIFFETrustDomain string `yaml:"spiffe-trust-domain"`
+	SPIFFETrustDomain string `yaml:"spiffe_trust_domain"`
 
 	// SkipEmailVerification accepts email tokens whose `email_verified`
 	// claim is not true. Leave false unless the IdP never sets it.
-	SkipEmailVerification bool `yaml:"skip-email-verification"`
+	SkipEmailVerification bool `yaml:"skip_email_verification"`
 
 	// CACertFile is a PEM file of CA certificates trusted for TLS to this
 	// issuer (discovery and JWKS), in addition to the system roots.
-	CACertFile string `yaml:"ca-cert-file"`
+	CACertFile string `yaml:"ca_cert_file"`
 
 	// Algorithms is the allow-list of JWS `alg` values. Default: RS256,
 	// RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA. `none`
@@ -174,28 +174,28 @@ func compileIssuer(cfg IssuerConfig, templates map[string]*compiledTemplate) (*i
 	case TypeEmail, TypeKubernetes:
 	case TypeSPIFFE:
 		if cfg.SPIFFETrustDomain == "" || strings.ContainsAny(cfg.SPIFFETrustDomain, "/:") {
-			return nil, fmt.Errorf("issuer %q: type spiffe needs spiffe-trust-domain (a bare domain such as example.org)", cfg.URL)
+			return nil, fmt.Errorf("issuer %q: type spiffe needs spiffe_trust_domain (a bare domain such as example.org)", cfg.URL)
 		}
 	case TypeURI:
 		sd, err := url.Parse(cfg.SubjectDomain)
 		if err != nil || sd.Scheme == "" || sd.Host == "" {
-			return nil, fmt.Errorf("issuer %q: type uri needs subject-domain as scheme://host", cfg.URL)
+			return nil, fmt.Errorf("issuer %q: type uri needs subject_domain as scheme://host", cfg.URL)
 		}
 	case TypeUsername:
 		if cfg.SubjectDomain == "" || strings.Contains(cfg.SubjectDomain, "://") {
-			return nil, fmt.Errorf("issuer %q: type username needs subject-domain without a scheme", cfg.URL)
+			return nil, fmt.Errorf("issuer %q: type username needs subject_domain without a scheme", cfg.URL)
 		}
 	case TypeGitHubWorkflow, TypeGitLabPipeline, TypeForgejoActions, TypeBuildkiteJob, TypeCIProvider:
 		name := cfg.CIProvider
 		if name == "" {
 			if cfg.Type == TypeCIProvider {
-				return nil, fmt.Errorf("issuer %q: type ci-provider needs ci-provider (a template name)", cfg.URL)
+				return nil, fmt.Errorf("issuer %q: type ci-provider needs ci_provider (a template name)", cfg.URL)
 			}
 			name = cfg.Type
 		}
 		t, ok := templates[name]
 		if !ok {
-			return nil, fmt.Errorf("issuer %q: unknown ci-provider template %q", cfg.URL, name)
+			return nil, fmt.Errorf("issuer %q: unknown ci_provider template %q", cfg.URL, name)
 		}
 		is.template = t
 	case "":

@@ -278,9 +278,9 @@ func TestConfigErrors(t *testing.T) {
 		{oidc.IssuerConfig{URL: "http://idp.example.com", Type: "email"}, "https"},
 		{oidc.IssuerConfig{URL: "https://idp.example.com", Type: "nope"}, "unknown type"},
 		{oidc.IssuerConfig{URL: "https://idp.example.com"}, "type is required"},
-		{oidc.IssuerConfig{URL: "https://idp.example.com", Type: "ci-provider"}, "needs ci-provider"},
-		{oidc.IssuerConfig{URL: "https://idp.example.com", Type: "spiffe"}, "spiffe-trust-domain"},
-		{oidc.IssuerConfig{URL: "https://idp.example.com", Type: "username"}, "subject-domain"},
+		{oidc.IssuerConfig{URL: "https://idp.example.com", Type: "ci-provider"}, "needs ci_provider"},
+		{oidc.IssuerConfig{URL: "https://idp.example.com", Type: "spiffe"}, "spiffe_trust_domain"},
+		{oidc.IssuerConfig{URL: "https://idp.example.com", Type: "username"}, "subject_domain"},
 		{oidc.IssuerConfig{URL: "https://idp.example.com", Type: "email", Algorithms: []string{"HS256"}}, "not allowed"},
 		{oidc.IssuerConfig{URL: "https://idp.example.com", Type: "email", Policy: oidc.Policy{Allow: map[string][]string{"x": {"["}}}}, "bad pattern"},
 	} {

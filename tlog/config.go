@@ -258,7 +258,7 @@ func LoadServiceConfig(path string) (*ServiceConfig, error) {
 // ParseServiceConfig decodes and validates a config; unknown keys are errors.
 func ParseServiceConfig(raw []byte) (*ServiceConfig, error) {
 	var cfg ServiceConfig
-	if err := yamlcfg.Decode(raw, &cfg); err != nil {
+	if err := yamlcfg.Decode(raw, &cfg, nil); err != nil {
 		return nil, err
 	}
 	if cfg.Listen.HTTP == "" {

@@ -72,7 +72,7 @@ func TestAdmissionBeforeBody(t *testing.T) {
 	defer hs.Close()
 	addr := strings.TrimPrefix(hs.URL, "http://")
 
-	// A declared length over max-request-bytes: 413 without the body.
+	// A declared length over max_request_bytes: 413 without the body.
 	if resp := headersOnly(t, addr, "/api/v2/signingCert", 1<<20); resp.StatusCode != 413 {
 		t.Errorf("oversized declared length: %d", resp.StatusCode)
 	}

@@ -20,15 +20,15 @@ func ctOptions(c ca.CTConfig, log *slog.Logger) (ca.Options, error) {
 	}
 	raw, err := os.ReadFile(c.PublicKeyFile)
 	if err != nil {
-		return ca.Options{}, fmt.Errorf("ct.public-key-file: %w", err)
+		return ca.Options{}, fmt.Errorf("ct.public_key_file: %w", err)
 	}
 	block, _ := pem.Decode(raw)
 	if block == nil || block.Type != "PUBLIC KEY" {
-		return ca.Options{}, errors.New("ct.public-key-file: no PUBLIC KEY PEM block")
+		return ca.Options{}, errors.New("ct.public_key_file: no PUBLIC KEY PEM block")
 	}
 	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
 	if err != nil {
-		return ca.Options{}, fmt.Errorf("ct.public-key-file: %w", err)
+		return ca.Options{}, fmt.Errorf("ct.public_key_file: %w", err)
 	}
 	client, err := ca.NewCTLogClient(c.URL, pub, c.Timeout)
 	if err != nil {

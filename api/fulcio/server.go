@@ -47,7 +47,7 @@ type Options struct {
 	// defaults (a budget of ca.DefaultInflightBytes).
 	Admission admission.Limits
 	// SeparateMetrics leaves /metrics out of Handler: it is served on its
-	// own listener (metrics-addr).
+	// own listener (listen.metrics).
 	SeparateMetrics bool
 }
 

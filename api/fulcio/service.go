@@ -54,7 +54,7 @@ func NewService(cfg *ca.Config, log *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	srv := New(v, c, Options{MaxRequestBytes: cfg.MaxRequestBytes, MaxInFlight: cfg.MaxInFlight, Logger: log,
-		Admission: cfg.Admission(), SeparateMetrics: cfg.MetricsAddr != ""})
+		Admission: cfg.Admission(), SeparateMetrics: cfg.Listen.Metrics != ""})
 	svc := &Service{Server: srv, cfg: cfg, signer: signer}
 	if cfg.TSA != nil {
 		t, tsaSigner, err := cfg.TSA.OpenTSA()
@@ -98,25 +98,25 @@ func (s *Service) Handler() http.Handler {
 	return mux
 }
 
-// ListenAndServe serves REST on cfg.HTTPAddr, gRPC on cfg.GRPCAddr (unless
-// "off") and, with metrics-addr, /metrics on its own listener until ctx is
-// done, then drains in-flight requests for up to 30 seconds. Every
-// listener is capped at max-connections (package admission). ready, if not
+// ListenAndServe serves REST on listen.http, gRPC on listen.grpc (unless
+// "off") and, with listen.metrics, /metrics on its own listener until ctx
+// is done, then drains in-flight requests for up to 30 seconds. Every
+// listener is capped at max_connections (package admission). ready, if not
 // nil, is called with the bound addresses.
 func (s *Service) ListenAndServe(ctx context.Context, ready func(httpAddr, grpcAddr string)) error {
-	hln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	hln, err := net.Listen("tcp", s.cfg.Listen.HTTP)
 	if err != nil {
 		return fmt.Errorf("listening for HTTP: %w", err)
 	}
 	var gln, mln net.Listener
-	if s.cfg.GRPCAddr != "off" {
-		if gln, err = net.Listen("tcp", s.cfg.GRPCAddr); err != nil {
+	if s.cfg.Listen.GRPC != "off" {
+		if gln, err = net.Listen("tcp", s.cfg.Listen.GRPC); err != nil {
 			hln.Close()
 			return fmt.Errorf("listening for gRPC: %w", err)
 		}
 	}
-	if s.cfg.MetricsAddr != "" {
-		if mln, err = net.Listen("tcp", s.cfg.MetricsAddr); err != nil {
+	if s.cfg.Listen.Metrics != "" {
+		if mln, err = net.Listen("tcp", s.cfg.Listen.Metrics); err != nil {
 			hln.Close()
 			if gln != nil {
 				gln.Close()

@@ -27,7 +27,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // TestServiceAdmission runs hallmark-ca as `hallmark-ca serve` does, with
-// the TSA and metrics-addr: a timestamp request declaring more than 8 KiB
+// the TSA and listen.metrics: a timestamp request declaring more than 8 KiB
 // is refused (413, DER) before its body is read, and /metrics is served on
 // its own listener only.
 func TestServiceAdmission(t *testing.T) {
@@ -46,12 +46,10 @@ func TestServiceAdmission(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "pw"), pw, 0o600)
 	metricsAddr := freeAddr(t)
 	cfg, err := ca.ParseConfig([]byte(`
-http-addr: 127.0.0.1:0
-grpc-addr: "off"
-metrics-addr: ` + metricsAddr + `
-signer: {type: file, chain-file: ` + filepath.Join(dir, ca.ChainFile) + `, file: {key-file: ` + filepath.Join(dir, ca.IntermediateKeyFile) + `, password-file: ` + filepath.Join(dir, "pw") + `}}
+listen: {http: 127.0.0.1:0, grpc: "off", metrics: ` + metricsAddr + `}
+signer: {type: file, chain_file: ` + filepath.Join(dir, ca.ChainFile) + `, file: {key_file: ` + filepath.Join(dir, ca.IntermediateKeyFile) + `, password_file: ` + filepath.Join(dir, "pw") + `}}
 tsa:
-  signer: {type: file, chain-file: ` + filepath.Join(dir, ca.TSAChainFile) + `, file: {key-file: ` + filepath.Join(dir, ca.TSAKeyFile) + `, password-file: ` + filepath.Join(dir, "pw") + `}}
+  signer: {type: file, chain_file: ` + filepath.Join(dir, ca.TSAChainFile) + `, file: {key_file: ` + filepath.Join(dir, ca.TSAKeyFile) + `, password_file: ` + filepath.Join(dir, "pw") + `}}
 issuers: [{url: "https://idp.example.com", type: email}]
 `))
 	if err != nil {
@@ -93,7 +91,7 @@ issuers: [{url: "https://idp.example.com", type: email}]
 	}
 	r.Body.Close()
 	if r.StatusCode != 404 {
-		t.Errorf("/metrics on http-addr with metrics-addr set: %d", r.StatusCode)
+		t.Errorf("/metrics on listen.http with listen.metrics set: %d", r.StatusCode)
 	}
 	r, err = http.Get("http://" + metricsAddr + "/metrics")
 	if err != nil {

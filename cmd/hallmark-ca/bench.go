@@ -109,7 +109,7 @@ func bench(args []string) error {
 	}
 	os.WriteFile(filepath.Join(dir, "pw"), []byte("bench-password\n"), 0o600)
 	cfg := &ca.Config{
-		HTTPAddr: "127.0.0.1:0", GRPCAddr: "off", MaxRequestBytes: 4 << 20, MaxInFlight: 1024, CertificateValidity: ca.DefaultValidity,
+		Listen: ca.ListenConfig{HTTP: "127.0.0.1:0", GRPC: "off"}, MaxRequestBytes: 4 << 20, MaxInFlight: 1024, CertificateValidity: ca.DefaultValidity,
 		Signer: ca.SignerConfig{Type: "file", ChainFile: filepath.Join(dir, ca.ChainFile), File: ca.FileSignerConfig{
 			KeyFile: filepath.Join(dir, ca.IntermediateKeyFile), PasswordFile: filepath.Join(dir, "pw")}},
 		Issuers: []oidc.IssuerConfig{{URL: is.URL(), Type: oidc.TypeGitHubWorkflow}},

@@ -69,7 +69,7 @@ func runWitness(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := net.Listen("tcp", cfg.Listen.HTTP)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 // ServerConfig is the configuration file of `hallmark witness`. Unknown
 // keys are errors. Relative paths are relative to the file's directory.
 //
-//	listen: 0.0.0.0:3030
+//	listen: {http: 0.0.0.0:3030}
 //	name: witness.example.com/site-b
 //	key_file: witness.pem
 //	state_file: witness-state.json
@@ -25,8 +25,10 @@ import (
 //	  - origin: log.example.com/v2
 //	    vkeys: ["log.example.com/v2+1a2b3c4d+AQ..."]
 type ServerConfig struct {
-	// Listen is the HTTP listen address. Default 127.0.0.1:3030.
-	Listen string `yaml:"listen"`
+	// Listen holds the listen address, in the shape of the other
+	// services' `listen:` (the witness has only an HTTP listener, which
+	// also serves /metrics).
+	Listen ListenConfig `yaml:"listen"`
 	// Prefix is the URL path prefix of the API (the witness's submission
 	// and monitoring prefix), e.g. "/witness". Default: none.
 	Prefix string `yaml:"prefix"`
@@ -45,6 +47,17 @@ type ServerConfig struct {
 	dir string
 }
 
+// ListenConfig holds the witness's listen address.
+type ListenConfig struct {
+	// HTTP serves the witness API and /metrics. Default 127.0.0.1:3030.
+	HTTP string `yaml:"http"`
+}
+
+// configRenames are the keys the witness config changed: listen was a
+// single address. Kebab-case spellings of the keys are recognised by
+// yamlcfg without an entry.
+var configRenames = yamlcfg.Renames{"listen": "listen.http"}
+
 // WitnessedLogConfig is one log a witness cosigns.
 type WitnessedLogConfig struct {
 	// Origin is the first line of the log's checkpoints.
@@ -62,12 +75,12 @@ func LoadServerConfig(path string) (*ServerConfig, error) {
 		return nil, fmt.Errorf("couldn't read config: %w", err)
 	}
 	var cfg ServerConfig
-	if err := yamlcfg.Decode(raw, &cfg); err != nil {
+	if err := yamlcfg.Decode(raw, &cfg, configRenames); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	cfg.dir = filepath.Dir(path)
-	if cfg.Listen == "" {
-		cfg.Listen = "127.0.0.1:3030"
+	if cfg.Listen.HTTP == "" {
+		cfg.Listen.HTTP = "127.0.0.1:3030"
 	}
 	if !validName(cfg.Name) {
 		return nil, fmt.Errorf("%s: name %q must be non-empty, without spaces or '+'", path, cfg.Name)
