@@ -76,7 +76,7 @@ issuers: [{url: "https://idp.example.com", type: email}]
 	if resp.StatusCode != 413 || resp.Header.Get("Content-Type") != "application/timestamp-reply" {
 		t.Errorf("timestamp request declaring 9000 bytes: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	// The same length is fine for the Fulcio API (max-request-bytes).
+	// The same length is fine for the Fulcio API (max_request_bytes).
 	r, err := http.Post("http://"+api+"/api/v2/signingCert", "application/json", strings.NewReader(strings.Repeat(" ", 9000)+"{}"))
 	if err != nil {
 		t.Fatal(err)

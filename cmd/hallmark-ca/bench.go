@@ -150,7 +150,7 @@ func bench(args []string) error {
 		handler = fulcioapi.New(v, c, fulcioapi.Options{MaxRequestBytes: cfg.MaxRequestBytes, MaxInFlight: cfg.MaxInFlight, Logger: quiet}).Handler()
 	} else {
 		if *ctMode == "http" {
-			// The real configuration path: ct.url and ct.public-key-file.
+			// The real configuration path: ct.url and ct.public_key_file.
 			cfg.CT = ca.CTConfig{URL: cl.url, PublicKeyFile: cl.pubFile}
 		}
 		svc, err := fulcioapi.NewService(cfg, quiet)

@@ -65,7 +65,7 @@ func main() {
 // still stays in the tens of MiB (see docs/BENCHMARKS.md).
 //
 // A GC target that high lets garbage reach five times the live heap, and
-// under a flood of large bodies (each admitted within inflight-bytes) the
+// under a flood of large bodies (each admitted within inflight_bytes) the
 // live heap is tens of MiB: a soft memory limit of 256 MiB, unless
 // GOMEMLIMIT is set, makes the collector run earlier then and keeps the
 // process well under the 512 MiB resident bound docs/ca.md documents.
@@ -184,7 +184,7 @@ Signer section for hallmark-ca.yaml:
 
 signer:
   type: kms
-  chain-file: %[1]s/%[4]s
+  chain_file: %[1]s/%[4]s
   kms:
     key: %[5]s
 `, *dir, ca.RootCertFile, ca.RootKeyFile, ca.ChainFile, *kmsKey)
@@ -200,10 +200,10 @@ Signer section for hallmark-ca.yaml:
 
 signer:
   type: file
-  chain-file: %[1]s/%[5]s
+  chain_file: %[1]s/%[5]s
   file:
-    key-file: %[1]s/%[4]s
-    password-env: %[6]s
+    key_file: %[1]s/%[4]s
+    password_env: %[6]s
 `, *dir, ca.RootCertFile, ca.RootKeyFile, ca.IntermediateKeyFile, ca.ChainFile, *pwEnv)
 	return nil
 }
@@ -264,7 +264,7 @@ TSA section for hallmark-ca.yaml (see docs/tsa.md):
 tsa:
   signer:
     type: kms
-    chain-file: %[1]s/%[2]s
+    chain_file: %[1]s/%[2]s
     kms:
       key: %[3]s
 `, dir, ca.TSAChainFile, kmsKey)
@@ -280,10 +280,10 @@ TSA section for hallmark-ca.yaml (see docs/tsa.md):
 tsa:
   signer:
     type: file
-    chain-file: %[1]s/%[3]s
+    chain_file: %[1]s/%[3]s
     file:
-      key-file: %[1]s/%[2]s
-      password-env: %[4]s
+      key_file: %[1]s/%[2]s
+      password_env: %[4]s
 `, dir, ca.TSAKeyFile, ca.TSAChainFile, pwEnv)
 }
 

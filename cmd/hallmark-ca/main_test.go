@@ -45,19 +45,18 @@ func TestInitServeShutdown(t *testing.T) {
 	defer is.Close()
 	httpAddr, grpcAddr := freeAddr(t), freeAddr(t)
 	cfg := filepath.Join(dir, "hallmark-ca.yaml")
-	os.WriteFile(cfg, fmt.Appendf(nil, `http-addr: %s
-grpc-addr: %s
+	os.WriteFile(cfg, fmt.Appendf(nil, `listen: {http: %s, grpc: %s}
 signer:
   type: file
-  chain-file: %s/ca/chain.pem
-  file: {key-file: %s/ca/intermediate.key.pem, password-file: %s}
+  chain_file: %s/ca/chain.pem
+  file: {key_file: %s/ca/intermediate.key.pem, password_file: %s}
 issuers:
   - {url: %s, type: kubernetes}
 tsa:
   signer:
     type: file
-    chain-file: %s/ca/tsa-chain.pem
-    file: {key-file: %s/ca/tsa.key.pem, password-file: %s}
+    chain_file: %s/ca/tsa-chain.pem
+    file: {key_file: %s/ca/tsa.key.pem, password_file: %s}
 `, httpAddr, grpcAddr, dir, dir, pw, is.URL(), dir, dir, pw), 0o600)
 
 	done := make(chan error, 1)

@@ -71,7 +71,7 @@ func rotate(args []string, tsa bool) error {
 		signer, path = cfg.TSA.Signer, []string{"tsa", "signer"}
 	}
 	if signer.Type != "file" {
-		return fmt.Errorf("%s: the signer is of type %q; this command rotates file signers (for an HSM or KMS key, create the key there and its certificate with the root, then edit chain-file and the key reference)", name, signer.Type)
+		return fmt.Errorf("%s: the signer is of type %q; this command rotates file signers (for an HSM or KMS key, create the key there and its certificate with the root, then edit chain_file and the key reference)", name, signer.Type)
 	}
 	old, err := ca.LoadChain(signer.ChainFile)
 	if err != nil {
@@ -94,8 +94,8 @@ func rotate(args []string, tsa bool) error {
 		}
 	}
 	fileNode := yamlcfg.MapValue(sn, "file")
-	if fileNode == nil || yamlcfg.MapValue(sn, "chain-file") == nil || yamlcfg.MapValue(fileNode, "key-file") == nil {
-		return fmt.Errorf("%s: the signer needs chain-file and file.key-file", *cfgPath)
+	if fileNode == nil || yamlcfg.MapValue(sn, "chain_file") == nil || yamlcfg.MapValue(fileNode, "key_file") == nil {
+		return fmt.Errorf("%s: the signer needs chain_file and file.key_file", *cfgPath)
 	}
 
 	now := time.Now().UTC().Truncate(time.Second)
@@ -107,8 +107,8 @@ func rotate(args []string, tsa bool) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	yamlcfg.MapValue(sn, "chain-file").Value = rot.ChainFile
-	yamlcfg.MapValue(fileNode, "key-file").Value = rot.KeyFile
+	yamlcfg.MapValue(sn, "chain_file").Value = rot.ChainFile
+	yamlcfg.MapValue(fileNode, "key_file").Value = rot.KeyFile
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)

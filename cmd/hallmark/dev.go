@@ -185,21 +185,20 @@ func runDev(args []string) error {
 
 	// hallmark-ca, embedding SCTs from the CT log, with the TSA.
 	caYAML := fmt.Sprintf(`
-http-addr: %q
-grpc-addr: %q
+listen: {http: %q, grpc: %q}
 signer:
   type: file
-  chain-file: %q
-  file: {key-file: %q, password-file: %q}
-ct: {url: %q, public-key-file: %q}
+  chain_file: %q
+  file: {key_file: %q, password_file: %q}
+ct: {url: %q, public_key_file: %q}
 issuers:
   - {url: %q, type: email}
   - {url: %q, type: github-workflow}
 tsa:
   signer:
     type: file
-    chain-file: %q
-    file: {key-file: %q, password-file: %q}
+    chain_file: %q
+    file: {key_file: %q, password_file: %q}
 `, a.CA, a.CAGRPC, signer.ChainFile, signer.File.KeyFile, signer.File.PasswordFile, "http://"+a.Log+"/ct", ctPub, emailIss.URL(), ghIss.URL(),
 		tsaSigner.ChainFile, tsaSigner.File.KeyFile, tsaSigner.File.PasswordFile)
 	os.WriteFile(filepath.Join(abs, "hallmark-ca.yaml"), []byte(caYAML), 0o644)
