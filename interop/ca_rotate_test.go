@@ -77,8 +77,7 @@ func TestCARotation(t *testing.T) {
 	p := &caProc{t: t, addr: freeAddr(t), config: filepath.Join(work, "hallmark-ca.yaml")}
 	devCA := strings.TrimPrefix(d.state["ca_url"], "http://")
 	raw, _ := os.ReadFile(d.file("hallmark-ca.yaml"))
-	raw = regexp.MustCompile(`(?m)^http-addr:.*$`).ReplaceAll(raw, []byte("http-addr: "+p.addr))
-	raw = regexp.MustCompile(`(?m)^grpc-addr:.*$`).ReplaceAll(raw, []byte(`grpc-addr: "off"`))
+	raw = regexp.MustCompile(`(?m)^listen:.*$`).ReplaceAll(raw, []byte(`listen: {http: "`+p.addr+`", grpc: "off"}`))
 	os.WriteFile(p.config, raw, 0o600)
 	sc, _ := os.ReadFile(d.file("signing_config.v2.json"))
 	os.WriteFile(filepath.Join(work, "signing_config.json"), bytes.ReplaceAll(sc, []byte(devCA), []byte(p.addr)), 0o644)

@@ -61,14 +61,13 @@ func startCA(t *testing.T, extra ...func(e *caEnv) string) *caEnv {
 	e.chainFile = filepath.Join(e.dir, ca.ChainFile)
 	t.Setenv("HALLMARK_INTEROP_CA_PASSWORD", "interop-password")
 	config := `
-http-addr: 127.0.0.1:0
-grpc-addr: "off"
+listen: {http: 127.0.0.1:0, grpc: "off"}
 signer:
   type: file
-  chain-file: ` + e.chainFile + `
+  chain_file: ` + e.chainFile + `
   file:
-    key-file: ` + filepath.Join(e.dir, ca.IntermediateKeyFile) + `
-    password-env: HALLMARK_INTEROP_CA_PASSWORD
+    key_file: ` + filepath.Join(e.dir, ca.IntermediateKeyFile) + `
+    password_env: HALLMARK_INTEROP_CA_PASSWORD
 issuers:
   - url: ` + e.github.URL() + `
     type: github-workflow
@@ -77,7 +76,7 @@ issuers:
         repository_owner: [acme]
   - url: ` + e.gitlab.URL() + `
     type: gitlab-pipeline
-    template-values:
+    template_values:
       url: https://gitlab.example.com
   - url: ` + e.k8s.URL() + `
     type: kubernetes

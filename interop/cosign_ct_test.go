@@ -36,7 +36,7 @@ func startCTStack(t *testing.T) *ctStack {
 		s.ct, s.rekor = s.logs.Logs["ct"], s.logs.Logs["rekor"]
 		der, _ := x509.MarshalPKIXPublicKey(s.ct.Key.Public())
 		keyFile := e.writeFile(t, "ct.pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
-		return fmt.Sprintf("ct:\n  url: %s\n  public-key-file: %s\n", s.ct.URL, keyFile)
+		return fmt.Sprintf("ct:\n  url: %s\n  public_key_file: %s\n", s.ct.URL, keyFile)
 	})
 	start := time.Now().Add(-time.Hour)
 	s.trustedRoot = func(ctKey any) []byte {

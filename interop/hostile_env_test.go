@@ -54,7 +54,7 @@ import (
 // test.
 const (
 	hostileLogExtraYAML = "limits: {idle_timeout: 2s}\n"
-	hostileCAExtraYAML  = "idle-timeout: 2s\n"
+	hostileCAExtraYAML  = "idle_timeout: 2s\n"
 )
 
 // hostileEnv is what the hostile-traffic test attacks: one hallmark-log
@@ -140,17 +140,16 @@ func startHostileCA(tb testing.TB) *hostileCA {
 	httpAddr := freeAddr(tb)
 	c.url, c.grpcAddr = "http://"+httpAddr, freeAddr(tb)
 	f := func(name string) string { return filepath.Join(c.dir, name) }
-	cfg := fmt.Sprintf(`http-addr: %s
-grpc-addr: %s
+	cfg := fmt.Sprintf(`listen: {http: %s, grpc: %s}
 signer:
   type: file
-  chain-file: %s
-  file: {key-file: %s, password-env: HALLMARK_HOSTILE_CA_PASSWORD}
+  chain_file: %s
+  file: {key_file: %s, password_env: HALLMARK_HOSTILE_CA_PASSWORD}
 tsa:
   signer:
     type: file
-    chain-file: %s
-    file: {key-file: %s, password-env: HALLMARK_HOSTILE_CA_PASSWORD}
+    chain_file: %s
+    file: {key_file: %s, password_env: HALLMARK_HOSTILE_CA_PASSWORD}
 issuers:
   - url: %s
     type: github-workflow

@@ -67,7 +67,7 @@ type hallmarkCA struct {
 	logs *bytes.Buffer
 }
 
-// startHallmarkCA runs `hallmark-ca serve` with config (whose http-addr
+// startHallmarkCA runs `hallmark-ca serve` with config (whose listen.http
 // is addr) and env, and waits for /healthz.
 func startHallmarkCA(t *testing.T, addr, config string, env []string) *hallmarkCA {
 	t.Helper()
@@ -194,17 +194,16 @@ func TestKMSSigners(t *testing.T) {
 	t.Cleanup(func() { github.Close() })
 	config := func(addr, caKeyRef, chainFile string) string {
 		return `
-http-addr: ` + addr + `
-grpc-addr: "off"
+listen: {http: ` + addr + `, grpc: "off"}
 signer:
   type: kms
-  chain-file: ` + chainFile + `
+  chain_file: ` + chainFile + `
   kms:
     key: ` + caKeyRef + `
 tsa:
   signer:
     type: kms
-    chain-file: ` + filepath.Join(dir, ca.TSAChainFile) + `
+    chain_file: ` + filepath.Join(dir, ca.TSAChainFile) + `
     kms:
       key: ` + tsaKey + `
 issuers:

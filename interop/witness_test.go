@@ -265,7 +265,7 @@ func startHallmarkWitness(t testing.TB, addr string, keyPEM []byte, logs map[str
 	t.Helper()
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "witness.pem"), keyPEM, 0o600)
-	cfg := fmt.Sprintf("listen: %q\nname: witness.example/hallmark\nkey_file: witness.pem\nstate_file: state.json\nlogs:\n", addr)
+	cfg := fmt.Sprintf("listen: {http: %q}\nname: witness.example/hallmark\nkey_file: witness.pem\nstate_file: state.json\nlogs:\n", addr)
 	for origin, vkey := range logs {
 		cfg += fmt.Sprintf("  - {origin: %q, vkeys: [%q]}\n", origin, vkey)
 	}
