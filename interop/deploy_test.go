@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,6 +22,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	sigsyaml "sigs.k8s.io/yaml"
 
+	"github.com/hallmark-dev/hallmark/ca"
 	"github.com/hallmark-dev/hallmark/tlog"
 )
 
@@ -399,11 +401,20 @@ func TestComposeFile(t *testing.T) {
 			}
 		}
 	}
-	mounted := func(f string) bool {
-		if strings.HasPrefix(f, "/run/secrets/") {
-			return true // checked against the secrets above
+	mounted := func(svc service, f string) bool {
+		if name, ok := strings.CutPrefix(f, "/run/secrets/"); ok {
+			for _, s := range svc.Secrets {
+				var long struct{ Source, Target string }
+				if s.Kind == yaml.MappingNode {
+					s.Decode(&long)
+				}
+				if s.Value == name || long.Target == name || (long.Target == "" && long.Source == name) {
+					return true
+				}
+			}
+			return false
 		}
-		for _, v := range logSvc.Volumes {
+		for _, v := range svc.Volumes {
 			parts := strings.Split(v, ":")
 			if len(parts) >= 2 && (f == parts[1] || strings.HasPrefix(f, parts[1]+"/")) {
 				return true
@@ -412,9 +423,43 @@ func TestComposeFile(t *testing.T) {
 		return false
 	}
 	for _, f := range []string{cfg.Database.URLFile, cfg.Logs[0].KeyFile, cfg.Logs[1].KeyFile} {
-		if !mounted(f) {
+		if !mounted(logSvc, f) {
 			t.Errorf("hallmark-log reads %s, which compose.yaml does not mount", f)
 		}
+	}
+
+	// hallmark-ca.yaml beside it: valid, listening on the published ports,
+	// reading only mounted files and its own secrets.
+	caSvc := compose.Services["hallmark-ca"]
+	caCfg, err := ca.LoadConfig("../deploy/compose/hallmark-ca.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []struct{ addr, port string }{{caCfg.Listen.HTTP, "3100"}, {caCfg.Listen.GRPC, "3101"}} {
+		if !strings.HasSuffix(l.addr, ":"+l.port) || !slices.Contains(caSvc.Ports, l.port+":"+l.port) {
+			t.Errorf("hallmark-ca listens on %s, compose.yaml publishes %v", l.addr, caSvc.Ports)
+		}
+	}
+	for _, sc := range []ca.SignerConfig{caCfg.Signer, caCfg.TSA.Signer} {
+		for _, f := range []string{sc.ChainFile, sc.File.KeyFile, sc.File.PasswordFile} {
+			if !mounted(caSvc, f) {
+				t.Errorf("hallmark-ca reads %s, which compose.yaml does not mount or give it as a secret", f)
+			}
+		}
+	}
+}
+
+// TestDeployExamples: the annotated example configurations parse.
+func TestDeployExamples(t *testing.T) {
+	if _, err := tlog.LoadServiceConfig("../deploy/examples/hallmark-log.yaml"); err != nil {
+		t.Error(err)
+	}
+	cfg, err := ca.LoadConfig("../deploy/examples/hallmark-ca.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TSA == nil || cfg.CT.URL == "" || cfg.Listen.HTTP != "127.0.0.1:5555" {
+		t.Errorf("deploy/examples/hallmark-ca.yaml: %+v", cfg)
 	}
 }
 
@@ -426,7 +471,16 @@ func TestSystemdUnits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, unit := range []string{"hallmark-log.service", "hallmark-fsck.service"} {
+	caCfg, err := ca.LoadConfig("../deploy/systemd/hallmark-ca.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := map[string][]string{
+		"hallmark-log.service":  {cfg.Database.URLFile, cfg.Logs[0].KeyFile, cfg.Logs[1].KeyFile},
+		"hallmark-fsck.service": {cfg.Database.URLFile, cfg.Logs[0].KeyFile, cfg.Logs[1].KeyFile},
+		"hallmark-ca.service":   {caCfg.Signer.File.KeyFile, caCfg.Signer.File.PasswordFile},
+	}
+	for _, unit := range []string{"hallmark-log.service", "hallmark-fsck.service", "hallmark-ca.service"} {
 		f, err := os.Open(filepath.Join("../deploy/systemd", unit))
 		if err != nil {
 			t.Fatal(err)
@@ -446,12 +500,17 @@ func TestSystemdUnits(t *testing.T) {
 			}
 		}
 		f.Close()
-		if !strings.Contains(execStart, "--config /etc/hallmark/hallmark-log.yaml") {
-			t.Errorf("%s: ExecStart %q does not read /etc/hallmark/hallmark-log.yaml", unit, execStart)
+		config := "hallmark-log.yaml"
+		if unit == "hallmark-ca.service" {
+			config = "hallmark-ca.yaml"
 		}
-		for _, p := range append([]string{cfg.Database.URLFile}, cfg.Logs[0].KeyFile, cfg.Logs[1].KeyFile) {
+		if !strings.Contains(execStart, "--config /etc/hallmark/"+config) {
+			t.Errorf("%s: ExecStart %q does not read /etc/hallmark/%s", unit, execStart, config)
+		}
+		credUnit := strings.Replace(unit, "hallmark-fsck", "hallmark-log", 1) // fsck reads the log's paths
+		for _, p := range reads[unit] {
 			dir, name := path.Split(p)
-			if dir != "/run/credentials/hallmark-log.service/" || !creds[name] {
+			if dir != "/run/credentials/"+credUnit+"/" || !creds[name] {
 				t.Errorf("%s: the configuration reads %s, which is not a credential of the unit (%v)", unit, p, creds)
 			}
 		}
