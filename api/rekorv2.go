@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"net/http"
 	"strconv"
 
@@ -17,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/hallmark-dev/hallmark/api/grpchttp"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
 )
@@ -89,7 +89,7 @@ func writeV2Error(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("x-log-index", strconv.FormatUint(dup.index, 10))
 	}
 	st, _ := status.FromError(v2Status(r.Context(), err))
-	code := runtime.HTTPStatusFromCode(st.Code())
+	code := grpchttp.Status(st.Code())
 	if code == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"net/http"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/hallmark-dev/hallmark/api/grpchttp"
 	"github.com/hallmark-dev/hallmark/ca"
 	"github.com/hallmark-dev/hallmark/oidc"
 )
@@ -100,16 +100,12 @@ func toStatus(err error) *status.Status {
 	return status.New(f.code, f.message)
 }
 
-// httpStatus is grpc-gateway's mapping of gRPC codes to HTTP statuses,
-// which Fulcio's REST clients see.
-func httpStatus(c codes.Code) int { return runtime.HTTPStatusFromCode(c) }
-
 // writeError writes a google.rpc.Status-shaped JSON body
 // {"code":N,"message":"...","details":[]} with the gateway's HTTP status,
 // except that an oversized body is 413 rather than 429.
 func writeError(w http.ResponseWriter, err error) {
 	st := toStatus(err)
-	code := httpStatus(st.Code())
+	code := grpchttp.Status(st.Code())
 	if errors.Is(err, errTooLarge) {
 		code = http.StatusRequestEntityTooLarge
 	}
