@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Builds the pinned client binaries used by the interop tests into
-# $TOOLS_DIR/<name>-<version>/, once. Builds come from the Go module proxy.
+# Builds the pinned client binaries used by the interop tests, and the
+# static analysers of `make lint`, into $TOOLS_DIR/<name>-<version>/, once.
+# Builds come from the Go module proxy.
+#
+#   build-tools.sh        every tool
+#   build-tools.sh lint   only staticcheck, govulncheck and the vulnerability
+#                         database; prints their paths as shell assignments
+#                         (STATICCHECK=… GOVULNCHECK=… VULNDB=…) for eval
 set -euo pipefail
 # Go 1.27 (go.mod): a machine's own Go ignores go.mod's toolchain line unless told.
 export GOTOOLCHAIN=go1.27.3
 TOOLS_DIR=${TOOLS_DIR:-$HOME/.cache/hallmark/tools}
 mkdir -p "$TOOLS_DIR"
+TOOLS_DIR=$(cd "$TOOLS_DIR" && pwd) # absolute: -db takes a file:// URL
+cd "$(dirname "$0")/.."
 
 build() { # name version package
   local dir="$TOOLS_DIR/$1-$2"
@@ -15,6 +23,41 @@ build() { # name version package
   GOBIN="$dir.tmp" GOFLAGS=-mod=mod go install "$3@$2"
   mv "$dir.tmp" "$dir"
 }
+
+STATICCHECK_VERSION=v0.8.2
+GOVULNCHECK_VERSION=v1.9.0
+VULNDB_VERSION=v0.0.0-20261105234957-e22db6528018 # golang.org/x/vulndb, as the Go module proxy serves it
+
+# govulncheck's database, offline: the OSV entries of the golang.org/x/vulndb
+# module laid out as the v1 database by scripts/vulndb (docs/DEPENDENCIES.md).
+vulndb() {
+  local dir="$TOOLS_DIR/vulndb-$VULNDB_VERSION"
+  if [ -f "$dir/index/modules.json" ]; then return; fi
+  echo "building the vulnerability database $VULNDB_VERSION into $dir (once)" >&2
+  go mod download "golang.org/x/vulndb@$VULNDB_VERSION"
+  # The pseudo-version's timestamp is the commit's time: the database's.
+  local t=${VULNDB_VERSION:7:14}
+  rm -rf "$dir.tmp"
+  go run ./scripts/vulndb -osv "$(go env GOMODCACHE)/golang.org/x/vulndb@$VULNDB_VERSION/data/osv" \
+    -modified "${t:0:4}-${t:4:2}-${t:6:2}T${t:8:2}:${t:10:2}:${t:12:2}Z" -out "$dir.tmp"
+  mv "$dir.tmp" "$dir"
+}
+
+lint_tools() {
+  build staticcheck "$STATICCHECK_VERSION" honnef.co/go/tools/cmd/staticcheck
+  build govulncheck "$GOVULNCHECK_VERSION" golang.org/x/vuln/cmd/govulncheck
+  vulndb
+}
+
+if [ "${1:-}" = lint ]; then
+  lint_tools
+  echo "STATICCHECK=$TOOLS_DIR/staticcheck-$STATICCHECK_VERSION/staticcheck"
+  echo "GOVULNCHECK=$TOOLS_DIR/govulncheck-$GOVULNCHECK_VERSION/govulncheck"
+  echo "VULNDB=$TOOLS_DIR/vulndb-$VULNDB_VERSION"
+  exit 0
+fi
+
+lint_tools
 
 build cosign v2.6.5 github.com/sigstore/cosign/v2/cmd/cosign
 build cosign v3.1.3 github.com/sigstore/cosign/v3/cmd/cosign
