@@ -1,5 +1,7 @@
 package tlog_test
 
+//lint:file-ignore SA1019 DSSE v0.0.2 is deprecated in rekor-tiles but still sent by cosign v3.0.x (sigstore-go v1.1.x); Hallmark accepts it.
+
 // The differential harness: the same entries and search queries, through
 // the same personalities (Rekor v1, Rekor v2, CT), go to a log on
 // PostgreSQL and a log on SQLite, and every answer must be the same:
@@ -68,11 +70,10 @@ var kindNames = []string{"v1-hashedrekord", "v1-dsse", "v1-intoto-0.0.1", "v1-in
 
 // diffStore is one store and the three logs on it.
 type diffStore struct {
-	name      string
-	v1, v2    *tlog.Log
-	ctLog     *tlog.Log
-	ct        *ct.Log
-	submitted int
+	name   string
+	v1, v2 *tlog.Log
+	ctLog  *tlog.Log
+	ct     *ct.Log
 }
 
 // differ holds the stores and the keys every input is signed with.

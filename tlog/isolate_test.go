@@ -89,7 +89,7 @@ func TestStoresRefuseRawKeys(t *testing.T) {
 			}
 			return errRollback
 		})
-		switch s.(type) {
+		switch s := s.(type) {
 		case *PGStore:
 			if writeErr == nil || !rowRefused(err) {
 				t.Fatalf("PostgreSQL took a NUL key, or its error is not a refused row: %v", err)
@@ -98,7 +98,7 @@ func TestStoresRefuseRawKeys(t *testing.T) {
 			if writeErr != nil || !errors.Is(err, errRollback) {
 				t.Fatalf("SQLite refused a NUL key: %v", err)
 			}
-			_, err := s.(*SQLiteStore).db.ExecContext(ctx, `INSERT INTO search_keys (log, key, idx) VALUES ('raw', NULL, 1)`)
+			_, err := s.db.ExecContext(ctx, `INSERT INTO search_keys (log, key, idx) VALUES ('raw', NULL, 1)`)
 			if err == nil || !rowRefused(err) {
 				t.Fatalf("a NOT NULL violation is not a refused row: %v", err)
 			}

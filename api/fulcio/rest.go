@@ -1,5 +1,7 @@
 package fulcioapi
 
+//lint:file-ignore SA1019 Fulcio deprecates its legacy v1 API, which Hallmark serves for cosign v2.
+
 import (
 	"encoding/base64"
 	"errors"

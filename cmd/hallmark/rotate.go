@@ -51,7 +51,8 @@ A Rekor v1 log rotates as Rekor does, behind its one URL, in one step:
 // runLog dispatches `hallmark log` subcommands.
 func runLog(args []string) error {
 	if len(args) < 2 || args[0] != "rotate" || (args[1] != "open" && args[1] != "freeze" && args[1] != "rekor-v1") {
-		return errors.New(rotateUsage)
+		fmt.Fprint(os.Stderr, rotateUsage)
+		return errors.New("expected a subcommand: log rotate open, freeze or rekor-v1")
 	}
 	fs := flag.NewFlagSet("log rotate "+args[1], flag.ExitOnError)
 	fs.Usage = func() { fmt.Fprintln(os.Stderr, rotateUsage); fs.PrintDefaults() }

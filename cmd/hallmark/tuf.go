@@ -38,7 +38,8 @@ Expiry flags (init; update and refresh accept them to change the periods):
 // runTUF dispatches `hallmark tuf` subcommands.
 func runTUF(args []string) error {
 	if len(args) < 1 || (args[0] != "init" && args[0] != "update" && args[0] != "refresh") {
-		return errors.New(tufUsage)
+		fmt.Fprint(os.Stderr, tufUsage)
+		return errors.New("expected a subcommand: tuf init, update or refresh")
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("tuf "+sub, flag.ExitOnError)

@@ -29,7 +29,6 @@ func attackerChain(tb testing.TB, root *x509.Certificate, n int) [][]byte {
 	// any key.
 	parent, parentKey := &x509.Certificate{Subject: root.Subject, SubjectKeyId: root.SubjectKeyId}, any(mustKey(tb))
 	var chain [][]byte
-	var keys []*ecdsa.PrivateKey
 	var certs []*x509.Certificate
 	for i := range n {
 		k, err := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
@@ -41,7 +40,6 @@ func attackerChain(tb testing.TB, root *x509.Certificate, n int) [][]byte {
 			KeyUsage: x509.KeyUsageCertSign}
 		c := mustCert(tb, tmpl, parent, &k.PublicKey, parentKey)
 		parent, parentKey = c, k
-		keys = append(keys, k)
 		certs = append([]*x509.Certificate{c}, certs...)
 	}
 	leafKey := mustKey(tb)

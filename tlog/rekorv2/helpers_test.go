@@ -1,5 +1,7 @@
 package rekorv2
 
+//lint:file-ignore SA1019 DSSE v0.0.2 is deprecated in rekor-tiles but still sent by cosign v3.0.x (sigstore-go v1.1.x); Hallmark accepts it.
+
 import (
 	"crypto"
 	"crypto/ecdsa"
