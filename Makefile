@@ -1,7 +1,7 @@
 # Hallmark — the two commands a newcomer needs:
 #   make run    start Hallmark on this machine (embedded store, dev keys in .hallmark/)
-#   make test   run every test, with a throwaway PostgreSQL unless
-#               HALLMARK_TEST_DATABASE_URL names one
+#   make test   run every test and the static analysers, with a throwaway
+#               PostgreSQL unless HALLMARK_TEST_DATABASE_URL names one
 SHELL := /bin/bash
 # Hallmark needs Go 1.27 (go.mod). A machine starts on its own Go and ignores
 # go.mod's toolchain line unless GOTOOLCHAIN says so: this fetches go1.27.3
@@ -10,12 +10,13 @@ SHELL := /bin/bash
 # command line only (make GOTOOLCHAIN=local), not from the environment.
 export GOTOOLCHAIN := go1.27.3
 GO ?= go
-# Client binaries (cosign, rekor-cli) for the interop tests are built once
-# from pinned versions into this cache and reused.
+# Client binaries (cosign, rekor-cli…) for the interop tests, and the static
+# analysers of `make lint`, are built once from pinned versions
+# (scripts/build-tools.sh) into this cache and reused.
 TOOLS_DIR ?= $(HOME)/.cache/hallmark/tools
 GOTESTFLAGS ?=
 
-.PHONY: run build test test-all test-unit test-interop test-flaky test-flaky-all tools bench bench-hostile fuzz fuzz-all generate images
+.PHONY: run build test test-all test-unit test-interop lint test-flaky test-flaky-all tools bench bench-hostile fuzz fuzz-all generate images
 
 # DEV_FLAGS passes flags to `hallmark dev`, e.g. other addresses:
 #   make run DEV_FLAGS="--log-addr 127.0.0.1:4000"
@@ -26,15 +27,16 @@ run:
 build:
 	$(GO) build -o bin/ ./cmd/...
 
-# Every test of both modules, against a real PostgreSQL. The client binaries
-# build while the unit tests run (on a cold machine that overlaps downloads
-# and the unit tests' idle waits with compilation); the interop tests need
-# both.
+# Every test of both modules, against a real PostgreSQL, and the static
+# analysers. The tools build while the unit tests run (on a cold machine that
+# overlaps downloads and the unit tests' idle waits with compilation); the
+# analysers and the interop tests need both.
 test:
 	./scripts/with-postgres.sh $(MAKE) --no-print-directory test-all
 
 test-all:
 	$(MAKE) --no-print-directory -j2 --output-sync=target tools test-unit
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-interop
 
 test-unit:
@@ -44,6 +46,20 @@ test-unit:
 test-interop:
 	cd interop && $(GO) vet ./... && \
 	  HALLMARK_TOOLS_DIR=$(TOOLS_DIR) $(GO) test $(GOTESTFLAGS) -timeout 40m ./...
+
+# staticcheck (its default checks; a deliberate exception is a
+# //lint:ignore with its reason) and govulncheck on both modules; any
+# finding fails. govulncheck reads a vulnerability database
+# built offline from the golang.org/x/vulndb module (scripts/vulndb) and
+# fails on a vulnerability the code can reach, not on one only in a module
+# it requires. About 10 minutes on two cores, most of it type-checking
+# the interop module's dependencies.
+lint:
+	@paths=$$(TOOLS_DIR=$(TOOLS_DIR) ./scripts/build-tools.sh lint) && eval "$$paths" && \
+	for m in . interop; do \
+	  echo "== staticcheck $$m" && (cd $$m && $$STATICCHECK ./...) && \
+	  echo "== govulncheck $$m" && (cd $$m && $$GOVULNCHECK -db file://$$VULNDB ./...) || exit 1; \
+	done
 
 # Hunts flaky tests: the unit suite FLAKY_COUNT times under -race with one
 # and two CPUs, then the interop suite FLAKY_INTEROP times, against the same
@@ -63,7 +79,7 @@ test-flaky-all: tools
 	  $(MAKE) --no-print-directory test-interop GOTESTFLAGS="-count=1 $(GOTESTFLAGS)" || exit 1; \
 	done
 
-# Pinned client binaries for the interop tests.
+# Pinned client binaries for the interop tests, and the analysers of lint.
 tools:
 	TOOLS_DIR=$(TOOLS_DIR) ./scripts/build-tools.sh
 
