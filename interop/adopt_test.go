@@ -374,7 +374,7 @@ func TestAdoptTrillian(t *testing.T) {
 		signer.attestation(t, "dsse", "0.0.1", "image-a"),
 		signer.attestation(t, "intoto", "0.0.2", "image-b"),
 	} {
-		if _, err := rc.Entries.CreateLogEntry(entries.NewCreateLogEntryParamsWithContext(ctx).WithProposedEntry(pe)); err != nil {
+		if _, err := rc.Entries.CreateLogEntryContext(ctx, entries.NewCreateLogEntryParams().WithProposedEntry(pe)); err != nil {
 			t.Fatalf("rekor client upload: %v", err)
 		}
 	}

@@ -30,11 +30,11 @@ import (
 // three development issuers shaped like GitHub Actions, GitLab CI and a
 // Kubernetes cluster.
 type caEnv struct {
-	url                  string
-	dir                  string
-	chain                []*x509.Certificate // [intermediate, root]
-	github, gitlab, k8s  *devissuer.Issuer
-	chainFile, rootsFile string
+	url                 string
+	dir                 string
+	chain               []*x509.Certificate // [intermediate, root]
+	github, gitlab, k8s *devissuer.Issuer
+	chainFile           string
 }
 
 // extra, if given, returns more config YAML once the CA chain exists (a

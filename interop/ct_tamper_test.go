@@ -67,7 +67,7 @@ func resignWithAlteredSCT(der []byte, caKey crypto.Signer, alter func([]byte)) (
 	}
 	tbs := bytes.Clone(cert.RawTBSCertificate)
 	at := bytes.Index(tbs, list)
-	if at < 0 || bytes.Index(tbs[at+1:], list) >= 0 {
+	if at < 0 || bytes.Contains(tbs[at+1:], list) {
 		return nil, os.ErrInvalid
 	}
 	alter(tbs[at : at+len(list)])

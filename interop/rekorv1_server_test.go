@@ -19,7 +19,6 @@ import (
 	"testing"
 
 	"github.com/go-openapi/strfmt"
-	"github.com/go-openapi/swag"
 	rekorclient "github.com/sigstore/rekor/pkg/client"
 	"github.com/sigstore/rekor/pkg/generated/client/entries"
 	"github.com/sigstore/rekor/pkg/generated/client/index"
@@ -117,7 +116,7 @@ func testRekorV1(t *testing.T, l *servedLog) {
 		t.Fatal(err)
 	}
 	// The log's public key, as clients fetch it.
-	pk, err := rc.Pubkey.GetPublicKey(pubkey.NewGetPublicKeyParamsWithContext(ctx))
+	pk, err := rc.Pubkey.GetPublicKeyContext(ctx, pubkey.NewGetPublicKeyParams())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +138,7 @@ func testRekorV1(t *testing.T, l *servedLog) {
 	uuids := map[string]string{}
 	var first *util.SignedCheckpoint
 	for kind, pe := range proposed {
-		resp, err := rc.Entries.CreateLogEntry(entries.NewCreateLogEntryParamsWithContext(ctx).WithProposedEntry(pe))
+		resp, err := rc.Entries.CreateLogEntryContext(ctx, entries.NewCreateLogEntryParams().WithProposedEntry(pe))
 		if err != nil {
 			t.Fatalf("%s: upload: %v", kind, err)
 		}
@@ -169,7 +168,7 @@ func testRekorV1(t *testing.T, l *servedLog) {
 	}
 
 	// A duplicate: 409 with Location of the existing entry.
-	_, err = rc.Entries.CreateLogEntry(entries.NewCreateLogEntryParamsWithContext(ctx).WithProposedEntry(proposed["hashedrekord"]))
+	_, err = rc.Entries.CreateLogEntryContext(ctx, entries.NewCreateLogEntryParams().WithProposedEntry(proposed["hashedrekord"]))
 	var conflict *entries.CreateLogEntryConflict
 	if !errors.As(err, &conflict) || !strings.HasSuffix(conflict.Location.String(), uuids["hashedrekord"]) {
 		t.Fatalf("duplicate: %v", err)
@@ -178,7 +177,7 @@ func testRekorV1(t *testing.T, l *servedLog) {
 	// Reads by UUID (80 and 64 hex) and by index, verified again.
 	for kind, id := range uuids {
 		for _, u := range []string{id, id[16:]} {
-			got, err := rc.Entries.GetLogEntryByUUID(entries.NewGetLogEntryByUUIDParamsWithContext(ctx).WithEntryUUID(u))
+			got, err := rc.Entries.GetLogEntryByUUIDContext(ctx, entries.NewGetLogEntryByUUIDParams().WithEntryUUID(u))
 			if err != nil {
 				t.Fatalf("%s: get %s: %v", kind, u, err)
 			}
@@ -186,13 +185,13 @@ func testRekorV1(t *testing.T, l *servedLog) {
 			if err := verify.VerifyLogEntry(ctx, &e, logVerifier); err != nil {
 				t.Fatalf("%s: reread entry fails verification: %v", kind, err)
 			}
-			byIdx, err := rc.Entries.GetLogEntryByIndex(entries.NewGetLogEntryByIndexParamsWithContext(ctx).WithLogIndex(*e.LogIndex))
+			byIdx, err := rc.Entries.GetLogEntryByIndexContext(ctx, entries.NewGetLogEntryByIndexParams().WithLogIndex(*e.LogIndex))
 			if err != nil || byIdx.Payload[id].Body == nil {
 				t.Fatalf("%s: get by index %d: %v", kind, *e.LogIndex, err)
 			}
 		}
 	}
-	_, err = rc.Entries.GetLogEntryByIndex(entries.NewGetLogEntryByIndexParamsWithContext(ctx).WithLogIndex(999))
+	_, err = rc.Entries.GetLogEntryByIndexContext(ctx, entries.NewGetLogEntryByIndexParams().WithLogIndex(999))
 	var nf *entries.GetLogEntryByIndexNotFound
 	if !errors.As(err, &nf) {
 		t.Fatalf("missing index: %v", err)
@@ -200,24 +199,24 @@ func testRekorV1(t *testing.T, l *servedLog) {
 
 	// entries/retrieve: by proposed entry (how cosign v2 verifies without a
 	// bundle), by UUID and by index.
-	sr, err := rc.Entries.SearchLogQuery(entries.NewSearchLogQueryParamsWithContext(ctx).WithEntry(&models.SearchLogQuery{
+	sr, err := rc.Entries.SearchLogQueryContext(ctx, entries.NewSearchLogQueryParams().WithEntry(&models.SearchLogQuery{
 		EntryUUIDs: []string{uuids["dsse"]},
-		LogIndexes: []*int64{swag.Int64(0)},
+		LogIndexes: []*int64{new(int64(0))},
 	}))
 	if err != nil || len(sr.Payload) != 2 {
 		t.Fatalf("retrieve by uuid and index: %d results, %v", len(sr.Payload), err)
 	}
 	var q models.SearchLogQuery
 	q.SetEntries([]models.ProposedEntry{proposed["hashedrekord"]})
-	sr, err = rc.Entries.SearchLogQuery(entries.NewSearchLogQueryParamsWithContext(ctx).WithEntry(&q))
+	sr, err = rc.Entries.SearchLogQueryContext(ctx, entries.NewSearchLogQueryParams().WithEntry(&q))
 	if err != nil || len(sr.Payload) != 1 {
 		t.Fatalf("retrieve by proposed entry: %v %v", sr, err)
 	}
 	tooMany := &models.SearchLogQuery{LogIndexes: make([]*int64, 11)}
 	for i := range tooMany.LogIndexes {
-		tooMany.LogIndexes[i] = swag.Int64(0)
+		tooMany.LogIndexes[i] = new(int64(0))
 	}
-	_, err = rc.Entries.SearchLogQuery(entries.NewSearchLogQueryParamsWithContext(ctx).WithEntry(tooMany))
+	_, err = rc.Entries.SearchLogQueryContext(ctx, entries.NewSearchLogQueryParams().WithEntry(tooMany))
 	var unproc *entries.SearchLogQueryUnprocessableEntity
 	if !errors.As(err, &unproc) {
 		t.Fatalf("11 queries: %v", err)
@@ -227,9 +226,9 @@ func testRekorV1(t *testing.T, l *servedLog) {
 	d := sha256.Sum256([]byte("artifact one"))
 	for name, query := range map[string]*models.SearchIndex{
 		"sha":       {Hash: "sha256:" + hex.EncodeToString(d[:])},
-		"publicKey": {PublicKey: &models.SearchIndexPublicKey{Format: swag.String("x509"), Content: strfmt.Base64(signer.pemKey)}},
+		"publicKey": {PublicKey: &models.SearchIndexPublicKey{Format: new("x509"), Content: strfmt.Base64(signer.pemKey)}},
 	} {
-		res, err := rc.Index.SearchIndex(index.NewSearchIndexParamsWithContext(ctx).WithQuery(query))
+		res, err := rc.Index.SearchIndexContext(ctx, index.NewSearchIndexParams().WithQuery(query))
 		if err != nil || len(res.Payload) == 0 {
 			t.Fatalf("search by %s: %v %v", name, res, err)
 		}
@@ -243,7 +242,7 @@ func testRekorV1(t *testing.T, l *servedLog) {
 	}
 
 	// Log info and a verified consistency proof between two checkpoints.
-	info, err := rc.Tlog.GetLogInfo(tlog.NewGetLogInfoParamsWithContext(ctx))
+	info, err := rc.Tlog.GetLogInfoContext(ctx, tlog.NewGetLogInfoParams())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,8 +268,8 @@ func testRekorV1(t *testing.T, l *servedLog) {
 
 	// Bad input: 400 with Rekor's message; unknown kind; body limit.
 	bad := signer.hashedrekord(t, []byte("artifact two"))
-	bad.(*models.Hashedrekord).Spec.(models.HashedrekordV001Schema).Data.Hash.Value = swag.String(hex.EncodeToString(d[:]))
-	_, err = rc.Entries.CreateLogEntry(entries.NewCreateLogEntryParamsWithContext(ctx).WithProposedEntry(bad))
+	bad.(*models.Hashedrekord).Spec.(models.HashedrekordV001Schema).Data.Hash.Value = new(hex.EncodeToString(d[:]))
+	_, err = rc.Entries.CreateLogEntryContext(ctx, entries.NewCreateLogEntryParams().WithProposedEntry(bad))
 	var br *entries.CreateLogEntryBadRequest
 	if !errors.As(err, &br) || !strings.Contains(br.Payload.Message, "verif") {
 		t.Fatalf("bad signature: %v", err)

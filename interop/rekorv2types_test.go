@@ -1,5 +1,7 @@
 package interop
 
+//lint:file-ignore SA1019 DSSE v0.0.2 is deprecated in rekor-tiles but still sent by cosign v3.0.x (sigstore-go v1.1.x); Hallmark accepts it.
+
 // Cross-checks of tlog/rekorv2 against Sigstore's own code: rekor-tiles
 // v2.3.0 (hashedrekord validation and leaf, note key hashes, Go write
 // client, log-entry verification) and sigstore-go v1.3.0 (signing against a

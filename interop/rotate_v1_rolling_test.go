@@ -205,8 +205,7 @@ logs:
 	uuidAt := make([]string, total)
 	indexOf := map[string]int64{}
 	for idx := uint64(0); idx < total; idx++ {
-		resp, err := clients[idx%uint64(len(clients))].Entries.GetLogEntryByIndex(
-			entries.NewGetLogEntryByIndexParamsWithContext(context.Background()).WithLogIndex(int64(idx)))
+		resp, err := clients[idx%uint64(len(clients))].Entries.GetLogEntryByIndexContext(context.Background(), entries.NewGetLogEntryByIndexParams().WithLogIndex(int64(idx)))
 		if err != nil {
 			t.Fatalf("entry at virtual index %d (of %d, %d frozen): %v", idx, total, frozen, err)
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 	sgtuf "github.com/sigstore/sigstore-go/pkg/tuf"
+	//lint:ignore SA1019 cosign v2's TUF client, deprecated upstream; the test checks the repository serves it.
 	legacytuf "github.com/sigstore/sigstore/pkg/tuf"
 )
 
