@@ -25,6 +25,10 @@ import (
 	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
+// The CT personality is what InProcessCTLog submits to, without ca
+// importing it.
+var _ ca.CTSubmitter = (*ct.Log)(nil)
+
 // ctServer is an RFC 6962 submission endpoint on a real ct.Log, recording
 // the chains it receives.
 type ctServer struct {
