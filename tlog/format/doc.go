@@ -9,6 +9,8 @@
 //     P-256 and ML-DSA-44 checkpoint keys, and their key IDs;
 //   - checkpoint.go: static-ct-api checkpoint signatures (an RFC 6962
 //     TreeHeadSignature carried in a signed note);
+//   - cosignature.go: witness cosignatures (C2SP tlog-cosignature, Ed25519
+//     cosignature/v1) and the verifier keys (vkeys) of logs and witnesses;
 //   - tiles.go: C2SP tlog-tiles tile and entry bundle layout, and tile
 //     path parsing;
 //   - dsse.go: the DSSE pre-authentication encoding;

@@ -1,5 +1,14 @@
 package format
 
+// Checkpoint signatures of Ed25519, ECDSA P-256 and ML-DSA-44 log keys, as
+// golang.org/x/mod/sumdb/note signers and verifiers. transparency-dev/formats
+// parses the checkpoint an ML-DSA-44 signature binds. rekor-tiles' pkg/note
+// does the same for the keys it knows and is the reference these are tested
+// against (note_test.go); it is not linked here because it wraps sigstore
+// signers (no opaque PKCS#11 or KMS crypto.Signer, no clock to inject), and
+// its ML-DSA-44 verifier refuses checkpoints with extension lines, which
+// tlog-cosignature does not cover.
+
 import (
 	"crypto"
 	"crypto/ecdsa"
@@ -40,7 +49,7 @@ const mldsaTimeLength = 8
 // for Ed25519 the first four bytes of SHA-256(name || "\n" || 0x01 || key),
 // for ML-DSA-44 SHA-256(name || "\n" || 0x06 || 1312-byte key) (C2SP
 // tlog-cosignature), for ECDSA the first four bytes of SHA-256(DER SPKI), as
-// Rekor v1 and v2 compute it (reference/rekor-compat.md §3.3).
+// Rekor v1 and v2 compute it.
 func NoteKeyHash(name string, pub crypto.PublicKey) (uint32, error) {
 	d, err := KeyDigest(name, pub)
 	if err != nil {
