@@ -11,16 +11,17 @@ import (
 
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/ct"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // ctNoteKeys returns the static-ct-api checkpoint signer and verifier of a
 // ct log: RFC 6962 note signatures named after the origin.
 func ctNoteKeys(origin string, key crypto.Signer) (note.Signer, note.Verifier, error) {
-	s, err := ct.NewNoteSigner(origin, key)
+	s, err := format.NewRFC6962NoteSigner(origin, key)
 	if err != nil {
 		return nil, nil, err
 	}
-	v, err := ct.NewNoteVerifier(origin, key.Public())
+	v, err := format.NewRFC6962NoteVerifier(origin, key.Public())
 	if err != nil {
 		return nil, nil, err
 	}

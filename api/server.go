@@ -20,6 +20,7 @@ import (
 	"github.com/hallmark-dev/hallmark/api/logpb"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/ct"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 	"github.com/hallmark-dev/hallmark/tlog/witness"
 	rekortilespb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
 )
@@ -95,12 +96,12 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 		if lc.Kind == "rekor-v1" {
 			signerName = lc.RekorHostname()
 		}
-		signer, err := tlog.NewNoteSigner(signerName, key)
+		signer, err := format.NewNoteSigner(signerName, key)
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("log %s: %w", lc.Name, err)
 		}
-		verifier, err := tlog.NewNoteVerifier(signerName, key.Public())
+		verifier, err := format.NewNoteVerifier(signerName, key.Public())
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("log %s: %w", lc.Name, err)
@@ -112,7 +113,7 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 				s.Close()
 				return nil, fmt.Errorf("log %s: %w", lc.Name, err)
 			}
-			framing = ct.Framing
+			framing = format.CTDataTiles
 		}
 		// Witness cosigning: the engine only notifies the cosigner.
 		var cosigner *witness.Cosigner

@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"github.com/hallmark-dev/hallmark/api/admission"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 const (
@@ -17,64 +16,21 @@ const (
 	cacheNone      = "no-cache"
 )
 
-// ParseTilePath parses the part of a C2SP tlog-tiles path after "tile/":
-// "<L>/<N>[.p/<W>]" or "entries/<N>[.p/<W>]". Only the canonical encoding
-// of N is accepted, so every tile has exactly one URL.
+// ParseTilePath is [format.ParseTilePath], its errors wrapping
+// ErrBadRequest too.
 func ParseTilePath(p string) (bundle bool, level, index uint64, width uint8, err error) {
-	return parseTilePath(p, "entries/")
+	return badTilePath(format.ParseTilePath(p))
 }
 
-// ParseStaticCTTilePath is ParseTilePath for C2SP static-ct-api logs, whose
-// entry bundles are data tiles: "data/<N>[.p/<W>]".
+// ParseStaticCTTilePath is [format.ParseStaticCTTilePath], its errors
+// wrapping ErrBadRequest too.
 func ParseStaticCTTilePath(p string) (bundle bool, level, index uint64, width uint8, err error) {
-	return parseTilePath(p, "data/")
+	return badTilePath(format.ParseStaticCTTilePath(p))
 }
 
-func parseTilePath(p, bundleDir string) (bundle bool, level, index uint64, width uint8, err error) {
-	bad := func(why string) error { return fmt.Errorf("%w: invalid tile path %q: %s", ErrBadRequest, p, why) }
-	var rest string
-	if r, ok := strings.CutPrefix(p, bundleDir); ok {
-		bundle, rest = true, r
-	} else {
-		l, r, ok := strings.Cut(p, "/")
-		if !ok {
-			return false, 0, 0, 0, bad("missing tile index")
-		}
-		lv, err := strconv.ParseUint(l, 10, 8)
-		if err != nil || lv > 63 || strconv.FormatUint(lv, 10) != l {
-			return false, 0, 0, 0, bad("level must be a decimal number from 0 to 63")
-		}
-		level, rest = lv, r
-	}
-	if n, w, ok := strings.Cut(rest, ".p/"); ok {
-		wv, err := strconv.ParseUint(w, 10, 8)
-		if err != nil || wv < 1 || wv > 255 || strconv.FormatUint(wv, 10) != w {
-			return false, 0, 0, 0, bad("partial width must be a decimal number from 1 to 255")
-		}
-		width, rest = uint8(wv), n
-	}
-	groups := strings.Split(rest, "/")
-	if len(groups) > 7 {
-		return false, 0, 0, 0, bad("index has too many path elements")
-	}
-	for i, g := range groups {
-		if i < len(groups)-1 {
-			var ok bool
-			if g, ok = strings.CutPrefix(g, "x"); !ok {
-				return false, 0, 0, 0, bad("all but the last index element must start with x")
-			}
-		}
-		if len(g) != 3 || strings.Trim(g, "0123456789") != "" {
-			return false, 0, 0, 0, bad("index elements must be three decimal digits")
-		}
-		d, _ := strconv.ParseUint(g, 10, 64)
-		if index > (1<<64-1-d)/1000 {
-			return false, 0, 0, 0, bad("index overflows")
-		}
-		index = index*1000 + d
-	}
-	if len(groups) > 1 && groups[0] == "x000" {
-		return false, 0, 0, 0, bad("index has leading zero elements")
+func badTilePath(bundle bool, level, index uint64, width uint8, err error) (bool, uint64, uint64, uint8, error) {
+	if err != nil {
+		return false, 0, 0, 0, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	return bundle, level, index, width, nil
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
-	"github.com/hallmark-dev/hallmark/tlog/witness"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // MonitorConfig is the configuration file of `hallmark monitor`. Unknown
@@ -178,7 +178,7 @@ func ParseMonitorConfig(raw []byte) (*MonitorConfig, error) {
 				return nil, fmt.Errorf("logs[%d] (%s): witnesses: list vkeys, and a quorum between 1 and their number", i, l.Name)
 			}
 			for _, k := range w.VKeys {
-				if _, err := witness.ParseWitnessKey(k); err != nil {
+				if _, err := format.ParseWitnessKey(k); err != nil {
 					return nil, fmt.Errorf("logs[%d] (%s): witnesses: %w", i, l.Name, err)
 				}
 			}

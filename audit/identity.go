@@ -5,12 +5,13 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // Identity is who a Fulcio-style code-signing certificate was issued to.
@@ -274,7 +275,7 @@ func v1Certificates(body []byte) ([][]byte, error) {
 	var out [][]byte
 	for _, p := range pems {
 		// The signer's certificate comes first; the rest is its chain.
-		if block, _ := pem.Decode(p); block != nil && block.Type == "CERTIFICATE" {
+		if block, _, err := format.DecodePEM(p, format.PEMCertificate); err == nil {
 			out = append(out, block.Bytes)
 		}
 	}

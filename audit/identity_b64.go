@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/hallmark-dev/hallmark/tlog/ct"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // Rekor v2 entries carry certificates as base64 DER, about 1.5 KB of text
@@ -249,7 +249,7 @@ func EntryIdentities(body []byte) ([]Identity, error) {
 // ctEntryIdentities returns the identity of the certificate (or
 // precertificate) of a static-ct-api TileLeaf.
 func ctEntryIdentities(entry []byte) ([]Identity, error) {
-	e, err := ct.ParseTileLeaf(entry)
+	e, err := format.ParseTileLeaf(entry)
 	if err != nil {
 		return nil, err
 	}

@@ -45,8 +45,7 @@ import (
 	"github.com/transparency-dev/tessera/client"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/hallmark-dev/hallmark/tlog"
-	"github.com/hallmark-dev/hallmark/tlog/ct"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // Misbehaviour a check can prove. Errors wrap one of these when the log
@@ -144,7 +143,7 @@ func NewLog(kind Kind, logURL, origin string, key crypto.PublicKey, hc *http.Cli
 	case *mldsa.PublicKey:
 		// C2SP tlog-cosignature checkpoints (rekor-tiles v2.4): Rekor v2
 		// and tiles logs only, as hallmark-log allows.
-		if !tlog.IsMLDSA44(key) || (kind != KindRekorV2 && kind != KindTiles) {
+		if !format.IsMLDSA44(key) || (kind != KindRekorV2 && kind != KindTiles) {
 			return nil, fmt.Errorf("an ML-DSA checkpoint key must be ML-DSA-44 and is for rekor-v2 and tiles logs only, not %s", kind)
 		}
 	default:
@@ -204,18 +203,18 @@ func (l *Log) verifier(origin string) (note.Verifier, error) {
 		}
 	}
 	if l.Kind == KindCT {
-		return ct.NewNoteVerifier(name, l.Key)
+		return format.NewRFC6962NoteVerifier(name, l.Key)
 	}
-	return tlog.NewNoteVerifier(name, l.Key)
+	return format.NewNoteVerifier(name, l.Key)
 }
 
 // splitBundle returns the entries of an entry bundle (a data tile for CT).
 func (l *Log) splitBundle(b []byte) ([][]byte, error) {
 	if l.Kind == KindCT {
-		e, _, err := ct.Framing.Split(b)
+		e, _, err := format.CTDataTiles.Split(b)
 		return e, err
 	}
-	return tlog.BundleEntries(b)
+	return format.BundleEntries(b)
 }
 
 // leafInput returns what an entry's Merkle leaf hash is computed over: the
@@ -224,7 +223,7 @@ func (l *Log) leafInput(entry []byte) ([]byte, error) {
 	if l.Kind != KindCT {
 		return entry, nil
 	}
-	e, err := ct.ParseTileLeaf(entry)
+	e, err := format.ParseTileLeaf(entry)
 	if err != nil {
 		return nil, err
 	}
@@ -427,10 +426,10 @@ func (l *Log) InclusionProof(ctx context.Context, index, size uint64) ([][]byte,
 // EntryAt reads the entry at index from its entry bundle, in a tree of the
 // given size.
 func (l *Log) EntryAt(ctx context.Context, index, size uint64) ([]byte, error) {
-	bundle := index / tlog.TileWidth
+	bundle := index / format.TileWidth
 	width := uint8(0)
-	if end := (bundle + 1) * tlog.TileWidth; end > size {
-		width = uint8(size - bundle*tlog.TileWidth)
+	if end := (bundle + 1) * format.TileWidth; end > size {
+		width = uint8(size - bundle*format.TileWidth)
 	}
 	b, err := l.readEntryBundle(ctx, bundle, width)
 	if err != nil {
@@ -440,7 +439,7 @@ func (l *Log) EntryAt(ctx context.Context, index, size uint64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: entry bundle of index %d: %w", ErrInconsistent, index, err)
 	}
-	i := index % tlog.TileWidth
+	i := index % format.TileWidth
 	if i >= uint64(len(entries)) {
 		return nil, fmt.Errorf("entry bundle of index %d holds %d entries", index, len(entries))
 	}

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hallmark-dev/hallmark/api/clientconfig"
-	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
 )
 
@@ -53,7 +53,7 @@ func TestMLDSA44Log(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := tlog.NewNoteSigner("pq.log.example", key)
+	signer, err := format.NewNoteSigner("pq.log.example", key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestMLDSA44Log(t *testing.T) {
 		t.Fatalf("size %d", cp.Size)
 	}
 	other, _ := mldsa.GenerateKey(mldsa.MLDSA44())
-	forger, _ := tlog.NewNoteSigner("pq.log.example", other)
+	forger, _ := format.NewNoteSigner("pq.log.example", other)
 	forged, _ := note.Sign(&note.Note{Text: string(text)}, forger)
 	if _, err := l.VerifyCheckpoint(forged); err == nil {
 		t.Fatal("a checkpoint signed by another ML-DSA-44 key verified")

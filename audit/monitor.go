@@ -14,7 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/hallmark-dev/hallmark/tlog/witness"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // Monitor follows logs: each poll verifies a log's latest checkpoint, proves
@@ -88,7 +88,7 @@ func NewMonitor(ctx context.Context, cfg *MonitorConfig, logger *slog.Logger, re
 		l.KeyName = lc.KeyName
 		if w := lc.Witnesses; w != nil {
 			for _, k := range w.VKeys {
-				v, _ := witness.ParseWitnessKey(k) // checked by ParseMonitorConfig
+				v, _ := format.ParseWitnessKey(k) // checked by ParseMonitorConfig
 				l.Witnesses = append(l.Witnesses, v)
 			}
 			l.Quorum, l.CheckpointPath = w.Quorum, w.CheckpointPath

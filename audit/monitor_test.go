@@ -25,8 +25,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/api/clientconfig"
 	"github.com/hallmark-dev/hallmark/audit/audittest"
-	"github.com/hallmark-dev/hallmark/tlog"
-	"github.com/hallmark-dev/hallmark/tlog/witness"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 const testOrigin = "log.example/monitored"
@@ -86,7 +85,7 @@ type logKey struct {
 
 func newLogKey(t testing.TB) logKey {
 	pub, key, _ := ed25519.GenerateKey(rand.Reader)
-	s, err := tlog.NewNoteSigner(testOrigin, key)
+	s, err := format.NewNoteSigner(testOrigin, key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,16 +380,16 @@ func TestMonitorWitnesses(t *testing.T) {
 	fill(l, 10, "x")
 	newWitnessSigner := func(name string) (note.Signer, string) {
 		pub, priv, _ := ed25519.GenerateKey(rand.Reader)
-		s, err := witness.NewSigner(name, priv, nil)
+		s, err := format.NewCosignatureSigner(name, priv, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		vkey, _ := witness.WitnessKey(name, pub)
+		vkey, _ := format.WitnessKey(name, pub)
 		return s, vkey
 	}
 	w1, w1Key := newWitnessSigner("w1.example")
 	w2, _ := newWitnessSigner("w2.example")
-	logV, _ := tlog.NewNoteVerifier(testOrigin, key.pub)
+	logV, _ := format.NewNoteVerifier(testOrigin, key.pub)
 	var cosigner atomic.Pointer[note.Signer]
 	cosigner.Store(&w1)
 	srv := newLogServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

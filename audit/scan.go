@@ -11,7 +11,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/client"
 
-	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
@@ -163,14 +163,14 @@ func (l *Log) parseBundle(j *scanJob, visit func(uint64, []byte)) scannedBundle 
 	}
 	want := uint64(ri.Partial)
 	if want == 0 {
-		want = tlog.TileWidth
+		want = format.TileWidth
 	}
 	if uint64(len(entries)) < want {
 		return scannedBundle{err: fmt.Errorf("%w: entry bundle %d holds %d entries, the tree needs %d", ErrInconsistent, ri.Index, len(entries), want)}
 	}
 	entries = entries[ri.First : ri.First+ri.N]
 	out := scannedBundle{hashes: make([][sha256.Size]byte, len(entries))}
-	base := ri.Index*tlog.TileWidth + uint64(ri.First)
+	base := ri.Index*format.TileWidth + uint64(ri.First)
 	h := sha256.New()
 	for i, e := range entries {
 		in, err := l.leafInput(e)

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +13,8 @@ import (
 
 	prototrustroot "github.com/sigstore/protobuf-specs/gen/pb-go/trustroot/v1"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 var oidCTPoison = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 3}
@@ -135,11 +136,7 @@ func LoadPublicKey(path string) (crypto.PublicKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read public key: %w", err)
 	}
-	block, _ := pem.Decode(raw)
-	if block == nil || block.Type != "PUBLIC KEY" {
-		return nil, fmt.Errorf("%s: no PEM PUBLIC KEY block", path)
-	}
-	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	pub, err := format.ParsePublicKeyPEM(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -24,7 +24,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/api/clientconfig"
 	"github.com/hallmark-dev/hallmark/audit/audittest"
-	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
 )
 
@@ -181,7 +181,7 @@ func TestVerifyTilesByIndex(t *testing.T) {
 
 func newLogKeyFor(t testing.TB, origin string) logKey {
 	pub, key, _ := ed25519.GenerateKey(rand.Reader)
-	s, err := tlog.NewNoteSigner(origin, key)
+	s, err := format.NewNoteSigner(origin, key)
 	if err != nil {
 		t.Fatal(err)
 	}

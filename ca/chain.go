@@ -14,6 +14,8 @@ import (
 	"math/big"
 	"os"
 	"time"
+
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // VerifyChain checks a CA chain [issuing CA, intermediates..., root] the
@@ -67,26 +69,7 @@ func VerifyChain(chain []*x509.Certificate, now func() time.Time) error {
 
 // ParseChainPEM parses a PEM bundle of certificates, in file order.
 func ParseChainPEM(data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("parsing certificate %d: %w", len(out), err)
-		}
-		out = append(out, c)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no PEM certificates found")
-	}
-	return out, nil
+	return format.ParseCertificatesPEM(data)
 }
 
 // LoadChain reads a PEM chain file: issuing CA first, root last.

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hallmark-dev/hallmark/tlog/ct"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // DetachedSCTProvider obtains a detached SCT for an issued certificate:
@@ -45,7 +45,7 @@ const maxCTResponse = 64 << 10
 // prefix, e.g. https://ct.example.com/2026) whose SCTs pub signs (ECDSA
 // P-256). timeout bounds each submission; 0 means 30 s, as Fulcio.
 func NewCTLogClient(url string, pub crypto.PublicKey, timeout time.Duration) (*CTLogClient, error) {
-	if _, err := ct.LogID(pub); err != nil {
+	if _, err := format.LogID(pub); err != nil {
 		return nil, err
 	}
 	if timeout == 0 {
@@ -74,11 +74,11 @@ func (c *CTLogClient) PrecertSCT(ctx context.Context, chain [][]byte) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	e, err := ct.PrecertEntry(chain[0], chain[1])
+	e, err := format.PrecertEntry(chain[0], chain[1])
 	if err != nil {
 		return nil, err
 	}
-	if err := ct.VerifySCT(c.pub, sct, e); err != nil {
+	if err := format.VerifySCT(c.pub, sct, e); err != nil {
 		return nil, fmt.Errorf("CT log %s returned an invalid SCT: %w", c.url, err)
 	}
 	return sct.Marshal(), nil
@@ -90,13 +90,13 @@ func (c *CTLogClient) CertSCT(ctx context.Context, chain [][]byte) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := ct.VerifySCT(c.pub, sct, &ct.Entry{Certificate: chain[0]}); err != nil {
+	if err := format.VerifySCT(c.pub, sct, &format.Entry{Certificate: chain[0]}); err != nil {
 		return nil, fmt.Errorf("CT log %s returned an invalid SCT: %w", c.url, err)
 	}
 	return json.Marshal(sct.Response())
 }
 
-func (c *CTLogClient) submit(ctx context.Context, endpoint string, chain [][]byte) (*ct.SCT, error) {
+func (c *CTLogClient) submit(ctx context.Context, endpoint string, chain [][]byte) (*format.SCT, error) {
 	req := struct {
 		Chain []string `json:"chain"`
 	}{}
@@ -125,17 +125,25 @@ func (c *CTLogClient) submit(ctx context.Context, endpoint string, chain [][]byt
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("CT log %s: HTTP %d: %s", u, resp.StatusCode, bytes.TrimSpace(rb[:min(len(rb), 512)]))
 	}
-	sct, err := ct.ParseAddChainResponse(rb)
+	sct, err := format.ParseAddChainResponse(rb)
 	if err != nil {
 		return nil, fmt.Errorf("CT log %s: %w", u, err)
 	}
 	return sct, nil
 }
 
+// CTSubmitter is a CT log the CA can submit to without HTTP: the CT
+// personality's *ct.Log implements it. AddChain logs the chain (a
+// precertificate's if precert) and returns the SCT, verified by the log.
+// Declaring it here keeps package ca free of the log engine.
+type CTSubmitter interface {
+	AddChain(ctx context.Context, chain [][]byte, precert bool) (*format.SCT, error)
+}
+
 // InProcessCTLog is the shortcut for a CA and a CT log in one process
 // (`hallmark dev`): submissions go straight to the log, which verifies
 // every SCT it signs.
-type InProcessCTLog struct{ Log *ct.Log }
+type InProcessCTLog struct{ Log CTSubmitter }
 
 var (
 	_ SCTProvider         = InProcessCTLog{}

@@ -22,7 +22,12 @@ import (
 	"github.com/hallmark-dev/hallmark/ca"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/ct"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
+
+// The CT personality is what InProcessCTLog submits to, without ca
+// importing it.
+var _ ca.CTSubmitter = (*ct.Log)(nil)
 
 // ctServer is an RFC 6962 submission endpoint on a real ct.Log, recording
 // the chains it receives.
@@ -42,8 +47,8 @@ func startCTServer(t *testing.T, roots ...*x509.Certificate) *ctServer {
 	}
 	t.Cleanup(func() { store.Close() })
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	signer, _ := ct.NewNoteSigner("ct.test", key)
-	l, err := tlog.Open(ctx, store, tlog.Config{Name: "ct", Origin: "ct.test", Signer: signer, Framing: ct.Framing, BatchMaxAge: time.Millisecond})
+	signer, _ := format.NewRFC6962NoteSigner("ct.test", key)
+	l, err := tlog.Open(ctx, store, tlog.Config{Name: "ct", Origin: "ct.test", Signer: signer, Framing: format.CTDataTiles, BatchMaxAge: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,10 +80,10 @@ func startCTServer(t *testing.T, roots ...*x509.Certificate) *ctServer {
 }
 
 // embeddedSCT returns the one SCT of a certificate's SCT list extension.
-func embeddedSCT(t *testing.T, cert *x509.Certificate) *ct.SCT {
+func embeddedSCT(t *testing.T, cert *x509.Certificate) *format.SCT {
 	t.Helper()
 	for _, e := range cert.Extensions {
-		if !e.Id.Equal(ct.OIDSCTList) {
+		if !e.Id.Equal(format.OIDSCTList) {
 			continue
 		}
 		var list []byte
@@ -90,7 +95,7 @@ func embeddedSCT(t *testing.T, cert *x509.Certificate) *ct.SCT {
 		if !s.ReadUint16LengthPrefixed(&scts) || !scts.ReadUint16LengthPrefixed(&one) || !scts.Empty() {
 			t.Fatal("malformed SCT list")
 		}
-		sct, err := ct.ParseSCT(one)
+		sct, err := format.ParseSCT(one)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -119,14 +124,14 @@ func TestCTLogClientEmbedsVerifiedSCT(t *testing.T) {
 	}
 	sct := embeddedSCT(t, cert.Leaf)
 	pre := srv.got[0]
-	e, err := ct.PrecertEntry(pre[0], pre[1])
+	e, err := format.PrecertEntry(pre[0], pre[1])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ct.VerifySCT(srv.key.Public(), sct, e); err != nil {
+	if err := format.VerifySCT(srv.key.Public(), sct, e); err != nil {
 		t.Fatalf("embedded SCT: %v", err)
 	}
-	if _, err := ct.ParseLeafIndex(sct.Extensions); err != nil {
+	if _, err := format.ParseLeafIndex(sct.Extensions); err != nil {
 		t.Fatalf("embedded SCT has no leaf_index: %v", err)
 	}
 }
@@ -170,11 +175,11 @@ func TestDetachedSCT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sct, err := ct.ParseAddChainResponse(cert.DetachedSCT)
+	sct, err := format.ParseAddChainResponse(cert.DetachedSCT)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cert.EmbeddedSCT || ct.VerifySCT(srv.key.Public(), sct, &ct.Entry{Certificate: cert.Leaf.Raw}) != nil {
+	if cert.EmbeddedSCT || format.VerifySCT(srv.key.Public(), sct, &format.Entry{Certificate: cert.Leaf.Raw}) != nil {
 		t.Fatal("detached SCT does not verify for the issued certificate")
 	}
 }

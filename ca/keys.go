@@ -9,9 +9,10 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
+
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // Errors about the key a caller wants certified. Each is wrapped with
@@ -39,17 +40,15 @@ func ParsePublicKey(content []byte) (crypto.PublicKey, error) {
 	}
 	var pub crypto.PublicKey
 	var err error
-	if block, _ := pem.Decode(content); block != nil {
-		switch block.Type {
-		case "PUBLIC KEY":
-			pub, err = x509.ParsePKIXPublicKey(block.Bytes)
-		case "RSA PUBLIC KEY":
-			pub, err = x509.ParsePKCS1PublicKey(block.Bytes)
-		default:
-			return nil, fmt.Errorf("%w: unexpected PEM type %q", ErrBadPublicKey, block.Type)
-		}
-	} else {
+	switch block, _, perr := format.DecodePEM(content, format.PEMPublicKey, "RSA PUBLIC KEY"); {
+	case errors.Is(perr, format.ErrNoPEM):
 		pub, err = x509.ParsePKIXPublicKey(content)
+	case perr != nil:
+		return nil, fmt.Errorf("%w: %w", ErrBadPublicKey, perr)
+	case block.Type == format.PEMPublicKey:
+		pub, err = x509.ParsePKIXPublicKey(block.Bytes)
+	default:
+		pub, err = x509.ParsePKCS1PublicKey(block.Bytes)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadPublicKey, err)
@@ -175,11 +174,12 @@ func ParseCSR(content []byte) (crypto.PublicKey, error) {
 		return nil, fmt.Errorf("%w: longer than %d bytes", ErrBadCSR, maxKeyOrCSRLength)
 	}
 	der := content
-	if block, _ := pem.Decode(content); block != nil {
-		if block.Type != "CERTIFICATE REQUEST" && block.Type != "NEW CERTIFICATE REQUEST" {
-			return nil, fmt.Errorf("%w: unexpected PEM type %q", ErrBadCSR, block.Type)
-		}
+	block, _, err := format.DecodePEM(content, "CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST")
+	switch {
+	case err == nil:
 		der = block.Bytes
+	case !errors.Is(err, format.ErrNoPEM):
+		return nil, fmt.Errorf("%w: %w", ErrBadCSR, err)
 	}
 	csr, err := x509.ParseCertificateRequest(der)
 	if err != nil {

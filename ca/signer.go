@@ -11,6 +11,8 @@ import (
 	"os"
 
 	"github.com/youmark/pkcs8"
+
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // Signer is a CA signing key: a crypto.Signer whose key stays wherever it
@@ -53,12 +55,9 @@ func LoadEncryptedKeyFile(path string, password []byte) (Signer, error) {
 
 // DecryptKeyPEM decrypts an "ENCRYPTED PRIVATE KEY" PEM block.
 func DecryptKeyPEM(data, password []byte) (crypto.Signer, error) {
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("no PEM block found")
-	}
-	if block.Type != "ENCRYPTED PRIVATE KEY" {
-		return nil, fmt.Errorf("PEM type %q is not an encrypted PKCS#8 key (ENCRYPTED PRIVATE KEY)", block.Type)
+	block, _, err := format.DecodePEM(data, "ENCRYPTED PRIVATE KEY")
+	if err != nil {
+		return nil, fmt.Errorf("want an encrypted PKCS #8 key: %w", err)
 	}
 	if len(password) == 0 {
 		return nil, errors.New("a password is required")

@@ -58,6 +58,7 @@ import (
 	"github.com/hallmark-dev/hallmark/internal/pgtest"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/adopt"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1"
 )
 
@@ -554,7 +555,7 @@ logs:
 		t.Errorf("consistency %d→%d from Rekor's last checkpoint: %v", rekorSize, size, err)
 	}
 	priv, _ := tlog.LoadPrivateKey(s.keyFile)
-	v, _ := tlog.NewNoteVerifier(rekorHostname, priv.Public())
+	v, _ := format.NewNoteVerifier(rekorHostname, priv.Public())
 	for _, sth := range []string{rekorSTH, info["signedTreeHead"].(string)} {
 		n, err := note.Open([]byte(sth), note.VerifierList(v))
 		if err != nil {

@@ -33,7 +33,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/tessera/client"
 
-	hct "github.com/hallmark-dev/hallmark/tlog/ct"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // ctPKI is a test CA: a root and an intermediate with codeSigning, as
@@ -145,7 +145,7 @@ func TestCTGoClientAndTesseraReader(t *testing.T) {
 		// add-pre-chain: a precertificate, then the final certificate with
 		// the SCT embedded.
 		tmpl, _ = p.leafTemplate("precert@example.com")
-		tmpl.ExtraExtensions = []pkix.Extension{{Id: hct.OIDPoison, Critical: true, Value: asn1.NullBytes}}
+		tmpl.ExtraExtensions = []pkix.Extension{{Id: format.OIDPoison, Critical: true, Value: asn1.NullBytes}}
 		preDER := mustCreate(t, tmpl, p.inter, tmpl.PublicKey, p.interKey)
 		psct, err := lc.AddPreChain(ctx, []ct.ASN1Cert{{Data: preDER}, {Data: p.inter.Raw}, {Data: p.root.Raw}})
 		if err != nil {
@@ -155,17 +155,17 @@ func TestCTGoClientAndTesseraReader(t *testing.T) {
 		if err := ctutil.VerifySCT(sl.Key.Public(), []*ctx509.Certificate{ctParse(t, preDER), inter}, psct, false); err != nil {
 			t.Fatalf("ctutil.VerifySCT(add-pre-chain SCT): %v", err)
 		}
-		hsct, err := hct.ParseSCT(mustTLS(t, psct))
+		hsct, err := format.ParseSCT(mustTLS(t, psct))
 		if err != nil {
 			t.Fatal(err)
 		}
 		list, _ := asn1.Marshal(sctList(hsct.Marshal()))
-		tmpl.ExtraExtensions = []pkix.Extension{{Id: hct.OIDSCTList, Value: list}}
+		tmpl.ExtraExtensions = []pkix.Extension{{Id: format.OIDSCTList, Value: list}}
 		finalDER := mustCreate(t, tmpl, p.inter, tmpl.PublicKey, p.interKey)
 		if err := ctutil.VerifySCT(sl.Key.Public(), []*ctx509.Certificate{ctParse(t, finalDER), inter}, psct, true); err != nil {
 			t.Fatalf("ctutil.VerifySCT(embedded SCT): %v", err)
 		}
-		idx, err := hct.ParseLeafIndex(psct.Extensions)
+		idx, err := format.ParseLeafIndex(psct.Extensions)
 		if err != nil || idx != 1 {
 			t.Fatalf("precert SCT leaf_index %d, %v", idx, err)
 		}
@@ -235,11 +235,11 @@ func TestCTGoClientAndTesseraReader(t *testing.T) {
 		// The data tile and the issuers it names.
 		httpGet(t, sl.URL+"/tile/entries/000.p/2", 400) // tlog-tiles bundles are not served
 		data := httpGet(t, sl.URL+"/tile/data/000.p/2", 200)
-		entries, _, err := hct.Framing.Split(data)
+		entries, _, err := format.CTDataTiles.Split(data)
 		if err != nil || len(entries) != 2 {
 			t.Fatalf("data tile: %d entries, %v", len(entries), err)
 		}
-		pe, err := hct.ParseTileLeaf(entries[1])
+		pe, err := format.ParseTileLeaf(entries[1])
 		if err != nil {
 			t.Fatal(err)
 		}

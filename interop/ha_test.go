@@ -21,6 +21,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/internal/pgtest"
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // haLog is one tiles log served by several hallmark-log processes that
@@ -53,7 +54,7 @@ func newHALog(t *testing.T) *haLog {
 		t.Fatal(err)
 	}
 	key, _ := tlog.ParsePrivateKey(keyPEM)
-	if h.verifier, err = tlog.NewNoteVerifier(haOrigin, key.Public()); err != nil {
+	if h.verifier, err = format.NewNoteVerifier(haOrigin, key.Public()); err != nil {
 		t.Fatal(err)
 	}
 	return h

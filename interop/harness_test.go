@@ -24,6 +24,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 var (
@@ -159,7 +160,7 @@ func startLogServer(t testing.TB, dbURL string, specs ...logSpec) *logProc {
 	if specs[0].Kind == "rekor-v1" {
 		signerName = parsed.Logs[0].RekorHostname()
 	}
-	if p.Verifier, err = tlog.NewNoteVerifier(signerName, firstLog.Key.Public()); err != nil {
+	if p.Verifier, err = format.NewNoteVerifier(signerName, firstLog.Key.Public()); err != nil {
 		t.Fatal(err)
 	}
 	p.start()

@@ -46,6 +46,7 @@ import (
 	"github.com/hallmark-dev/hallmark/internal/pgtest"
 	"github.com/hallmark-dev/hallmark/oidc/devissuer"
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // Extra top-level configuration of the processes under attack, in each
@@ -98,10 +99,10 @@ func startHostileEnv(tb testing.TB) *hostileEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if h.v1Verifier, err = tlog.NewNoteVerifier(cfg.Logs[0].RekorHostname(), h.v1.Key.Public()); err != nil {
+	if h.v1Verifier, err = format.NewNoteVerifier(cfg.Logs[0].RekorHostname(), h.v1.Key.Public()); err != nil {
 		tb.Fatal(err)
 	}
-	if h.v2Verifier, err = tlog.NewNoteVerifier(h.v2.Origin, h.v2.Key.Public()); err != nil {
+	if h.v2Verifier, err = format.NewNoteVerifier(h.v2.Origin, h.v2.Key.Public()); err != nil {
 		tb.Fatal(err)
 	}
 	h.ca = startHostileCA(tb)

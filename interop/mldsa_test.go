@@ -35,8 +35,8 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/hallmark-dev/hallmark/tlog/format"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
-	"github.com/hallmark-dev/hallmark/tlog/witness"
 )
 
 func TestMLDSA44Logs(t *testing.T) {
@@ -194,7 +194,7 @@ logs:
 	for _, line := range strings.Split(out, "\n") {
 		if _, q, ok := strings.Cut(line, "vkeys: [\""); ok {
 			vkey := strings.TrimSuffix(q, "\"]")
-			if _, err := witness.ParseLogKey(vkey); err != nil {
+			if _, err := format.ParseLogKey(vkey); err != nil {
 				t.Fatalf("witness cannot parse %q: %v", line, err)
 			}
 			if raw, _ := base64.StdEncoding.DecodeString(strings.SplitN(vkey, "+", 3)[2]); len(raw) != 1+1312 || raw[0] != 0x06 {

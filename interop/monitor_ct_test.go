@@ -17,7 +17,7 @@ import (
 	ctclient "github.com/google/certificate-transparency-go/client"
 	"github.com/google/certificate-transparency-go/jsonclient"
 
-	hct "github.com/hallmark-dev/hallmark/tlog/ct"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // TestMonitorCTLog: `hallmark monitor` follows Hallmark's CT log (C2SP
@@ -48,7 +48,7 @@ func TestMonitorCTLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	tmpl, _ = pki.leafTemplate("release@acme.example")
-	tmpl.ExtraExtensions = []pkix.Extension{{Id: hct.OIDPoison, Critical: true, Value: asn1.NullBytes}}
+	tmpl.ExtraExtensions = []pkix.Extension{{Id: format.OIDPoison, Critical: true, Value: asn1.NullBytes}}
 	if _, err := c.AddPreChain(ctx, chain(mustCreate(t, tmpl, pki.inter, tmpl.PublicKey, pki.interKey))); err != nil {
 		t.Fatal(err)
 	}

@@ -51,8 +51,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hallmark-dev/hallmark/tlog"
-	hct "github.com/hallmark-dev/hallmark/tlog/ct"
-	"github.com/hallmark-dev/hallmark/tlog/witness"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // tdWitness is transparency-dev's witness, served in process.
@@ -125,7 +124,7 @@ func (w *tdWitness) trust(t testing.TB, origin, vkey string) {
 // witness vkey --log-config` prints it.
 func logVKey(t testing.TB, l *servedLog, signerName string) string {
 	t.Helper()
-	v, err := witness.LogKey(signerName, l.Key.Public())
+	v, err := format.LogKey(signerName, l.Key.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,14 +186,14 @@ func TestTransparencyDevWitnessCosignsHallmark(t *testing.T) {
 	v2, tl, ctl := p.Logs["v2"], p.Logs["tiles"], p.Logs["ct"]
 	tw.trust(t, v2.Origin, logVKey(t, v2, v2.Origin))
 	tw.trust(t, tl.Origin, logVKey(t, tl, tl.Origin))
-	ctVKey, err := witness.CTLogKey(ctl.Origin, ctl.Key.Public())
+	ctVKey, err := format.CTLogKey(ctl.Origin, ctl.Key.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
 	tw.trust(t, ctl.Origin, ctVKey)
-	v2Key, _ := tlog.NewNoteVerifier(v2.Origin, v2.Key.Public())
-	tlKey, _ := tlog.NewNoteVerifier(tl.Origin, tl.Key.Public())
-	ctKey, _ := hct.NewNoteVerifier(ctl.Origin, ctl.Key.Public())
+	v2Key, _ := format.NewNoteVerifier(v2.Origin, v2.Key.Public())
+	tlKey, _ := format.NewNoteVerifier(tl.Origin, tl.Key.Public())
+	ctKey, _ := format.NewRFC6962NoteVerifier(ctl.Origin, ctl.Key.Public())
 	pubDER, _ := x509.MarshalPKIXPublicKey(ctl.Key.Public())
 	ctc, err := ctclient.New(ctl.URL, http.DefaultClient, jsonclient.Options{PublicKeyDER: pubDER})
 	if err != nil {
@@ -332,7 +331,7 @@ func TestHallmarkWitnessWithTransparencyDevClient(t *testing.T) {
 	}
 	u, _ := url.Parse(w.URL)
 	wc := wclient.NewWitness(u, http.DefaultClient)
-	lv, _ := tlog.NewNoteVerifier(l.Origin, l.Key.Public())
+	lv, _ := format.NewNoteVerifier(l.Origin, l.Key.Public())
 	fetcher, _ := client.NewHTTPFetcher(mustURL(t, l.URL+"/"), nil)
 	appendN := func(n int) []byte {
 		for i := 0; i < n; i++ {
@@ -391,7 +390,7 @@ func TestHallmarkWitnessWithTransparencyDevClient(t *testing.T) {
 	}
 	// The right origin signed by another key.
 	_, impostor, _ := ed25519.GenerateKey(rand.Reader)
-	is, _ := tlog.NewNoteSigner(l.Origin, impostor)
+	is, _ := format.NewNoteSigner(l.Origin, impostor)
 	forged, _ := note.Sign(&note.Note{Text: string(cp12[:bytes.Index(cp12, []byte("\n\n"))+1])}, is)
 	if _, _, err := wc.Update(ctx, 12, forged, nil); !errors.Is(err, twitness.ErrNoValidSignature) {
 		t.Fatalf("wrong key: %v", err)
@@ -412,15 +411,15 @@ func TestHallmarkCosignerWithHallmarkWitness(t *testing.T) {
 	hwAddr := freeAddr(t)
 	hwKey := mustWitnessKey(t)
 	k, _ := tlog.ParsePrivateKey(hwKey)
-	hwVKey, _ := witness.WitnessKey("witness.example/hallmark", k.Public().(ed25519.PublicKey))
+	hwVKey, _ := format.WitnessKey("witness.example/hallmark", k.Public().(ed25519.PublicKey))
 	p := startLogServer(t, "", logSpec{Name: "tiles", Kind: "tiles", Path: "/log",
 		Extra: "    batch: {max_age: 10ms}\n" + witnessesYAML(2, [2]string{"http://" + hwAddr, hwVKey}, [2]string{tw.URL, tw.VKey})})
 	l := p.Logs["tiles"]
 	vkey := logVKey(t, l, l.Origin)
 	tw.trust(t, l.Origin, vkey)
 	startHallmarkWitness(t, hwAddr, hwKey, map[string]string{l.Origin: vkey})
-	hv, _ := witness.ParseWitnessKey(hwVKey)
-	lv, _ := tlog.NewNoteVerifier(l.Origin, l.Key.Public())
+	hv, _ := format.ParseWitnessKey(hwVKey)
+	lv, _ := format.NewNoteVerifier(l.Origin, l.Key.Public())
 	for i := 0; i < 20; i++ {
 		if _, err := appendEntry(ctx, l.URL, fmt.Appendf(nil, "e%d", i)); err != nil {
 			t.Fatal(err)
@@ -434,7 +433,7 @@ func TestHallmarkCosignerWithHallmarkWitness(t *testing.T) {
 	der, _ := x509.MarshalPKIXPublicKey(l.Key.Public())
 	os.WriteFile(filepath.Join(dir, "log.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
 	_, third, _ := ed25519.GenerateKey(rand.Reader)
-	thirdKey, _ := witness.WitnessKey("witness.example/third", third.Public().(ed25519.PublicKey))
+	thirdKey, _ := format.WitnessKey("witness.example/third", third.Public().(ed25519.PublicKey))
 	for _, tc := range []struct {
 		vkeys  string
 		quorum int

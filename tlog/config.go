@@ -22,6 +22,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/api/admission"
 	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // ServiceConfig is hallmark-log's configuration file. Unknown keys are
@@ -484,22 +485,9 @@ func LoadPrivateKey(path string) (crypto.Signer, error) {
 // ML-DSA-44 in the seed form of RFC 9881, as Go's crypto/x509 writes it) or
 // SEC 1 EC.
 func ParsePrivateKey(raw []byte) (crypto.Signer, error) {
-	block, _ := pem.Decode(raw)
-	if block == nil {
-		return nil, errors.New("no PEM block in key file")
-	}
-	var key any
-	var err error
-	switch block.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("unsupported PEM block %q (want PRIVATE KEY)", block.Type)
-	}
+	key, err := format.ParsePrivateKeyPEM(raw)
 	if err != nil {
-		return nil, fmt.Errorf("couldn't parse private key: %w", err)
+		return nil, fmt.Errorf("key file: %w", err)
 	}
 	switch k := key.(type) {
 	case ed25519.PrivateKey:
@@ -537,7 +525,7 @@ func (l *LogConfig) CheckKey(pub crypto.PublicKey) error {
 			return fmt.Errorf("log %s: %w: ct logs sign SCTs and checkpoints with ECDSA P-256 (RFC 6962, static-ct-api); key_file holds %s", l.Name, ErrKeyTypeForKind, KeyTypeName(pub))
 		}
 	default:
-		if _, ok := pub.(*mldsa.PublicKey); ok && !IsMLDSA44(pub) {
+		if _, ok := pub.(*mldsa.PublicKey); ok && !format.IsMLDSA44(pub) {
 			return fmt.Errorf("log %s: %w: ML-DSA checkpoint keys must be ML-DSA-44", l.Name, ErrKeyTypeForKind)
 		}
 	}

@@ -45,6 +45,7 @@ import (
 	"github.com/hallmark-dev/hallmark/internal/pgtest"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/ct"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
 )
@@ -127,9 +128,9 @@ func newDiffer(tb testing.TB) *differ {
 		ds := &diffStore{name: names[i]}
 		open := func(name string, signerKey crypto.Signer, framing tlog.Framing, ctSigner bool) *tlog.Log {
 			origin := "diff.example.com/" + name
-			signer, err := tlog.NewNoteSigner(origin, signerKey)
+			signer, err := format.NewNoteSigner(origin, signerKey)
 			if ctSigner {
-				signer, err = ct.NewNoteSigner(origin, signerKey)
+				signer, err = format.NewRFC6962NoteSigner(origin, signerKey)
 			}
 			if err != nil {
 				tb.Fatal(err)
@@ -144,7 +145,7 @@ func newDiffer(tb testing.TB) *differ {
 		}
 		ds.v1 = open("rekorv1", d.key, nil, false)
 		ds.v2 = open("rekorv2", d.key, nil, false)
-		ds.ctLog = open("ct", ctKey, ct.Framing, true)
+		ds.ctLog = open("ct", ctKey, format.CTDataTiles, true)
 		if ds.ct, err = ct.New(ds.ctLog, s.(tlog.BlobStore), ctKey, []*x509.Certificate{d.root}); err != nil {
 			tb.Fatal(err)
 		}
@@ -438,7 +439,7 @@ func (d *differ) submit(t *testing.T, s *diffStore, kind int, body []byte, queri
 			if err != nil {
 				return 0, false, err
 			}
-			idx, err := ct.ParseLeafIndex(sct.Extensions)
+			idx, err := format.ParseLeafIndex(sct.Extensions)
 			if err != nil {
 				t.Fatalf("%s: SCT without a leaf index: %v", s.name, err)
 			}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
+
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // logKeyTypes are the checkpoint key types a Rekor v2 or tiles log can use.
@@ -25,7 +27,7 @@ func BenchmarkCheckpointSign(b *testing.B) {
 	for _, alg := range logKeyTypes {
 		b.Run(alg, func(b *testing.B) {
 			const origin = "log.example.com"
-			s, err := NewNoteSigner(origin, newTestKey(b, alg))
+			s, err := format.NewNoteSigner(origin, newTestKey(b, alg))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -48,11 +50,11 @@ func BenchmarkCheckpointVerify(b *testing.B) {
 		b.Run(alg, func(b *testing.B) {
 			const origin = "log.example.com"
 			key := newTestKey(b, alg)
-			s, err := NewNoteSigner(origin, key)
+			s, err := format.NewNoteSigner(origin, key)
 			if err != nil {
 				b.Fatal(err)
 			}
-			v, err := NewNoteVerifier(origin, key.Public())
+			v, err := format.NewNoteVerifier(origin, key.Public())
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -85,7 +87,7 @@ func BenchmarkWritePath(b *testing.B) {
 			}
 			defer store.Close()
 			const origin = "bench.example/log"
-			signer, err := NewNoteSigner(origin, newTestKey(b, alg))
+			signer, err := format.NewNoteSigner(origin, newTestKey(b, alg))
 			if err != nil {
 				b.Fatal(err)
 			}

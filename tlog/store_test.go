@@ -22,6 +22,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/internal/pgtest"
 	"github.com/hallmark-dev/hallmark/migrations"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // stores runs f against every Store implementation: the conformance suite.
@@ -61,11 +62,11 @@ func openTestLog(t *testing.T, s Store, name string, mod func(*Config)) *testLog
 	copy(seed, name) // deterministic per log name, so reopening works
 	key := ed25519.NewKeyFromSeed(seed)
 	origin := "example.com/" + name
-	signer, err := NewNoteSigner(origin, key)
+	signer, err := format.NewNoteSigner(origin, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier, err := NewNoteVerifier(origin, key.Public())
+	verifier, err := format.NewNoteVerifier(origin, key.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,8 +475,8 @@ func TestReopenWithOtherKeyFails(t *testing.T) {
 	appendAll(t, l.Log, 0, 3)
 	l.Close()
 	_, other, _ := ed25519.GenerateKey(nil)
-	signer, _ := NewNoteSigner(l.Origin(), other)
-	verifier, _ := NewNoteVerifier(l.Origin(), other.Public())
+	signer, _ := format.NewNoteSigner(l.Origin(), other)
+	verifier, _ := format.NewNoteVerifier(l.Origin(), other.Public())
 	if _, err := Open(context.Background(), s, Config{Name: "keyed", Origin: l.Origin(), Signer: signer, Verifier: verifier}); err == nil {
 		t.Fatal("opened a log with a key that did not sign its checkpoint")
 	}

@@ -1,17 +1,25 @@
 package tlog
 
 import (
-	"encoding/binary"
 	"fmt"
+
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // TileWidth is the number of hashes in a full tile and of entries in a full
-// entry bundle (C2SP tlog-tiles).
-const TileWidth = 256
+// entry bundle (C2SP tlog-tiles); see [format.TileWidth].
+const TileWidth = format.TileWidth
 
-// MaxEntrySize is the largest entry an entry bundle can hold: entries are
-// prefixed by a big-endian uint16 length.
-const MaxEntrySize = 1<<16 - 1
+// MaxEntrySize is the largest entry a tlog-tiles entry bundle can hold; see
+// [format.MaxEntrySize].
+const MaxEntrySize = format.MaxEntrySize
+
+// Framing is how entries are laid out in an entry bundle ([Config.Framing]);
+// see [format.Framing].
+type Framing = format.Framing
+
+// TlogTiles is the default framing, C2SP tlog-tiles' uint16 length prefix.
+var TlogTiles = format.TlogTiles
 
 // levelSize returns how many complete nodes of tile level L (Merkle level
 // 8·L) a tree of the given size has.
@@ -34,53 +42,6 @@ func rightTile(level, size uint64) (index uint64, width uint64, partial, ok bool
 		return n / TileWidth, w, true, true
 	}
 	return n/TileWidth - 1, TileWidth, false, true
-}
-
-// Framing is how entries are laid out in an entry bundle. The default,
-// [TlogTiles], is C2SP tlog-tiles' uint16 length prefix; CT logs use
-// self-delimiting TileLeaf structures (static-ct-api data tiles).
-type Framing interface {
-	// Append adds one entry to a bundle.
-	Append(bundle, entry []byte) []byte
-	// Split returns the entries of a bundle, as subslices of it, and for
-	// each the offset where it ends in the bundle.
-	Split(bundle []byte) (entries [][]byte, ends []int, err error)
-}
-
-// TlogTiles is the C2SP tlog-tiles framing: big-endian uint16 length, then
-// the entry.
-var TlogTiles Framing = tlogTilesFraming{}
-
-type tlogTilesFraming struct{}
-
-func (tlogTilesFraming) Append(bundle, entry []byte) []byte {
-	bundle = binary.BigEndian.AppendUint16(bundle, uint16(len(entry)))
-	return append(bundle, entry...)
-}
-
-func (tlogTilesFraming) Split(bundle []byte) ([][]byte, []int, error) {
-	var out [][]byte
-	var ends []int
-	for off := 0; off < len(bundle); {
-		if off+2 > len(bundle) {
-			return nil, nil, fmt.Errorf("entry bundle truncated after %d entries", len(out))
-		}
-		n := int(binary.BigEndian.Uint16(bundle[off:]))
-		off += 2
-		if off+n > len(bundle) {
-			return nil, nil, fmt.Errorf("entry bundle truncated in entry %d", len(out))
-		}
-		out = append(out, bundle[off:off+n:off+n])
-		off += n
-		ends = append(ends, off)
-	}
-	return out, ends, nil
-}
-
-// BundleEntries splits a tlog-tiles entry bundle into its entries.
-func BundleEntries(bundle []byte) ([][]byte, error) {
-	e, _, err := TlogTiles.Split(bundle)
-	return e, err
 }
 
 // bundlePrefix returns the first width entries of an entry bundle.

@@ -1,14 +1,12 @@
 package fulcioapi
 
 import (
-	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 
 	"github.com/hallmark-dev/hallmark/ca"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // ctOptions turns the ct section of the config into CA options: a CT log
@@ -22,11 +20,7 @@ func ctOptions(c ca.CTConfig, log *slog.Logger) (ca.Options, error) {
 	if err != nil {
 		return ca.Options{}, fmt.Errorf("ct.public_key_file: %w", err)
 	}
-	block, _ := pem.Decode(raw)
-	if block == nil || block.Type != "PUBLIC KEY" {
-		return ca.Options{}, errors.New("ct.public_key_file: no PUBLIC KEY PEM block")
-	}
-	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	pub, err := format.ParsePublicKeyPEM(raw)
 	if err != nil {
 		return ca.Options{}, fmt.Errorf("ct.public_key_file: %w", err)
 	}

@@ -40,6 +40,8 @@ import (
 
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // Expiries are the validity periods of the four roles' metadata.
@@ -523,11 +525,7 @@ func readKey(path string) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, _ := pem.Decode(raw)
-	if b == nil || b.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("%s: no PKCS#8 PEM block", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	k, err := format.ParsePrivateKeyPEM(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

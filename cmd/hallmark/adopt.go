@@ -27,6 +27,7 @@ import (
 	"github.com/hallmark-dev/hallmark/api"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/adopt"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1"
 )
 
@@ -88,11 +89,11 @@ func runAdopt(args []string) error {
 	if !ok || ecKey.Curve != elliptic.P256() {
 		return fmt.Errorf("log %s: key_file must be Rekor's ECDSA P-256 signing key", lc.Name)
 	}
-	signer, err := tlog.NewNoteSigner(lc.RekorHostname(), key)
+	signer, err := format.NewNoteSigner(lc.RekorHostname(), key)
 	if err != nil {
 		return err
 	}
-	verifier, err := tlog.NewNoteVerifier(lc.RekorHostname(), key.Public())
+	verifier, err := format.NewNoteVerifier(lc.RekorHostname(), key.Public())
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 func runBench(args []string) error {
@@ -62,7 +63,7 @@ func runBench(args []string) error {
 
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	name := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	signer, err := tlog.NewNoteSigner("bench.example/"+name, key)
+	signer, err := format.NewNoteSigner("bench.example/"+name, key)
 	if err != nil {
 		return err
 	}

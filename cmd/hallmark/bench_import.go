@@ -32,6 +32,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/adopt"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1"
 )
 
@@ -64,7 +65,7 @@ func runBenchImport(args []string) error {
 		return err
 	}
 	const origin = "rekor.bench.example - 1"
-	signer, err := tlog.NewNoteSigner("rekor.bench.example", key)
+	signer, err := format.NewNoteSigner("rekor.bench.example", key)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/api"
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 	"github.com/hallmark-dev/hallmark/tlog/fsck"
 )
 
@@ -94,7 +95,7 @@ func fsckOptions(cfg *tlog.ServiceConfig, lc tlog.LogConfig) (fsck.Options, erro
 	if lc.Kind == "rekor-v1" {
 		signerName = lc.RekorHostname()
 	}
-	v, err := tlog.NewNoteVerifier(signerName, key.Public())
+	v, err := format.NewNoteVerifier(signerName, key.Public())
 	if err != nil {
 		return fsck.Options{}, fmt.Errorf("log %s: %w", lc.Name, err)
 	}

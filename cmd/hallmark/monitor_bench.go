@@ -30,6 +30,7 @@ import (
 	"github.com/hallmark-dev/hallmark/audit"
 	"github.com/hallmark-dev/hallmark/audit/audittest"
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // runMonitorBench measures how fast `hallmark monitor` catches up on a log:
@@ -57,7 +58,7 @@ func runMonitorBench(args []string) error {
 	defer os.RemoveAll(dir)
 	pub, key, _ := ed25519.GenerateKey(rand.Reader)
 	const origin = "bench.example/log"
-	signer, err := tlog.NewNoteSigner(origin, key)
+	signer, err := format.NewNoteSigner(origin, key)
 	if err != nil {
 		return err
 	}

@@ -20,8 +20,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/hallmark-dev/hallmark/tlog"
-	"github.com/hallmark-dev/hallmark/tlog/ct"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // runVerifyConfig checks a trusted root and a signing config against the
@@ -177,7 +176,7 @@ func (c *configChecker) rekor(u string, version uint32) error {
 	if err != nil {
 		return err
 	}
-	v, err := tlog.NewNoteVerifier(pu.Hostname(), pub)
+	v, err := format.NewNoteVerifier(pu.Hostname(), pub)
 	if err != nil {
 		return err
 	}
@@ -204,7 +203,7 @@ func (c *configChecker) ctlog(l *prototrustroot.TransparencyLogInstance) error {
 	if err != nil {
 		return err
 	}
-	v, err := ct.NewNoteVerifier(pu.Host+strings.TrimSuffix(pu.Path, "/"), pub)
+	v, err := format.NewRFC6962NoteVerifier(pu.Host+strings.TrimSuffix(pu.Path, "/"), pub)
 	if err != nil {
 		return err
 	}

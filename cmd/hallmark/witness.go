@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 	"github.com/hallmark-dev/hallmark/tlog/witness"
 )
 
@@ -61,7 +62,7 @@ func runWitness(args []string) error {
 	if err != nil {
 		return err
 	}
-	vkey, _ := witness.WitnessKey(cfg.Name, pub)
+	vkey, _ := format.WitnessKey(cfg.Name, pub)
 	mux := http.NewServeMux()
 	mux.Handle("/", w.Handler(cfg.Prefix))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -107,7 +108,7 @@ func runWitnessVKey(args []string) error {
 		if err != nil {
 			return err
 		}
-		vkey, err := witness.WitnessKey(cfg.Name, pub)
+		vkey, err := format.WitnessKey(cfg.Name, pub)
 		if err != nil {
 			return err
 		}
@@ -126,9 +127,9 @@ func runWitnessVKey(args []string) error {
 			if l.Kind == "rekor-v1" {
 				signerName = l.RekorHostname()
 			}
-			logKey := witness.LogKey
+			logKey := format.LogKey
 			if l.Kind == "ct" {
-				logKey = witness.CTLogKey // static-ct-api: RFC 6962 note signatures
+				logKey = format.CTLogKey // static-ct-api: RFC 6962 note signatures
 			}
 			vkey, err := logKey(signerName, key.Public())
 			if err != nil {
@@ -143,11 +144,11 @@ func runWitnessVKey(args []string) error {
 		}
 		var vkey string
 		if *isCT {
-			vkey, err = witness.CTLogKey(*name, key.Public())
+			vkey, err = format.CTLogKey(*name, key.Public())
 		} else if *isLog {
-			vkey, err = witness.LogKey(*name, key.Public())
+			vkey, err = format.LogKey(*name, key.Public())
 		} else if pub, ok := key.Public().(ed25519.PublicKey); ok {
-			vkey, err = witness.WitnessKey(*name, pub)
+			vkey, err = format.WitnessKey(*name, pub)
 		} else {
 			err = errors.New("witness keys must be Ed25519")
 		}

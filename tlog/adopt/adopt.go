@@ -35,6 +35,7 @@ import (
 	"github.com/transparency-dev/tessera/client"
 
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // Root is a tree head of the source log.
@@ -634,7 +635,7 @@ func (im *Importer) storedRoot(ctx context.Context, size uint64) ([]byte, error)
 		}
 		w := uint64(p)
 		if w == 0 {
-			w = tlog.TileWidth
+			w = format.TileWidth
 		}
 		if uint64(len(data)) < 32*w {
 			return nil, fmt.Errorf("tile %d/%d has %d hashes, the tree needs %d", level, index, len(data)/32, w)

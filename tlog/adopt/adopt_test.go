@@ -21,6 +21,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/internal/pgtest"
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // memSource is a Source over an in-memory tree. Tests corrupt what it
@@ -111,7 +112,7 @@ func stores(t *testing.T, f func(t *testing.T, open func(t *testing.T) tlog.Stor
 func openLog(t *testing.T, s tlog.Store) *tlog.Log {
 	t.Helper()
 	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
-	signer, err := tlog.NewNoteSigner("rekor.example.com", key)
+	signer, err := format.NewNoteSigner("rekor.example.com", key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +237,7 @@ func TestImportExtendsPartialBundle(t *testing.T) {
 			t.Fatal("run with a failing source succeeded")
 		}
 		cp, _ := l.Checkpoint(ctx)
-		if cp.Size%tlog.TileWidth == 0 {
+		if cp.Size%format.TileWidth == 0 {
 			t.Fatalf("interrupted run left size %d, not inside a bundle", cp.Size)
 		}
 		src.failAt.Store(0)
@@ -433,7 +434,7 @@ func TestImportCheckpointsDoNotDependOnCuts(t *testing.T) {
 		check(s, "adopted")
 
 		key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
-		signer, _ := tlog.NewNoteSigner("rekor.example.com", key)
+		signer, _ := format.NewNoteSigner("rekor.example.com", key)
 		big, err := tlog.Open(ctx, s, tlog.Config{Name: "adopted-at-once", Origin: "rekor.example.com - 1234", Signer: signer})
 		if err != nil {
 			t.Fatal(err)

@@ -18,11 +18,11 @@ import (
 	"testing"
 	"time"
 
-	fnote "github.com/transparency-dev/formats/note"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // testPKI is a root, an issuing intermediate with codeSigning, and a
@@ -78,82 +78,9 @@ func (p *testPKI) issue(t testing.TB, email string) (cert, precert []byte) {
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
 		EmailAddresses: []string{email}}
 	cert = mustCert(t, tmpl, p.inter, &k.PublicKey, p.interKey).Raw
-	tmpl.ExtraExtensions = []pkix.Extension{{Id: OIDPoison, Critical: true, Value: asn1.NullBytes}}
+	tmpl.ExtraExtensions = []pkix.Extension{{Id: format.OIDPoison, Critical: true, Value: asn1.NullBytes}}
 	precert = mustCert(t, tmpl, p.inter, &k.PublicKey, p.interKey).Raw
 	return cert, precert
-}
-
-func TestPrecertTBS(t *testing.T) {
-	p := newPKI(t)
-	cert, precert := p.issue(t, "a@example.com")
-	tbs, err := PrecertTBS(precert)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(cert)
-	if !bytes.Equal(tbs, c.RawTBSCertificate) {
-		t.Fatal("precertificate TBS without poison differs from the certificate's TBS of the same template")
-	}
-	if _, err := PrecertTBS(cert); err == nil {
-		t.Fatal("PrecertTBS accepted a certificate without poison")
-	}
-	if _, err := PrecertTBS(precert[:len(precert)-1]); err == nil {
-		t.Fatal("PrecertTBS accepted a truncated certificate")
-	}
-}
-
-func TestExtensions(t *testing.T) {
-	for _, idx := range []uint64{0, 1, 255, 1 << 32, maxLeafIndex} {
-		ext := extensions(idx)
-		if len(ext) != 8 {
-			t.Fatalf("leaf_index extensions are %d bytes, the spec says 8", len(ext))
-		}
-		got, err := ParseLeafIndex(ext)
-		if err != nil || got != idx {
-			t.Fatalf("ParseLeafIndex(extensions(%d)) = %d, %v", idx, got, err)
-		}
-	}
-	if _, err := ParseLeafIndex(nil); err == nil {
-		t.Fatal("empty extensions have no leaf_index")
-	}
-	if _, err := ParseLeafIndex(append(extensions(1), extensions(2)...)); err == nil {
-		t.Fatal("duplicate leaf_index accepted")
-	}
-}
-
-func TestCheckpointSignature(t *testing.T) {
-	key := mustKey(t)
-	origin := "ct.example.com/2026"
-	s, err := NewNoteSigner(origin, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vkey, err := fnote.RFC6962VerifierString("https://"+origin, key.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	theirs, err := fnote.NewRFC6962Verifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ours, _ := NewNoteVerifier(origin, key.Public())
-	body := origin + "\n5\n" + base64.StdEncoding.EncodeToString(make([]byte, 32)) + "\n"
-	signed, err := note.Sign(&note.Note{Text: body}, s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range []note.Verifier{theirs, ours} {
-		if _, err := note.Open(signed, note.VerifierList(v)); err != nil {
-			t.Fatalf("%T rejects our checkpoint: %v", v, err)
-		}
-	}
-	tampered := bytes.Replace(signed, []byte("\n5\n"), []byte("\n6\n"), 1)
-	if _, err := note.Open(tampered, note.VerifierList(ours)); err == nil {
-		t.Fatal("a checkpoint with another size verifies")
-	}
-	if _, err := note.Sign(&note.Note{Text: body + "extension\n"}, s); err == nil {
-		t.Fatal("signed a checkpoint with an extension line")
-	}
 }
 
 func openTestLog(t *testing.T, roots ...*x509.Certificate) (*Log, *tlog.Log, note.Verifier) {
@@ -166,10 +93,10 @@ func openTestLog(t *testing.T, roots ...*x509.Certificate) (*Log, *tlog.Log, not
 	t.Cleanup(func() { store.Close() })
 	key := mustKey(t)
 	origin := "ct.example.com/test"
-	signer, _ := NewNoteSigner(origin, key)
-	verifier, _ := NewNoteVerifier(origin, key.Public())
+	signer, _ := format.NewRFC6962NoteSigner(origin, key)
+	verifier, _ := format.NewRFC6962NoteVerifier(origin, key.Public())
 	l, err := tlog.Open(ctx, store, tlog.Config{Name: "ct", Origin: origin, Signer: signer, Verifier: verifier,
-		Framing: Framing, BatchMaxAge: 5 * time.Millisecond})
+		Framing: format.CTDataTiles, BatchMaxAge: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,10 +118,10 @@ func TestAddChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := VerifySCT(c.key.Public(), sct, &Entry{Certificate: cert}); err != nil {
+	if err := format.VerifySCT(c.key.Public(), sct, &format.Entry{Certificate: cert}); err != nil {
 		t.Fatalf("add-chain SCT: %v", err)
 	}
-	if idx, _ := ParseLeafIndex(sct.Extensions); idx != 0 {
+	if idx, _ := format.ParseLeafIndex(sct.Extensions); idx != 0 {
 		t.Fatalf("first entry has leaf_index %d", idx)
 	}
 	// The chain may omit the root.
@@ -202,17 +129,17 @@ func TestAddChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pe, err := PrecertEntry(precert, p.inter.Raw)
+	pe, err := format.PrecertEntry(precert, p.inter.Raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := VerifySCT(c.key.Public(), psct, pe); err != nil {
+	if err := format.VerifySCT(c.key.Public(), psct, pe); err != nil {
 		t.Fatalf("add-pre-chain SCT: %v", err)
 	}
-	if err := VerifySCT(c.key.Public(), psct, &Entry{Certificate: cert}); err == nil {
+	if err := format.VerifySCT(c.key.Public(), psct, &format.Entry{Certificate: cert}); err == nil {
 		t.Fatal("a precert SCT verifies as an x509_entry SCT")
 	}
-	if idx, _ := ParseLeafIndex(psct.Extensions); idx != 1 {
+	if idx, _ := format.ParseLeafIndex(psct.Extensions); idx != 1 {
 		t.Fatalf("second entry has leaf_index %d", idx)
 	}
 
@@ -241,12 +168,12 @@ func TestAddChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries, _, err := Framing.Split(bundle)
+	entries, _, err := format.CTDataTiles.Split(bundle)
 	if err != nil || len(entries) != 2 {
 		t.Fatalf("data tile: %d entries, %v", len(entries), err)
 	}
 	for i, raw := range entries {
-		e, err := ParseTileLeaf(raw)
+		e, err := format.ParseTileLeaf(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,7 +193,7 @@ func TestAddChain(t *testing.T) {
 			}
 		}
 	}
-	e1, _ := ParseTileLeaf(entries[1])
+	e1, _ := format.ParseTileLeaf(entries[1])
 	if !e1.IsPrecert || !bytes.Equal(e1.PreCertificate, precert) || e1.Timestamp != psct.Timestamp || e1.LeafIndex != 1 {
 		t.Fatal("precert entry does not record the precertificate, its timestamp and index")
 	}
@@ -276,7 +203,7 @@ func TestAddChainRejects(t *testing.T) {
 	ctx := context.Background()
 	p := newPKI(t)
 	other := newPKI(t)
-	signing := newPKI(t, oidPrecertSigning)
+	signing := newPKI(t, format.OIDPrecertSigning)
 	c, _, _ := openTestLog(t, p.root, signing.root)
 	cert, precert := p.issue(t, "a@example.com")
 	ocert, _ := other.issue(t, "b@example.com")
@@ -335,20 +262,6 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
-}
-
-func TestSCTEncoding(t *testing.T) {
-	s := &SCT{Timestamp: 1234, Extensions: extensions(7), Signature: []byte{0x30, 1, 2}}
-	s.LogID[0] = 9
-	got, err := ParseSCT(s.Marshal())
-	if err != nil || got.Timestamp != 1234 || !bytes.Equal(got.Signature, s.Signature) || got.LogID != s.LogID {
-		t.Fatalf("SCT round trip: %+v, %v", got, err)
-	}
-	j, _ := json.Marshal(s.Response())
-	back, err := ParseAddChainResponse(j)
-	if err != nil || !bytes.Equal(back.Marshal(), s.Marshal()) {
-		t.Fatalf("add-chain response round trip: %v", err)
-	}
 }
 
 // TestVerifiedIssuerCache: once an issuer chain has verified, leaves

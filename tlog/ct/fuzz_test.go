@@ -45,26 +45,6 @@ func FuzzChainRequest(f *testing.F) {
 	})
 }
 
-// FuzzTileLeaf checks that whatever parses as a TileLeaf re-encodes to
-// the same bytes, and that Split agrees with ParseTileLeaf.
-func FuzzTileLeaf(f *testing.F) {
-	p := newPKI(f)
-	cert, precert := p.issue(f, "a@example.com")
-	pe, _ := PrecertEntry(precert, p.inter.Raw)
-	pe.LeafIndex, pe.Timestamp = 3, 99
-	f.Add((&Entry{Certificate: cert, LeafIndex: 1}).TileLeaf())
-	f.Add(pe.TileLeaf())
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if e, err := ParseTileLeaf(b); err == nil && !bytes.Equal(e.TileLeaf(), b) {
-			t.Fatal("TileLeaf does not re-encode to its bytes")
-		}
-		entries, ends, err := Framing.Split(b)
-		if err == nil && len(entries) > 0 && ends[len(ends)-1] != len(b) {
-			t.Fatal("Split does not cover the bundle")
-		}
-	})
-}
-
 func newPool(roots ...*x509.Certificate) *x509.CertPool {
 	p := x509.NewCertPool()
 	for _, r := range roots {

@@ -9,7 +9,6 @@ import (
 	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"github.com/hallmark-dev/hallmark/internal/sigcost"
@@ -20,6 +19,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // Limits on one submission, checked before any certificate is parsed
@@ -77,13 +77,13 @@ var oidNameConstraints = asn1.ObjectIdentifier{2, 5, 29, 30}
 // New returns the CT personality of l, signing SCTs with key (ECDSA
 // P-256) and accepting chains to one of roots.
 func New(l *tlog.Log, blobs tlog.BlobStore, key crypto.Signer, roots []*x509.Certificate) (*Log, error) {
-	if _, err := checkKey(key.Public()); err != nil {
+	if _, err := format.CheckCTKey(key.Public()); err != nil {
 		return nil, err
 	}
 	if len(roots) == 0 {
 		return nil, errors.New("a CT log needs at least one accepted root")
 	}
-	id, err := LogID(key.Public())
+	id, err := format.LogID(key.Public())
 	if err != nil {
 		return nil, err
 	}
@@ -103,26 +103,11 @@ func (c *Log) Roots() [][]byte { return c.raw }
 
 // ParseRoots reads a PEM file's certificates.
 func ParseRoots(pemData []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, pemData = pem.Decode(pemData)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("couldn't parse root: %w", err)
-		}
-		out = append(out, c)
+	roots, err := format.ParseCertificatesPEM(pemData)
+	if err != nil {
+		return nil, fmt.Errorf("roots: %w", err)
 	}
-	if len(out) == 0 {
-		return nil, errors.New("no CERTIFICATE in roots PEM")
-	}
-	return out, nil
+	return roots, nil
 }
 
 // ParseChainRequest decodes an add-chain / add-pre-chain body
@@ -161,7 +146,7 @@ func ParseChainRequest(body []byte) ([][]byte, error) {
 // hasPoison reports whether cert carries the precertificate poison.
 func hasPoison(cert *x509.Certificate) bool {
 	for _, e := range cert.Extensions {
-		if e.Id.Equal(OIDPoison) {
+		if e.Id.Equal(format.OIDPoison) {
 			return true
 		}
 	}
@@ -171,7 +156,7 @@ func hasPoison(cert *x509.Certificate) bool {
 // verifyChain checks chain (leaf first) against the accepted roots and
 // builds the entry it logs, without index and time. Client mistakes wrap
 // tlog.ErrInvalidRequest.
-func (c *Log) verifyChain(chain [][]byte, precert bool) (*Entry, []*x509.Certificate, error) {
+func (c *Log) verifyChain(chain [][]byte, precert bool) (*format.Entry, []*x509.Certificate, error) {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", tlog.ErrInvalidRequest, fmt.Sprintf(format, a...))
 	}
@@ -191,7 +176,7 @@ func (c *Log) verifyChain(chain [][]byte, precert bool) (*Entry, []*x509.Certifi
 		// know; anything else unknown and critical still fails Verify.
 		var rest []asn1.ObjectIdentifier
 		for _, id := range leaf.UnhandledCriticalExtensions {
-			if !id.Equal(OIDPoison) {
+			if !id.Equal(format.OIDPoison) {
 				rest = append(rest, id)
 			}
 		}
@@ -215,17 +200,17 @@ func (c *Log) verifyChain(chain [][]byte, precert bool) (*Entry, []*x509.Certifi
 	if len(issuers) == 0 {
 		return nil, nil, bad("the submitted certificate is itself a root")
 	}
-	e := &Entry{Certificate: chain[0]}
+	e := &format.Entry{Certificate: chain[0]}
 	for _, is := range issuers {
 		e.ChainFingerprints = append(e.ChainFingerprints, sha256.Sum256(is.Raw))
 	}
 	if precert {
 		for _, eku := range issuers[0].UnknownExtKeyUsage {
-			if eku.Equal(oidPrecertSigning) {
+			if eku.Equal(format.OIDPrecertSigning) {
 				return nil, nil, bad("precertificates issued by a Precertificate Signing Certificate are not accepted")
 			}
 		}
-		tbs, err := PrecertTBS(chain[0])
+		tbs, err := format.PrecertTBS(chain[0])
 		if err != nil {
 			return nil, nil, bad("precertificate: %v", err)
 		}
@@ -346,7 +331,7 @@ func (c *Log) remember(fp [32]byte, issuers []*x509.Certificate) {
 // SCT once the batch holding it has committed: the SCT's leaf_index is the
 // entry's index, and its timestamp the entry's. A chain already in the log
 // gets an SCT for the existing entry.
-func (c *Log) AddChain(ctx context.Context, chain [][]byte, precert bool) (*SCT, error) {
+func (c *Log) AddChain(ctx context.Context, chain [][]byte, precert bool) (*format.SCT, error) {
 	e, issuers, err := c.verifyChain(chain, precert)
 	if err != nil {
 		return nil, err
@@ -359,11 +344,11 @@ func (c *Log) AddChain(ctx context.Context, chain [][]byte, precert bool) (*SCT,
 		}
 	}
 	rc, err := c.log.Append(ctx, tlog.Entry{
-		DedupKey: e.dedupKey(),
+		DedupKey: e.DedupKey(),
 		Finish: func(index uint64, t time.Time) ([]byte, [32]byte, error) {
 			fe := *e
 			fe.LeafIndex, fe.Timestamp = index, uint64(t.UnixMilli())
-			if fe.LeafIndex > maxLeafIndex {
+			if fe.LeafIndex > format.MaxLeafIndex {
 				return nil, [32]byte{}, fmt.Errorf("leaf index %d does not fit the leaf_index extension", index)
 			}
 			var h [32]byte
@@ -383,25 +368,25 @@ func (c *Log) AddChain(ctx context.Context, chain [][]byte, precert bool) (*SCT,
 		}
 		e.Timestamp = stored.Timestamp
 	}
-	sct, err := SignSCT(c.key, c.logID, e)
+	sct, err := format.SignSCT(c.key, c.logID, e)
 	if err != nil {
 		return nil, err
 	}
 	// Verify what we serve: a faulty signer (HSM, KMS) must not hand out
 	// SCTs that every client would reject.
-	if err := VerifySCT(c.key.Public(), sct, e); err != nil {
+	if err := format.VerifySCT(c.key.Public(), sct, e); err != nil {
 		return nil, fmt.Errorf("the SCT just signed does not verify: %w", err)
 	}
 	return sct, nil
 }
 
 // entry reads the stored entry at index.
-func (c *Log) entry(ctx context.Context, index, size uint64) (*Entry, error) {
+func (c *Log) entry(ctx context.Context, index, size uint64) (*format.Entry, error) {
 	data, err := c.log.EntryAt(ctx, index, size)
 	if err != nil {
 		return nil, fmt.Errorf("couldn't read entry %d: %w", index, err)
 	}
-	e, err := ParseTileLeaf(data)
+	e, err := format.ParseTileLeaf(data)
 	if err != nil {
 		return nil, fmt.Errorf("stored entry %d: %w", index, err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/internal/pgtest"
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 	"github.com/hallmark-dev/hallmark/tlog/fsck"
 )
 
@@ -31,8 +32,8 @@ func BenchmarkCheck(b *testing.B) {
 	}
 	defer s.Close()
 	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
-	signer, _ := tlog.NewNoteSigner(origin, key)
-	verifier, _ := tlog.NewNoteVerifier(origin, key.Public())
+	signer, _ := format.NewNoteSigner(origin, key)
+	verifier, _ := format.NewNoteVerifier(origin, key.Public())
 	ctx := context.Background()
 	l, err := tlog.Open(ctx, s, tlog.Config{Name: logName, Origin: origin, Signer: signer, MaxPending: 1 << 20})
 	if err != nil {

@@ -31,6 +31,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // Options say which log to check and how.
@@ -174,7 +175,7 @@ func (c *checker) run() error {
 	if err := c.checkEmptyCheckpoint(); err != nil {
 		return err
 	}
-	for b := uint64(0); b*tlog.TileWidth < st.Size; b++ {
+	for b := uint64(0); b*format.TileWidth < st.Size; b++ {
 		if err := c.checkBundle(b); err != nil {
 			return err
 		}
@@ -225,8 +226,8 @@ func (c *checker) checkStateCheckpoint() {
 // checkBundle reads entry bundle b, recomputes its leaves and feeds them to
 // the tree, checking tiles and checkpoints as the tree grows past them.
 func (c *checker) checkBundle(b uint64) error {
-	first := b * tlog.TileWidth
-	width := min(c.state.Size-first, tlog.TileWidth)
+	first := b * format.TileWidth
+	width := min(c.state.Size-first, format.TileWidth)
 	where := fmt.Sprintf("entry bundle %d", b)
 	var leaves [][]byte
 	raw, err := c.store.ReadEntryBundle(c.ctx, c.opts.Name, b)
@@ -236,7 +237,7 @@ func (c *checker) checkBundle(b uint64) error {
 	case err != nil:
 		return fmt.Errorf("fsck: couldn't read entry bundle %d: %w", b, err)
 	default:
-		entries, err := tlog.BundleEntries(raw)
+		entries, err := format.BundleEntries(raw)
 		if err != nil {
 			c.problem(where, "corrupt: %v", err)
 		} else if uint64(len(entries)) != width {
@@ -304,7 +305,7 @@ func (c *checker) checkBundle(b uint64) error {
 // it is compared.
 func (c *checker) checkLeaf(idx uint64, h, storedTile []byte, found lookup) ([]byte, error) {
 	where := fmt.Sprintf("entry %d", idx)
-	pos := int(idx%tlog.TileWidth) * 32
+	pos := int(idx%format.TileWidth) * 32
 	if pos+32 <= len(storedTile) && !bytes.Equal(storedTile[pos:pos+32], h) {
 		sh := storedTile[pos : pos+32]
 		got, err := c.store.Lookup(c.ctx, c.opts.Name, [32]byte(sh))
@@ -312,7 +313,7 @@ func (c *checker) checkLeaf(idx uint64, h, storedTile []byte, found lookup) ([]b
 			return nil, fmt.Errorf("fsck: couldn't look up entry %d: %w", idx, err)
 		}
 		if err == nil && got == idx {
-			c.problem(fmt.Sprintf("entry bundle %d", idx/tlog.TileWidth),
+			c.problem(fmt.Sprintf("entry bundle %d", idx/format.TileWidth),
 				"entry %d hashes to %x, but its tile and deduplication row hold %x: the bundle is corrupt", idx, h, sh)
 			return sh, nil
 		}
@@ -390,10 +391,10 @@ func (c *checker) visit(id compact.NodeID, hash []byte) {
 // flushFullTiles compares every rebuilt tile that has become full.
 func (c *checker) flushFullTiles() error {
 	for l := range c.building {
-		if len(c.building[l]) == tlog.TileWidth*32 {
+		if len(c.building[l]) == format.TileWidth*32 {
 			// The tile's index: complete nodes at this level so far, minus one tile.
 			n := c.cr.End() >> (8 * uint(l))
-			if err := c.compareTile(uint64(l), n/tlog.TileWidth-1, c.building[l]); err != nil {
+			if err := c.compareTile(uint64(l), n/format.TileWidth-1, c.building[l]); err != nil {
 				return err
 			}
 			c.building[l] = c.building[l][:0]
@@ -407,7 +408,7 @@ func (c *checker) flushPartialTiles() error {
 	for l := range c.building {
 		if len(c.building[l]) > 0 {
 			n := c.cr.End() >> (8 * uint(l))
-			if err := c.compareTile(uint64(l), n/tlog.TileWidth, c.building[l]); err != nil {
+			if err := c.compareTile(uint64(l), n/format.TileWidth, c.building[l]); err != nil {
 				return err
 			}
 		}
@@ -433,7 +434,7 @@ func (c *checker) compareTile(level, index uint64, want []byte) error {
 		if !bytes.Equal(got[i:i+32], want[i:i+32]) {
 			what := fmt.Sprintf("hash %d differs from the one recomputed from the entries", i/32)
 			if level == 0 {
-				what += fmt.Sprintf(" (entry %d)", index*tlog.TileWidth+uint64(i/32))
+				what += fmt.Sprintf(" (entry %d)", index*format.TileWidth+uint64(i/32))
 			}
 			c.problem(where, "%s", what)
 			break
@@ -496,7 +497,7 @@ func (c *checker) fetchTile(ctx context.Context, level, index uint64, p uint8) (
 	}
 	w := int(p)
 	if w == 0 {
-		w = tlog.TileWidth
+		w = format.TileWidth
 	}
 	if len(data) < w*32 {
 		return nil, fmt.Errorf("tile %d/%d holds %d hashes, want %d", level, index, len(data)/32, w)

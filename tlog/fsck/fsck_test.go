@@ -17,6 +17,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/internal/pgtest"
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 	"github.com/hallmark-dev/hallmark/tlog/fsck"
 )
 
@@ -109,11 +110,11 @@ const (
 func fillLog(t *testing.T, s tlog.Store) note.Verifier {
 	t.Helper()
 	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
-	signer, err := tlog.NewNoteSigner(origin, key)
+	signer, err := format.NewNoteSigner(origin, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier, err := tlog.NewNoteVerifier(origin, key.Public())
+	verifier, err := format.NewNoteVerifier(origin, key.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func TestFsckWrongKey(t *testing.T) {
 	defer s.Close()
 	fillLog(t, s)
 	pub, _, _ := ed25519.GenerateKey(nil)
-	v, _ := tlog.NewNoteVerifier(origin, pub)
+	v, _ := format.NewNoteVerifier(origin, pub)
 	rep, err := fsck.Check(context.Background(), s, fsck.Options{Name: logName, Origin: origin, Verifier: v, SkipKeys: true})
 	if err != nil {
 		t.Fatal(err)

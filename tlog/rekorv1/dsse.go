@@ -26,6 +26,8 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // base64SigPattern is the schema pattern for signatures of a canonical
@@ -62,18 +64,6 @@ func dsseB64Decode(s string) ([]byte, error) {
 	return b, nil
 }
 
-// pae is DSSE's pre-authentication encoding, the message that is signed.
-func pae(payloadType string, payload []byte) []byte {
-	b := []byte("DSSEv1 ")
-	b = strconv.AppendInt(b, int64(len(payloadType)), 10)
-	b = append(b, ' ')
-	b = append(b, payloadType...)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(len(payload)), 10)
-	b = append(b, ' ')
-	return append(b, payload...)
-}
-
 // preparedEnvelope is an envelope decoded once for all the keys it is
 // checked against: its payload, the PAE message and its SHA-256 (which
 // RSA and ECDSA checks sign), and every signature.
@@ -91,7 +81,7 @@ func prepareEnvelope(env *envelope) *preparedEnvelope {
 	if p.payload, p.err = dsseB64Decode(env.Payload); p.err != nil {
 		return p
 	}
-	p.msg = pae(env.PayloadType, p.payload)
+	p.msg = format.PAE(env.PayloadType, p.payload)
 	p.digest = sha256.Sum256(p.msg)
 	p.sigs = make([][]byte, len(env.Signatures))
 	for i, s := range env.Signatures {

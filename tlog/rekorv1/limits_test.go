@@ -17,12 +17,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 func TestMaxEntryBytesIsTheLogs(t *testing.T) {
-	if maxEntryBytes != tlog.MaxEntrySize {
-		t.Fatalf("maxEntryBytes = %d, tlog.MaxEntrySize = %d", maxEntryBytes, tlog.MaxEntrySize)
+	if maxEntryBytes != format.MaxEntrySize {
+		t.Fatalf("maxEntryBytes = %d, format.MaxEntrySize = %d", maxEntryBytes, format.MaxEntrySize)
 	}
 }
 

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // TestRekorVectors replays requests and Rekor v1.5.4's answers to them,
@@ -214,7 +216,7 @@ func statement() []byte {
 
 func envelopeString(t testing.TB, payloadType string, payload []byte, keys ...*testKey) string {
 	t.Helper()
-	msg := pae(payloadType, payload)
+	msg := format.PAE(payloadType, payload)
 	var sigs []map[string]string
 	for _, k := range keys {
 		sigs = append(sigs, map[string]string{"keyid": "", "sig": base64.StdEncoding.EncodeToString(k.signMessage(t, msg))})
@@ -244,7 +246,7 @@ func intotoV1Request(envelope string, key []byte) map[string]any {
 }
 
 func intotoV2Request(t testing.TB, payloadType string, payload []byte, keys ...*testKey) map[string]any {
-	msg := pae(payloadType, payload)
+	msg := format.PAE(payloadType, payload)
 	var sigs []any
 	for _, k := range keys {
 		sig := base64.StdEncoding.EncodeToString(k.signMessage(t, msg))

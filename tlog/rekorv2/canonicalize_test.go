@@ -26,6 +26,8 @@ import (
 	rekortilespb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 var b64 = base64.StdEncoding.EncodeToString
@@ -395,7 +397,7 @@ func TestCanonicalizeRejects(t *testing.T) {
 		}, nil, "dsseRequestV002.envelope.signatures", "envelope has no signatures"},
 		{"dsse 11 signatures", func(t *testing.T) *CreateEntryRequest {
 			req, ds := dsse(t, p256)
-			pae := preAuthEncoding(ds.Envelope.PayloadType, ds.Envelope.Payload)
+			pae := format.PAE(ds.Envelope.PayloadType, ds.Envelope.Payload)
 			for range 10 {
 				ds.Envelope.Signatures = append(ds.Envelope.Signatures, &protodsse.Signature{Sig: p256.signMessage(t, pae)})
 			}
@@ -438,7 +440,7 @@ func TestCanonicalizeRejects(t *testing.T) {
 		}, nil, "dsseRequestV002.verifiers[1]", "verifies none of the envelope's signatures"},
 		{"dsse verifier signs twice", func(t *testing.T) *CreateEntryRequest {
 			req, ds := dsse(t, p256)
-			pae := preAuthEncoding(ds.Envelope.PayloadType, ds.Envelope.Payload)
+			pae := format.PAE(ds.Envelope.PayloadType, ds.Envelope.Payload)
 			ds.Envelope.Signatures = append(ds.Envelope.Signatures, &protodsse.Signature{Sig: p256.signMessage(t, pae)})
 			return req
 		}, nil, "dsseRequestV002.verifiers[0]", "verifies both signatures[0] and signatures[1]"},

@@ -7,8 +7,8 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"fmt"
 	"github.com/hallmark-dev/hallmark/internal/sigcost"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 	"slices"
 	"strconv"
 
@@ -108,7 +108,7 @@ func dsseEntry(ds *rekortilespb.DSSERequestV002, opts Options) (*rekortilespb.En
 	// verifications. The pairing must be one-to-one for the leaf not to
 	// depend on order. RSA and ECDSA sign a digest of the PAE, computed
 	// once per hash; pure Ed25519 hashes the PAE in every check.
-	pae := preAuthEncoding(env.PayloadType, env.Payload)
+	pae := format.PAE(env.PayloadType, env.Payload)
 	digests := map[crypto.Hash][]byte{}
 	check := func(v parsed, sig []byte) error {
 		if _, ok := v.pub.(ed25519.PublicKey); ok {
@@ -176,10 +176,4 @@ func dsseEntry(ds *rekortilespb.DSSERequestV002, opts Options) (*rekortilespb.En
 			},
 		},
 	}, nil
-}
-
-// preAuthEncoding is DSSE v1's PAE:
-// "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body, lengths in ASCII decimal.
-func preAuthEncoding(payloadType string, payload []byte) []byte {
-	return fmt.Appendf(nil, "DSSEv1 %d %s %d %s", len(payloadType), payloadType, len(payload), payload)
 }

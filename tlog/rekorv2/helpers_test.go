@@ -20,6 +20,8 @@ import (
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
 	rekortilespb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
+
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // testKey is a signing key and the keyDetails a client would send with it.
@@ -122,7 +124,7 @@ func (k testKey) hashedRekordRequest(t testing.TB, msg []byte, asCert bool) *Cre
 // dsseRequest builds a dsse request signed by every key, one signature each.
 func dsseRequest(t testing.TB, payloadType string, payload []byte, keys ...testKey) *CreateEntryRequest {
 	t.Helper()
-	pae := preAuthEncoding(payloadType, payload)
+	pae := format.PAE(payloadType, payload)
 	env := &protodsse.Envelope{Payload: payload, PayloadType: payloadType}
 	req := &rekortilespb.DSSERequestV002{Envelope: env}
 	for _, k := range keys {

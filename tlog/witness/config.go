@@ -12,6 +12,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // ServerConfig is the configuration file of `hallmark witness`. Unknown
@@ -82,7 +83,7 @@ func LoadServerConfig(path string) (*ServerConfig, error) {
 	if cfg.Listen.HTTP == "" {
 		cfg.Listen.HTTP = "127.0.0.1:3030"
 	}
-	if !validName(cfg.Name) {
+	if !format.ValidNoteName(cfg.Name) {
 		return nil, fmt.Errorf("%s: name %q must be non-empty, without spaces or '+'", path, cfg.Name)
 	}
 	if cfg.KeyFile == "" || cfg.StateFile == "" {
@@ -114,7 +115,7 @@ func (c *ServerConfig) TrustedLogs() ([]TrustedLog, error) {
 		}
 		tl := TrustedLog{Origin: l.Origin}
 		for _, s := range l.VKeys {
-			v, err := ParseLogKey(s)
+			v, err := format.ParseLogKey(s)
 			if err != nil {
 				return nil, fmt.Errorf("logs[%d] (%s): %w", i, l.Origin, err)
 			}
@@ -135,7 +136,7 @@ func (c *ServerConfig) Signer() (note.Signer, ed25519.PublicKey, error) {
 	if !ok {
 		return nil, nil, errors.New("the witness key must be Ed25519")
 	}
-	s, err := NewSigner(c.Name, k, nil)
+	s, err := format.NewCosignatureSigner(c.Name, k, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -147,7 +148,7 @@ func (c *ServerConfig) Signer() (note.Signer, ed25519.PublicKey, error) {
 func NewCosignerFromConfig(logName string, cfg *tlog.WitnessesConfig, m *Metrics, logger *slog.Logger) (*Cosigner, error) {
 	cc := CosignerConfig{Log: logName, Quorum: cfg.Quorum, Timeout: cfg.Timeout, Metrics: m, Logger: logger}
 	for i, e := range cfg.Endpoints {
-		key, err := ParseWitnessKey(e.VKey)
+		key, err := format.ParseWitnessKey(e.VKey)
 		if err != nil {
 			return nil, fmt.Errorf("witnesses.endpoints[%d]: %w", i, err)
 		}

@@ -16,7 +16,7 @@ import (
 	"github.com/transparency-dev/merkle/testonly"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // TestWitnessMLDSA44Log: a log whose checkpoints are signed with ML-DSA-44
@@ -29,18 +29,18 @@ func TestWitnessMLDSA44Log(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := tlog.NewNoteSigner(origin, key)
+	signer, err := format.NewNoteSigner(origin, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vkey, err := LogKey(origin, key.Public())
+	vkey, err := format.LogKey(origin, key.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(vkey, origin+"+") {
 		t.Fatalf("vkey %q", vkey)
 	}
-	logVerifier, err := ParseLogKey(vkey)
+	logVerifier, err := format.ParseLogKey(vkey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,16 +51,16 @@ func TestWitnessMLDSA44Log(t *testing.T) {
 	parts := strings.SplitN(vkey, "+", 3)
 	raw, _ := base64.StdEncoding.DecodeString(parts[2])
 	short := parts[0] + "+" + parts[1] + "+" + base64.StdEncoding.EncodeToString(raw[:len(raw)-10])
-	if _, err := ParseLogKey(short); err == nil || !strings.Contains(err.Error(), "1312") {
+	if _, err := format.ParseLogKey(short); err == nil || !strings.Contains(err.Error(), "1312") {
 		t.Errorf("truncated ML-DSA-44 vkey: %v", err)
 	}
 
 	_, wkey, _ := ed25519.GenerateKey(rand.Reader)
-	ws, err := NewSigner("witness.example/w1", wkey, nil)
+	ws, err := format.NewCosignatureSigner("witness.example/w1", wkey, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wv, _ := NewVerifier("witness.example/w1", wkey.Public().(ed25519.PublicKey))
+	wv, _ := format.NewCosignatureVerifier("witness.example/w1", wkey.Public().(ed25519.PublicKey))
 	store, err := OpenFileStore(filepath.Join(t.TempDir(), "state.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestWitnessMLDSA44Log(t *testing.T) {
 	}
 	// Another ML-DSA-44 key under the same name is not the log.
 	other, _ := mldsa.GenerateKey(mldsa.MLDSA44())
-	impostor, _ := tlog.NewNoteSigner(origin, other)
+	impostor, _ := format.NewNoteSigner(origin, other)
 	l.grow(1)
 	forged := (&testLog{origin: origin, signer: impostor, tree: l.tree}).checkpointAt(t, 11)
 	proof, _ := l.tree.ConsistencyProof(10, 11)

@@ -1,23 +1,20 @@
-package ct
+package format
+
+// RFC 6962 §3.2 SignedCertificateTimestamps: their TLS encoding, the
+// add-chain JSON form, the signed input, signing and verification.
 
 import (
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
-	"time"
 
 	"golang.org/x/crypto/cryptobyte"
-	"golang.org/x/mod/sumdb/note"
 )
 
 // TLS SignatureAndHashAlgorithm of the log's signatures: SHA-256, ECDSA.
@@ -31,24 +28,6 @@ const (
 	certificateTimestamp = 0
 	treeHash             = 1
 )
-
-// LogID returns the RFC 6962 log ID: SHA-256 of the key's DER SPKI.
-func LogID(pub crypto.PublicKey) ([32]byte, error) {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return [32]byte{}, fmt.Errorf("couldn't marshal CT log key: %w", err)
-	}
-	return sha256.Sum256(der), nil
-}
-
-// checkKey insists on ECDSA P-256, the key type every CT client supports.
-func checkKey(pub crypto.PublicKey) (*ecdsa.PublicKey, error) {
-	k, ok := pub.(*ecdsa.PublicKey)
-	if !ok || k.Curve != elliptic.P256() {
-		return nil, fmt.Errorf("CT log keys must be ECDSA P-256, not %T", pub)
-	}
-	return k, nil
-}
 
 // SCT is an RFC 6962 §3.2 SignedCertificateTimestamp (version v1).
 type SCT struct {
@@ -161,7 +140,7 @@ func signECDSA(key crypto.Signer, msg []byte) ([]byte, error) {
 // SignSCT returns the SCT for e: e.Timestamp, a leaf_index extension of
 // e.LeafIndex, signed by key.
 func SignSCT(key crypto.Signer, logID [32]byte, e *Entry) (*SCT, error) {
-	if e.LeafIndex > maxLeafIndex {
+	if e.LeafIndex > MaxLeafIndex {
 		return nil, fmt.Errorf("leaf index %d does not fit the 40-bit leaf_index extension", e.LeafIndex)
 	}
 	ext := extensions(e.LeafIndex)
@@ -176,7 +155,7 @@ func SignSCT(key crypto.Signer, logID [32]byte, e *Entry) (*SCT, error) {
 // entry type, certificate and issuer key hash are used) and names pub's
 // log ID.
 func VerifySCT(pub crypto.PublicKey, sct *SCT, e *Entry) error {
-	k, err := checkKey(pub)
+	k, err := CheckCTKey(pub)
 	if err != nil {
 		return err
 	}
@@ -206,126 +185,4 @@ func PrecertEntry(precert, issuer []byte) (*Entry, error) {
 		return nil, fmt.Errorf("couldn't parse the issuer: %w", err)
 	}
 	return &Entry{IsPrecert: true, Certificate: tbs, IssuerKeyHash: sha256.Sum256(ic.RawSubjectPublicKeyInfo), PreCertificate: precert}, nil
-}
-
-// Checkpoint signatures: the static-ct-api RFC 6962 note signature, a
-// TreeHeadSignature carried in a C2SP signed note.
-
-const noteSigType = 0x05
-
-func noteKeyHash(name string, logID [32]byte) uint32 {
-	h := sha256.New()
-	h.Write([]byte(name))
-	h.Write([]byte{'\n', noteSigType})
-	h.Write(logID[:])
-	return binary.BigEndian.Uint32(h.Sum(nil))
-}
-
-// treeHeadSignature is the RFC 6962 §3.5 signed input of an STH.
-func treeHeadSignature(timestamp, size uint64, root []byte) []byte {
-	var b cryptobyte.Builder
-	b.AddUint8(0) // version v1
-	b.AddUint8(treeHash)
-	b.AddUint64(timestamp)
-	b.AddUint64(size)
-	b.AddBytes(root)
-	return b.BytesOrPanic()
-}
-
-// parseCheckpointBody reads origin, size and root from a checkpoint body
-// without extension lines, the only form RFC 6962 note signatures cover.
-func parseCheckpointBody(msg []byte) (origin string, size uint64, root []byte, err error) {
-	lines := strings.Split(string(msg), "\n")
-	if len(lines) != 4 || lines[3] != "" {
-		return "", 0, nil, errors.New("checkpoint must be exactly origin, size and root hash")
-	}
-	if size, err = strconv.ParseUint(lines[1], 10, 64); err != nil || strconv.FormatUint(size, 10) != lines[1] {
-		return "", 0, nil, errors.New("malformed checkpoint size")
-	}
-	if root, err = base64.StdEncoding.DecodeString(lines[2]); err != nil || len(root) != 32 {
-		return "", 0, nil, errors.New("malformed checkpoint root hash")
-	}
-	return lines[0], size, root, nil
-}
-
-type noteSigner struct {
-	name  string
-	hash  uint32
-	key   crypto.Signer
-	clock func() time.Time
-}
-
-func (s *noteSigner) Name() string    { return s.name }
-func (s *noteSigner) KeyHash() uint32 { return s.hash }
-
-func (s *noteSigner) Sign(msg []byte) ([]byte, error) {
-	origin, size, root, err := parseCheckpointBody(msg)
-	if err != nil {
-		return nil, err
-	}
-	if origin != s.name {
-		return nil, fmt.Errorf("checkpoint origin %q is not the signer name %q", origin, s.name)
-	}
-	ts := uint64(s.clock().UnixMilli())
-	sig, err := signECDSA(s.key, treeHeadSignature(ts, size, root))
-	if err != nil {
-		return nil, fmt.Errorf("couldn't sign tree head: %w", err)
-	}
-	var b cryptobyte.Builder
-	b.AddUint64(ts)
-	addDigitallySigned(&b, sig)
-	return b.Bytes()
-}
-
-// NewNoteSigner returns the static-ct-api checkpoint signer: key type 0x05,
-// a TreeHeadSignature over the checkpoint's size and root, timestamped
-// with the signing time. name must be the checkpoint origin.
-func NewNoteSigner(name string, key crypto.Signer) (note.Signer, error) {
-	if _, err := checkKey(key.Public()); err != nil {
-		return nil, err
-	}
-	id, err := LogID(key.Public())
-	if err != nil {
-		return nil, err
-	}
-	return &noteSigner{name: name, hash: noteKeyHash(name, id), key: key, clock: time.Now}, nil
-}
-
-type noteVerifier struct {
-	name string
-	hash uint32
-	key  *ecdsa.PublicKey
-}
-
-func (v *noteVerifier) Name() string    { return v.name }
-func (v *noteVerifier) KeyHash() uint32 { return v.hash }
-
-func (v *noteVerifier) Verify(msg, sig []byte) bool {
-	origin, size, root, err := parseCheckpointBody(msg)
-	if err != nil || origin != v.name {
-		return false
-	}
-	s := cryptobyte.String(sig)
-	var ts uint64
-	var h, a uint8
-	var der cryptobyte.String
-	if !s.ReadUint64(&ts) || !s.ReadUint8(&h) || !s.ReadUint8(&a) || !s.ReadUint16LengthPrefixed(&der) ||
-		!s.Empty() || h != hashSHA256 || a != sigECDSA {
-		return false
-	}
-	d := sha256.Sum256(treeHeadSignature(ts, size, root))
-	return ecdsa.VerifyASN1(v.key, d[:], der)
-}
-
-// NewNoteVerifier is the counterpart of NewNoteSigner.
-func NewNoteVerifier(name string, pub crypto.PublicKey) (note.Verifier, error) {
-	k, err := checkKey(pub)
-	if err != nil {
-		return nil, err
-	}
-	id, err := LogID(pub)
-	if err != nil {
-		return nil, err
-	}
-	return &noteVerifier{name: name, hash: noteKeyHash(name, id), key: k}, nil
 }

@@ -1,4 +1,13 @@
-package tlog
+package format
+
+// Checkpoint signatures of Ed25519, ECDSA P-256 and ML-DSA-44 log keys, as
+// golang.org/x/mod/sumdb/note signers and verifiers. transparency-dev/formats
+// parses the checkpoint an ML-DSA-44 signature binds. rekor-tiles' pkg/note
+// does the same for the keys it knows and is the reference these are tested
+// against (note_test.go); it is not linked here because it wraps sigstore
+// signers (no opaque PKCS#11 or KMS crypto.Signer, no clock to inject), and
+// its ML-DSA-44 verifier refuses checkpoints with extension lines, which
+// tlog-cosignature does not cover.
 
 import (
 	"crypto"
@@ -23,19 +32,24 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// Signature types of C2SP signed-note key IDs.
+// Signature types of C2SP signed-note keys and verifier keys.
 const (
-	sigTypeEd25519  = 0x01
-	sigTypeECDSA    = 0x02
-	sigTypeMLDSA44  = 0x06
-	mldsaTimeLength = 8 // the u64 timestamp before an ML-DSA-44 signature
+	sigTypeEd25519     = 0x01 // Ed25519 note signature (logs)
+	sigTypeECDSA       = 0x02 // ECDSA note signature, key ID = SHA-256(DER SPKI)
+	sigTypeCosignature = 0x04 // timestamped Ed25519 cosignature/v1 (witnesses)
+	sigTypeRFC6962     = 0x05 // RFC 6962 tree head signature (static-ct-api logs)
+	sigTypeMLDSA44     = 0x06 // timestamped ML-DSA-44 over tlog-cosignature's subtree/v1 message (Rekor v2, tiles logs)
 )
+
+// mldsaTimeLength is the size of the u64 timestamp before an ML-DSA-44
+// note signature.
+const mldsaTimeLength = 8
 
 // NoteKeyHash returns the C2SP signed-note key ID of pub under name:
 // for Ed25519 the first four bytes of SHA-256(name || "\n" || 0x01 || key),
 // for ML-DSA-44 SHA-256(name || "\n" || 0x06 || 1312-byte key) (C2SP
 // tlog-cosignature), for ECDSA the first four bytes of SHA-256(DER SPKI), as
-// Rekor v1 and v2 compute it (reference/rekor-compat.md §3.3).
+// Rekor v1 and v2 compute it.
 func NoteKeyHash(name string, pub crypto.PublicKey) (uint32, error) {
 	d, err := KeyDigest(name, pub)
 	if err != nil {
@@ -152,8 +166,9 @@ func verifyMLDSA44(k *mldsa.PublicKey, name string, msg, sig []byte) bool {
 	return mldsa.Verify(k, m, sig[mldsaTimeLength:], nil) == nil
 }
 
-// validNoteName reports whether name may appear in a signature line.
-func validNoteName(name string) bool {
+// ValidNoteName reports whether name may name a note key: non-empty UTF-8
+// without spaces or "+" (C2SP signed-note).
+func ValidNoteName(name string) bool {
 	return name != "" && utf8.ValidString(name) && !strings.ContainsFunc(name, unicode.IsSpace) && !strings.Contains(name, "+")
 }
 
@@ -172,7 +187,7 @@ func (s *noteSigner) Sign(msg []byte) ([]byte, error) { return s.sign(msg) }
 // text; ML-DSA-44 signatures are timestamped and cover C2SP
 // tlog-cosignature's binary message, as rekor-tiles v2.4 signs and verifies.
 func NewNoteSigner(name string, key crypto.Signer) (note.Signer, error) {
-	if !validNoteName(name) {
+	if !ValidNoteName(name) {
 		return nil, fmt.Errorf("invalid checkpoint key name %q", name)
 	}
 	hash, err := NoteKeyHash(name, key.Public())
@@ -228,7 +243,7 @@ func (v *noteVerifier) Verify(msg, sig []byte) bool { return v.verify(msg, sig) 
 // NewNoteVerifier returns a signed-note verifier for an Ed25519, ECDSA or
 // ML-DSA-44 public key, the counterpart of [NewNoteSigner].
 func NewNoteVerifier(name string, pub crypto.PublicKey) (note.Verifier, error) {
-	if !validNoteName(name) {
+	if !ValidNoteName(name) {
 		return nil, fmt.Errorf("invalid checkpoint key name %q", name)
 	}
 	hash, err := NoteKeyHash(name, pub)

@@ -1,25 +1,23 @@
-// Package ct is the Certificate Transparency personality of the log engine:
-// RFC 6962 submissions (add-chain, add-pre-chain, get-roots) whose SCTs
-// carry the C2SP static-ct-api leaf_index extension, with the static-ct-api
-// read side (checkpoint, tiles, data tiles, issuers) served by the engine.
-//
-// This file holds the wire structures: RFC 6962 MerkleTreeLeaf and
-// TimestampedEntry, static-ct-api TileLeaf, and precertificate TBS
-// extraction. They are hand-written with cryptobyte, as sunlight does: a
-// dozen fields do not justify a reflection-based TLS encoder.
-package ct
+package format
+
+// RFC 6962 wire structures: MerkleTreeLeaf and TimestampedEntry, the
+// static-ct-api TileLeaf, and precertificate TBS extraction. They are
+// hand-written with cryptobyte, as sunlight does: a dozen fields do not
+// justify a reflection-based TLS encoder.
 
 import (
 	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/asn1"
 	"errors"
 	"fmt"
 
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
-
-	"github.com/hallmark-dev/hallmark/tlog"
 )
 
 // Entry types of RFC 6962 §3.1 LogEntryType.
@@ -28,17 +26,18 @@ const (
 	precertEntry = 1
 )
 
-// maxLeafIndex is the largest index a 40-bit leaf_index extension holds.
-const maxLeafIndex = 1<<40 - 1
+// MaxLeafIndex is the largest index a 40-bit leaf_index extension holds.
+const MaxLeafIndex = 1<<40 - 1
 
 var (
 	// OIDPoison is the critical precertificate poison extension (RFC 6962 §3.1).
 	OIDPoison = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 3}
 	// OIDSCTList is the embedded SCT list extension (RFC 6962 §3.3).
 	OIDSCTList = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 2}
-	// oidPrecertSigning is the Precertificate Signing Certificate EKU, which
-	// this log rejects (static-ct-api allows it).
-	oidPrecertSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 4}
+	// OIDPrecertSigning is the Precertificate Signing Certificate EKU
+	// (RFC 6962 §3.1), which Hallmark's CT log rejects (static-ct-api
+	// allows it).
+	OIDPrecertSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 4}
 )
 
 // Entry is one log entry: the RFC 6962 TimestampedEntry plus what a
@@ -202,9 +201,9 @@ func ParseTileLeaf(b []byte) (*Entry, error) {
 	return e, nil
 }
 
-// Framing lays out static-ct-api data tiles: concatenated, self-delimiting
-// TileLeaf structures.
-var Framing tlog.Framing = tileLeafFraming{}
+// CTDataTiles lays out static-ct-api data tiles: concatenated,
+// self-delimiting TileLeaf structures.
+var CTDataTiles Framing = tileLeafFraming{}
 
 type tileLeafFraming struct{}
 
@@ -226,10 +225,10 @@ func (tileLeafFraming) Split(bundle []byte) ([][]byte, []int, error) {
 	return out, ends, nil
 }
 
-// dedupKey identifies an entry independently of its index and time: the
-// same certificate (or precertificate TBS under the same issuer key) is
-// logged once.
-func (e *Entry) dedupKey() [32]byte {
+// DedupKey identifies an entry independently of its index and time: a CT
+// log logs the same certificate (or precertificate TBS under the same
+// issuer key) once.
+func (e *Entry) DedupKey() [32]byte {
 	h := sha256.New()
 	if e.IsPrecert {
 		h.Write([]byte{precertEntry})
@@ -323,4 +322,23 @@ func PrecertTBS(precert []byte) ([]byte, error) {
 		return nil, fmt.Errorf("a precertificate needs exactly one poison extension, this one has %d", poisons)
 	}
 	return out, nil
+}
+
+// LogID returns the RFC 6962 log ID: SHA-256 of the key's DER SPKI.
+func LogID(pub crypto.PublicKey) ([32]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("couldn't marshal CT log key: %w", err)
+	}
+	return sha256.Sum256(der), nil
+}
+
+// CheckCTKey insists on ECDSA P-256, the CT log key type every CT client
+// supports, and returns the key as such.
+func CheckCTKey(pub crypto.PublicKey) (*ecdsa.PublicKey, error) {
+	k, ok := pub.(*ecdsa.PublicKey)
+	if !ok || k.Curve != elliptic.P256() {
+		return nil, fmt.Errorf("CT log keys must be ECDSA P-256, not %T", pub)
+	}
+	return k, nil
 }

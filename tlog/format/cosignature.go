@@ -1,10 +1,8 @@
-// Package witness implements C2SP transparency-log witnessing for Hallmark:
-// Ed25519 cosignatures (https://c2sp.org/tlog-cosignature, type 0x04), the
-// add-checkpoint protocol (https://c2sp.org/tlog-witness) on both sides —
-// a [Cosigner] that hallmark-log runs to collect cosignatures on each new
-// checkpoint of a log, and a [Witness] server that `hallmark witness` runs —
-// and verifier keys (vkeys, https://c2sp.org/signed-note) to configure them.
-package witness
+package format
+
+// C2SP tlog-cosignature's Ed25519 cosignature/v1 (signature type 0x04),
+// which witnesses make, and the verifier keys (vkeys, C2SP signed-note)
+// that name a log's or a witness's key in configuration.
 
 import (
 	"crypto/ecdsa"
@@ -19,22 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/mod/sumdb/note"
-
-	"github.com/hallmark-dev/hallmark/tlog"
-	"github.com/hallmark-dev/hallmark/tlog/ct"
-)
-
-// Signature types of C2SP signed-note verifier keys.
-const (
-	typeEd25519     = 0x01 // Ed25519 note signature (logs)
-	typeECDSA       = 0x02 // ECDSA note signature, key ID = SHA-256(DER SPKI)
-	typeCosignature = 0x04 // timestamped Ed25519 cosignature/v1 (witnesses)
-	typeRFC6962     = 0x05 // RFC 6962 tree head signature (static-ct-api logs)
-	typeMLDSA44     = 0x06 // timestamped ML-DSA-44 over tlog-cosignature's subtree/v1 message (Rekor v2, tiles logs)
 )
 
 // cosignatureSize is the size of a cosignature/v1 signature: a big-endian
@@ -57,13 +41,9 @@ func cosignedMessage(t uint64, text []byte) []byte {
 func cosignatureKeyHash(name string, pub ed25519.PublicKey) uint32 {
 	h := sha256.New()
 	h.Write([]byte(name))
-	h.Write([]byte{'\n', typeCosignature})
+	h.Write([]byte{'\n', sigTypeCosignature})
 	h.Write(pub)
 	return binary.BigEndian.Uint32(h.Sum(nil))
-}
-
-func validName(name string) bool {
-	return name != "" && utf8.ValidString(name) && !strings.ContainsFunc(name, unicode.IsSpace) && !strings.Contains(name, "+")
 }
 
 // cosigner is a note.Signer producing cosignature/v1 signatures.
@@ -74,12 +54,12 @@ type cosigner struct {
 	now  func() time.Time
 }
 
-// NewSigner returns a note.Signer that makes timestamped Ed25519
+// NewCosignatureSigner returns a note.Signer that makes timestamped Ed25519
 // cosignatures (type 0x04) with key under name. now is the clock; nil means
 // time.Now. Each signature carries the current time in seconds, which must
 // be positive.
-func NewSigner(name string, key ed25519.PrivateKey, now func() time.Time) (note.Signer, error) {
-	if !validName(name) {
+func NewCosignatureSigner(name string, key ed25519.PrivateKey, now func() time.Time) (note.Signer, error) {
+	if !ValidNoteName(name) {
 		return nil, fmt.Errorf("invalid witness name %q: it must be non-empty, without spaces or '+'", name)
 	}
 	if len(key) != ed25519.PrivateKeySize {
@@ -111,10 +91,10 @@ type cosignatureVerifier struct {
 	pub  ed25519.PublicKey
 }
 
-// NewVerifier returns a note.Verifier for the cosignatures of the witness
+// NewCosignatureVerifier returns a note.Verifier for the cosignatures of the witness
 // called name with Ed25519 key pub.
-func NewVerifier(name string, pub ed25519.PublicKey) (note.Verifier, error) {
-	if !validName(name) {
+func NewCosignatureVerifier(name string, pub ed25519.PublicKey) (note.Verifier, error) {
+	if !ValidNoteName(name) {
 		return nil, fmt.Errorf("invalid witness name %q", name)
 	}
 	if len(pub) != ed25519.PublicKeySize {
@@ -158,7 +138,7 @@ type vkey struct {
 func parseVKey(s string) (*vkey, error) {
 	name, rest, ok1 := strings.Cut(s, "+")
 	hash16, key64, ok2 := strings.Cut(rest, "+")
-	if !ok1 || !ok2 || !validName(name) || len(hash16) != 8 {
+	if !ok1 || !ok2 || !ValidNoteName(name) || len(hash16) != 8 {
 		return nil, fmt.Errorf("malformed verifier key %q: want <name>+<8 hex digits>+<base64 key>", s)
 	}
 	hash, err := strconv.ParseUint(hash16, 16, 32)
@@ -180,18 +160,18 @@ func ParseWitnessKey(s string) (note.Verifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	if (k.typ != typeCosignature && k.typ != typeEd25519) || len(k.key) != ed25519.PublicKeySize {
+	if (k.typ != sigTypeCosignature && k.typ != sigTypeEd25519) || len(k.key) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("verifier key %q: witnesses must have Ed25519 keys (type 0x04 or 0x01), got type 0x%02x", s, k.typ)
 	}
 	pub := ed25519.PublicKey(k.key)
 	want := cosignatureKeyHash(k.name, pub)
-	if k.typ == typeEd25519 {
-		want, _ = tlog.NoteKeyHash(k.name, pub)
+	if k.typ == sigTypeEd25519 {
+		want, _ = NoteKeyHash(k.name, pub)
 	}
 	if k.hash != want {
 		return nil, fmt.Errorf("verifier key %q: key ID %08x does not match the key (want %08x)", s, k.hash, want)
 	}
-	return NewVerifier(k.name, pub)
+	return NewCosignatureVerifier(k.name, pub)
 }
 
 // ParseLogKey parses the verifier key of a log's checkpoints: Ed25519
@@ -208,12 +188,12 @@ func ParseLogKey(s string) (note.Verifier, error) {
 	var pub any
 	var v note.Verifier
 	switch k.typ {
-	case typeEd25519:
+	case sigTypeEd25519:
 		if len(k.key) != ed25519.PublicKeySize {
 			return nil, fmt.Errorf("verifier key %q: Ed25519 keys are 32 bytes", s)
 		}
 		pub = ed25519.PublicKey(k.key)
-	case typeECDSA:
+	case sigTypeECDSA:
 		p, err := x509.ParsePKIXPublicKey(k.key)
 		if err != nil {
 			return nil, fmt.Errorf("verifier key %q: %w", s, err)
@@ -222,15 +202,15 @@ func ParseLogKey(s string) (note.Verifier, error) {
 			return nil, fmt.Errorf("verifier key %q: type 0x02 needs an ECDSA key, got %T", s, p)
 		}
 		pub = p
-	case typeRFC6962:
+	case sigTypeRFC6962:
 		p, err := x509.ParsePKIXPublicKey(k.key)
 		if err != nil {
 			return nil, fmt.Errorf("verifier key %q: %w", s, err)
 		}
-		if v, err = ct.NewNoteVerifier(k.name, p); err != nil {
+		if v, err = NewRFC6962NoteVerifier(k.name, p); err != nil {
 			return nil, fmt.Errorf("verifier key %q: %w", s, err)
 		}
-	case typeMLDSA44:
+	case sigTypeMLDSA44:
 		p, err := mldsa.NewPublicKey(mldsa.MLDSA44(), k.key)
 		if err != nil {
 			return nil, fmt.Errorf("verifier key %q: type 0x06 needs a %d-byte ML-DSA-44 key: %w", s, mldsa.MLDSA44().PublicKeySize(), err)
@@ -241,7 +221,7 @@ func ParseLogKey(s string) (note.Verifier, error) {
 	}
 	if v == nil {
 		var err error
-		if v, err = tlog.NewNoteVerifier(k.name, pub); err != nil {
+		if v, err = NewNoteVerifier(k.name, pub); err != nil {
 			return nil, fmt.Errorf("verifier key %q: %w", s, err)
 		}
 	}
@@ -255,22 +235,22 @@ func ParseLogKey(s string) (note.Verifier, error) {
 // type 0x01 for Ed25519, type 0x02 (DER SPKI) for ECDSA, type 0x06 for
 // ML-DSA-44.
 func LogKey(name string, pub any) (string, error) {
-	hash, err := tlog.NoteKeyHash(name, pub)
+	hash, err := NoteKeyHash(name, pub)
 	if err != nil {
 		return "", err
 	}
 	var raw []byte
 	switch k := pub.(type) {
 	case ed25519.PublicKey:
-		raw = append([]byte{typeEd25519}, k...)
+		raw = append([]byte{sigTypeEd25519}, k...)
 	case *ecdsa.PublicKey:
 		der, err := x509.MarshalPKIXPublicKey(k)
 		if err != nil {
 			return "", err
 		}
-		raw = append([]byte{typeECDSA}, der...)
+		raw = append([]byte{sigTypeECDSA}, der...)
 	case *mldsa.PublicKey:
-		raw = append([]byte{typeMLDSA44}, k.Bytes()...)
+		raw = append([]byte{sigTypeMLDSA44}, k.Bytes()...)
 	default:
 		return "", fmt.Errorf("unsupported log key type %T", pub)
 	}
@@ -280,7 +260,7 @@ func LogKey(name string, pub any) (string, error) {
 // CTLogKey formats the type 0x05 verifier key of a static-ct-api log's
 // checkpoints (RFC 6962 tree head signatures; name is the origin).
 func CTLogKey(name string, pub any) (string, error) {
-	v, err := ct.NewNoteVerifier(name, pub)
+	v, err := NewRFC6962NoteVerifier(name, pub)
 	if err != nil {
 		return "", err
 	}
@@ -288,15 +268,15 @@ func CTLogKey(name string, pub any) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	raw := append([]byte{typeRFC6962}, der...)
+	raw := append([]byte{sigTypeRFC6962}, der...)
 	return fmt.Sprintf("%s+%08x+%s", name, v.KeyHash(), base64.StdEncoding.EncodeToString(raw)), nil
 }
 
 // WitnessKey formats the type 0x04 verifier key of a witness.
 func WitnessKey(name string, pub ed25519.PublicKey) (string, error) {
-	if !validName(name) {
+	if !ValidNoteName(name) {
 		return "", fmt.Errorf("invalid witness name %q", name)
 	}
-	raw := append([]byte{typeCosignature}, pub...)
+	raw := append([]byte{sigTypeCosignature}, pub...)
 	return fmt.Sprintf("%s+%08x+%s", name, cosignatureKeyHash(name, pub), base64.StdEncoding.EncodeToString(raw)), nil
 }
