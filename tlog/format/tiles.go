@@ -83,7 +83,7 @@ func ParseStaticCTTilePath(p string) (bundle bool, level, index uint64, width ui
 
 func parseTilePath(p, bundleDir string) (bundle bool, level, index uint64, width uint8, err error) {
 	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrTilePath, p, why) }
-	rest := p
+	var rest string
 	if r, ok := strings.CutPrefix(p, bundleDir); ok {
 		bundle, rest = true, r
 	} else {
