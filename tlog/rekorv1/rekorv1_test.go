@@ -652,6 +652,12 @@ var bindCases = []string{
 	``,
 	`  `,
 	`{}`,
+	// Long strings with few escapes, which unquoteValid copies run by run.
+	`{"spec":{"e":"` + strings.Repeat("x", 200) + `\"\\\/\b\f\n\r\t\"` + strings.Repeat("y", 900) + `"}}`,
+	`{"spec":{"e":"` + strings.Repeat("x", 200) + `\"\u00e9\ud83d\ude00\ud800\"` + strings.Repeat("y", 900) + `"}}`,
+	`{"spec":{"e":"` + strings.Repeat("x", 200) + "\"ÿ\"" + strings.Repeat("y", 900) + `"}}`,
+	`{"spec":{"e":"` + strings.Repeat(`\"`, 200) + strings.Repeat("y", 900) + `\\"}}`,
+	`{"spec":{"e":"` + strings.Repeat("y", 900) + `\\"}}`,
 }
 
 func TestBindProposedEntry(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 var apiVersionRE = regexp.MustCompile(apiVersionPattern)
@@ -219,11 +220,43 @@ func walkValidString(b []byte) (string, []byte) {
 		}
 		end++
 	}
-	// The error can only report invalid UTF-8, which encoding/json also
-	// replaces with U+FFFD without complaint.
-	s, _ := jsontext.AppendUnquote(nil, b[:end+1])
-	return string(s), b[end+1:]
+	return unquoteValid(b[:end+1]), b[end+1:]
 }
+
+// unquoteValid unquotes a valid JSON string literal as encoding/json does.
+// Strings of valid UTF-8 with few escapes, all of one character after the
+// backslash (\" and the like: how one JSON document is quoted inside
+// another), are unquoted by copying the runs between backslashes; any
+// other string by jsontext.AppendUnquote, the function encoding/json uses,
+// whose error can only report invalid UTF-8 (or a lone surrogate), which
+// encoding/json replaces with U+FFFD without complaint.
+func unquoteValid(lit []byte) string {
+	content := lit[1 : len(lit)-1]
+	if bytes.Count(content, []byte{'\\'}) <= len(content)/64 && utf8.Valid(content) {
+		var sb strings.Builder
+		sb.Grow(len(content))
+		for {
+			i := bytes.IndexByte(content, '\\')
+			if i < 0 {
+				sb.Write(content)
+				return sb.String()
+			}
+			sb.Write(content[:i])
+			c := singleEscapes[content[i+1]]
+			if c == 0 { // \uXXXX
+				break
+			}
+			sb.WriteByte(c)
+			content = content[i+2:]
+		}
+	}
+	s, _ := jsontext.AppendUnquote(nil, lit)
+	return string(s)
+}
+
+// singleEscapes are JSON's escape sequences of one character after the
+// backslash, and what they stand for.
+var singleEscapes = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
 func skipJSONSpace(b []byte) []byte {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r') {
