@@ -74,12 +74,18 @@ type preparedEnvelope struct {
 	digest  [sha256.Size]byte
 	sigs    [][]byte
 	err     error // the decoding error verifyOne reports, if any
+	// stdErr is why the payload is not standard base64 (it may still be
+	// URL-safe base64), for the intoto kinds, which decode it again
+	// strictly after verifying: they use payload unless stdErr is set.
+	stdErr error
 }
 
 func prepareEnvelope(env *envelope) *preparedEnvelope {
 	p := &preparedEnvelope{env: env}
-	if p.payload, p.err = dsseB64Decode(env.Payload); p.err != nil {
-		return p
+	if p.payload, p.stdErr = base64.StdEncoding.DecodeString(env.Payload); p.stdErr != nil {
+		if p.payload, p.err = dsseB64Decode(env.Payload); p.err != nil {
+			return p
+		}
 	}
 	p.msg = format.PAE(env.PayloadType, p.payload)
 	p.digest = sha256.Sum256(p.msg)
@@ -250,7 +256,8 @@ func (e *dsseV001) unmarshal(spec any, lim limits) error {
 
 	e.verifiers = req.verifiers
 	e.envelope = *req.envelope
-	if err := json.Unmarshal([]byte(e.envelope), &e.env); err != nil {
+	envelopeBytes := []byte(e.envelope) // decoded, then hashed
+	if err := json.Unmarshal(envelopeBytes, &e.env); err != nil {
 		return invalid(err)
 	}
 	if len(e.env.Signatures) == 0 {
@@ -263,7 +270,7 @@ func (e *dsseV001) unmarshal(spec any, lim limits) error {
 		return invalid(err)
 	}
 	payloadHash256 := sha256.Sum256(e.payload)
-	envelopeHash256 := sha256.Sum256([]byte(e.envelope))
+	envelopeHash256 := sha256.Sum256(envelopeBytes)
 	e.payloadH = hex.EncodeToString(payloadHash256[:])
 	e.envelopeH = hex.EncodeToString(envelopeHash256[:])
 	return nil

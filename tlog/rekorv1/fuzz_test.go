@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -115,4 +116,40 @@ func FuzzSearchKeys(f *testing.F) {
 			}
 		}
 	})
+}
+
+// bindReference is what bindProposedEntry must equal: Rekor's binding,
+// json.Decoder with UseNumber.
+func bindReference(body []byte) (*targetedProposedEntry, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var pe targetedProposedEntry
+	if err := dec.Decode(&pe); err != nil {
+		return nil, err
+	}
+	return &pe, nil
+}
+
+// checkBind compares bindProposedEntry with bindReference on body.
+func checkBind(t *testing.T, body []byte) {
+	t.Helper()
+	want, wantErr := bindReference(body)
+	got, err := bindProposedEntry(body)
+	if (err == nil) != (wantErr == nil) {
+		t.Fatalf("bind(%q): error %v, encoding/json: %v", body, err, wantErr)
+	}
+	if err == nil && !reflect.DeepEqual(got, want) {
+		t.Fatalf("bind(%q) =\n%#v, encoding/json gives\n%#v", body, got, want)
+	}
+}
+
+// FuzzBindProposedEntry checks the fast request binding against
+// encoding/json's: the same kind, apiVersion and spec value for every body
+// that binds, and an error for every body that does not.
+func FuzzBindProposedEntry(f *testing.F) {
+	addVectorSeeds(f)
+	for _, s := range bindCases {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(checkBind)
 }

@@ -20,7 +20,6 @@ package rekorv1
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -36,6 +35,7 @@ type intotoV001 struct {
 	keyPEM      []byte // nil when publicKey was absent
 	key         *publicKey
 	env         envelope
+	payload     []byte // env.Payload decoded, once verified
 }
 
 func (e *intotoV001) unmarshal(spec any, lim limits) error {
@@ -91,7 +91,8 @@ func (e *intotoV001) unmarshal(spec any, lim limits) error {
 	if err := checkVerifierKey(pub); err != nil {
 		return invalid(err)
 	}
-	if err := json.Unmarshal([]byte(e.envelope), &e.env); err != nil {
+	envelopeBytes := []byte(e.envelope) // decoded, then hashed
+	if err := json.Unmarshal(envelopeBytes, &e.env); err != nil {
 		return invalid(err)
 	}
 	if err := lim.checkEnvelope(len(e.env.Signatures), 1, len(e.env.Payload)); err != nil {
@@ -105,15 +106,17 @@ func (e *intotoV001) unmarshal(spec any, lim limits) error {
 	}
 	// sigstore's DSSE verifier wrapper passes the key, so signatures with a
 	// keyid other than the key's SSH fingerprint are not tried.
-	if _, err := prepareEnvelope(&e.env).verifyOne(pub, sshKeyID(pub)); err != nil {
+	prepared := prepareEnvelope(&e.env)
+	if _, err := prepared.verifyOne(pub, sshKeyID(pub)); err != nil {
 		return invalid(err)
 	}
-	payload, err := base64.StdEncoding.DecodeString(e.env.Payload)
-	if err != nil {
-		return invalid(err)
+	// Rekor decodes the payload again, as standard base64 only.
+	if prepared.stdErr != nil {
+		return invalid(prepared.stdErr)
 	}
-	ph := sha256.Sum256(payload)
-	eh := sha256.Sum256([]byte(e.envelope))
+	e.payload = prepared.payload
+	ph := sha256.Sum256(e.payload)
+	eh := sha256.Sum256(envelopeBytes)
 	e.payloadHash = sha256Hash(hex.EncodeToString(ph[:]))
 	e.hash = sha256Hash(hex.EncodeToString(eh[:]))
 	return nil
@@ -165,19 +168,16 @@ func (e *intotoV001) indexKeys() []string {
 	if e.env.PayloadType != inTotoPayloadType {
 		return keys
 	}
-	payload, err := base64.StdEncoding.DecodeString(e.env.Payload)
+	subjects, err := statementSubjectKeys(e.payload)
 	if err != nil {
 		return keys
 	}
-	subjects, err := statementSubjectKeys(payload)
-	if err != nil {
-		return keys
-	}
-	return append(append(keys, subjects...), provenanceMaterialKeys(payload)...)
+	return append(append(keys, subjects...), provenanceMaterialKeys(e.payload)...)
 }
 
 type intotoV002 struct {
 	payload     []byte // the envelope's payload field: base64 text
+	decoded     []byte // payload decoded, once verified
 	payloadType *string
 	sigs        []intotoV002Signature
 	hash        *hashObject // client-supplied, kept as is
@@ -236,14 +236,16 @@ func (e *intotoV002) unmarshal(spec any, lim limits) error {
 	if err := e.checkLimits(lim); err != nil {
 		return invalid(err)
 	}
-	if err := e.verify(); err != nil {
+	prepared, err := e.verify()
+	if err != nil {
 		return invalid(err)
 	}
-	payload, err := base64.StdEncoding.DecodeString(string(e.payload))
-	if err != nil {
-		return invalidf("could not decode envelope payload: %w", err)
+	// Rekor decodes the payload again, as standard base64 only.
+	if prepared.stdErr != nil {
+		return invalidf("could not decode envelope payload: %w", prepared.stdErr)
 	}
-	h := sha256.Sum256(payload)
+	e.decoded = prepared.payload
+	h := sha256.Sum256(e.decoded)
 	e.payloadHash = sha256Hash(hex.EncodeToString(h[:]))
 	return nil
 }
@@ -319,8 +321,9 @@ func (e *intotoV002) checkLimits(lim limits) error {
 }
 
 // verify requires every signature to be verified by one of the submitted
-// keys; unlike dsse, every key is tried and must verify one signature.
-func (e *intotoV002) verify() error {
+// keys; unlike dsse, every key is tried and must verify one signature. It
+// returns the envelope as verified.
+func (e *intotoV002) verify() (*preparedEnvelope, error) {
 	env := envelope{Payload: string(e.payload), PayloadType: *e.payloadType}
 	for _, s := range e.sigs {
 		env.Signatures = append(env.Signatures, envelopeSignature{KeyID: s.Keyid, Sig: string(s.Sig)})
@@ -335,23 +338,23 @@ func (e *intotoV002) verify() error {
 	}
 	keys, keyErrs := parseVerifierKeys(raws)
 	if err := checkVerifyCost(keys, len(e.sigs)); err != nil {
-		return err
+		return nil, err
 	}
 	prepared := prepareEnvelope(&env)
 	for i, key := range keys {
 		if keyErrs[i] != nil {
-			return keyErrs[i]
+			return nil, keyErrs[i]
 		}
 		accepted, err := prepared.verifyOne(key.cryptoKey(), "")
 		if err != nil {
-			return fmt.Errorf("could not verify envelope: %w", err)
+			return nil, fmt.Errorf("could not verify envelope: %w", err)
 		}
 		delete(pending, accepted.Sig)
 	}
 	if len(pending) > 0 {
-		return errors.New("all signatures must have a key that verifies it")
+		return nil, errors.New("all signatures must have a key that verifies it")
 	}
-	return nil
+	return prepared, nil
 }
 
 func (e *intotoV002) insertable() error {
@@ -417,15 +420,11 @@ func (e *intotoV002) indexKeys() []string {
 	if *e.payloadType != inTotoPayloadType {
 		return keys
 	}
-	payload, err := base64.StdEncoding.DecodeString(string(e.payload))
+	subjects, err := statementSubjectKeys(e.decoded)
 	if err != nil {
 		return nil
 	}
-	subjects, err := statementSubjectKeys(payload)
-	if err != nil {
-		return nil
-	}
-	return append(append(keys, subjects...), provenanceMaterialKeys(payload)...)
+	return append(append(keys, subjects...), provenanceMaterialKeys(e.decoded)...)
 }
 
 // statementSubjectKeys returns the "alg:digest" keys of a statement's

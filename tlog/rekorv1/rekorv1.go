@@ -17,6 +17,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"encoding/json/jsontext"
+	jsonv2 "encoding/json/v2"
 	"errors"
 	"fmt"
 	"io"
@@ -264,15 +266,9 @@ type kindImpl interface {
 // decodeProposedEntry performs the request binding: the discriminator and
 // the schema of the kind's envelope (apiVersion and spec are required).
 func decodeProposedEntry(body []byte) (*targetedProposedEntry, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var pe targetedProposedEntry
-	if err := dec.Decode(&pe); err != nil {
-		if errors.Is(err, io.EOF) { // nothing but JSON whitespace
-			return nil, schemaInvalid("proposedEntry in body is required")
-		}
-		// Rekor serves these as 500s; they are the client's mistake.
-		return nil, &InputError{Code: http.StatusBadRequest, Message: err.Error(), Err: err}
+	pe, err := bindProposedEntry(body)
+	if err != nil {
+		return nil, err
 	}
 	if pe.Kind == "" {
 		return nil, schemaInvalid("kind in body is required")
@@ -293,7 +289,48 @@ func decodeProposedEntry(body []byte) (*targetedProposedEntry, error) {
 	if pe.Spec == nil {
 		return nil, schemaInvalid(requiredMsg("spec"))
 	}
+	return pe, nil
+}
+
+// bindProposedEntry decodes the first JSON value of body into a
+// targetedProposedEntry exactly as Rekor's json.Decoder with UseNumber does,
+// at a fraction of the cost: one pass validates the whole value and binds
+// kind and apiVersion (jsontext reads body in place, where json.Decoder
+// copies it into a growing buffer), and decodeValidJSON converts the spec
+// without validating it again. An envelope string of a megabyte is thus
+// scanned once here instead of three times. Bodies that do not bind are
+// decoded again by json.Decoder, for its exact error text.
+func bindProposedEntry(body []byte) (*targetedProposedEntry, error) {
+	opts := json.DefaultOptionsV1() // what json.Decoder uses
+	var bound struct {
+		Kind       string     `json:"kind"`
+		APIVersion *string    `json:"apiVersion"`
+		Spec       validValue `json:"spec"`
+	}
+	if jsonv2.UnmarshalDecode(jsontext.NewDecoder(bytes.NewBuffer(body), opts), &bound, opts) == nil {
+		return &targetedProposedEntry{Kind: bound.Kind, APIVersion: bound.APIVersion, Spec: bound.Spec.v}, nil
+	}
+
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var pe targetedProposedEntry
+	if err := dec.Decode(&pe); err != nil {
+		if errors.Is(err, io.EOF) { // nothing but JSON whitespace
+			return nil, schemaInvalid("proposedEntry in body is required")
+		}
+		// Rekor serves these as 500s; they are the client's mistake.
+		return nil, &InputError{Code: http.StatusBadRequest, Message: err.Error(), Err: err}
+	}
 	return &pe, nil
+}
+
+// validValue is a JSON value that encoding/json has already validated,
+// decoded with decodeValidJSON.
+type validValue struct{ v any }
+
+func (vv *validValue) UnmarshalJSON(b []byte) error {
+	vv.v = decodeValidJSON(b) // copies what it keeps, as it must
+	return nil
 }
 
 // canonicalEntry is the JSON Rekor marshals before canonicalising: the

@@ -627,3 +627,80 @@ func TestSearchKeys(t *testing.T) {
 		t.Errorf("key query %q not in index keys %q (%v)", sets, e.IndexKeys, err)
 	}
 }
+
+// bindCases are request bodies whose binding is easy to get wrong: escapes
+// next to quotes, runs of backslashes, invalid UTF-8 and surrogates,
+// duplicate and differently-cased names, nulls, numbers, white space,
+// trailing data.
+var bindCases = []string{
+	`{"kind":"dsse","apiVersion":"0.0.1","spec":{"proposedContent":{"envelope":"{\"payload\":\"YQ==\"}","verifiers":["a",""]}}}`,
+	`{"kind":"intoto","apiVersion":"0.0.1","spec":{"content":{"envelope":"a\\\"b\\\\","hash":{"algorithm":"sha256"}}}} trailing`,
+	`{"kind":"x","spec":{"a":"\\\\\\\\\"\\","b":"\"","c":"\\\\"}}`,
+	"{\"spec\":{\"s\":\"a\xffb\\ud800c\\udc00\\ud83d\\ude00\\u0000\xed\xa0\x80\",\"\xff\":1}}",
+	`{"spec":{"a":{"x":1},"a":{"y":2},"b":[1,{}],"b":[]}}`,
+	`{"spec":{"x":1},"Spec":{"y":2}}`,
+	`{"spec":{"x":1},"spec":null}`,
+	`{"SPEC":[true,false,null,-0.5e+10,1E3,0,"",[],{}]}`,
+	" \t\r\n{ \"kind\" : \"a\" , \"spec\" : { \"a\" : [ 1 , 2 ] , \"b\" : { } } } \n",
+	`{"kind":"a","apiVersion":null,"spec":"text"}`,
+	`{"kind":"a","spec":12.5}`,
+	`{"kind":5,"spec":{}}`,
+	`{"kind":"a","spec":{"a":1}`,
+	`{"spec":{"cont\u0065nt":{"\u0065nvelope":"\u00e9\n\t\/"}}}`,
+	`{"kind":"a","k\u0131nd":"b","\u212aind":"c","spec":{}}`,
+	`[1,2]`,
+	`"just a string"`,
+	`null`,
+	``,
+	`  `,
+	`{}`,
+	// Long strings with few escapes, which unquoteValid copies run by run.
+	`{"spec":{"e":"` + strings.Repeat("x", 200) + `\"\\\/\b\f\n\r\t\"` + strings.Repeat("y", 900) + `"}}`,
+	`{"spec":{"e":"` + strings.Repeat("x", 200) + `\"\u00e9\ud83d\ude00\ud800\"` + strings.Repeat("y", 900) + `"}}`,
+	`{"spec":{"e":"` + strings.Repeat("x", 200) + "\"ÿ\"" + strings.Repeat("y", 900) + `"}}`,
+	`{"spec":{"e":"` + strings.Repeat(`\"`, 200) + strings.Repeat("y", 900) + `\\"}}`,
+	`{"spec":{"e":"` + strings.Repeat("y", 900) + `\\"}}`,
+}
+
+func TestBindProposedEntry(t *testing.T) {
+	for _, s := range bindCases {
+		checkBind(t, []byte(s))
+	}
+}
+
+// TestURLSafePayload: an envelope whose payload is URL-safe base64 verifies
+// (securesystemslib accepts both alphabets), then dsse logs it while the
+// intoto kinds, which decode the payload again as standard base64 only,
+// refuse it, as Rekor does.
+func TestURLSafePayload(t *testing.T) {
+	payload := []byte{0xfb, 0xff, 0xbf, 'a'} // "+/+/YQ==" in standard base64
+	key := newTestKey(t, "p256")
+	sig := base64.StdEncoding.EncodeToString(key.signMessage(t, pae(inToto, payload)))
+	env, err := json.Marshal(envelope{PayloadType: inToto, Payload: base64.URLEncoding.EncodeToString(payload),
+		Signatures: []envelopeSignature{{Sig: sig}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	e, err := Canonicalize(body(t, dsseRequest(t, string(env), key.pem)), DefaultOptions())
+	if err != nil {
+		t.Fatalf("dsse: %v", err)
+	}
+	ph := sha256.Sum256(payload)
+	if !strings.Contains(string(e.Canonical), hex.EncodeToString(ph[:])) {
+		t.Errorf("dsse: the canonical entry %s lacks the payload's hash", e.Canonical)
+	}
+
+	const v1Want = "error processing entry: illegal base64 data at input byte 0"
+	if _, err := Canonicalize(body(t, intotoV1Request(string(env), key.pem)), DefaultOptions()); err == nil || err.Error() != v1Want {
+		t.Errorf("intoto 0.0.1: %v, want %q", err, v1Want)
+	}
+
+	req := intotoV2Request(t, inToto, payload, key)
+	envelopeField := req["spec"].(map[string]any)["content"].(map[string]any)["envelope"].(map[string]any)
+	envelopeField["payload"] = base64.StdEncoding.EncodeToString([]byte(base64.URLEncoding.EncodeToString(payload)))
+	const v2Want = "error processing entry: could not decode envelope payload: illegal base64 data at input byte 0"
+	if _, err := Canonicalize(body(t, req), DefaultOptions()); err == nil || err.Error() != v2Want {
+		t.Errorf("intoto 0.0.2: %v, want %q", err, v2Want)
+	}
+}

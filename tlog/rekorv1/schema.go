@@ -8,11 +8,15 @@ package rekorv1
 // including the way nested models prefix field names onto them.
 
 import (
+	"bytes"
 	"encoding/base64"
+	"encoding/json"
+	"encoding/json/jsontext"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 var apiVersionRE = regexp.MustCompile(apiVersionPattern)
@@ -136,4 +140,127 @@ func decodeStdBase64(s, what string) ([]byte, error) {
 		return nil, invalidf("failed parsing base64 data for %s: %w", what, err)
 	}
 	return b, nil
+}
+
+// decodeValidJSON converts one JSON value into what encoding/json's
+// Unmarshal into an any gives with UseNumber: map[string]any (the last of
+// duplicate names wins), []any, string, json.Number, bool or nil. The
+// value must be valid JSON, as jsontext has already checked with
+// encoding/json's options (invalid UTF-8 allowed): this only walks it,
+// finding the end of each string with bytes.IndexByte, and unquotes
+// strings with the function encoding/json itself uses.
+func decodeValidJSON(b []byte) any {
+	v, _ := walkValidJSON(b)
+	return v
+}
+
+// walkValidJSON decodes the value at the start of b (after any white
+// space) and returns it with the rest of b.
+func walkValidJSON(b []byte) (any, []byte) {
+	b = skipJSONSpace(b)
+	switch b[0] {
+	case '{':
+		m := make(map[string]any)
+		if b = skipJSONSpace(b[1:]); b[0] == '}' {
+			return m, b[1:]
+		}
+		for {
+			var name string
+			name, b = walkValidString(b)
+			b = skipJSONSpace(b)[1:] // the colon
+			m[name], b = walkValidJSON(b)
+			if b = skipJSONSpace(b); b[0] == '}' {
+				return m, b[1:]
+			}
+			b = skipJSONSpace(b[1:]) // the comma
+		}
+	case '[':
+		list := []any{}
+		if b = skipJSONSpace(b[1:]); b[0] == ']' {
+			return list, b[1:]
+		}
+		for {
+			var v any
+			v, b = walkValidJSON(b)
+			list = append(list, v)
+			if b = skipJSONSpace(b); b[0] == ']' {
+				return list, b[1:]
+			}
+			b = b[1:] // the comma
+		}
+	case '"':
+		return walkValidString(b)
+	case 't':
+		return true, b[len("true"):]
+	case 'f':
+		return false, b[len("false"):]
+	case 'n':
+		return nil, b[len("null"):]
+	}
+	n := 0
+	for n < len(b) && strings.IndexByte("+-.0123456789Ee", b[n]) >= 0 {
+		n++
+	}
+	return json.Number(b[:n]), b[n:]
+}
+
+// walkValidString unquotes the valid JSON string at the start of b. The
+// closing quote is the first one preceded by an even number of
+// backslashes; each backslash is counted at most once.
+func walkValidString(b []byte) (string, []byte) {
+	end := 1
+	for {
+		end += bytes.IndexByte(b[end:], '"')
+		escapes := 0
+		for b[end-1-escapes] == '\\' {
+			escapes++
+		}
+		if escapes%2 == 0 {
+			break
+		}
+		end++
+	}
+	return unquoteValid(b[:end+1]), b[end+1:]
+}
+
+// unquoteValid unquotes a valid JSON string literal as encoding/json does.
+// Strings of valid UTF-8 with few escapes, all of one character after the
+// backslash (\" and the like: how one JSON document is quoted inside
+// another), are unquoted by copying the runs between backslashes; any
+// other string by jsontext.AppendUnquote, the function encoding/json uses,
+// whose error can only report invalid UTF-8 (or a lone surrogate), which
+// encoding/json replaces with U+FFFD without complaint.
+func unquoteValid(lit []byte) string {
+	content := lit[1 : len(lit)-1]
+	if bytes.Count(content, []byte{'\\'}) <= len(content)/64 && utf8.Valid(content) {
+		var sb strings.Builder
+		sb.Grow(len(content))
+		for {
+			i := bytes.IndexByte(content, '\\')
+			if i < 0 {
+				sb.Write(content)
+				return sb.String()
+			}
+			sb.Write(content[:i])
+			c := singleEscapes[content[i+1]]
+			if c == 0 { // \uXXXX
+				break
+			}
+			sb.WriteByte(c)
+			content = content[i+2:]
+		}
+	}
+	s, _ := jsontext.AppendUnquote(nil, lit)
+	return string(s)
+}
+
+// singleEscapes are JSON's escape sequences of one character after the
+// backslash, and what they stand for.
+var singleEscapes = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
+
+func skipJSONSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r') {
+		b = b[1:]
+	}
+	return b
 }
