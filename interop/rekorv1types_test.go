@@ -7,7 +7,9 @@ package interop
 // accepts, produce byte-identical canonical leaves and the same index keys,
 // and reject with the same status and message.
 //
-// REKORV1_SEED fixes the random seed; REKORV1_CASES scales the case count.
+// The cases come from a fixed seed; REKORV1_SEED=N replays another,
+// REKORV1_SEED=random explores (the seed is logged); REKORV1_CASES scales
+// the case count.
 
 import (
 	"bytes"
