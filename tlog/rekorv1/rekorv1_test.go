@@ -675,7 +675,7 @@ func TestBindProposedEntry(t *testing.T) {
 func TestURLSafePayload(t *testing.T) {
 	payload := []byte{0xfb, 0xff, 0xbf, 'a'} // "+/+/YQ==" in standard base64
 	key := newTestKey(t, "p256")
-	sig := base64.StdEncoding.EncodeToString(key.signMessage(t, pae(inToto, payload)))
+	sig := base64.StdEncoding.EncodeToString(key.signMessage(t, format.PAE(inToto, payload)))
 	env, err := json.Marshal(envelope{PayloadType: inToto, Payload: base64.URLEncoding.EncodeToString(payload),
 		Signatures: []envelopeSignature{{Sig: sig}}})
 	if err != nil {
