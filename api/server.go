@@ -243,6 +243,9 @@ func (s *LogService) routes(ctx context.Context) error {
 			return fmt.Errorf("log %s: kind %q is not implemented", sl.cfg.Name, sl.cfg.Kind)
 		}
 	}
+	if err := s.mountConsole(s.mux); err != nil {
+		return err
+	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	if s.cfg.Listen.Metrics == "" {
 		s.mux.Handle("GET /metrics", s.MetricsHandler())
