@@ -557,17 +557,16 @@ func (c *console) serveStats(w http.ResponseWriter, r *http.Request) {
 		}
 		return cps[i].Time.UTC().Truncate(time.Hour), true
 	}
-	prev := uint64(0)
-	if len(cps) > 0 && cps[0].Size > 0 {
-		prev = cps[0].Size // entries before the window's first checkpoint are not counted
-	}
+	// Each batch stores its checkpoint: the entries a checkpoint adds were
+	// integrated in its hour (those before the window's first checkpoint
+	// are counted in its hour too).
 	hours := map[time.Time]uint64{}
-	for _, cp := range cps[min(1, len(cps)):] {
-		hours[cp.Time.UTC().Truncate(time.Hour)] += cp.Size - prev
-		prev = cp.Size
-	}
-	if len(cps) == 1 {
-		hours[cps[0].Time.UTC().Truncate(time.Hour)] += cps[0].Size
+	prev := cps0(latest)
+	for _, cp := range cps {
+		if cp.Size > prev {
+			hours[cp.Time.UTC().Truncate(time.Hour)] += cp.Size - prev
+			prev = cp.Size
+		}
 	}
 	for h, n := range hours {
 		st.Hours = append(st.Hours, consoleCount{Hour: h, Entries: n})
@@ -601,6 +600,14 @@ func (c *console) serveStats(w http.ResponseWriter, r *http.Request) {
 		return strings.Compare(a.Issuer, b.Issuer)
 	})
 	writeJSON(w, http.StatusOK, st)
+}
+
+// cps0 is the first entry the history window covers.
+func cps0(latest *tlog.Checkpoint) uint64 {
+	if latest.Size > consoleHistoryWindow {
+		return latest.Size - consoleHistoryWindow
+	}
+	return 0
 }
 
 func cmpUint(a, b uint64) int {

@@ -81,7 +81,7 @@ func artifactDir(t *testing.T) string {
 // with HALLMARK_UPDATE_DOCS=1, as docs/images/name.png too.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
@@ -238,6 +238,9 @@ func TestConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := logURL + "/console/"
+	if banner, _ := os.ReadFile(d.file("dev.log")); !strings.Contains(string(banner), "Auditor console   "+base) {
+		t.Errorf("hallmark dev's banner does not name the console at %s:\n%s", base, banner)
+	}
 
 	t.Run("search", func(t *testing.T) {
 		count, entry := searchCount(t, ctx, base, "sha256:"+firstHash)
