@@ -162,7 +162,7 @@ func (c *console) serveLogs(w http.ResponseWriter, r *http.Request) {
 
 // consoleSearchable reports whether entries of a log kind carry search
 // keys (artifact hash, public key, identity).
-func consoleSearchable(kind string) bool { return kind == "rekor-v1" }
+func consoleSearchable(kind string) bool { return kind == "rekor-v1" || kind == "rekor-v2" }
 
 func (c *console) logNamed(name string) (*servedLog, error) {
 	for _, sl := range c.logs {
