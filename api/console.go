@@ -27,6 +27,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/hallmark-dev/hallmark/api/clientconfig"
+	"github.com/hallmark-dev/hallmark/audit"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/ct"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1"
@@ -43,8 +44,8 @@ const (
 	// consoleMaxResults caps one console search's results, over all logs.
 	consoleMaxResults = 1000
 	// consoleMaxDetails caps the results a search decodes (time, identity)
-	// for an identity page.
-	consoleMaxDetails = 100
+	// for the search and identity pages: each is an entry read.
+	consoleMaxDetails = 25
 	// consoleMaxCheckpoints caps the checkpoints one history request
 	// returns, newest first.
 	consoleMaxCheckpoints = 200
@@ -226,6 +227,11 @@ func (c *console) entry(ctx context.Context, sl *servedLog, index uint64) (*cons
 	if err != nil {
 		return nil, err
 	}
+	return c.entryIn(ctx, sl, index, cp)
+}
+
+// entryIn reads and decodes the entry at index of sl, in the tree of cp.
+func (c *console) entryIn(ctx context.Context, sl *servedLog, index uint64, cp *tlog.Checkpoint) (*consoleEntry, error) {
 	if index >= cp.Size {
 		return nil, fmt.Errorf("%w: log %s has %d entries, no index %d", tlog.ErrNotFound, sl.cfg.Name, cp.Size, index)
 	}
@@ -443,10 +449,16 @@ func (c *console) search(ctx context.Context, q, typ, only string, details bool)
 			found = found[:min(len(found), limit)]
 		}
 		resp.Searched = append(resp.Searched, sl.cfg.Name)
+		var cp *tlog.Checkpoint
+		if details && len(found) > 0 && len(resp.Results) < consoleMaxDetails {
+			if cp, err = sl.log.Checkpoint(ctx); err != nil {
+				return nil, err
+			}
+		}
 		for _, idx := range found {
 			res := consoleResult{Log: sl.cfg.Name, Kind: sl.cfg.Kind, Index: idx}
 			if details && len(resp.Results) < consoleMaxDetails {
-				if e, err := c.entry(ctx, sl, idx); err == nil {
+				if e, err := c.entryIn(ctx, sl, idx, cp); err == nil {
 					res.IntegratedTime, res.EntryID = e.IntegratedTime, e.EntryID
 					if len(e.Certificates) > 0 {
 						res.Subjects, res.Issuer = e.Certificates[0].SANs, e.Certificates[0].OIDCIssuer
@@ -582,10 +594,8 @@ func (c *console) serveStats(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		issuer := "(no certificate)"
-		if sl.cfg.Kind != "tiles" {
-			if e, err := c.entry(ctx, sl, idx); err == nil && len(e.Certificates) > 0 && e.Certificates[0].OIDCIssuer != "" {
-				issuer = e.Certificates[0].OIDCIssuer
-			}
+		if sl.cfg.Kind == "rekor-v1" || sl.cfg.Kind == "rekor-v2" {
+			issuer = c.issuerOf(ctx, sl, idx, latest.Size)
 		}
 		issuers[[2]string{hour.Format(time.RFC3339), issuer}]++
 	}
@@ -608,6 +618,24 @@ func cps0(latest *tlog.Checkpoint) uint64 {
 		return latest.Size - consoleHistoryWindow
 	}
 	return 0
+}
+
+// issuerOf returns the OIDC issuer of the signing certificate of a Rekor
+// entry, or a label saying why there is none.
+func (c *console) issuerOf(ctx context.Context, sl *servedLog, idx, size uint64) string {
+	data, err := sl.log.EntryAt(ctx, idx, size)
+	if err != nil {
+		return "(unreadable)"
+	}
+	ders, err := entryCertificates(data)
+	if err != nil || len(ders) == 0 {
+		return "(no certificate)"
+	}
+	id, err := audit.CertificateIdentity(ders[0])
+	if err != nil || id.Issuer == "" {
+		return "(no OIDC issuer)"
+	}
+	return id.Issuer
 }
 
 func cmpUint(a, b uint64) int {

@@ -139,7 +139,7 @@ logs:
 			d := sha256.Sum256(fmt.Appendf(nil, "artifact %d", r.IntN(*n)))
 			return []string{c + "search?details=1&q=sha256:" + hex.EncodeToString(d[:])}
 		}},
-		{"search page, email (~244 results, 100 decoded)", func() []string {
+		{"search page, email (~244 results, 25 decoded)", func() []string {
 			k := 1 + 3*r.IntN(4096/3) // keyless signers: i % 3 != 0
 			return []string{c + "search?details=1&q=" + url.QueryEscape(fmt.Sprintf("dev%d@example.com", k))}
 		}},
