@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -455,20 +456,15 @@ func (c *console) search(ctx context.Context, q, typ, only string, details bool)
 				return nil, err
 			}
 		}
+		first := len(resp.Results)
 		for _, idx := range found {
-			res := consoleResult{Log: sl.cfg.Name, Kind: sl.cfg.Kind, Index: idx}
-			if details && len(resp.Results) < consoleMaxDetails {
-				if e, err := c.entryIn(ctx, sl, idx, cp); err == nil {
-					res.IntegratedTime, res.EntryID = e.IntegratedTime, e.EntryID
-					if len(e.Certificates) > 0 {
-						res.Subjects, res.Issuer = e.Certificates[0].SANs, e.Certificates[0].OIDCIssuer
-					}
-				} else if !errors.Is(err, tlog.ErrNotFound) {
-					return nil, err
-				}
-				resp.DetailsLimit = consoleMaxDetails
+			resp.Results = append(resp.Results, consoleResult{Log: sl.cfg.Name, Kind: sl.cfg.Kind, Index: idx})
+		}
+		if details && first < consoleMaxDetails {
+			resp.DetailsLimit = consoleMaxDetails
+			if err := c.details(ctx, sl, cp, resp.Results[first:min(len(resp.Results), consoleMaxDetails)]); err != nil {
+				return nil, err
 			}
-			resp.Results = append(resp.Results, res)
 		}
 		if len(resp.Results) >= consoleMaxResults {
 			resp.Complete = false
@@ -476,6 +472,38 @@ func (c *console) search(ctx context.Context, q, typ, only string, details bool)
 		}
 	}
 	return resp, nil
+}
+
+// consoleDetailReads is how many entries one search reads at once for
+// its details: each read is a database round trip, mostly waiting.
+const consoleDetailReads = 8
+
+// details fills in the time and identity of results, reading their
+// entries consoleDetailReads at a time.
+func (c *console) details(ctx context.Context, sl *servedLog, cp *tlog.Checkpoint, results []consoleResult) error {
+	sem := make(chan struct{}, consoleDetailReads)
+	errs := make([]error, len(results))
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			e, err := c.entryIn(ctx, sl, results[i].Index, cp)
+			if err != nil {
+				if !errors.Is(err, tlog.ErrNotFound) {
+					errs[i] = err
+				}
+				return
+			}
+			results[i].IntegratedTime, results[i].EntryID = e.IntegratedTime, e.EntryID
+			if len(e.Certificates) > 0 {
+				results[i].Subjects, results[i].Issuer = e.Certificates[0].SANs, e.Certificates[0].OIDCIssuer
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // consoleCheckpoint is a stored checkpoint, for the history page.
