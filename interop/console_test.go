@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 
 	"io"
 	"net/http"
@@ -295,6 +296,35 @@ func TestConsole(t *testing.T) {
 		}
 	})
 
+	t.Run("auditor's trust root", func(t *testing.T) {
+		// hallmark dev's trusted_root.json names the Rekor and CT logs,
+		// not the plain tiles log.
+		own, err := os.ReadFile(d.file("trusted_root.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		set := fmt.Sprintf(`localStorage.setItem("hallmark.console.trustedRoot", %q)`, own)
+		if err := chromedp.Do(ctx, chromedp.Navigate(base)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](set)); err != nil {
+			t.Fatal(err)
+		}
+		defer chromedp.Run(ctx, chromedp.Evaluate[any](`localStorage.clear()`))
+		state, text := verdictOf(t, ctx, base+"#/entry/rekor-v1/1", "verdict")
+		if state != "verified" {
+			t.Errorf("rekor-v1 with the auditor's trust root: %s: %s", state, text)
+		}
+		banner, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#trust-banner")))
+		if !strings.Contains(banner, "your own trusted_root.json") {
+			t.Errorf("trust banner: %q", banner)
+		}
+		state, text = verdictOf(t, ctx, base+"#/entry/tiles/0", "verdict")
+		if state != "failed" || !strings.Contains(text, "no signature of the checkpoint is by a log key of the trust root") {
+			t.Errorf("tiles log absent from the auditor's trust root: %s: %s", state, text)
+		}
+	})
+
 	t.Run("tampered inclusion proof fails", func(t *testing.T) {
 		proxy := tamperingProxy(t, logURL, "/proof/inclusion", flipProofHash(t))
 		state, text := verdictOf(t, ctx, proxy+"/console/#/entry/rekor-v1/1", "verdict")
@@ -314,4 +344,32 @@ func TestConsole(t *testing.T) {
 		}
 		screenshot(t, ctx, "console-tampered-checkpoint")
 	})
+}
+
+// TestConsoleInsecureContext opens the console by a host name that is not
+// loopback (mapped to 127.0.0.1 inside Chromium): plain HTTP there is not a
+// secure context, WebCrypto is missing, and the console says so instead of
+// verifying.
+func TestConsoleInsecureContext(t *testing.T) {
+	chromium := chromiumPath(t)
+	p := startLogServer(t, "", logSpec{Name: "main", Kind: "tiles", Path: "/main"})
+	if _, err := appendEntry(context.Background(), p.BaseURL, []byte("an entry")); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(p.BaseURL)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()), chromedp.Flag("host-resolver-rules", "MAP console.test 127.0.0.1"))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancelTab(); cancelAlloc() })
+	base := "http://console.test:" + u.Port() + "/console/"
+	banner, err := pageText(ctx, base, "#crypto-banner")
+	if err != nil || !strings.Contains(banner, "WebCrypto (crypto.subtle) is unavailable: this page is not a secure context") {
+		t.Fatalf("insecure context banner: %q, %v", banner, err)
+	}
+	state, text := verdictOf(t, ctx, base+"#/entry/main/0", "verdict")
+	if state != "failed" || !strings.Contains(text, "Serve the console over HTTPS") {
+		t.Fatalf("entry in an insecure context: %s: %s", state, text)
+	}
 }
