@@ -30,7 +30,7 @@ import (
 	"github.com/hallmark-dev/hallmark/api/clientconfig"
 	"github.com/hallmark-dev/hallmark/audit"
 	"github.com/hallmark-dev/hallmark/tlog"
-	"github.com/hallmark-dev/hallmark/tlog/ct"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1"
 )
 
@@ -74,14 +74,14 @@ func (s *LogService) mountConsole(mux *http.ServeMux) error {
 		l := clientconfig.Log{BaseURL: sl.cfg.URL, PublicKey: sl.key.Public(), Start: start}
 		switch sl.cfg.Kind {
 		case "ct":
-			id, err := ct.LogID(sl.key.Public())
+			id, err := format.LogID(sl.key.Public())
 			if err != nil {
 				return fmt.Errorf("log %s: %w", sl.cfg.Name, err)
 			}
 			c.ctLogIDs[id] = sl.cfg.Name
 			p.CTLogs = append(p.CTLogs, l)
 		case "rekor-v2", "tiles":
-			d, err := tlog.KeyDigest(sl.cfg.CheckpointOrigin(), sl.key.Public())
+			d, err := format.KeyDigest(sl.cfg.CheckpointOrigin(), sl.key.Public())
 			if err != nil {
 				return fmt.Errorf("log %s: %w", sl.cfg.Name, err)
 			}
@@ -248,7 +248,7 @@ func (c *console) entryIn(ctx context.Context, sl *servedLog, index uint64, cp *
 	var ders [][]byte
 	switch sl.cfg.Kind {
 	case "ct":
-		ce, err := ct.ParseTileLeaf(data)
+		ce, err := format.ParseTileLeaf(data)
 		if err != nil {
 			return nil, fmt.Errorf("stored CT entry %d of %s: %w", index, sl.cfg.Name, err)
 		}

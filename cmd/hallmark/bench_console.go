@@ -22,6 +22,7 @@ import (
 	"github.com/hallmark-dev/hallmark/api"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/adopt"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1"
 )
 
@@ -68,7 +69,7 @@ func runBenchConsole(args []string) error {
 	}
 	const hostname = "rekor.bench.example"
 	name := fmt.Sprintf("console-bench-%d", time.Now().UnixNano())
-	signer, err := tlog.NewNoteSigner(hostname, key)
+	signer, err := format.NewNoteSigner(hostname, key)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	rekortilespb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
 
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
 )
 
@@ -43,7 +44,7 @@ logs:
 		t.Fatal(err)
 	}
 	key, _ := tlog.ParsePrivateKey(keyPEM)
-	signer, _ := tlog.NewNoteSigner("v2.example.com", key)
+	signer, _ := format.NewNoteSigner("v2.example.com", key)
 	l, err := tlog.Open(ctx, store, tlog.Config{Name: "v2", Origin: "v2.example.com", Signer: signer, BatchMaxAge: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
