@@ -44,6 +44,7 @@ test-unit:
 	$(GO) test $(GOTESTFLAGS) ./...
 
 test-interop:
+	./scripts/install-chromium.sh
 	cd interop && $(GO) vet ./... && \
 	  HALLMARK_TOOLS_DIR=$(TOOLS_DIR) $(GO) test $(GOTESTFLAGS) -timeout 40m ./...
 

@@ -54,7 +54,7 @@ func (s *rekorV2) create(ctx context.Context, req *rekorv2.CreateEntryRequest) (
 	if err != nil {
 		return nil, err
 	}
-	rc, err := s.log.Append(ctx, tlog.Entry{Data: entry.Canonical, LeafHash: entry.LeafHash()})
+	rc, err := s.log.Append(ctx, tlog.Entry{Data: entry.Canonical, LeafHash: entry.LeafHash(), SearchKeys: entry.IndexKeys()})
 	if err != nil {
 		return nil, err
 	}

@@ -225,6 +225,7 @@ func (s *LogService) routes(ctx context.Context) error {
 				return err
 			}
 			s.mux.HandleFunc("POST "+p+"/api/v2/log/entries", v2.restCreate)
+			s.mux.HandleFunc("POST "+p+"/api/v2/index/retrieve", v2SearchHandler(sl.log, s.cfg.Limits.MaxRequestBytes))
 			// Clients differ on where they read tiles: serve both.
 			s.mux.HandleFunc("GET "+p+"/api/v2/checkpoint", th.checkpoint)
 			s.mux.HandleFunc("GET "+p+"/api/v2/tile/{path...}", th.tile)
@@ -242,6 +243,9 @@ func (s *LogService) routes(ctx context.Context) error {
 		default:
 			return fmt.Errorf("log %s: kind %q is not implemented", sl.cfg.Name, sl.cfg.Kind)
 		}
+	}
+	if err := s.mountConsole(s.mux); err != nil {
+		return err
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	if s.cfg.Listen.Metrics == "" {

@@ -31,8 +31,11 @@ func runBench(args []string) error {
 	if len(args) >= 1 && args[0] == "import" {
 		return runBenchImport(args[1:])
 	}
+	if len(args) >= 1 && args[0] == "console" {
+		return runBenchConsole(args[1:])
+	}
 	if len(args) < 1 || args[0] != "log" {
-		return errors.New("usage: hallmark bench log|rekor|tsa|import [flags]")
+		return errors.New("usage: hallmark bench log|rekor|tsa|import|console [flags]")
 	}
 	fs := flag.NewFlagSet("bench log", flag.ExitOnError)
 	store := benchStoreFlags(fs, "sqlite", "store to measure")

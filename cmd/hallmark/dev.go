@@ -472,6 +472,7 @@ Hallmark is running (state in %[1]s; reused on restart).
   Timestamps        %[4]s/api/v1/timestamp   (RFC 3161)
   OIDC (dev only)   %[5]s  (email)   %[6]s  (GitHub Actions-shaped)
   health/metrics    %[2]s/healthz  %[2]s/metrics   %[4]s/healthz
+  Auditor console   %[2]s/console/   (proofs verified in your browser)
 
 Client configuration:
   %[1]s/trusted_root.json

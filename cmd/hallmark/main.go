@@ -10,8 +10,9 @@
 //	hallmark witness serve|vkey             a C2SP tlog-witness
 //	hallmark adopt trillian [flags]         import a Rekor v1 log from Trillian
 //	hallmark migrate --config FILE          apply database migrations
+//	hallmark index-v2 --config FILE         index the entries already in Rekor v2 logs for search
 //	hallmark keys generate --type T --out F create a log signing key
-//	hallmark bench log|rekor|tsa|import     measure the engine, the write APIs, adopt
+//	hallmark bench log|rekor|tsa|import|console  measure the engine, the write APIs, adopt, the console
 //	hallmark fsck --config FILE [--log N]   verify a log's database end to end
 //	hallmark log rotate open|freeze [flags] rotate a log shard without stopping writes
 //	hallmark log rotate rekor-v1 [flags]    rotate a Rekor v1 log behind its URL (inactive shards)
@@ -36,6 +37,7 @@ func commands() []command {
 		{"signing-config", "write signing_config.json for a deployment", runSigningConfig},
 		{"verify-config", "check a trusted root and signing config against running services", runVerifyConfig},
 		{"migrate", "apply database migrations", runMigrate},
+		{"index-v2", "index the entries already in Rekor v2 logs for search", runIndexV2},
 		{"keys", "generate signing keys", runKeys},
 		{"bench", "benchmark the log engine", runBench},
 		{"adopt", "import an existing Rekor v1 log from its Trillian tree", runAdopt},
