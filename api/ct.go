@@ -35,11 +35,9 @@ type ctHandlers struct {
 	maxBytes int64
 }
 
-func newCTHandlers(sl *servedLog, store tlog.Store, cfg *tlog.ServiceConfig) (*ctHandlers, error) {
-	blobs, ok := store.(tlog.BlobStore)
-	if !ok {
-		return nil, fmt.Errorf("log %s: the store cannot hold CT issuers", sl.cfg.Name)
-	}
+// newCTHandlers builds the CT front end of sl, whose issuer certificates
+// go into blobs (the service's store).
+func newCTHandlers(sl *servedLog, blobs tlog.BlobStore, cfg *tlog.ServiceConfig) (*ctHandlers, error) {
 	pemData, err := os.ReadFile(cfg.Path(sl.cfg.CT.RootsFile))
 	if err != nil {
 		return nil, fmt.Errorf("log %s: couldn't read ct.roots_file: %w", sl.cfg.Name, err)

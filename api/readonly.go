@@ -16,7 +16,7 @@ import (
 // migrations or writing anything (PostgreSQL sessions are read-only), for
 // read-only replicas and `hallmark fsck`. SQLite files are opened as
 // usual: they have no standby to protect.
-func OpenStoreReadOnly(ctx context.Context, cfg *tlog.ServiceConfig) (tlog.Store, error) {
+func OpenStoreReadOnly(ctx context.Context, cfg *tlog.ServiceConfig) (Store, error) {
 	url, err := cfg.DatabaseURL()
 	if err != nil {
 		return nil, err

@@ -25,11 +25,23 @@ import (
 	rekortilespb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
 )
 
+// Store is the store hallmark-log serves from: tlog's core contract with
+// every capability its personalities use (the search index and history
+// for Rekor v1's reads and get-proof-by-hash, blobs for CT issuers, the
+// importer for `hallmark adopt`). Both tlog stores are one.
+type Store interface {
+	tlog.Store
+	tlog.SearchIndex
+	tlog.History
+	tlog.Importer
+	tlog.BlobStore
+}
+
 // LogService is hallmark-log: the store, the logs, and their HTTP and gRPC
 // surfaces.
 type LogService struct {
 	cfg      *tlog.ServiceConfig
-	store    tlog.Store
+	store    Store
 	logs     []*servedLog
 	mux      *http.ServeMux
 	grpc     *grpc.Server
@@ -49,7 +61,7 @@ type servedLog struct {
 }
 
 // OpenStore opens the store the config names.
-func OpenStore(ctx context.Context, cfg *tlog.ServiceConfig) (tlog.Store, error) {
+func OpenStore(ctx context.Context, cfg *tlog.ServiceConfig) (Store, error) {
 	if cfg.ReadOnly {
 		return OpenStoreReadOnly(ctx, cfg)
 	}
@@ -133,6 +145,7 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 			Name: lc.Name, Origin: lc.CheckpointOrigin(), Signer: signer, Verifier: verifier, Framing: framing,
 			BatchMaxSize: lc.Batch.MaxSize, BatchMaxAge: lc.Batch.MaxAge, MaxPending: lc.Batch.MaxPending,
 			CacheBytes: lc.CacheBytes, Metrics: metrics, Logger: logger, OnCheckpoint: onCheckpoint,
+			Index: store, History: store, Importer: store,
 			ReadOnly: cfg.ReadOnly || lc.ReadOnly,
 		})
 		if err != nil {

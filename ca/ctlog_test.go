@@ -48,7 +48,8 @@ func startCTServer(t *testing.T, roots ...*x509.Certificate) *ctServer {
 	t.Cleanup(func() { store.Close() })
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	signer, _ := format.NewRFC6962NoteSigner("ct.test", key)
-	l, err := tlog.Open(ctx, store, tlog.Config{Name: "ct", Origin: "ct.test", Signer: signer, Framing: format.CTDataTiles, BatchMaxAge: time.Millisecond})
+	l, err := tlog.Open(ctx, store, tlog.Config{Name: "ct", Origin: "ct.test", Signer: signer, Framing: format.CTDataTiles, BatchMaxAge: time.Millisecond,
+		Index: store, History: store})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 func TestBlobs(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		ctx := context.Background()
 		s := open(t).(BlobStore)
 		data := []byte("issuer certificate " + t.Name())

@@ -105,7 +105,13 @@ func newDiffer(tb testing.TB) *differ {
 		MaxPathLenZero: true, KeyUsage: x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning}}
 	d.inter = mustCreate(tb, interT, d.root, d.interKey.Public(), rootKey)
 
-	var stores []tlog.Store
+	// Each store with every part of the storage contract.
+	var stores []interface {
+		tlog.Store
+		tlog.SearchIndex
+		tlog.History
+		tlog.Importer
+	}
 	names := []string{"sqlite"}
 	sq, err := tlog.OpenSQLite(ctx, filepath.Join(tb.TempDir(), "diff.db"))
 	if err != nil {
@@ -136,6 +142,7 @@ func newDiffer(tb testing.TB) *differ {
 				tb.Fatal(err)
 			}
 			l, err := tlog.Open(ctx, s, tlog.Config{Name: name, Origin: origin, Signer: signer, Framing: framing,
+				Index: s, History: s, Importer: s,
 				BatchMaxAge: time.Millisecond, Now: func() time.Time { return diffEpoch }})
 			if err != nil {
 				tb.Fatal(err)

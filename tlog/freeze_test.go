@@ -12,7 +12,7 @@ import (
 // TestFreeze is the conformance test of Store.Freeze: a frozen log keeps
 // its size for every writer on the database and stays readable.
 func TestFreeze(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		ctx := context.Background()
 		s := open(t)
 		l := openTestLog(t, s, "frozen", nil)
@@ -56,7 +56,7 @@ func TestFreeze(t *testing.T) {
 // every acknowledged entry is within the size Freeze returns, every other
 // append fails with ErrFrozen, and the size never changes afterwards.
 func TestFreezeWhileWriting(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		ctx := context.Background()
 		writers := []*Log{openTestLog(t, open(t), "busy", nil).Log, openTestLog(t, open(t), "busy", nil).Log}
 		s := open(t)

@@ -219,23 +219,26 @@ func (l *Log) CommitImport(ctx context.Context, p *PreparedImport) (*Checkpoint,
 
 // CommitImportAfter is CommitImport for a batch p that follows another one,
 // prev, still committing: wait must return once prev's CommitImportAfter
-// has returned (nil if prev committed). On a store that can (PostgreSQL),
-// p's transaction first writes its rows that do not depend on the log's
-// state (keys, search keys, whole entry bundles, the checkpoints of its
-// points), then calls wait, and only then takes the log's write lock and
-// does the rest: so consecutive batches write most of their rows at the
-// same time, on two connections, and each commits only after the one
-// before it. Elsewhere, or if p does not start where prev ends, or the two
-// share a deduplication key (which a transaction could then wait for in
-// the other, while the other waits for it), wait is called before the
-// transaction starts. With a nil prev there is nothing to wait for. An
-// error from wait fails the batch, which writes nothing.
+// has returned (nil if prev committed). The log's Importer decides when to
+// call it (see [Importer]): on PostgreSQL, p's transaction first writes its
+// rows that do not depend on the log's state (keys, search keys, whole
+// entry bundles, the checkpoints of its points), then calls wait, and only
+// then takes the log's write lock and does the rest: so consecutive
+// batches write most of their rows at the same time, on two connections,
+// and each commits only after the one before it. On SQLite, or if p does
+// not start where prev ends, or the two share a deduplication key (which a
+// transaction could then wait for in the other, while the other waits for
+// it), wait is called before the transaction starts. With a nil prev there
+// is nothing to wait for. An error from wait fails the batch, which writes
+// nothing.
 func (l *Log) CommitImportAfter(ctx context.Context, p, prev *PreparedImport, wait func() error) (*Checkpoint, error) {
 	b, entries := p.b, p.entries
-	_, early := l.store.(earlyImportRowsStore)
+	if l.cfg.Importer == nil {
+		return nil, fmt.Errorf("log %s: %w", l.cfg.Name, ErrNoImporter)
+	}
 	if prev == nil {
 		wait = func() error { return nil }
-	} else if !early || prev.end() != b.Start || sharesKey(prev.keys, p.keys) {
+	} else if prev.end() != b.Start || sharesKey(prev.keys, p.keys) {
 		if err := wait(); err != nil {
 			return nil, err
 		}
@@ -248,25 +251,18 @@ func (l *Log) CommitImportAfter(ctx context.Context, p, prev *PreparedImport, wa
 		bundles []TileData // every entry bundle the batch writes
 		newCP   *Checkpoint
 	)
-	err := l.store.Commit(ctx, l.cfg.Name, func(tx Tx) error {
-		waited, write, bundles, newCP = 0, nil, nil, nil
-		w := &BatchWrite{Time: b.Time, Keys: p.keys, SearchKeys: p.search, Bundles: p.whole, Checkpoints: p.signed}
-		if early {
-			ew, ok := tx.(earlyImportRowsTx)
-			if !ok {
-				return fmt.Errorf("internal error: %T has no early import rows", tx)
-			}
-			if err := ew.WriteImportRows(w); err != nil {
-				return err
-			}
-			*w = BatchWrite{Time: b.Time}
-			waitStart := time.Now()
-			err := wait()
-			waited = time.Since(waitStart)
-			if err != nil {
-				return err
-			}
-		}
+	timedWait := func() error {
+		waitStart := time.Now()
+		err := wait()
+		waited = time.Since(waitStart)
+		return err
+	}
+	// The rows that do not depend on the log's state: the Importer writes
+	// them, and refuses a key the log has (ErrKeyExists; see below).
+	rows := &BatchWrite{Keys: p.keys, SearchKeys: p.search, Bundles: p.whole, Checkpoints: p.signed}
+	err := l.cfg.Importer.CommitImport(ctx, l.cfg.Name, rows, timedWait, func(tx Tx) error {
+		write, bundles, newCP = nil, nil, nil
+		w := &BatchWrite{Time: b.Time}
 		// We hold the log's write lock from here until the transaction
 		// ends: the size read here cannot change under us.
 		st, err := tx.State()
@@ -275,11 +271,6 @@ func (l *Log) CommitImportAfter(ctx context.Context, p, prev *PreparedImport, wa
 		}
 		if st.Size != b.Start {
 			return fmt.Errorf("%w: the log has %d entries, the import batch starts at %d", ErrImportConflict, st.Size, b.Start)
-		}
-		if !early { // else writing the keys failed with errKeyExists: see below
-			if err := p.checkDuplicates(tx); err != nil {
-				return err
-			}
 		}
 
 		cr, err := rangeFactory.NewRange(0, st.Size, st.Range)
@@ -344,13 +335,13 @@ func (l *Log) CommitImportAfter(ctx context.Context, p, prev *PreparedImport, wa
 		w.State = TreeState{Size: cr.End(), Root: root, Range: cr.Hashes(), Checkpoint: signed}
 		var partial []TileData
 		w.Tiles, partial = tb.result()
-		w.Bundles = slices.SortedFunc(slices.Values(slices.Concat(w.Bundles, partial)), func(a, b TileData) int { return cmp.Compare(a.Index, b.Index) })
+		w.Bundles = slices.SortedFunc(slices.Values(partial), func(a, b TileData) int { return cmp.Compare(a.Index, b.Index) })
 		bundles = slices.Concat(p.whole, partial)
 		write = w
 		return tx.Write(w)
 	})
 	l.metrics.commitLatency.WithLabelValues(l.cfg.Name).Observe((time.Since(start) - waited).Seconds())
-	if errors.Is(err, errKeyExists) || errors.Is(err, errRowExists) {
+	if errors.Is(err, ErrKeyExists) || errors.Is(err, ErrRowExists) {
 		err = l.explainRefusal(ctx, p, err)
 	}
 	if lostLockConflict(err) {
@@ -391,7 +382,7 @@ func (l *Log) explainRefusal(ctx context.Context, p *PreparedImport, refused err
 	if st.Size != p.b.Start {
 		return fmt.Errorf("%w: the log has %d entries, the import batch starts at %d", ErrImportConflict, st.Size, p.b.Start)
 	}
-	if !errors.Is(refused, errKeyExists) {
+	if !errors.Is(refused, ErrKeyExists) {
 		return refused
 	}
 	// A transaction that writes nothing: it always returns an error.

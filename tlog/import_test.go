@@ -30,7 +30,7 @@ func importRuns(from, n int, sizes []int, t0 time.Time) []ImportBatch {
 }
 
 func TestImport(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		ctx := context.Background()
 		l := openTestLog(t, open(t), "imported", nil)
 		t0 := time.Unix(1700000000, 123456789)
@@ -132,7 +132,7 @@ func TestImport(t *testing.T) {
 // TestImportResumesInAnotherProcess imports half, reopens the log (a
 // restart), and continues from the stored size.
 func TestImportResumesInAnotherProcess(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		ctx := context.Background()
 		s := open(t)
 		batches := importRuns(0, 600, []int{7, 250, 1}, time.Unix(1600000000, 0))
@@ -195,7 +195,7 @@ func merge(t *testing.T, batches []ImportBatch, roots map[uint64][]byte) ImportB
 // batch still gets its own signed checkpoint row and its own batch time,
 // as if it had been imported alone.
 func TestImportPoints(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		ctx := context.Background()
 		s := open(t)
 		l := openTestLog(t, s, "points", nil)
@@ -274,7 +274,7 @@ func TestImportPoints(t *testing.T) {
 // instead of waiting forever; one whose whole bundles the log already has
 // fails as a conflict.
 func TestImportAfter(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		ctx := context.Background()
 		s := open(t)
 		l := openTestLog(t, s, "after", nil)

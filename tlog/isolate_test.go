@@ -69,7 +69,7 @@ func TestStoredSearchKey(t *testing.T) {
 // refuses a search key with a NUL, and the refusal is classified as the
 // row's doing, not an outage.
 func TestStoresRefuseRawKeys(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		s := open(t)
 		ctx := context.Background()
 		if err := s.CreateLog(ctx, "raw"); err != nil {
@@ -114,7 +114,7 @@ func TestStoresRefuseRawKeys(t *testing.T) {
 // commits, and searching for each key finds exactly its entry, on both
 // stores; so do imports.
 func TestHostileSearchKeys(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		s := open(t)
 		l := openTestLog(t, s, "hostile", func(c *Config) { c.BatchMaxAge = 50 * time.Millisecond })
 		ctx := context.Background()
@@ -180,7 +180,7 @@ func TestHostileSearchKeys(t *testing.T) {
 // batches holding a NUL search key, or, with outage set, as a store that
 // is down fails.
 type refusingStore struct {
-	Store
+	testStore
 	poison   map[[32]byte]bool
 	outage   atomic.Bool
 	commits  atomic.Int64 // Commit calls
@@ -189,7 +189,7 @@ type refusingStore struct {
 
 func (s *refusingStore) Commit(ctx context.Context, log string, fn func(Tx) error) error {
 	s.commits.Add(1)
-	return s.Store.Commit(ctx, log, func(tx Tx) error { return fn(&refusingTx{Tx: tx, s: s}) })
+	return s.testStore.Commit(ctx, log, func(tx Tx) error { return fn(&refusingTx{Tx: tx, s: s}) })
 }
 
 type refusingTx struct {
@@ -215,10 +215,10 @@ func (t *refusingTx) Write(b *BatchWrite) error {
 // carries, that entry gets its own error and the rest of the batch
 // commits; an outage fails the batch at once, without retries.
 func TestCommitApart(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		ctx := context.Background()
 		bad := [][]byte{[]byte("poisoned 1"), []byte("poisoned 2")}
-		rs := &refusingStore{Store: open(t), poison: map[[32]byte]bool{}}
+		rs := &refusingStore{testStore: open(t), poison: map[[32]byte]bool{}}
 		for _, b := range bad {
 			rs.poison[[32]byte(rfc6962.DefaultHasher.HashLeaf(b))] = true
 		}
@@ -292,7 +292,7 @@ func TestCommitApart(t *testing.T) {
 // TestFinishFailsAlone: an entry whose Finish fails gets that error and
 // takes no index; the entries batched with it commit.
 func TestFinishFailsAlone(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		l := openTestLog(t, open(t), "finish", func(c *Config) { c.BatchMaxAge = 100 * time.Millisecond })
 		ctx := context.Background()
 		errBuild := errors.New("cannot build")

@@ -27,6 +27,9 @@ var (
 	ErrInvalidRequest = errors.New("invalid request")
 	// ErrEntryTooLarge is returned for entries over MaxEntrySize bytes.
 	ErrEntryTooLarge = errors.New("entry too large")
+	// ErrNoImporter is returned by Import on a log opened without
+	// Config.Importer.
+	ErrNoImporter = errors.New("the log was opened without an Importer (Config.Importer): it cannot import")
 )
 
 var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
@@ -55,6 +58,17 @@ type Config struct {
 	CacheBytes int
 	// Framing lays out entry bundles; nil means TlogTiles.
 	Framing Framing
+	// Index is the store's search index, which Lookup, Search and
+	// SearchAmong read, and History its batch history, which BatchTime and
+	// Checkpoints read: both required, and usually the Store itself
+	// (PGStore and SQLiteStore are both). See store.go.
+	Index   SearchIndex
+	History History
+	// Importer, if set, commits Import's batches; it is usually the Store
+	// itself. Only a log that adopts another log's entries needs it:
+	// without it, Import fails with ErrNoImporter.
+	Importer Importer
+
 	// ReadOnly serves an existing log without ever writing: no sequencer
 	// runs, Append fails with ErrReadOnly, and the checkpoint follows the
 	// store (e.g. a PostgreSQL standby). See readonly.go.
@@ -147,6 +161,9 @@ func Open(ctx context.Context, store Store, cfg Config) (*Log, error) {
 	if cfg.Name == "" || cfg.Origin == "" || cfg.Signer == nil {
 		return nil, errors.New("log config needs a name, an origin and a signer")
 	}
+	if cfg.Index == nil || cfg.History == nil {
+		return nil, fmt.Errorf("log %q: the config needs the store's search index and history (Config.Index, Config.History; PGStore and SQLiteStore are both)", cfg.Name)
+	}
 	if cfg.BatchMaxSize <= 0 {
 		cfg.BatchMaxSize = DefaultBatchMaxSize
 	}
@@ -224,6 +241,10 @@ func (l *Log) checkOrigin(cp []byte) error {
 	}
 	return nil
 }
+
+// CanImport reports whether the log was opened with an Importer, which
+// Import needs: an importer checks it before it starts.
+func (l *Log) CanImport() bool { return l.cfg.Importer != nil }
 
 // Name returns the log's store name; Origin its checkpoint origin.
 func (l *Log) Name() string   { return l.cfg.Name }

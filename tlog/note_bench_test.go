@@ -91,7 +91,7 @@ func BenchmarkWritePath(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			l, err := Open(ctx, store, Config{Name: "bench", Origin: origin, Signer: signer,
+			l, err := Open(ctx, store, Config{Name: "bench", Origin: origin, Signer: signer, Index: store, History: store,
 				BatchMaxSize: 256, BatchMaxAge: 5 * time.Millisecond, MaxPending: 1 << 16})
 			if err != nil {
 				b.Fatal(err)

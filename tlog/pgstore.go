@@ -25,7 +25,13 @@ type PGStore struct {
 	pool *pgxpool.Pool
 }
 
-var _ Store = (*PGStore)(nil)
+// PGStore implements the whole storage contract (store.go).
+var (
+	_ Store       = (*PGStore)(nil)
+	_ SearchIndex = (*PGStore)(nil)
+	_ History     = (*PGStore)(nil)
+	_ Importer    = (*PGStore)(nil)
+)
 
 // OpenPG connects to PostgreSQL and applies pending migrations.
 func OpenPG(ctx context.Context, url string) (*PGStore, error) {
@@ -93,6 +99,11 @@ func (s *PGStore) State(ctx context.Context, log string) (*TreeState, error) {
 }
 
 func (s *PGStore) Commit(ctx context.Context, log string, fn func(Tx) error) error {
+	return s.commit(ctx, log, func(t *pgTx) error { return fn(t) })
+}
+
+// commit is Commit with the store's own transaction type.
+func (s *PGStore) commit(ctx context.Context, log string, fn func(*pgTx) error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("couldn't begin transaction: %w", err)
@@ -188,13 +199,28 @@ func (t *pgTx) Write(b *BatchWrite) error {
 	return nil
 }
 
-// earlyImportRows marks PGStore as an earlyImportRowsStore.
-func (s *PGStore) earlyImportRows() {}
+// CommitImport implements [Importer]: rows go in first, before the
+// transaction locks the log, so that a batch writes them while the one
+// before it commits; then wait, then fn under the lock. The rows are new:
+// a key the log has fails it with ErrKeyExists (entry_keys' unique index
+// checks each key as it inserts it, so imports skip LookupKeys, which
+// would make the same B-tree descents twice), a bundle that exists with
+// ErrRowExists.
+func (s *PGStore) CommitImport(ctx context.Context, log string, rows *BatchWrite, wait func() error, fn func(Tx) error) error {
+	return s.commit(ctx, log, func(t *pgTx) error {
+		if err := t.writeImportRows(rows); err != nil {
+			return err
+		}
+		if err := wait(); err != nil {
+			return err
+		}
+		return fn(t)
+	})
+}
 
-// WriteImportRows writes an import batch's keys, search keys, whole entry
-// bundles and checkpoints before the transaction locks the log (see
-// earlyImportRowsTx). The rows are new: a bundle that exists fails it.
-func (t *pgTx) WriteImportRows(b *BatchWrite) error {
+// writeImportRows writes an import batch's keys, search keys, whole entry
+// bundles and checkpoints, before the transaction locks the log.
+func (t *pgTx) writeImportRows(b *BatchWrite) error {
 	// The transaction will wait for the one before it outside the
 	// database, where PostgreSQL cannot see a deadlock: bound every lock
 	// wait, so a conflict with another writer fails instead of hanging.
@@ -223,7 +249,7 @@ func (t *pgTx) writeKeys(b *BatchWrite) error {
 				return []any{t.log, b.Keys[i].Key[:], int64(b.Keys[i].Index)}, nil
 			}))
 		if detail, ok := uniqueViolation(err); ok {
-			return fmt.Errorf("couldn't write entry keys: %w: %s", errKeyExists, detail)
+			return fmt.Errorf("couldn't write entry keys: %w: %s", ErrKeyExists, detail)
 		}
 		if err != nil {
 			return fmt.Errorf("couldn't write entry keys: %w", err)
@@ -305,7 +331,7 @@ const bundlesToCopy = 8
 
 // copyBundles writes bundles with COPY. With replace, it first deletes the
 // rows of those that exist (the partial bundle the batch extends); without,
-// a bundle that exists fails it with errRowExists.
+// a bundle that exists fails it with ErrRowExists.
 func (t *pgTx) copyBundles(bundles []TileData, replace bool) error {
 	if len(bundles) == 0 {
 		return nil
@@ -324,7 +350,7 @@ func (t *pgTx) copyBundles(bundles []TileData, replace bool) error {
 			return []any{t.log, idx[i], bundles[i].Data}, nil
 		}))
 	if detail, ok := uniqueViolation(err); ok {
-		return fmt.Errorf("couldn't write entry bundles: %w: %s", errRowExists, detail)
+		return fmt.Errorf("couldn't write entry bundles: %w: %s", ErrRowExists, detail)
 	}
 	if err != nil {
 		return fmt.Errorf("couldn't write entry bundles: %w", err)

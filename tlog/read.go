@@ -236,13 +236,13 @@ func (l *Log) ConsistencyProof(ctx context.Context, old, new uint64) ([][]byte, 
 
 // Lookup returns the index of the entry with the given deduplication key.
 func (l *Log) Lookup(ctx context.Context, key [32]byte) (uint64, error) {
-	return l.store.Lookup(ctx, l.cfg.Name, key)
+	return l.cfg.Index.Lookup(ctx, l.cfg.Name, key)
 }
 
 // Search returns indices of entries carrying any of the keys, which are
 // matched as Entry.SearchKeys were (any string, see searchkey.go).
 func (l *Log) Search(ctx context.Context, keys []string, limit int) ([]uint64, error) {
-	return l.store.Search(ctx, l.cfg.Name, storedSearchKeys(keys), limit)
+	return l.cfg.Index.Search(ctx, l.cfg.Name, storedSearchKeys(keys), limit)
 }
 
 // SearchAmong returns those of the indices among that carry any of the
@@ -251,17 +251,17 @@ func (l *Log) SearchAmong(ctx context.Context, keys []string, among []uint64) ([
 	if len(among) == 0 {
 		return nil, nil
 	}
-	return l.store.SearchAmong(ctx, l.cfg.Name, storedSearchKeys(keys), among)
+	return l.cfg.Index.SearchAmong(ctx, l.cfg.Name, storedSearchKeys(keys), among)
 }
 
 // BatchTime returns when the entry at index was integrated.
 func (l *Log) BatchTime(ctx context.Context, index uint64) (time.Time, error) {
-	return l.store.BatchTime(ctx, l.cfg.Name, index)
+	return l.cfg.History.BatchTime(ctx, l.cfg.Name, index)
 }
 
 // Checkpoints returns the stored checkpoints with sizes in [from, to].
 func (l *Log) Checkpoints(ctx context.Context, from, to uint64) ([]StoredCheckpoint, error) {
-	return l.store.Checkpoints(ctx, l.cfg.Name, from, to)
+	return l.cfg.History.Checkpoints(ctx, l.cfg.Name, from, to)
 }
 
 // IsNotFound reports whether err means a missing tile, entry or key.

@@ -85,7 +85,7 @@ func checkDedup(t *testing.T, l *testLog, want map[int]uint64) {
 func TestSQLiteRecentKeys(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "log.db")
 	s := openSQLiteSmallMerges(t, path, 100)
-	fs := &faultyStore{Store: s}
+	fs := &faultyStore{testStore: s}
 	l := openTestLog(t, fs, "recent", func(c *Config) { c.BatchMaxSize = 16 })
 	want := map[int]uint64{}
 	appendN := func(l *testLog, from, n int) {

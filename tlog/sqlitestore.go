@@ -1,12 +1,14 @@
 package tlog
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,7 +41,13 @@ type SQLiteStore struct {
 	stopped   chan struct{}
 }
 
-var _ Store = (*SQLiteStore)(nil)
+// SQLiteStore implements the whole storage contract (store.go).
+var (
+	_ Store       = (*SQLiteStore)(nil)
+	_ SearchIndex = (*SQLiteStore)(nil)
+	_ History     = (*SQLiteStore)(nil)
+	_ Importer    = (*SQLiteStore)(nil)
+)
 
 // OpenSQLite opens (creating if needed) the database file at path and
 // applies pending migrations.
@@ -344,6 +352,65 @@ func (t *sqliteTx) Write(b *BatchWrite) error {
 		return fmt.Errorf("couldn't write checkpoint: %w", err)
 	}
 	return nil
+}
+
+// CommitImport implements [Importer]. SQLite runs one write transaction
+// at a time, so wait comes first, before the transaction begins. The rows
+// are checked against the log's keys once fn has the lock (ErrKeyExists)
+// and written with the rest of the batch by fn's Write.
+func (s *SQLiteStore) CommitImport(ctx context.Context, log string, rows *BatchWrite, wait func() error, fn func(Tx) error) error {
+	if err := wait(); err != nil {
+		return err
+	}
+	return s.Commit(ctx, log, func(tx Tx) error { return fn(&sqliteImportTx{Tx: tx, rows: rows}) })
+}
+
+// sqliteImportTx is the transaction of an import batch: State also checks
+// the batch's keys, Write also writes its rows.
+type sqliteImportTx struct {
+	Tx
+	rows *BatchWrite
+}
+
+func (t *sqliteImportTx) State() (*TreeState, error) {
+	st, err := t.Tx.State()
+	if err != nil {
+		return nil, err
+	}
+	keys := make([][32]byte, len(t.rows.Keys))
+	for i, k := range t.rows.Keys {
+		keys[i] = k.Key
+	}
+	found, err := t.Tx.LookupKeys(keys)
+	if err != nil {
+		return nil, fmt.Errorf("couldn't look up the import's keys: %w", err)
+	}
+	for _, k := range t.rows.Keys {
+		if idx, ok := found[k.Key]; ok {
+			return nil, fmt.Errorf("%w: %x is at index %d", ErrKeyExists, k.Key, idx)
+		}
+	}
+	return st, nil
+}
+
+func (t *sqliteImportTx) Write(b *BatchWrite) error {
+	w := *b
+	w.Keys = concatRows(t.rows.Keys, b.Keys)
+	w.SearchKeys = concatRows(t.rows.SearchKeys, b.SearchKeys)
+	w.Checkpoints = concatRows(t.rows.Checkpoints, b.Checkpoints)
+	w.Bundles = slices.SortedFunc(slices.Values(slices.Concat(t.rows.Bundles, b.Bundles)), func(x, y TileData) int { return cmp.Compare(x.Index, y.Index) })
+	return t.Tx.Write(&w)
+}
+
+// concatRows is a followed by b, a or b itself when the other is empty.
+func concatRows[T any](a, b []T) []T {
+	switch {
+	case len(b) == 0:
+		return a
+	case len(a) == 0:
+		return b
+	}
+	return slices.Concat(a, b)
 }
 
 func (s *SQLiteStore) ReadTile(ctx context.Context, log string, level, index uint64) ([]byte, error) {

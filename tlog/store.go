@@ -24,6 +24,31 @@ type TreeState struct {
 	Checkpoint []byte   // signed note for (Size, Root)
 }
 
+// The storage contract. A log lives in a store through one core interface,
+// [Store], which is everything the sequencer and the tile readers need: a
+// log is created, its batches committed under its write lock, it is
+// frozen when rotated, and its state, hash tiles and entry bundles are
+// read back. Three capabilities sit beside it, each a named interface with
+// its own guarantees, which a store declares it implements with
+// compile-time assertions and which the code that uses one asks for by
+// type (a [Config] field, a constructor parameter):
+//
+//   - [SearchIndex]: the entries by deduplication key and by search key
+//     (Rekor v1's index, CT's get-proof-by-hash, fsck). Written by Commit,
+//     with the batch.
+//   - [History]: each batch's commit time and signed checkpoint, for
+//     integrated times and for auditing the log's past.
+//   - [Importer]: import batches (Log.Import), whose rows may be written
+//     before the log's write lock is taken.
+//
+// Blobs shared by all logs (a CT log's issuers) are a fourth, [BlobStore].
+// [PGStore] and [SQLiteStore] implement all of them; the conformance suite
+// (store_test.go, differential_test.go, import_test.go) runs each on both.
+//
+// Freeze is in the core, not beside it: every Tx.State must fail with
+// ErrFrozen on a frozen log, so a store that commits batches already keeps
+// the flag, under the same lock.
+
 // A Store holds any number of logs, each identified by a short stable name.
 //
 // Every method is safe for concurrent use, also from several processes on
@@ -62,38 +87,13 @@ type Store interface {
 	// tlog-tiles format (uint16 length-prefixed entries).
 	ReadEntryBundle(ctx context.Context, log string, index uint64) ([]byte, error)
 
-	// Lookup returns the index of the entry with the given deduplication
-	// key (usually the leaf hash), or ErrNotFound.
-	Lookup(ctx context.Context, log string, key [32]byte) (uint64, error)
-
-	// Search returns the indices of entries carrying any of the search
-	// keys, ascending, at most limit of them.
-	Search(ctx context.Context, log string, keys []string, limit int) ([]uint64, error)
-
-	// SearchAmong returns those of the indices among (ascending, at most
-	// 10,000) that carry any of the search keys, ascending: an "and" of
-	// searches whose one side has too many entries to list.
-	SearchAmong(ctx context.Context, log string, keys []string, among []uint64) ([]uint64, error)
-
-	// BatchTime returns when the batch that integrated index committed.
-	BatchTime(ctx context.Context, log string, index uint64) (time.Time, error)
-
-	// Checkpoints returns the signed checkpoints stored for tree sizes in
-	// [from, to], ascending by size.
-	Checkpoints(ctx context.Context, log string, from, to uint64) ([]StoredCheckpoint, error)
-
+	// Close releases the store's connections. No method may be called
+	// after it.
 	Close() error
 }
 
-// StoredCheckpoint is a checkpoint as recorded when its batch committed.
-type StoredCheckpoint struct {
-	Size       uint64
-	Time       time.Time
-	Checkpoint []byte
-}
-
 // Tx is a batch transaction. Its methods may only be used inside the fn
-// passed to [Store.Commit].
+// passed to [Store.Commit] (or [Importer.CommitImport]).
 type Tx interface {
 	// State returns the log's state, locked against other writers. It
 	// fails with ErrFrozen if the log is frozen.
@@ -106,6 +106,73 @@ type Tx interface {
 	ReadEntryBundle(index uint64) ([]byte, error)
 	// Write stores a whole batch. It is called at most once per Tx.
 	Write(b *BatchWrite) error
+}
+
+// A SearchIndex finds a log's entries by key. Its rows are written by the
+// batch that commits the entries (BatchWrite.Keys and SearchKeys), so an
+// entry is findable exactly when it is readable. Every method is safe for
+// concurrent use and sees only committed batches.
+type SearchIndex interface {
+	// Lookup returns the index of the entry with the given deduplication
+	// key (usually the leaf hash), or ErrNotFound.
+	Lookup(ctx context.Context, log string, key [32]byte) (uint64, error)
+
+	// Search returns the indices of entries carrying any of the search
+	// keys, ascending, at most limit of them.
+	Search(ctx context.Context, log string, keys []string, limit int) ([]uint64, error)
+
+	// SearchAmong returns those of the indices among (ascending, at most
+	// 10,000) that carry any of the search keys, ascending: an "and" of
+	// searches whose one side has too many entries to list.
+	SearchAmong(ctx context.Context, log string, keys []string, among []uint64) ([]uint64, error)
+}
+
+// A History keeps, for every committed batch, its commit time and the
+// checkpoint it signed (the rows BatchWrite.Time, State.Checkpoint and
+// Checkpoints write). Rows are never changed once committed. Every method
+// is safe for concurrent use and sees only committed batches.
+type History interface {
+	// BatchTime returns when the batch that integrated index committed.
+	BatchTime(ctx context.Context, log string, index uint64) (time.Time, error)
+
+	// Checkpoints returns the signed checkpoints stored for tree sizes in
+	// [from, to], ascending by size.
+	Checkpoints(ctx context.Context, log string, from, to uint64) ([]StoredCheckpoint, error)
+}
+
+// An Importer commits import batches (Log.Import): runs of another log's
+// entries at fixed indices, most of whose rows do not depend on the log's
+// state and so can be written before the log's write lock is taken.
+type Importer interface {
+	// CommitImport is Commit for an import batch. In one transaction it
+	// stores rows' Keys, SearchKeys, Bundles (whole ones, none of which
+	// exists yet) and Checkpoints, and nothing else of rows; calls wait,
+	// exactly once; then calls fn as Commit does, which takes the log's
+	// write lock in Tx.State, and whose Tx.Write stores the rest of the
+	// batch (its state, tiles, the bundles rows does not hold).
+	// Atomicity and durability are Commit's: when it returns nil all of it
+	// is durable, on error none of it is ever visible.
+	//
+	// A key of rows the log already has fails it with an error wrapping
+	// ErrKeyExists; a store may also fail with ErrRowExists for any other
+	// row of rows that exists (the log grew past the batch's start). The
+	// caller then finds out which it was.
+	//
+	// A store may write rows before calling wait, so that a batch writes
+	// them while the batch before it still commits (PostgreSQL, on another
+	// connection), or call wait before it begins (SQLite, whose
+	// transactions cannot overlap). So wait must only wait for an earlier
+	// CommitImport of the same log, and only one that does not share a key
+	// with rows (the two transactions would wait for each other). If wait
+	// fails, nothing is written and CommitImport returns its error.
+	CommitImport(ctx context.Context, log string, rows *BatchWrite, wait func() error, fn func(Tx) error) error
+}
+
+// StoredCheckpoint is a checkpoint as recorded when its batch committed.
+type StoredCheckpoint struct {
+	Size       uint64
+	Time       time.Time
+	Checkpoint []byte
 }
 
 // ErrRowRefused marks a store error caused by a value the batch writes,
@@ -157,35 +224,15 @@ func lostLockConflict(err error) bool {
 	return false
 }
 
-// errKeyExists is what an earlyImportRowsTx wraps when a key is taken.
-var errKeyExists = errors.New("deduplication key already in the log")
-
-// earlyImportRowsStore is a Store whose transactions are earlyImportRowsTx
-// and may run concurrently (each waits for the log's lock in State).
-type earlyImportRowsStore interface {
-	Store
-	earlyImportRows()
-}
-
-// earlyImportRowsTx is a transaction that can write an import batch's
-// state-independent rows before taking the log's lock: a later batch
-// writes them while the batch before it still commits. Its store refuses a
-// deduplication key the log already has (a unique index on the keys, as
-// PostgreSQL's entry_keys), so imports into it skip LookupKeys: the index
-// checks each key as it inserts it, and looking the keys up first would
-// make the same B-tree descents twice.
-type earlyImportRowsTx interface {
-	Tx
-	// WriteImportRows stores b's Keys, SearchKeys, Bundles (whole ones,
-	// none of which exists yet) and Checkpoints, and nothing else. A key
-	// the log has fails it with errKeyExists, any other row that exists
-	// with errRowExists. Write, later in the transaction, stores the rest.
-	WriteImportRows(b *BatchWrite) error
-}
-
-// errRowExists is what WriteImportRows wraps when a row it would create
-// already exists (the log has grown past where the import expects it).
-var errRowExists = errors.New("row already in the log")
+var (
+	// ErrKeyExists is what Importer.CommitImport wraps when the log
+	// already has one of the batch's deduplication keys.
+	ErrKeyExists = errors.New("deduplication key already in the log")
+	// ErrRowExists is what Importer.CommitImport may wrap when another row
+	// it would create already exists (the log has grown past where the
+	// import expects it).
+	ErrRowExists = errors.New("row already in the log")
+)
 
 // BatchWrite is everything one batch adds to a log.
 type BatchWrite struct {

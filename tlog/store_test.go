@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,11 +26,20 @@ import (
 	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
+// testStore is a store with every part of the storage contract, as both
+// of Hallmark's are: the conformance suite runs each part on both.
+type testStore interface {
+	Store
+	SearchIndex
+	History
+	Importer
+}
+
 // stores runs f against every Store implementation: the conformance suite.
-func stores(t *testing.T, f func(t *testing.T, open func(t *testing.T) Store)) {
+func stores(t *testing.T, f func(t *testing.T, open func(t *testing.T) testStore)) {
 	t.Run("sqlite", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "log.db")
-		f(t, func(t *testing.T) Store {
+		f(t, func(t *testing.T) testStore {
 			s, err := OpenSQLite(context.Background(), path)
 			if err != nil {
 				t.Fatal(err)
@@ -40,7 +50,7 @@ func stores(t *testing.T, f func(t *testing.T, open func(t *testing.T) Store)) {
 	})
 	t.Run("postgres", func(t *testing.T) {
 		url := pgtest.URL(t)
-		f(t, func(t *testing.T) Store {
+		f(t, func(t *testing.T) testStore {
 			s, err := OpenPG(context.Background(), url)
 			if err != nil {
 				t.Fatal(err)
@@ -56,7 +66,7 @@ type testLog struct {
 	verifier note.Verifier
 }
 
-func openTestLog(t *testing.T, s Store, name string, mod func(*Config)) *testLog {
+func openTestLog(t *testing.T, s testStore, name string, mod func(*Config)) *testLog {
 	t.Helper()
 	seed := make([]byte, ed25519.SeedSize)
 	copy(seed, name) // deterministic per log name, so reopening works
@@ -70,7 +80,8 @@ func openTestLog(t *testing.T, s Store, name string, mod func(*Config)) *testLog
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Name: name, Origin: origin, Signer: signer, BatchMaxAge: 5 * time.Millisecond, BatchMaxSize: 64}
+	cfg := Config{Name: name, Origin: origin, Signer: signer, BatchMaxAge: 5 * time.Millisecond, BatchMaxSize: 64,
+		Index: s, History: s, Importer: s}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -171,7 +182,7 @@ func checkLog(t *testing.T, l *testLog) *Checkpoint {
 }
 
 func TestAppendAndProofs(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		s := open(t)
 		l := openTestLog(t, s, "main", nil)
 		ctx := context.Background()
@@ -275,7 +286,7 @@ func TestHigherTileLevels(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long")
 	}
-	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		l := openTestLog(t, open(t), "big", func(c *Config) { c.BatchMaxSize = 4096 })
 		const n = 66000
 		for from := 0; from < n; from += 6000 {
@@ -310,13 +321,13 @@ func TestHigherTileLevels(t *testing.T) {
 
 // faultyStore injects failures into commits.
 type faultyStore struct {
-	Store
+	testStore
 	failBeforeWrite atomic.Bool // fail inside the transaction: nothing persists
 	failAfterCommit atomic.Bool // commit succeeds, caller sees an error: it persists
 }
 
 func (f *faultyStore) Commit(ctx context.Context, log string, fn func(Tx) error) error {
-	err := f.Store.Commit(ctx, log, func(tx Tx) error {
+	err := f.testStore.Commit(ctx, log, func(tx Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
@@ -332,8 +343,8 @@ func (f *faultyStore) Commit(ctx context.Context, log string, fn func(Tx) error)
 }
 
 func TestSequenceErrors(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
-		fs := &faultyStore{Store: open(t)}
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
+		fs := &faultyStore{testStore: open(t)}
 		l := openTestLog(t, fs, "faults", nil)
 		ctx := context.Background()
 		appendAll(t, l.Log, 0, 20)
@@ -377,7 +388,7 @@ func TestSequenceErrors(t *testing.T) {
 // TestRacingSequencers runs two sequencers (as two processes would) on one
 // log: the tree must stay one consistent tree with every entry exactly once.
 func TestRacingSequencers(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		a := openTestLog(t, open(t), "race", nil)
 		b := openTestLog(t, open(t), "race", nil)
 		var wg sync.WaitGroup
@@ -418,7 +429,7 @@ func TestPushback(t *testing.T) {
 	}
 	defer s.Close()
 	block := make(chan struct{})
-	bs := &blockingStore{Store: s, block: block}
+	bs := &blockingStore{testStore: s, block: block}
 	l := openTestLog(t, bs, "push", func(c *Config) { c.MaxPending = 4; c.BatchMaxSize = 1 })
 	bs.armed.Store(true)
 	results := make(chan error, 10)
@@ -453,7 +464,7 @@ func TestPushback(t *testing.T) {
 }
 
 type blockingStore struct {
-	Store
+	testStore
 	armed atomic.Bool
 	block chan struct{}
 }
@@ -462,7 +473,7 @@ func (b *blockingStore) Commit(ctx context.Context, log string, fn func(Tx) erro
 	if b.armed.Load() {
 		<-b.block
 	}
-	return b.Store.Commit(ctx, log, fn)
+	return b.testStore.Commit(ctx, log, fn)
 }
 
 func TestReopenWithOtherKeyFails(t *testing.T) {
@@ -477,11 +488,53 @@ func TestReopenWithOtherKeyFails(t *testing.T) {
 	_, other, _ := ed25519.GenerateKey(nil)
 	signer, _ := format.NewNoteSigner(l.Origin(), other)
 	verifier, _ := format.NewNoteVerifier(l.Origin(), other.Public())
-	if _, err := Open(context.Background(), s, Config{Name: "keyed", Origin: l.Origin(), Signer: signer, Verifier: verifier}); err == nil {
+	if _, err := Open(context.Background(), s, Config{Name: "keyed", Origin: l.Origin(), Signer: signer, Verifier: verifier, Index: s, History: s}); err == nil {
 		t.Fatal("opened a log with a key that did not sign its checkpoint")
 	}
-	if _, err := Open(context.Background(), s, Config{Name: "keyed", Origin: "elsewhere.example", Signer: signer}); err == nil {
+	if _, err := Open(context.Background(), s, Config{Name: "keyed", Origin: "elsewhere.example", Signer: signer, Index: s, History: s}); err == nil {
 		t.Fatal("opened a log under another origin")
+	}
+}
+
+// TestOpenNeedsCapabilities: a log opened without the store's search index
+// or history fails at once, saying which; one opened without an Importer
+// serves everything but Import, which fails with ErrNoImporter.
+func TestOpenNeedsCapabilities(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenSQLite(ctx, filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	signer, err := format.NewNoteSigner("example.com/caps", ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cfg := range []Config{
+		{Name: "caps", Origin: "example.com/caps", Signer: signer, History: s},
+		{Name: "caps", Origin: "example.com/caps", Signer: signer, Index: s},
+	} {
+		_, err := Open(ctx, s, cfg)
+		if err == nil || !strings.Contains(err.Error(), "Config.Index, Config.History") {
+			t.Errorf("Open without the index or history: %v, want an error naming Config.Index and Config.History", err)
+		}
+	}
+	l, err := Open(ctx, s, Config{Name: "caps", Origin: "example.com/caps", Signer: signer, Index: s, History: s, BatchMaxAge: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if l.CanImport() {
+		t.Error("CanImport on a log opened without an Importer")
+	}
+	if _, err := l.Import(ctx, ImportBatch{Start: 0, Entries: []Entry{{Data: []byte("x")}}, Time: time.Unix(1, 0)}); !errors.Is(err, ErrNoImporter) {
+		t.Errorf("Import without an Importer: %v, want ErrNoImporter", err)
+	}
+	if _, err := l.Append(ctx, Entry{Data: []byte("y"), SearchKeys: []string{"k"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := l.Search(ctx, []string{"k"}, 10); err != nil || !slices.Equal(got, []uint64{0}) {
+		t.Errorf("Search: %v, %v; want [0]", got, err)
 	}
 }
 
@@ -592,7 +645,7 @@ func TestPGSearchFindsUpgradedRows(t *testing.T) {
 // their entries, ascending, each index once, cut at the limit, on every
 // store; SearchAmong answers the same among given indices.
 func TestSearchOrderAndLimit(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		ctx := context.Background()
 		l := openTestLog(t, open(t), "search", nil)
 		b := ImportBatch{Start: 0, Time: time.Unix(1700000000, 0)}

@@ -114,6 +114,7 @@ func runAdopt(args []string) error {
 	defer store.Close()
 	l, err := tlog.Open(ctx, store, tlog.Config{
 		Name: lc.Name, Origin: lc.CheckpointOrigin(), Signer: signer, Verifier: verifier,
+		Index: store, History: store, Importer: store,
 	})
 	if err != nil {
 		return err

@@ -71,7 +71,7 @@ func runBench(args []string) error {
 		return err
 	}
 	l, err := tlog.Open(ctx, s, tlog.Config{Name: name, Origin: "bench.example/" + name, Signer: signer,
-		BatchMaxSize: *maxSize, BatchMaxAge: *maxAge, MaxPending: 1 << 20})
+		BatchMaxSize: *maxSize, BatchMaxAge: *maxAge, MaxPending: 1 << 20, Index: s, History: s})
 	if err != nil {
 		return err
 	}

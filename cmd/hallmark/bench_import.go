@@ -30,6 +30,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"github.com/transparency-dev/merkle/testonly"
 
+	"github.com/hallmark-dev/hallmark/api"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/adopt"
 	"github.com/hallmark-dev/hallmark/tlog/format"
@@ -70,7 +71,8 @@ func runBenchImport(args []string) error {
 		return err
 	}
 	name := fmt.Sprintf("import-bench-%d", time.Now().UnixNano())
-	l, err := tlog.Open(ctx, s, tlog.Config{Name: name, Origin: origin, Signer: signer})
+	l, err := tlog.Open(ctx, s, tlog.Config{Name: name, Origin: origin, Signer: signer,
+		Index: s, History: s, Importer: s})
 	if err != nil {
 		return err
 	}
@@ -175,7 +177,7 @@ func (b benchStore) postgresURL() string {
 	return firstNonEmpty(*b.dbURL, os.Getenv("HALLMARK_DATABASE_URL"), os.Getenv("HALLMARK_TEST_DATABASE_URL"))
 }
 
-func (b benchStore) open(ctx context.Context) (tlog.Store, func(), error) {
+func (b benchStore) open(ctx context.Context) (api.Store, func(), error) {
 	store, dir := *b.kind, *b.dir
 	switch store {
 	case "postgres":

@@ -85,7 +85,7 @@ func (e *MismatchError) Error() string {
 
 // Importer copies a Source into a Log.
 type Importer struct {
-	Log   *tlog.Log
+	Log   *tlog.Log  // opened with Config.Importer (Run fails at once without)
 	Store tlog.Store // the Log's store: the import starts from its state
 	// Source is the log to copy.
 	Source Source
@@ -141,6 +141,9 @@ const DefaultCommitSize = 8192
 // and the log disagree, and tlog.ErrImportConflict (wrapped) if something
 // else appended to the log meanwhile.
 func (im *Importer) Run(ctx context.Context) (*Result, error) {
+	if !im.Log.CanImport() {
+		return nil, fmt.Errorf("log %s: %w", im.Log.Name(), tlog.ErrNoImporter)
+	}
 	started := time.Now()
 	logger := im.Logger
 	if logger == nil {

@@ -84,10 +84,19 @@ func (s *memSource) ConsistencyProof(_ context.Context, first, second uint64) ([
 	return s.tree.ConsistencyProof(first, second)
 }
 
-func stores(t *testing.T, f func(t *testing.T, open func(t *testing.T) tlog.Store)) {
+// testStore is a store with every part of the storage contract, as both
+// of Hallmark's are.
+type testStore interface {
+	tlog.Store
+	tlog.SearchIndex
+	tlog.History
+	tlog.Importer
+}
+
+func stores(t *testing.T, f func(t *testing.T, open func(t *testing.T) testStore)) {
 	t.Run("sqlite", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "log.db")
-		f(t, func(t *testing.T) tlog.Store {
+		f(t, func(t *testing.T) testStore {
 			s, err := tlog.OpenSQLite(context.Background(), path)
 			if err != nil {
 				t.Fatal(err)
@@ -98,7 +107,7 @@ func stores(t *testing.T, f func(t *testing.T, open func(t *testing.T) tlog.Stor
 	})
 	t.Run("postgres", func(t *testing.T) {
 		url := pgtest.URL(t)
-		f(t, func(t *testing.T) tlog.Store {
+		f(t, func(t *testing.T) testStore {
 			s, err := tlog.OpenPG(context.Background(), url)
 			if err != nil {
 				t.Fatal(err)
@@ -109,14 +118,15 @@ func stores(t *testing.T, f func(t *testing.T, open func(t *testing.T) tlog.Stor
 	})
 }
 
-func openLog(t *testing.T, s tlog.Store) *tlog.Log {
+func openLog(t *testing.T, s testStore) *tlog.Log {
 	t.Helper()
 	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 	signer, err := format.NewNoteSigner("rekor.example.com", key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := tlog.Open(context.Background(), s, tlog.Config{Name: "adopted", Origin: "rekor.example.com - 1234", Signer: signer})
+	l, err := tlog.Open(context.Background(), s, tlog.Config{Name: "adopted", Origin: "rekor.example.com - 1234", Signer: signer,
+		Index: s, History: s, Importer: s})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +134,7 @@ func openLog(t *testing.T, s tlog.Store) *tlog.Log {
 	return l
 }
 
-func importer(l *tlog.Log, s tlog.Store, src Source) *Importer {
+func importer(l *tlog.Log, s testStore, src Source) *Importer {
 	return &Importer{
 		Log: l, Store: s, Source: src, ReadSize: 256, CommitSize: 300,
 		IndexKeys: func(v []byte) ([]string, error) {
@@ -162,7 +172,7 @@ func checkCopy(t *testing.T, l *tlog.Log, src *memSource, n uint64) {
 }
 
 func TestImportFromSource(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) tlog.Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		ctx := context.Background()
 		s := open(t)
 		l := openLog(t, s)
@@ -195,7 +205,7 @@ func TestImportFromSource(t *testing.T) {
 }
 
 func TestImportResumes(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) tlog.Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		ctx := context.Background()
 		s := open(t)
 		l := openLog(t, s)
@@ -227,7 +237,7 @@ func TestImportResumes(t *testing.T) {
 // inside an entry bundle with one transaction of many bundles (which the
 // PostgreSQL store writes with COPY, replacing the partial bundle).
 func TestImportExtendsPartialBundle(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) tlog.Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		ctx := context.Background()
 		s := open(t)
 		l := openLog(t, s)
@@ -258,7 +268,7 @@ func TestImportExtendsPartialBundle(t *testing.T) {
 
 func TestImportStopsAtMismatch(t *testing.T) {
 	ctx := context.Background()
-	open := func(t *testing.T) tlog.Store {
+	open := func(t *testing.T) testStore {
 		s, err := tlog.OpenSQLite(ctx, filepath.Join(t.TempDir(), "log.db"))
 		if err != nil {
 			t.Fatal(err)
@@ -323,7 +333,7 @@ func TestImportStopsAtMismatch(t *testing.T) {
 }
 
 func TestImportRefusesConcurrentAppends(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) tlog.Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		ctx := context.Background()
 		s := open(t)
 		l := openLog(t, s)
@@ -350,7 +360,7 @@ func TestImportRefusesConcurrentAppends(t *testing.T) {
 // Log): they do not deadlock, any that fails fails with a conflict, and a
 // third run then finds or makes a complete copy.
 func TestImportTwoRunsAtOnce(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) tlog.Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		src := newMemSource(5000, 6)
@@ -386,7 +396,7 @@ func TestImportTwoRunsAtOnce(t *testing.T) {
 // transaction. Both logs end with the same checkpoint rows, one at the end
 // of each of the source's integration seconds, with its time.
 func TestImportCheckpointsDoNotDependOnCuts(t *testing.T) {
-	stores(t, func(t *testing.T, open func(t *testing.T) tlog.Store) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
 		ctx := context.Background()
 		src := newMemSource(3000, 6)
 		var want []tlog.StoredCheckpoint
@@ -395,7 +405,7 @@ func TestImportCheckpointsDoNotDependOnCuts(t *testing.T) {
 				want = append(want, tlog.StoredCheckpoint{Size: uint64(i + 1), Time: l.Integrated})
 			}
 		}
-		rows := func(s tlog.Store, name string) []tlog.StoredCheckpoint {
+		rows := func(s testStore, name string) []tlog.StoredCheckpoint {
 			t.Helper()
 			cps, err := s.Checkpoints(ctx, name, 1, 1<<40)
 			if err != nil {
@@ -403,7 +413,7 @@ func TestImportCheckpointsDoNotDependOnCuts(t *testing.T) {
 			}
 			return cps
 		}
-		check := func(s tlog.Store, name string) {
+		check := func(s testStore, name string) {
 			t.Helper()
 			got := rows(s, name)
 			if len(got) != len(want) {
@@ -435,7 +445,8 @@ func TestImportCheckpointsDoNotDependOnCuts(t *testing.T) {
 
 		key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 		signer, _ := format.NewNoteSigner("rekor.example.com", key)
-		big, err := tlog.Open(ctx, s, tlog.Config{Name: "adopted-at-once", Origin: "rekor.example.com - 1234", Signer: signer})
+		big, err := tlog.Open(ctx, s, tlog.Config{Name: "adopted-at-once", Origin: "rekor.example.com - 1234", Signer: signer,
+			Index: s, History: s, Importer: s})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -479,4 +490,27 @@ func TestImportCutsLargeSeconds(t *testing.T) {
 		t.Fatalf("result %+v, %v; want 4 transactions of at most 300 leaves", res, err)
 	}
 	checkCopy(t, l, src, 1000)
+}
+
+// TestRunNeedsImporter: an import into a log opened without an Importer
+// fails before it reads anything, saying why.
+func TestRunNeedsImporter(t *testing.T) {
+	ctx := context.Background()
+	s, err := tlog.OpenSQLite(ctx, filepath.Join(t.TempDir(), "log.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	signer, err := format.NewNoteSigner("rekor.example.com", ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tlog.Open(ctx, s, tlog.Config{Name: "adopted", Origin: "rekor.example.com - 1234", Signer: signer, Index: s, History: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := importer(l, s, nil).Run(ctx); !errors.Is(err, tlog.ErrNoImporter) {
+		t.Fatalf("Run into a log without an Importer: %v, want ErrNoImporter", err)
+	}
 }

@@ -95,7 +95,7 @@ func openTestLog(t *testing.T, roots ...*x509.Certificate) (*Log, *tlog.Log, not
 	origin := "ct.example.com/test"
 	signer, _ := format.NewRFC6962NoteSigner(origin, key)
 	verifier, _ := format.NewRFC6962NoteVerifier(origin, key.Public())
-	l, err := tlog.Open(ctx, store, tlog.Config{Name: "ct", Origin: origin, Signer: signer, Verifier: verifier,
+	l, err := tlog.Open(ctx, store, tlog.Config{Name: "ct", Origin: origin, Index: store, History: store, Signer: signer, Verifier: verifier,
 		Framing: format.CTDataTiles, BatchMaxAge: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,8 @@ func BenchmarkCheck(b *testing.B) {
 	signer, _ := format.NewNoteSigner(origin, key)
 	verifier, _ := format.NewNoteVerifier(origin, key.Public())
 	ctx := context.Background()
-	l, err := tlog.Open(ctx, s, tlog.Config{Name: logName, Origin: origin, Signer: signer, MaxPending: 1 << 20})
+	l, err := tlog.Open(ctx, s, tlog.Config{Name: logName, Origin: origin, Signer: signer, MaxPending: 1 << 20,
+		Index: s, History: s})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -94,10 +94,19 @@ type Report struct {
 // OK reports whether the check found no problem.
 func (r *Report) OK() bool { return len(r.Problems) == 0 }
 
+// Store is what Check reads: the log's tiles, bundles and state, its
+// search index (every leaf must be found by its hash) and its history
+// (every checkpoint row).
+type Store interface {
+	tlog.Store
+	tlog.SearchIndex
+	tlog.History
+}
+
 // Check verifies the log. It returns an error only when it could not read
 // the store (or ctx ended); every inconsistency it finds is a Problem in
 // the report, and the check goes on to find the others.
-func Check(ctx context.Context, store tlog.Store, opts Options) (*Report, error) {
+func Check(ctx context.Context, store Store, opts Options) (*Report, error) {
 	if opts.Name == "" || opts.Origin == "" || opts.Verifier == nil {
 		return nil, errors.New("fsck: a log name, origin and verifier are needed")
 	}
@@ -121,7 +130,7 @@ func Check(ctx context.Context, store tlog.Store, opts Options) (*Report, error)
 
 type checker struct {
 	ctx   context.Context
-	store tlog.Store
+	store Store
 	opts  Options
 	rep   *Report
 	start time.Time

@@ -23,7 +23,7 @@ import (
 
 // testDB is a store plus raw SQL access to corrupt it behind its back.
 type testDB struct {
-	store tlog.Store
+	store fsck.Store
 	raw   *sql.DB
 	pg    bool
 }
@@ -107,7 +107,7 @@ const (
 
 // fillLog writes entries to a fresh log in batches of varied sizes, so
 // that checkpoints fall inside bundles as well as on their edges.
-func fillLog(t *testing.T, s tlog.Store) note.Verifier {
+func fillLog(t *testing.T, s fsck.Store) note.Verifier {
 	t.Helper()
 	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 	signer, err := format.NewNoteSigner(origin, key)
@@ -119,7 +119,8 @@ func fillLog(t *testing.T, s tlog.Store) note.Verifier {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	l, err := tlog.Open(ctx, s, tlog.Config{Name: logName, Origin: origin, Signer: signer, BatchMaxSize: 37, BatchMaxAge: time.Millisecond})
+	l, err := tlog.Open(ctx, s, tlog.Config{Name: logName, Origin: origin, Signer: signer, BatchMaxSize: 37, BatchMaxAge: time.Millisecond,
+		Index: s, History: s})
 	if err != nil {
 		t.Fatal(err)
 	}
