@@ -10,20 +10,6 @@ import (
 	"modernc.org/sqlite"
 )
 
-// ErrNotFound is returned by store reads when the requested tile, bundle,
-// key or log does not exist.
-var ErrNotFound = errors.New("not found")
-
-// TreeState is a log's committed state: the tree size, its root, the compact
-// range of [0, Size) that lets the next batch extend the tree without reading
-// it, and the signed checkpoint that commits to Size and Root.
-type TreeState struct {
-	Size       uint64
-	Root       []byte   // RFC 6962 root hash of the first Size leaves
-	Range      [][]byte // compact range hashes of [0, Size), left to right
-	Checkpoint []byte   // signed note for (Size, Root)
-}
-
 // The storage contract. A log lives in a store through one core interface,
 // [Store], which is everything the sequencer and the tile readers need: a
 // log is created, its batches committed under its write lock, it is
@@ -48,6 +34,20 @@ type TreeState struct {
 // Freeze is in the core, not beside it: every Tx.State must fail with
 // ErrFrozen on a frozen log, so a store that commits batches already keeps
 // the flag, under the same lock.
+
+// ErrNotFound is returned by store reads when the requested tile, bundle,
+// key or log does not exist.
+var ErrNotFound = errors.New("not found")
+
+// TreeState is a log's committed state: the tree size, its root, the compact
+// range of [0, Size) that lets the next batch extend the tree without reading
+// it, and the signed checkpoint that commits to Size and Root.
+type TreeState struct {
+	Size       uint64
+	Root       []byte   // RFC 6962 root hash of the first Size leaves
+	Range      [][]byte // compact range hashes of [0, Size), left to right
+	Checkpoint []byte   // signed note for (Size, Root)
+}
 
 // A Store holds any number of logs, each identified by a short stable name.
 //
