@@ -385,3 +385,66 @@ func TestImportAfter(t *testing.T) {
 		checkLog(t, l)
 	})
 }
+
+// TestImporterContract checks Importer.CommitImport itself on every store:
+// a failing wait fails the batch before fn runs and writes none of its
+// rows; a key the log already has fails it with ErrKeyExists; an error
+// from fn leaves none of the rows visible.
+func TestImporterContract(t *testing.T) {
+	stores(t, func(t *testing.T, open func(t *testing.T) testStore) {
+		ctx := context.Background()
+		s := open(t)
+		l := openTestLog(t, s, "importer", nil)
+		appendAll(t, l.Log, 0, 3)
+		existing := [32]byte(rfc6962.DefaultHasher.HashLeaf(entryData(1)))
+		fresh := [32]byte(rfc6962.DefaultHasher.HashLeaf([]byte("not in the log")))
+		notVisible := func(what string) {
+			t.Helper()
+			if _, err := s.Lookup(ctx, "importer", fresh); !errors.Is(err, ErrNotFound) {
+				t.Errorf("%s: the batch's key is visible (%v)", what, err)
+			}
+			if got, err := s.Search(ctx, "importer", []string{"imported"}, 10); err != nil || len(got) != 0 {
+				t.Errorf("%s: the batch's search key is visible: %v, %v", what, got, err)
+			}
+			if st, err := s.State(ctx, "importer"); err != nil || st.Size != 3 {
+				t.Errorf("%s: state %+v, %v; want size 3", what, st, err)
+			}
+		}
+		rows := func(key [32]byte) *BatchWrite {
+			return &BatchWrite{Keys: []KeyRow{{Key: key, Index: 3}}, SearchKeys: []SearchRow{{Key: "imported", Index: 3}}}
+		}
+		noWait := func() error { return nil }
+
+		errWait := errors.New("the batch before failed")
+		err := s.CommitImport(ctx, "importer", rows(fresh), func() error { return errWait }, func(Tx) error {
+			t.Error("fn ran after wait failed")
+			return nil
+		})
+		if !errors.Is(err, errWait) {
+			t.Errorf("failing wait: %v, want its error", err)
+		}
+		notVisible("failing wait")
+
+		err = s.CommitImport(ctx, "importer", rows(existing), noWait, func(tx Tx) error {
+			_, err := tx.State()
+			return err
+		})
+		if !errors.Is(err, ErrKeyExists) {
+			t.Errorf("a key the log has: %v, want ErrKeyExists", err)
+		}
+		notVisible("existing key")
+
+		errFn := errors.New("fn failed")
+		waited := 0
+		err = s.CommitImport(ctx, "importer", rows(fresh), func() error { waited++; return nil }, func(tx Tx) error {
+			if _, err := tx.State(); err != nil {
+				return err
+			}
+			return errFn
+		})
+		if !errors.Is(err, errFn) || waited != 1 {
+			t.Errorf("failing fn: %v after %d waits, want its error after 1", err, waited)
+		}
+		notVisible("failing fn")
+	})
+}
