@@ -17,6 +17,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1"
 )
 
@@ -27,7 +28,7 @@ func openShard(t *testing.T, s *tlog.SQLiteStore, name string, treeID int64) *Sh
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := tlog.NewNoteSigner("rekor.example.com", key)
+	signer, err := format.NewNoteSigner("rekor.example.com", key)
 	if err != nil {
 		t.Fatal(err)
 	}
