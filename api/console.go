@@ -32,6 +32,7 @@ import (
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/format"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1"
+	"github.com/hallmark-dev/hallmark/tlog/rekorv1/shards"
 )
 
 //go:embed console
@@ -423,7 +424,7 @@ func (c *console) search(ctx context.Context, q, typ, only string, details bool)
 			limit := consoleMaxResults - len(resp.Results)
 			lists := make([][]uint64, len(keysets))
 			for i, ks := range keysets {
-				if lists[i], err = sl.log.Search(ctx, ks, maxSearchResults); err != nil {
+				if lists[i], err = sl.log.Search(ctx, ks, shards.MaxSearchResults); err != nil {
 					return nil, err
 				}
 			}
@@ -442,7 +443,7 @@ func (c *console) search(ctx context.Context, q, typ, only string, details bool)
 			}
 			slices.Sort(found)
 			found = slices.Compact(found)
-			if len(found) > limit || slices.ContainsFunc(lists, func(l []uint64) bool { return len(l) >= maxSearchResults }) {
+			if len(found) > limit || slices.ContainsFunc(lists, func(l []uint64) bool { return len(l) >= shards.MaxSearchResults }) {
 				resp.Complete = false
 			}
 			// Newest first: an auditor looks at recent activity.

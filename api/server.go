@@ -28,13 +28,15 @@ import (
 // Store is the store hallmark-log serves from: tlog's core contract with
 // every capability its personalities use (the search index and history
 // for Rekor v1's reads and get-proof-by-hash, blobs for CT issuers, the
-// importer for `hallmark adopt`). Both tlog stores are one.
+// importer for `hallmark adopt`, the search-key writer for `hallmark
+// index-v2`). Both tlog stores are one.
 type Store interface {
 	tlog.Store
 	tlog.SearchIndex
 	tlog.History
 	tlog.Importer
 	tlog.BlobStore
+	tlog.SearchKeyWriter
 }
 
 // LogService is hallmark-log: the store, the logs, and their HTTP and gRPC

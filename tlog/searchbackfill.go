@@ -26,13 +26,9 @@ var (
 )
 
 // AddSearchKeys indexes entries of log already in s under the rows' keys
-// (any strings, as Entry.SearchKeys). Every index must be below the log's
-// size.
-func AddSearchKeys(ctx context.Context, s Store, log string, rows []SearchRow) error {
-	w, ok := s.(SearchKeyWriter)
-	if !ok {
-		return fmt.Errorf("the store of log %s cannot add search keys to existing entries", log)
-	}
+// (any strings, as Entry.SearchKeys), with w, the store's SearchKeyWriter
+// (usually s itself). Every index must be below the log's size.
+func AddSearchKeys(ctx context.Context, s Store, w SearchKeyWriter, log string, rows []SearchRow) error {
 	st, err := s.State(ctx, log)
 	if err != nil {
 		return fmt.Errorf("log %s: %w", log, err)

@@ -33,6 +33,7 @@ type testStore interface {
 	SearchIndex
 	History
 	Importer
+	SearchKeyWriter
 }
 
 // stores runs f against every Store implementation: the conformance suite.

@@ -75,7 +75,8 @@ func runBenchConsole(args []string) error {
 	}
 	fmt.Printf("hallmark bench console: store=%s entries=%d loads=%d cpus=%d %s\n", *store.kind, *n, *loads, runtime.NumCPU(), cpuModel())
 	start := time.Now()
-	l, err := tlog.Open(ctx, s, tlog.Config{Name: name, Origin: hostname + " - 1", Signer: signer})
+	l, err := tlog.Open(ctx, s, tlog.Config{Name: name, Origin: hostname + " - 1", Signer: signer,
+		Index: s, History: s, Importer: s})
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func runIndexV2(args []string) error {
 }
 
 // indexV2Log indexes the entries of one log, per entries at a time.
-func indexV2Log(ctx context.Context, store tlog.Store, name string, per int) error {
+func indexV2Log(ctx context.Context, store api.Store, name string, per int) error {
 	st, err := store.State(ctx, name)
 	if err != nil {
 		return fmt.Errorf("log %s: %w", name, err)
@@ -66,7 +66,7 @@ func indexV2Log(ctx context.Context, store tlog.Store, name string, per int) err
 	var rows []tlog.SearchRow
 	var keys, unindexable uint64
 	flush := func() error {
-		err := tlog.AddSearchKeys(ctx, store, name, rows)
+		err := tlog.AddSearchKeys(ctx, store, store, name, rows)
 		keys += uint64(len(rows))
 		rows = rows[:0]
 		return err

@@ -45,7 +45,8 @@ logs:
 	}
 	key, _ := tlog.ParsePrivateKey(keyPEM)
 	signer, _ := format.NewNoteSigner("v2.example.com", key)
-	l, err := tlog.Open(ctx, store, tlog.Config{Name: "v2", Origin: "v2.example.com", Signer: signer, BatchMaxAge: time.Millisecond})
+	l, err := tlog.Open(ctx, store, tlog.Config{Name: "v2", Origin: "v2.example.com", Signer: signer, BatchMaxAge: time.Millisecond,
+		Index: store, History: store})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func searchShard(ctx context.Context, sh *Shard, keysets [][]string, op string, 
 	var result []uint64
 	if op == rekorv1.OperatorAnd {
 		var err error
-		if result, err = searchAnd(ctx, sh.Log, keysets, lists); err != nil {
+		if result, err = SearchAnd(ctx, sh.Log, keysets, lists); err != nil {
 			return nil, err
 		}
 	} else {
@@ -69,14 +69,15 @@ func searchShard(ctx context.Context, sh *Shard, keysets [][]string, op string, 
 	return ids, nil
 }
 
-// searchAnd intersects the answers of keysets' searches (lists, each
-// ascending and cut at MaxSearchResults). A list cut short lists only the
+// SearchAnd intersects the answers of keysets' searches in log (lists,
+// each ascending and cut at MaxSearchResults), as an "and" index search
+// does. A list cut short lists only the
 // first entries of a common key, so the intersection starts from the
 // shortest complete list, and keysets with cut lists are checked against
 // its entries in the store. Only when every list was cut (every key is
 // carried by more than MaxSearchResults entries) is the answer the
 // intersection of their first MaxSearchResults entries.
-func searchAnd(ctx context.Context, log *tlog.Log, keysets [][]string, lists [][]uint64) ([]uint64, error) {
+func SearchAnd(ctx context.Context, log *tlog.Log, keysets [][]string, lists [][]uint64) ([]uint64, error) {
 	base := -1
 	for i, l := range lists {
 		if len(l) < MaxSearchResults && (base < 0 || len(l) < len(lists[base])) {
