@@ -70,3 +70,27 @@ build createtree v1.7.3 github.com/google/trillian/cmd/createtree
 build rekor-server v1.5.4 github.com/sigstore/rekor/cmd/rekor-server
 build helm v3.22.0 helm.sh/helm/v3/cmd/helm
 # The AWS KMS emulator of interop/kms_test.go (local-kms) is a library of the interop module, not a tool.
+
+# Admission controllers (interop/admission_*_test.go). Their go.mod files have
+# replace directives, which `go install pkg@version` refuses: each is built
+# from a wrapper module in interop/tools/<name>/ that requires it at the
+# pinned version and repeats its replace lines (go.mod's tool directive).
+# Cold, on 2 shared cores: Kyverno ~8 min, policy-tester ~N min.
+build_wrapped() { # name version wrapper-dir module package
+  local dir="$TOOLS_DIR/$1-$2" pinned
+  if [ -x "$dir/$1" ]; then return; fi
+  pinned=$(cd "$3" && go list -m -f '{{.Version}}' "$4")
+  if [ "$pinned" != "$2" ]; then
+    echo "$3/go.mod requires $4 $pinned, not $2: update both together" >&2
+    exit 1
+  fi
+  echo "building $1 $2 into $dir (once; this can take several minutes)" >&2
+  rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+  (cd "$3" && nice -n 10 go build -trimpath -o "$dir.tmp/$1" "$5")
+  mv "$dir.tmp" "$dir"
+}
+here=$(cd "$(dirname "$0")/.." && pwd)
+build_wrapped kyverno v1.19.1 "$here/interop/tools/kyverno" \
+  github.com/kyverno/kyverno github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno
+build_wrapped policy-tester v0.15.1 "$here/interop/tools/policy-tester" \
+  github.com/sigstore/policy-controller github.com/sigstore/policy-controller/cmd/tester
