@@ -47,6 +47,10 @@ func TestAdmissionKyverno(t *testing.T) {
 		{"key", "kyverno-key.yaml", imgKey, e.values, ""},
 		{"key cosign v3 bundle", "kyverno-bundle-key.yaml", imgKeyV3, e.values, ""},
 		{"SLSA provenance cosign v2", "kyverno-attestation.yaml", imgKeylessV2, e.values, ""},
+		{"ImageValidatingPolicy TUF cosign v3 bundle", "kyverno-ivpol-tuf.yaml", imgKeylessV3, e.values, ""},
+		{"ImageValidatingPolicy TUF cosign v2", "kyverno-ivpol-tuf.yaml", imgKeylessV2, e.values, ""},
+		{"ImageValidatingPolicy TUF wrong identity", "kyverno-ivpol-tuf.yaml", imgKeylessV3, e.with("dev@example.com", "mallory@hallmark.dev"), "XXX"},
+		{"ImageValidatingPolicy TUF unsigned image", "kyverno-ivpol-tuf.yaml", imgUnsigned, e.values, "XXX"},
 
 		{"wrong identity", "kyverno-keyless.yaml", imgKeylessV2, e.with("dev@example.com", "mallory@hallmark.dev"), "subject mismatch"},
 		{"wrong identity v3 bundle", "kyverno-bundle.yaml", imgKeylessV3, e.with("dev@example.com", "mallory@hallmark.dev"), "XXX"},
