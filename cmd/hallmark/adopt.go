@@ -138,7 +138,7 @@ func runAdopt(args []string) error {
 	}
 	res, err := im.Run(ctx)
 	if res != nil && res.Imported() > 0 {
-		printAdoptSummary(os.Stdout, res)
+		res.WriteSummary(os.Stdout)
 	}
 	if err != nil {
 		var me *adopt.MismatchError
@@ -174,24 +174,6 @@ func adoptTarget(cfg *tlog.ServiceConfig, name string) (*tlog.LogConfig, error) 
 		return nil, fmt.Errorf("log %s is a %s log; adopting a Rekor log needs a rekor-v1 log", found[0].Name, found[0].Kind)
 	}
 	return found[0], nil
-}
-
-func printAdoptSummary(w io.Writer, res *adopt.Result) {
-	rate := func(n uint64, d time.Duration) string {
-		if d <= 0 {
-			return "-"
-		}
-		return strconv.Itoa(int(float64(n)/d.Seconds())) + " entries/s"
-	}
-	n := res.Imported()
-	fmt.Fprintf(w, "imported %d entries (size %d → %d) in %v: %s\n", n, res.From, res.To, res.Elapsed.Round(time.Millisecond), rate(n, res.Elapsed))
-	fmt.Fprintf(w, "  %d transactions, %d checkpoints (one per integration second)\n", res.Batches, res.Checkpoints)
-	fmt.Fprintf(w, "  trillian calls:   %v (summed over parallel reads)\n", res.ReadTime.Round(time.Millisecond))
-	fmt.Fprintf(w, "  hallmark prepare: %v, %s (leaf hashes, search keys, roots; summed over parallel reads)\n", res.PrepareTime.Round(time.Millisecond), rate(n, res.PrepareTime))
-	fmt.Fprintf(w, "  hallmark commit:  %v, %s (while a transaction was open)\n", res.CommitTime.Round(time.Millisecond), rate(n, res.CommitTime))
-	if res.NoIndexKeys > 0 {
-		fmt.Fprintf(w, "  %d entries have no search keys (kinds without index support, or keys Rekor could not compute either)\n", res.NoIndexKeys)
-	}
 }
 
 // checkRekor compares the running Rekor with the target log: the same
