@@ -14,10 +14,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 	"gopkg.in/yaml.v3"
 
-	"github.com/hallmark-dev/hallmark/api/clientconfig"
 	"github.com/hallmark-dev/hallmark/ca"
 	"github.com/hallmark-dev/hallmark/internal/fileutil"
 	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
+	"github.com/hallmark-dev/hallmark/trust/clientconfig"
 )
 
 const rotateUsage = `usage:

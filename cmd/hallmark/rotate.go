@@ -17,11 +17,11 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/hallmark-dev/hallmark/api"
-	"github.com/hallmark-dev/hallmark/api/clientconfig"
 	"github.com/hallmark-dev/hallmark/internal/fileutil"
 	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
+	"github.com/hallmark-dev/hallmark/trust/clientconfig"
 )
 
 const rotateUsage = `usage:
