@@ -21,7 +21,7 @@ func TestServiceBinaryDeps(t *testing.T) {
 	}{
 		{"hallmark", everywhere},
 		{"hallmark-log", everywhere},
-		{"hallmark-ca", append([]string{"tlog/rekorv1", "tlog/rekorv2", "tlog/witness", "audit"}, everywhere...)},
+		{"hallmark-ca", append([]string{"tlog/rekorv1", "tlog/rekorv2", "tlog/witness", "audit", "api", "trust/rotate"}, everywhere...)},
 	} {
 		t.Run(tc.cmd, func(t *testing.T) {
 			deps := goListDeps(t, "./"+tc.cmd)

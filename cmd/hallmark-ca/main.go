@@ -45,9 +45,9 @@ func main() {
 	case "init-tsa":
 		err = initTSA(args)
 	case "rotate-intermediate":
-		err = rotate(args, false)
+		err = runRotate(args, false)
 	case "rotate-tsa":
-		err = rotate(args, true)
+		err = runRotate(args, true)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hallmark-ca:", err)

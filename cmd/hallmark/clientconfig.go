@@ -1,11 +1,13 @@
 package main
 
 import (
+	"crypto"
 	"flag"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
 	"github.com/hallmark-dev/hallmark/trust/clientconfig"
 )
 
@@ -38,7 +40,7 @@ func runTrustRoot(args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := clientconfig.TrustedRootFromSpecs(clientconfig.TrustedRootSpecs{Rekor: rekor, CT: ct, CAs: cas, TSAs: tsas, Start: start})
+	p, err := clientconfig.TrustedRootFromSpecs(clientconfig.TrustedRootSpecs{Rekor: rekor, CT: ct, CAs: cas, TSAs: tsas, Start: start, RekorV2KeyID: rekorV2KeyID})
 	if err != nil {
 		return err
 	}
@@ -97,4 +99,13 @@ func runSigningConfig(args []string) error {
 		return err
 	}
 	return os.WriteFile(*out, raw, 0o644)
+}
+
+// rekorV2KeyID identifies a Rekor v2 log as hallmark-log does.
+func rekorV2KeyID(origin string, pub crypto.PublicKey) ([]byte, error) {
+	id, err := rekorv2.KeyHash(origin, pub)
+	if err != nil {
+		return nil, err
+	}
+	return id[:], nil
 }

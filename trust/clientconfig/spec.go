@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hallmark-dev/hallmark/ca"
-	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
 )
 
 // A Spec describes one log, authority or service as an operator writes it
@@ -61,11 +60,17 @@ func (m Spec) start(def time.Time) (time.Time, error) {
 	return t, nil
 }
 
+// A KeyIDFunc computes a log's ID from the host name of its URL (its
+// checkpoint origin) and its key: for Rekor v2 logs, the C2SP note key
+// hash (tlog/rekorv2.KeyHash), which this package leaves to its caller so
+// that hallmark-ca, which links it, does not link the Rekor v2 personality.
+type KeyIDFunc func(origin string, pub crypto.PublicKey) ([]byte, error)
+
 // Log reads a log spec: url= and public-key= (a PEM file) are required,
-// start= (RFC 3339) defaults to defaultStart. A Rekor v2 log (rekorV2) is
-// identified by its C2SP note key hash under the URL's host name, as
-// hallmark-log names it; other logs by SHA-256 of the key.
-func (m Spec) Log(defaultStart time.Time, rekorV2 bool) (Log, error) {
+// start= (RFC 3339) defaults to defaultStart. With keyID (Rekor v2 logs)
+// the log is identified by keyID(the URL's host name, key); without, by
+// SHA-256 of the key (Rekor v1 and CT logs).
+func (m Spec) Log(defaultStart time.Time, keyID KeyIDFunc) (Log, error) {
 	if m["url"] == "" || m["public-key"] == "" {
 		return Log{}, errors.New("a log needs url= and public-key=")
 	}
@@ -77,16 +82,14 @@ func (m Spec) Log(defaultStart time.Time, rekorV2 bool) (Log, error) {
 	if l.Start, err = m.start(defaultStart); err != nil {
 		return l, err
 	}
-	if rekorV2 {
+	if keyID != nil {
 		u, err := url.Parse(m["url"])
 		if err != nil {
 			return l, fmt.Errorf("url=%q: %w", m["url"], err)
 		}
-		id, err := rekorv2.KeyHash(u.Hostname(), pub)
-		if err != nil {
+		if l.KeyID, err = keyID(u.Hostname(), pub); err != nil {
 			return l, err
 		}
-		l.KeyID = id[:]
 	}
 	return l, nil
 }
@@ -132,6 +135,9 @@ type TrustedRootSpecs struct {
 	Rekor, CT, CAs, TSAs []Spec
 	// Start is the validity start of entries without start=.
 	Start time.Time
+	// RekorV2KeyID identifies Rekor v2 logs (api-version=2); it is
+	// required if there are any.
+	RekorV2KeyID KeyIDFunc
 }
 
 // TrustedRootFromSpecs reads the files the specs name and builds the
@@ -144,14 +150,20 @@ func TrustedRootFromSpecs(s TrustedRootSpecs) (TrustedRootParams, error) {
 		if err != nil {
 			return p, fmt.Errorf("--rekor: %w", err)
 		}
-		l, err := m.Log(s.Start, v == 2)
+		var keyID KeyIDFunc
+		if v == 2 {
+			if keyID = s.RekorV2KeyID; keyID == nil {
+				return p, errors.New("--rekor: api-version=2 needs a Rekor v2 key ID function")
+			}
+		}
+		l, err := m.Log(s.Start, keyID)
 		if err != nil {
 			return p, fmt.Errorf("--rekor: %w", err)
 		}
 		p.Tlogs = append(p.Tlogs, l)
 	}
 	for _, m := range s.CT {
-		l, err := m.Log(s.Start, false)
+		l, err := m.Log(s.Start, nil)
 		if err != nil {
 			return p, fmt.Errorf("--ct: %w", err)
 		}

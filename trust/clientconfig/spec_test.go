@@ -2,6 +2,7 @@ package clientconfig
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -73,6 +74,7 @@ func trustedRootFromSpecs(t *testing.T, start time.Time, rekor []string, cas ...
 	t.Helper()
 	var s TrustedRootSpecs
 	s.Start = start
+	s.RekorV2KeyID = rekorV2KeyID
 	for _, r := range rekor {
 		m, err := ParseSpec(r)
 		if err != nil {
@@ -135,11 +137,11 @@ func TestSpecLogs(t *testing.T) {
 	os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600)
 	def := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-	v1, err := Spec{"url": "https://rekor.example.com", "public-key": pubFile}.Log(def, false)
+	v1, err := Spec{"url": "https://rekor.example.com", "public-key": pubFile}.Log(def, nil)
 	if err != nil || !v1.Start.Equal(def) || v1.KeyID != nil {
 		t.Fatalf("v1 log: %+v, %v", v1, err)
 	}
-	v2, err := Spec{"url": "https://log2.example.com/v2", "public-key": pubFile, "start": "2026-05-01T00:00:00Z"}.Log(def, true)
+	v2, err := Spec{"url": "https://log2.example.com/v2", "public-key": pubFile, "start": "2026-05-01T00:00:00Z"}.Log(def, rekorV2KeyID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,4 +164,9 @@ func TestSpecLogs(t *testing.T) {
 	if _, err := (Spec{"uri": "https://ca"}).Authority(def); err == nil || !strings.Contains(err.Error(), "uri= and chain=") {
 		t.Errorf("an authority without chain= accepted: %v", err)
 	}
+}
+
+func rekorV2KeyID(origin string, pub crypto.PublicKey) ([]byte, error) {
+	id, err := rekorv2.KeyHash(origin, pub)
+	return id[:], err
 }
