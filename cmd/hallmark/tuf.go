@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -152,20 +151,4 @@ func runTUF(args []string) error {
 	v := r.Versions()
 	fmt.Printf("published root v%d, targets v%d, snapshot v%d, timestamp v%d\n", v["root"], v["targets"], v["snapshot"], v["timestamp"])
 	return nil
-}
-
-// devTUF keeps the TUF repository of `hallmark dev` in <dir>/tuf,
-// publishing the client configuration just written (tufrepo.Sync). It
-// returns the directory to publish.
-func devTUF(dir string) (string, error) {
-	repoDir, keysDir := filepath.Join(dir, "tuf", "repository"), filepath.Join(dir, "tuf", "keys")
-	var c tufrepo.Content
-	var err error
-	if c.TrustedRoot, err = os.ReadFile(filepath.Join(dir, "trusted_root.json")); err != nil {
-		return "", err
-	}
-	if c.SigningConfig, err = os.ReadFile(filepath.Join(dir, "signing_config.json")); err != nil {
-		return "", err
-	}
-	return repoDir, tufrepo.Sync(repoDir, keysDir, c, time.Now())
 }
