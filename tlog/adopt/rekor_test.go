@@ -16,6 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 func TestTarget(t *testing.T) {
@@ -69,11 +70,11 @@ logs:
 	}
 	lc := &cfg.Logs[0]
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	signer, err := tlog.NewNoteSigner(lc.RekorHostname(), key)
+	signer, err := format.NewNoteSigner(lc.RekorHostname(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier, err := tlog.NewNoteVerifier(lc.RekorHostname(), key.Public())
+	verifier, err := format.NewNoteVerifier(lc.RekorHostname(), key.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ logs:
 
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	otherDER, _ := x509.MarshalPKIXPublicKey(&other.PublicKey)
-	otherSigner, _ := tlog.NewNoteSigner(lc.RekorHostname(), other)
+	otherSigner, _ := format.NewNoteSigner(lc.RekorHostname(), other)
 	for _, tc := range []struct {
 		name string
 		edit func(*fakeRekor)
