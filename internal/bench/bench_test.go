@@ -19,6 +19,7 @@ func TestHarnessesRun(t *testing.T) {
 	}{
 		{"log", Log, []string{"--store", "sqlite", "--dir", t.TempDir(), "--entries", "300", "--concurrency", "32", "--rate", "2000", "--at", "0"}},
 		{"import", Import, []string{"--store", "sqlite", "--dir", t.TempDir(), "--entries", "500", "--per-second", "10", "--signers", "8"}},
+		{"console", Console, []string{"--store", "sqlite", "--entries", "400", "--loads", "3"}},
 		{"monitor", Monitor, []string{"--entries", "600", "--certificates", "8"}},
 		{"ca", CA, []string{"-duration", "300ms", "-rate", "0", "-concurrency", "4"}},
 		{"ca with CT", CA, []string{"-duration", "300ms", "-rate", "20", "-concurrency", "8", "-ct", "inprocess", "-store", "sqlite", "-ct-batch-max-age", "10ms"}},
