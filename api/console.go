@@ -27,12 +27,12 @@ import (
 
 	"github.com/transparency-dev/merkle/rfc6962"
 
-	"github.com/hallmark-dev/hallmark/api/clientconfig"
 	"github.com/hallmark-dev/hallmark/audit"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/format"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1/shards"
+	"github.com/hallmark-dev/hallmark/trust/clientconfig"
 )
 
 //go:embed console

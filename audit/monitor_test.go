@@ -23,9 +23,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/note"
 
-	"github.com/hallmark-dev/hallmark/api/clientconfig"
 	"github.com/hallmark-dev/hallmark/audit/audittest"
 	"github.com/hallmark-dev/hallmark/tlog/format"
+	"github.com/hallmark-dev/hallmark/trust/clientconfig"
 )
 
 const testOrigin = "log.example/monitored"

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hallmark-dev/hallmark/api/clientconfig"
 	"github.com/hallmark-dev/hallmark/oidc/devissuer"
+	"github.com/hallmark-dev/hallmark/trust/clientconfig"
 )
 
 // ctStack is hallmark-ca issuing with embedded SCTs from a Hallmark CT

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hallmark-dev/hallmark/api/clientconfig"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
+	"github.com/hallmark-dev/hallmark/trust/clientconfig"
 )
 
 // TestCosignV3RekorV2 signs a blob with cosign v3.1.3 and a key pair using a

@@ -34,12 +34,12 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/sign"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/hallmark-dev/hallmark/api/clientconfig"
 	"github.com/hallmark-dev/hallmark/audit"
 	"github.com/hallmark-dev/hallmark/audit/audittest"
 	"github.com/hallmark-dev/hallmark/internal/pgtest"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
+	"github.com/hallmark-dev/hallmark/trust/clientconfig"
 )
 
 func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }

@@ -31,8 +31,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/emptypb"
 
-	"github.com/hallmark-dev/hallmark/api/clientconfig"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
+	"github.com/hallmark-dev/hallmark/trust/clientconfig"
 )
 
 // v2TrustedRoot builds trusted_root.json for a Rekor v2 log the way

@@ -26,10 +26,10 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/hallmark-dev/hallmark/api/clientconfig"
 	"github.com/hallmark-dev/hallmark/internal/pgtest"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
+	"github.com/hallmark-dev/hallmark/trust/clientconfig"
 )
 
 // rotationSetup is a Rekor v2 shard served by two replicas on one

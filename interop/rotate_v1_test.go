@@ -21,8 +21,8 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 
-	"github.com/hallmark-dev/hallmark/api/clientconfig"
 	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/trust/clientconfig"
 )
 
 // TestRekorV1ShardRotation rotates a Rekor v1 log behind its URL with

@@ -11,17 +11,18 @@ cd "$(dirname "$0")/.."
 ENTRIES=${ENTRIES:-20000}
 work=$(mktemp -d /tmp/hallmark-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-go build -o "$work/" ./cmd/hallmark ./cmd/hallmark-log
+go build -o "$work/" ./cmd/hallmark ./cmd/hallmark-log ./cmd/hallmark-bench
 hm=$work/hallmark
+hb=$work/hallmark-bench
 
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem/{print $2}') GiB"
 echo "== engine, PostgreSQL"
-"$hm" bench log --store postgres --entries "${ENGINE_ENTRIES:-100000}" --at "${ENGINE_AT:-1000000}"
+"$hb" log --store postgres --entries "${ENGINE_ENTRIES:-100000}" --at "${ENGINE_AT:-1000000}"
 echo "== engine, SQLite"
-"$hm" bench log --store sqlite --entries "${ENGINE_ENTRIES:-100000}" --at "${ENGINE_AT:-1000000}"
+"$hb" log --store sqlite --entries "${ENGINE_ENTRIES:-100000}" --at "${ENGINE_AT:-1000000}"
 echo "== adoption import (hallmark adopt's importer, leaves from memory), PostgreSQL then SQLite"
-"$hm" bench import --store postgres --entries "${IMPORT_ENTRIES:-200000}" --per-second 10
-"$hm" bench import --store sqlite --entries "${IMPORT_ENTRIES:-200000}" --per-second 10
+"$hb" import --store postgres --entries "${IMPORT_ENTRIES:-200000}" --per-second 10
+"$hb" import --store sqlite --entries "${IMPORT_ENTRIES:-200000}" --per-second 10
 echo "== Rekor v1 search on PostgreSQL (1,000,000 entries, 2,000,000 search rows)"
 go test -run '^$' -bench PGSearch ./tlog/
 echo "== worst-case entry verification (the costliest requests the limits allow; cpu-ms/op is server CPU per request)"
@@ -42,8 +43,8 @@ YAML
   pid=$!
   for i in $(seq 100); do curl -fs http://127.0.0.1:3900/healthz >/dev/null && break; sleep 0.1; done
   echo "== POST /api/v1/log/entries, $store"
-  "$hm" bench rekor --api v1 --url http://127.0.0.1:3900/v1 --entries "$ENTRIES" --rate 1000
+  "$hb" rekor --api v1 --url http://127.0.0.1:3900/v1 --entries "$ENTRIES" --rate 1000
   echo "== POST /api/v2/log/entries, $store"
-  "$hm" bench rekor --api v2 --url http://127.0.0.1:3900/v2 --entries "$ENTRIES" --rate 1000
+  "$hb" rekor --api v2 --url http://127.0.0.1:3900/v2 --entries "$ENTRIES" --rate 1000
   kill $pid; wait $pid || true
 done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures PostgreSQL bytes per log entry: fills a fresh database with
-# `hallmark bench log` (500-byte entries by default) and reports the size of
+# `hallmark-bench log` (500-byte entries by default) and reports the size of
 # every table with its indexes and TOAST. Run it through
 # scripts/with-postgres.sh; the numbers go in docs/operations.md.
 #   ENTRIES=1000000 ENTRY_SIZE=500 scripts/with-postgres.sh scripts/capacity.sh
@@ -16,8 +16,8 @@ psql -X -q "$base" -c "CREATE DATABASE $db"
 trap 'psql -X -q "$base" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null' EXIT
 url=${base%/*}/$db?${base#*\?}
 work=$(mktemp -d)
-go build -o "$work/" ./cmd/hallmark
-"$work/hallmark" bench log --store postgres --database-url "$url" --entries 20000 --rate 5000 \
+go build -o "$work/" ./cmd/hallmark-bench
+"$work/hallmark-bench" log --store postgres --database-url "$url" --entries 20000 --rate 5000 \
   --entry-size "$ENTRY_SIZE" --at "$ENTRIES" | grep -v '^ *$'
 psql -X -q "$url" -c "VACUUM ANALYZE" >/dev/null
 echo "== PostgreSQL size after $(psql -X -At "$url" -c 'SELECT size FROM logs') entries of $ENTRY_SIZE bytes"

@@ -1,28 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/x509"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hallmark-dev/hallmark/api"
 	"github.com/hallmark-dev/hallmark/tlog"
@@ -71,7 +61,7 @@ func runAdopt(args []string) error {
 	if err != nil {
 		return err
 	}
-	lc, err := adoptTarget(cfg, *logName)
+	lc, err := adopt.Target(cfg, *logName)
 	if err != nil {
 		return err
 	}
@@ -101,7 +91,7 @@ func runAdopt(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *rekorURL != "" {
-		if err := checkRekor(ctx, *rekorURL, lc, &ecKey.PublicKey, verifier); err != nil {
+		if err := adopt.CheckRekor(ctx, *rekorURL, lc, &ecKey.PublicKey, verifier); err != nil {
 			return err
 		}
 		slog.Info("adopt: the running Rekor has the log's key, tree ID and origin", "rekor", *rekorURL)
@@ -138,7 +128,7 @@ func runAdopt(args []string) error {
 	}
 	res, err := im.Run(ctx)
 	if res != nil && res.Imported() > 0 {
-		printAdoptSummary(os.Stdout, res)
+		res.WriteSummary(os.Stdout)
 	}
 	if err != nil {
 		var me *adopt.MismatchError
@@ -151,109 +141,5 @@ func runAdopt(args []string) error {
 		return err
 	}
 	fmt.Printf("log %s: size %d, root %x, equal to Trillian's root at size %d\n", lc.Name, res.To, res.Root, res.SourceRoot.Size)
-	return nil
-}
-
-// adoptTarget picks the rekor-v1 log to import into.
-func adoptTarget(cfg *tlog.ServiceConfig, name string) (*tlog.LogConfig, error) {
-	var found []*tlog.LogConfig
-	for i := range cfg.Logs {
-		lc := &cfg.Logs[i]
-		if (name == "" && lc.Kind == "rekor-v1") || lc.Name == name {
-			found = append(found, lc)
-		}
-	}
-	switch {
-	case len(found) == 0 && name != "":
-		return nil, fmt.Errorf("no log named %q in the config", name)
-	case len(found) == 0:
-		return nil, errors.New("the config has no rekor-v1 log")
-	case len(found) > 1:
-		return nil, errors.New("the config has several rekor-v1 logs: choose one with --log")
-	case found[0].Kind != "rekor-v1":
-		return nil, fmt.Errorf("log %s is a %s log; adopting a Rekor log needs a rekor-v1 log", found[0].Name, found[0].Kind)
-	}
-	return found[0], nil
-}
-
-func printAdoptSummary(w io.Writer, res *adopt.Result) {
-	rate := func(n uint64, d time.Duration) string {
-		if d <= 0 {
-			return "-"
-		}
-		return strconv.Itoa(int(float64(n)/d.Seconds())) + " entries/s"
-	}
-	n := res.Imported()
-	fmt.Fprintf(w, "imported %d entries (size %d → %d) in %v: %s\n", n, res.From, res.To, res.Elapsed.Round(time.Millisecond), rate(n, res.Elapsed))
-	fmt.Fprintf(w, "  %d transactions, %d checkpoints (one per integration second)\n", res.Batches, res.Checkpoints)
-	fmt.Fprintf(w, "  trillian calls:   %v (summed over parallel reads)\n", res.ReadTime.Round(time.Millisecond))
-	fmt.Fprintf(w, "  hallmark prepare: %v, %s (leaf hashes, search keys, roots; summed over parallel reads)\n", res.PrepareTime.Round(time.Millisecond), rate(n, res.PrepareTime))
-	fmt.Fprintf(w, "  hallmark commit:  %v, %s (while a transaction was open)\n", res.CommitTime.Round(time.Millisecond), rate(n, res.CommitTime))
-	if res.NoIndexKeys > 0 {
-		fmt.Fprintf(w, "  %d entries have no search keys (kinds without index support, or keys Rekor could not compute either)\n", res.NoIndexKeys)
-	}
-}
-
-// checkRekor compares the running Rekor with the target log: the same
-// public key, tree ID and checkpoint origin, and a checkpoint of Rekor's
-// that verifies under the log's signer name and key.
-func checkRekor(ctx context.Context, base string, lc *tlog.LogConfig, pub *ecdsa.PublicKey, verifier note.Verifier) error {
-	get := func(path string) ([]byte, error) {
-		u, err := url.JoinPath(base, path)
-		if err != nil {
-			return nil, err
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("rekor: %w", err)
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if err == nil && resp.StatusCode != http.StatusOK {
-			err = fmt.Errorf("rekor: GET %s: HTTP %d", u, resp.StatusCode)
-		}
-		return body, err
-	}
-	keyPEM, err := get("/api/v1/log/publicKey")
-	if err != nil {
-		return err
-	}
-	block, _ := pem.Decode(keyPEM)
-	if block == nil {
-		return errors.New("rekor: the public key is not PEM")
-	}
-	want, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return err
-	}
-	if !bytes.Equal(block.Bytes, want) {
-		return fmt.Errorf("log %s: key_file is not Rekor's signing key (Rekor's public key differs)", lc.Name)
-	}
-	raw, err := get("/api/v1/log")
-	if err != nil {
-		return err
-	}
-	var info struct {
-		TreeID         string `json:"treeID"`
-		SignedTreeHead string `json:"signedTreeHead"`
-		InactiveShards []any  `json:"inactiveShards"`
-	}
-	if err := json.Unmarshal(raw, &info); err != nil {
-		return fmt.Errorf("rekor: GET /api/v1/log: %w", err)
-	}
-	if info.TreeID != strconv.FormatInt(lc.Rekor.TreeID, 10) {
-		return fmt.Errorf("log %s: rekor.tree_id is %d, Rekor's active tree is %s", lc.Name, lc.Rekor.TreeID, info.TreeID)
-	}
-	if len(info.InactiveShards) > 0 {
-		return fmt.Errorf("rekor has %d inactive shards: adopting a sharded Rekor is not supported (entry indices would change)", len(info.InactiveShards))
-	}
-	origin, _, _ := strings.Cut(info.SignedTreeHead, "\n")
-	if origin != lc.CheckpointOrigin() {
-		return fmt.Errorf("log %s: checkpoint origin would be %q, Rekor's is %q (set rekor.hostname to Rekor's --rekor_server.hostname)", lc.Name, lc.CheckpointOrigin(), origin)
-	}
-	if _, err := note.Open([]byte(info.SignedTreeHead), note.VerifierList(verifier)); err != nil {
-		return fmt.Errorf("log %s: Rekor's checkpoint does not verify as signed by %q with the log's key: %w", lc.Name, lc.RekorHostname(), err)
-	}
 	return nil
 }

@@ -12,7 +12,6 @@
 //	hallmark migrate --config FILE          apply database migrations
 //	hallmark index-v2 --config FILE         index the entries already in Rekor v2 logs for search
 //	hallmark keys generate --type T --out F create a log signing key
-//	hallmark bench log|rekor|tsa|import|console  measure the engine, the write APIs, adopt, the console
 //	hallmark fsck --config FILE [--log N]   verify a log's database end to end
 //	hallmark log rotate open|freeze [flags] rotate a log shard without stopping writes
 //	hallmark log rotate rekor-v1 [flags]    rotate a Rekor v1 log behind its URL (inactive shards)
@@ -39,7 +38,6 @@ func commands() []command {
 		{"migrate", "apply database migrations", runMigrate},
 		{"index-v2", "index the entries already in Rekor v2 logs for search", runIndexV2},
 		{"keys", "generate signing keys", runKeys},
-		{"bench", "benchmark the log engine", runBench},
 		{"adopt", "import an existing Rekor v1 log from its Trillian tree", runAdopt},
 		{"witness", "run a C2SP tlog-witness, print verifier keys", runWitness},
 		{"verify", "verify a log entry: checkpoint, inclusion, consistency", runVerify},

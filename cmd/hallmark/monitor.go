@@ -22,7 +22,7 @@ import (
 
 const monitorUsage = `usage:
   hallmark monitor --config monitor.yaml [--once] [--metrics-addr ADDR]
-  hallmark monitor bench [flags]     measure catch-up speed (see docs/BENCHMARKS.md)
+  (hallmark-bench monitor measures catch-up speed; see docs/BENCHMARKS.md)
 
 Follows transparency logs: verifies each new checkpoint's signature and its
 consistency with the last verified one, scans new entries from entry
@@ -40,9 +40,6 @@ flags:`
 const exitAlerts = 3
 
 func runMonitor(args []string) error {
-	if len(args) > 0 && args[0] == "bench" {
-		return runMonitorBench(args[1:])
-	}
 	fs := flag.NewFlagSet("monitor", flag.ExitOnError)
 	config := fs.String("config", "monitor.yaml", "monitor configuration file")
 	once := fs.Bool("once", false, "poll every log once, then exit (status 3 on alerts)")

@@ -4,14 +4,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/hallmark-dev/hallmark/api/tufrepo"
+	"github.com/hallmark-dev/hallmark/trust/tufrepo"
 )
 
 const tufUsage = `usage:
@@ -55,7 +52,7 @@ func runTUF(args []string) error {
 		name string
 		d    time.Duration
 	}{{"root", def.Root}, {"targets", def.Targets}, {"snapshot", def.Snapshot}, {"timestamp", def.Timestamp}} {
-		exp[f.name] = fs.String(f.name+"-expires", formatDays(f.d), f.name+" metadata validity")
+		exp[f.name] = fs.String(f.name+"-expires", tufrepo.FormatDays(f.d), f.name+" metadata validity")
 	}
 	fs.Parse(args[1:])
 	if *repoDir == "" || *keysDir == "" {
@@ -64,26 +61,20 @@ func runTUF(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	// Expiries: the flags at init; afterwards the remembered ones, with
 	// any flag given overriding.
-	expiries := func(base tufrepo.Expiries) (tufrepo.Expiries, bool, error) {
-		changed := false
-		for _, f := range []struct {
-			name string
-			d    *time.Duration
-		}{{"root", &base.Root}, {"targets", &base.Targets}, {"snapshot", &base.Snapshot}, {"timestamp", &base.Timestamp}} {
-			if sub != "init" && !set[f.name+"-expires"] {
-				continue
-			}
-			d, err := parseDays(*exp[f.name])
-			if err != nil {
-				return base, false, fmt.Errorf("--%s-expires: %w", f.name, err)
-			}
-			*f.d, changed = d, true
+	given := map[string]time.Duration{}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for role, v := range exp {
+		if sub != "init" && !set[role+"-expires"] {
+			continue
 		}
-		return base, changed, nil
+		d, err := tufrepo.ParseDays(*v)
+		if err != nil {
+			return fmt.Errorf("--%s-expires: %w", role, err)
+		}
+		given[role] = d
 	}
 	readOpt := func(path string) ([]byte, error) {
 		if path == "" {
@@ -105,7 +96,7 @@ func runTUF(args []string) error {
 		if c.TrustedRoot == nil {
 			return errors.New("init: --trusted-root is required")
 		}
-		e, _, err := expiries(def)
+		e, _, err := def.Override(given)
 		if err != nil {
 			return err
 		}
@@ -126,7 +117,7 @@ func runTUF(args []string) error {
 		return err
 	}
 	defer r.Close()
-	if e, changed, err := expiries(r.Expiries); err != nil {
+	if e, changed, err := r.Expiries.Override(given); err != nil {
 		return err
 	} else if changed {
 		if err := r.SetExpiries(e); err != nil {
@@ -160,60 +151,4 @@ func runTUF(args []string) error {
 	v := r.Versions()
 	fmt.Printf("published root v%d, targets v%d, snapshot v%d, timestamp v%d\n", v["root"], v["targets"], v["snapshot"], v["timestamp"])
 	return nil
-}
-
-// parseDays reads a Go duration or a whole number of days ("30d").
-func parseDays(s string) (time.Duration, error) {
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		d, err := strconv.Atoi(n)
-		if err != nil || d <= 0 {
-			return 0, fmt.Errorf("%q: want a positive number of days, e.g. 30d", s)
-		}
-		return time.Duration(d) * 24 * time.Hour, nil
-	}
-	return time.ParseDuration(s)
-}
-
-func formatDays(d time.Duration) string {
-	if d%(24*time.Hour) == 0 {
-		return strconv.Itoa(int(d/(24*time.Hour))) + "d"
-	}
-	return d.String()
-}
-
-// devTUF keeps the TUF repository of `hallmark dev` in <dir>/tuf: it
-// creates it on first use, and on every start publishes the client
-// configuration just written (a no-op when unchanged) and re-signs
-// metadata due for it, so a state directory reused after weeks still
-// serves unexpired metadata. It returns the directory to publish.
-func devTUF(dir string) (string, error) {
-	repoDir, keysDir := filepath.Join(dir, "tuf", "repository"), filepath.Join(dir, "tuf", "keys")
-	var c tufrepo.Content
-	var err error
-	if c.TrustedRoot, err = os.ReadFile(filepath.Join(dir, "trusted_root.json")); err != nil {
-		return "", err
-	}
-	if c.SigningConfig, err = os.ReadFile(filepath.Join(dir, "signing_config.json")); err != nil {
-		return "", err
-	}
-	now := time.Now()
-	if _, err := os.Stat(filepath.Join(repoDir, "timestamp.json")); errors.Is(err, fs.ErrNotExist) {
-		r, err := tufrepo.Init(repoDir, keysDir, c, tufrepo.DefaultExpiries(), now)
-		if err != nil {
-			return "", fmt.Errorf("creating the TUF repository: %w", err)
-		}
-		return repoDir, r.Close()
-	}
-	r, err := tufrepo.Open(repoDir, keysDir, now)
-	if err != nil {
-		return "", err
-	}
-	defer r.Close()
-	if _, err := r.Update(c); err != nil {
-		return "", fmt.Errorf("updating the TUF repository: %w", err)
-	}
-	if _, err := r.Refresh(false); err != nil {
-		return "", fmt.Errorf("refreshing the TUF repository: %w", err)
-	}
-	return repoDir, nil
 }

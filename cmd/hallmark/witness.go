@@ -123,15 +123,7 @@ func runWitnessVKey(args []string) error {
 			if err != nil {
 				return fmt.Errorf("log %s: %w", l.Name, err)
 			}
-			signerName := l.CheckpointOrigin()
-			if l.Kind == "rekor-v1" {
-				signerName = l.RekorHostname()
-			}
-			logKey := format.LogKey
-			if l.Kind == "ct" {
-				logKey = format.CTLogKey // static-ct-api: RFC 6962 note signatures
-			}
-			vkey, err := logKey(signerName, key.Public())
+			vkey, err := witness.ConfiguredLogKey(&l, key.Public())
 			if err != nil {
 				return fmt.Errorf("log %s: %w", l.Name, err)
 			}

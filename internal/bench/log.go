@@ -1,11 +1,10 @@
-package main
+package bench
 
 import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -21,23 +20,11 @@ import (
 	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
-func runBench(args []string) error {
-	if len(args) >= 1 && args[0] == "rekor" {
-		return runBenchRekor(args[1:])
-	}
-	if len(args) >= 1 && args[0] == "tsa" {
-		return runBenchTSA(args[1:])
-	}
-	if len(args) >= 1 && args[0] == "import" {
-		return runBenchImport(args[1:])
-	}
-	if len(args) >= 1 && args[0] == "console" {
-		return runBenchConsole(args[1:])
-	}
-	if len(args) < 1 || args[0] != "log" {
-		return errors.New("usage: hallmark bench log|rekor|tsa|import|console [flags]")
-	}
-	fs := flag.NewFlagSet("bench log", flag.ExitOnError)
+// Log measures the log engine itself (tlog.Log on SQLite or PostgreSQL):
+// a closed loop of concurrent submitters, an open loop at a fixed rate, and
+// both again after the log holds -at entries.
+func Log(args []string) error {
+	fs := flag.NewFlagSet("log", flag.ExitOnError)
 	store := benchStoreFlags(fs, "sqlite", "store to measure")
 	n := fs.Int("entries", 100000, "entries per measured run")
 	size := fs.Int("entry-size", 500, "bytes per entry")
@@ -47,7 +34,7 @@ func runBench(args []string) error {
 	maxSize := fs.Int("batch-max-size", tlog.DefaultBatchMaxSize, "batch max size")
 	maxAge := fs.Duration("batch-max-age", tlog.DefaultBatchMaxAge, "batch max age")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
-	fs.Parse(args[1:])
+	fs.Parse(args)
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -77,7 +64,7 @@ func runBench(args []string) error {
 	}
 	defer l.Close()
 
-	fmt.Printf("hallmark bench log: store=%s entries=%d entry-size=%dB batch=%d/%s cpus=%d %s\n",
+	fmt.Printf("hallmark-bench log: store=%s entries=%d entry-size=%dB batch=%d/%s cpus=%d %s\n",
 		*store.kind, *n, *size, *maxSize, *maxAge, runtime.NumCPU(), cpuModel())
 	var seq atomic.Uint64
 	b := &bench{log: l, size: *size, seq: &seq}

@@ -1,7 +1,10 @@
-package main
+package devstack
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,8 +15,8 @@ import (
 	"github.com/hallmark-dev/hallmark/oidc/devissuer"
 )
 
-func loopbackDevAddrs() devAddrs {
-	return devAddrs{Log: "127.0.0.1:3000", LogGRPC: "[::1]:3001", CA: "localhost:5555", CAGRPC: "127.0.0.1:5554",
+func loopbackDevAddrs() Addrs {
+	return Addrs{Log: "127.0.0.1:3000", LogGRPC: "[::1]:3001", CA: "localhost:5555", CAGRPC: "127.0.0.1:5554",
 		EmailIssuer: "127.0.0.1:5556", GitHubIssuer: "127.0.0.1:5557"}
 }
 
@@ -27,12 +30,12 @@ func TestDevRefusesPublicAddresses(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		flag string
-		set  func(*devAddrs, string)
+		set  func(*Addrs, string)
 	}{
-		{"log-addr", func(a *devAddrs, v string) { a.Log = v }},
-		{"log-grpc-addr", func(a *devAddrs, v string) { a.LogGRPC = v }},
-		{"ca-addr", func(a *devAddrs, v string) { a.CA = v }},
-		{"ca-grpc-addr", func(a *devAddrs, v string) { a.CAGRPC = v }},
+		{"log-addr", func(a *Addrs, v string) { a.Log = v }},
+		{"log-grpc-addr", func(a *Addrs, v string) { a.LogGRPC = v }},
+		{"ca-addr", func(a *Addrs, v string) { a.CA = v }},
+		{"ca-grpc-addr", func(a *Addrs, v string) { a.CAGRPC = v }},
 	} {
 		for _, addr := range []string{"0.0.0.0:4000", ":4000", "[::]:4000", "10.0.0.1:4000", "example.com:4000", "4000"} {
 			a := loopbackDevAddrs()
@@ -61,7 +64,9 @@ func TestDevRefusesPublicAddresses(t *testing.T) {
 
 	// The command itself refuses before it starts anything.
 	dir := filepath.Join(t.TempDir(), "state")
-	err := runDev([]string{"-dir", dir, "-log-addr", "0.0.0.0:4000"})
+	a := loopbackDevAddrs()
+	a.Log = "0.0.0.0:4000"
+	err := Run(context.Background(), Options{Dir: dir, Addrs: a, Out: io.Discard})
 	if err == nil || !strings.Contains(err.Error(), "-expose-insecure-dev-services") {
 		t.Fatalf("hallmark dev -log-addr 0.0.0.0:4000: %v", err)
 	}
@@ -114,5 +119,33 @@ func TestDevTokenLoopbackOnly(t *testing.T) {
 		if want == 403 && (strings.Contains(w.Body.String(), "eyJ") || !strings.Contains(w.Body.String(), "loopback")) {
 			t.Errorf("peer %s: body %q", peer, w.Body)
 		}
+	}
+}
+
+// TestToken: `hallmark dev token` posts the request to the URL dev.json
+// names and returns the token, or the server's refusal.
+func TestToken(t *testing.T) {
+	var got TokenRequest
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewDecoder(r.Body).Decode(&got)
+		if got.IssuerType == "nope" {
+			http.Error(w, "unknown issuer type", http.StatusBadRequest)
+			return
+		}
+		w.Write([]byte("eyJtoken"))
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	if _, err := Token(dir, TokenRequest{}); err == nil || !strings.Contains(err.Error(), "is `hallmark dev` running with --dir") {
+		t.Fatalf("without dev.json: %v", err)
+	}
+	st, _ := json.Marshal(State{TokenURL: srv.URL + "/dev/token"})
+	os.WriteFile(filepath.Join(dir, "dev.json"), st, 0o644)
+	tok, err := Token(dir, TokenRequest{IssuerType: "github-workflow", Repository: "acme/x"})
+	if err != nil || string(tok) != "eyJtoken" || got.Repository != "acme/x" || got.IssuerType != "github-workflow" {
+		t.Fatalf("token %q, %v; request %+v", tok, err, got)
+	}
+	if _, err := Token(dir, TokenRequest{IssuerType: "nope"}); err == nil || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), "unknown issuer type") {
+		t.Fatalf("refused request: %v", err)
 	}
 }

@@ -1,10 +1,20 @@
-package main
+// Package rotate rotates a log shard of hallmark-log without stopping
+// writes: open a new shard next to the active one, then freeze the old
+// one; or rotate a Rekor v1 log behind its URL in one step. It edits the
+// YAML configuration in place, keeping its comments, and the trusted root
+// and signing config clients read, and checks the edited configuration
+// before it writes anything.
+//
+// `hallmark log rotate` parses flags and calls this package;
+// docs/operations.md describes the procedure. hallmark-ca's rotation is
+// trust/carotate's, apart so that hallmark-ca does not link the log
+// personalities.
+package rotate
 
 import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -17,87 +27,17 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/hallmark-dev/hallmark/api"
-	"github.com/hallmark-dev/hallmark/api/clientconfig"
 	"github.com/hallmark-dev/hallmark/internal/fileutil"
 	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
+	"github.com/hallmark-dev/hallmark/trust/clientconfig"
 )
 
-const rotateUsage = `usage:
-  hallmark log rotate open   --config FILE --log OLD --name NEW --url URL [--origin O] [--tree-id N]
-                             [--key-out FILE] [--trusted-root FILE] [--signing-config FILE]
-  hallmark log rotate freeze --config FILE --log OLD [--trusted-root FILE] [--signing-config FILE]
-  hallmark log rotate rekor-v1 --config FILE --log OLD --name NEW --tree-id N
-                             [--key-out FILE] [--trusted-root FILE]
-
-A rotation without a write outage has two phases:
-  open    adds the new shard (new name, URL, origin and key) next to OLD, both writable;
-          adds it to the trusted root (valid from now) and, first, to the signing config.
-          Roll the hallmark-log replicas, then publish the trusted root and signing config.
-  freeze  once clients use the new signing config: freezes OLD in the database (replicas
-          still writing to it answer 503 from then on), marks it read_only (still served,
-          its entries keep verifying), ends its validity in the trusted root and the
-          signing config. Publish the signing config, then roll the replicas.
-
-A Rekor v1 log rotates as Rekor does, behind its one URL, in one step:
-  rekor-v1  adds NEW (new tree ID and key) at OLD's URL as the active shard, marks OLD
-          read_only and lists it in NEW's rekor.inactive_shards (entries keep Rekor's
-          virtual log index), and in the trusted root closes OLD's key and adds NEW's.
-          Roll the replicas one at a time: the first to start with the rotated
-          configuration freezes OLD in the database and takes the writes; replicas
-          not restarted yet refuse writes with 503, so clients retry on another one.`
-
-// runLog dispatches `hallmark log` subcommands.
-func runLog(args []string) error {
-	if len(args) < 2 || args[0] != "rotate" || (args[1] != "open" && args[1] != "freeze" && args[1] != "rekor-v1") {
-		fmt.Fprint(os.Stderr, rotateUsage)
-		return errors.New("expected a subcommand: log rotate open, freeze or rekor-v1")
-	}
-	fs := flag.NewFlagSet("log rotate "+args[1], flag.ExitOnError)
-	fs.Usage = func() { fmt.Fprintln(os.Stderr, rotateUsage); fs.PrintDefaults() }
-	config := fs.String("config", "hallmark-log.yaml", "hallmark-log configuration to edit")
-	old := fs.String("log", "", "name of the active shard")
-	name := fs.String("name", "", "open: name of the new shard")
-	url := fs.String("url", "", "open: public base URL of the new shard")
-	origin := fs.String("origin", "", "open: checkpoint origin of the new shard (default: derived from the URL)")
-	treeID := fs.Int64("tree-id", 0, "open: Rekor v1 tree ID of the new shard (rekor-v1 logs)")
-	keyOut := fs.String("key-out", "", "open: file for the new shard's key, written as its key_file (relative paths are relative to the configuration's directory; default <name>.pem)")
-	trustedRoot := fs.String("trusted-root", "", "trusted_root.json to update (optional)")
-	signingConfig := fs.String("signing-config", "", "signing_config.json to update (optional)")
-	database := fs.Bool("database", true, "freeze: also freeze OLD in the database the configuration names (needs write access)")
-	fs.Parse(args[2:])
-	if *old == "" {
-		return errors.New("--log is required")
-	}
-	now := time.Now().UTC().Truncate(time.Second)
-	r := &rotation{configPath: *config, old: *old, now: now}
-	if err := r.load(); err != nil {
-		return err
-	}
-	if args[1] == "rekor-v1" {
-		if *name == "" || *treeID <= 0 {
-			return errors.New("rekor-v1: --name and a new --tree-id are required")
-		}
-		if *keyOut == "" {
-			*keyOut = *name + ".pem"
-		}
-		return r.rekorV1(*name, *treeID, *keyOut, *trustedRoot)
-	}
-	if args[1] == "open" {
-		if *name == "" || *url == "" {
-			return errors.New("open: --name and --url are required")
-		}
-		if *keyOut == "" {
-			*keyOut = *name + ".pem"
-		}
-		return r.open(*name, *url, *origin, *treeID, *keyOut, *trustedRoot, *signingConfig)
-	}
-	return r.freeze(*trustedRoot, *signingConfig, *database)
-}
-
-// rotation edits one hallmark-log configuration, keeping its comments.
-type rotation struct {
+// Log rotates one log (the active shard) of a hallmark-log configuration,
+// keeping the YAML's comments. Load it, then call Open and later Freeze,
+// or RekorV1.
+type Log struct {
 	configPath string
 	old        string
 	now        time.Time
@@ -108,7 +48,18 @@ type rotation struct {
 	logs       *yaml.Node // the logs sequence in doc
 }
 
-func (r *rotation) load() error {
+// LoadLog reads the hallmark-log configuration at configPath and finds
+// the log named old in it. now (UTC, to the second) is the time the
+// rotation writes into the trusted root and the signing config.
+func LoadLog(configPath, old string, now time.Time) (*Log, error) {
+	r := &Log{configPath: configPath, old: old, now: now}
+	if err := r.load(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Log) load() error {
 	var err error
 	if r.cfg, err = tlog.LoadServiceConfig(r.configPath); err != nil {
 		return err
@@ -141,19 +92,51 @@ func (r *rotation) load() error {
 	return nil
 }
 
-func (r *rotation) open(name, url, origin string, treeID int64, keyOut, trustedRoot, signingConfig string) error {
+// OpenOptions describe the new shard Open adds.
+type OpenOptions struct {
+	Name, URL string
+	Origin    string // checkpoint origin; empty: derived from the URL
+	TreeID    int64  // Rekor v1 tree ID (rekor-v1 logs only, required there)
+	// KeyOut is the new shard's key file, written once (never
+	// overwritten) and named as its key_file; relative to the
+	// configuration's directory. Empty: <Name>.pem.
+	KeyOut string
+	// TrustedRoot and SigningConfig are the client files to edit; empty
+	// skips them.
+	TrustedRoot, SigningConfig string
+}
+
+// Opened is the shard Open added.
+type Opened struct {
+	Name, URL, Origin string
+	TreeID            int64 // Rekor v1 logs
+}
+
+// Open adds a new shard next to the active one, both writable: a copy of
+// its settings with a new name, URL, origin and key of the same type. The
+// new shard is appended to the trusted root, valid from now, and put
+// first in the signing config (tiles logs have none). The configuration
+// is written last, after the key and client files.
+func (r *Log) Open(o OpenOptions) (*Opened, error) {
+	if o.Name == "" || o.URL == "" {
+		return nil, errors.New("open: --name and --url are required")
+	}
+	if o.KeyOut == "" {
+		o.KeyOut = o.Name + ".pem"
+	}
+	name, url, origin, treeID, keyOut, trustedRoot, signingConfig := o.Name, o.URL, o.Origin, o.TreeID, o.KeyOut, o.TrustedRoot, o.SigningConfig
 	if r.oldCfg.ReadOnly {
-		return fmt.Errorf("log %s is frozen already", r.old)
+		return nil, fmt.Errorf("log %s is frozen already", r.old)
 	}
 	oldKey, err := tlog.LoadPrivateKey(r.cfg.Path(r.oldCfg.KeyFile))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The new shard's key is of the old one's type: the clients of this log
 	// take that type (ML-DSA-44 too) already.
 	keyPEM, err := tlog.GenerateKey(tlog.KeyTypeName(oldKey.Public()))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The new log: a copy of the old one's settings with its own identity.
 	n := yamlcfg.DeepCopy(r.oldNode)
@@ -167,7 +150,7 @@ func (r *rotation) open(name, url, origin string, treeID int64, keyOut, trustedR
 	}
 	if r.oldCfg.Kind == "rekor-v1" {
 		if treeID <= 0 {
-			return errors.New("open: a rekor-v1 shard needs a new --tree-id")
+			return nil, errors.New("open: a rekor-v1 shard needs a new --tree-id")
 		}
 		rk := yamlcfg.MapValue(n, "rekor")
 		yamlcfg.SetMap(rk, "tree_id", fmt.Sprint(treeID))
@@ -182,7 +165,7 @@ func (r *rotation) open(name, url, origin string, treeID int64, keyOut, trustedR
 	// Validate the edited configuration before writing anything.
 	out, newCfg, err := r.render()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var lc tlog.LogConfig
 	for _, l := range newCfg.Logs {
@@ -191,11 +174,11 @@ func (r *rotation) open(name, url, origin string, treeID int64, keyOut, trustedR
 		}
 	}
 	if lc.Kind == "rekor-v2" && (lc.CheckpointOrigin() != lc.Hostname() || lc.Hostname() == r.oldCfg.Hostname()) {
-		return fmt.Errorf("open: a Rekor v2 shard needs its own host name as its origin (clients derive the checkpoint origin from the URL's host): use a URL like https://log2.example.com and no --origin")
+		return nil, fmt.Errorf("open: a Rekor v2 shard needs its own host name as its origin (clients derive the checkpoint origin from the URL's host): use a URL like https://log2.example.com and no --origin")
 	}
 	key, _ := tlog.ParsePrivateKey(keyPEM)
 	if err := writeNewKey(r.cfg.Path(keyOut), keyPEM); err != nil {
-		return err
+		return nil, err
 	}
 	if trustedRoot != "" {
 		err := editTrustedRoot(trustedRoot, func(tr *prototrustroot.TrustedRoot) error {
@@ -210,7 +193,7 @@ func (r *rotation) open(name, url, origin string, treeID int64, keyOut, trustedR
 			return appendTlog(tr, clientconfig.Log{BaseURL: lc.URL, PublicKey: key.Public(), KeyID: keyID, Start: r.now})
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if signingConfig != "" && lc.Kind != "tiles" {
@@ -229,28 +212,38 @@ func (r *rotation) open(name, url, origin string, treeID int64, keyOut, trustedR
 			return nil
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := fileutil.WriteFileAtomic(r.configPath, out, 0o644); err != nil {
-		return err
+		return nil, err
 	}
-	fmt.Printf("opened shard %s (%s, origin %s) next to %s; roll the replicas, then publish the trusted root and signing config\n",
-		name, lc.URL, lc.CheckpointOrigin(), r.old)
-	return nil
+	return &Opened{Name: name, URL: lc.URL, Origin: lc.CheckpointOrigin(), TreeID: treeID}, nil
 }
 
-// rekorV1 rotates a Rekor v1 log behind its URL: see rotateUsage.
-func (r *rotation) rekorV1(name string, treeID int64, keyOut, trustedRoot string) error {
+// RekorV1 rotates a Rekor v1 log behind its URL, as Rekor does, in one
+// step: a new active shard (name, tree ID and ECDSA P-256 key of its own)
+// at the old one's URL, the old one read_only and listed in the new one's
+// rekor.inactive_shards, and in the trusted root the old key's validity
+// closed and the new key added. The first replica to start with the
+// rotated configuration freezes the old shard in the database.
+func (r *Log) RekorV1(o OpenOptions) (*Opened, error) {
+	if o.Name == "" || o.TreeID <= 0 {
+		return nil, errors.New("rekor-v1: --name and a new --tree-id are required")
+	}
+	if o.KeyOut == "" {
+		o.KeyOut = o.Name + ".pem"
+	}
+	name, treeID, keyOut, trustedRoot := o.Name, o.TreeID, o.KeyOut, o.TrustedRoot
 	if r.oldCfg.Kind != "rekor-v1" {
-		return fmt.Errorf("log %s is a %s log; rotate it with open and freeze", r.old, r.oldCfg.Kind)
+		return nil, fmt.Errorf("log %s is a %s log; rotate it with open and freeze", r.old, r.oldCfg.Kind)
 	}
 	if r.oldCfg.ReadOnly {
-		return fmt.Errorf("log %s is frozen already", r.old)
+		return nil, fmt.Errorf("log %s is frozen already", r.old)
 	}
 	keyPEM, err := tlog.GenerateKey("ecdsa-p256") // Rekor v1 SETs are ECDSA
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The new active shard: the old one's settings, URL and host name,
 	// with its own name, key and tree, and the old shards behind it.
@@ -295,13 +288,13 @@ func (r *rotation) rekorV1(name string, treeID int64, keyOut, trustedRoot string
 			}
 		}
 	}
-	out, _, err := r.render()
+	out, newCfg, err := r.render()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	key, _ := tlog.ParsePrivateKey(keyPEM)
 	if err := writeNewKey(r.cfg.Path(keyOut), keyPEM); err != nil {
-		return err
+		return nil, err
 	}
 	if trustedRoot != "" {
 		err := editTrustedRoot(trustedRoot, func(tr *prototrustroot.TrustedRoot) error {
@@ -318,15 +311,19 @@ func (r *rotation) rekorV1(name string, treeID int64, keyOut, trustedRoot string
 			return appendTlog(tr, clientconfig.Log{BaseURL: r.oldCfg.URL, PublicKey: key.Public(), Start: r.now})
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := fileutil.WriteFileAtomic(r.configPath, out, 0o644); err != nil {
-		return err
+		return nil, err
 	}
-	fmt.Printf("rotated %s: shard %s (tree %d) is active, %s is frozen behind it; roll the replicas (the first to restart freezes %s in the database), then publish the trusted root\n",
-		r.oldCfg.URL, name, treeID, r.old, r.old)
-	return nil
+	var origin string
+	for _, l := range newCfg.Logs {
+		if l.Name == name {
+			origin = l.CheckpointOrigin()
+		}
+	}
+	return &Opened{Name: name, URL: r.oldCfg.URL, Origin: origin, TreeID: treeID}, nil
 }
 
 // writeNewKey writes a new key file; it never overwrites one.
@@ -342,19 +339,44 @@ func writeNewKey(path string, keyPEM []byte) error {
 	return f.Close()
 }
 
-func (r *rotation) freeze(trustedRoot, signingConfig string, database bool) error {
+// FreezeOptions say what Freeze edits besides the configuration.
+type FreezeOptions struct {
+	TrustedRoot, SigningConfig string // client files to edit; empty skips them
+	// Database also freezes the log in the database the configuration
+	// names (it needs write access), first: if that fails, no file has
+	// changed.
+	Database bool
+}
+
+// Frozen is what Freeze did.
+type Frozen struct {
+	Name string
+	// Size is the log's final size in the database; -1 if
+	// FreezeOptions.Database was false.
+	Size int64
+}
+
+// Freeze marks the active shard read_only (still served, its entries keep
+// verifying), freezes it in the database, and ends its validity in the
+// trusted root and the signing config at now. Freezing is idempotent, so
+// running it again after a later failure is safe.
+func (r *Log) Freeze(o FreezeOptions) (*Frozen, error) {
+	trustedRoot, signingConfig, database := o.TrustedRoot, o.SigningConfig, o.Database
+	res := &Frozen{Name: r.old, Size: -1}
 	yamlcfg.SetMap(r.oldNode, "read_only", "true")
 	out, _, err := r.render()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The database first: if it fails, no file has changed. Freezing is
 	// idempotent, so running the command again after a later failure is
 	// safe.
 	if database {
-		if err := freezeInDatabase(r.cfg, r.old); err != nil {
-			return err
+		size, err := freezeInDatabase(r.cfg, r.old)
+		if err != nil {
+			return nil, err
 		}
+		res.Size = int64(size)
 	}
 	end := timestamppb.New(r.now)
 	if trustedRoot != "" {
@@ -368,7 +390,7 @@ func (r *rotation) freeze(trustedRoot, signingConfig string, database bool) erro
 			return fmt.Errorf("%s: no open entry for %s", trustedRoot, r.oldCfg.URL)
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if signingConfig != "" {
@@ -381,41 +403,39 @@ func (r *rotation) freeze(trustedRoot, signingConfig string, database bool) erro
 			return nil
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := fileutil.WriteFileAtomic(r.configPath, out, 0o644); err != nil {
-		return err
+		return nil, err
 	}
-	fmt.Printf("froze shard %s (read-only, still served); publish the signing config, then roll the replicas\n", r.old)
-	return nil
+	return res, nil
 }
 
-// freezeInDatabase freezes a log in the store cfg names: once it returns,
-// the log's size is final and every replica's writes to it fail with 503.
-func freezeInDatabase(cfg *tlog.ServiceConfig, name string) error {
+// freezeInDatabase freezes a log in the store cfg names and returns its
+// final size: once it returns, the log's size is final and every replica's writes to it fail with 503.
+func freezeInDatabase(cfg *tlog.ServiceConfig, name string) (uint64, error) {
 	if cfg.ReadOnly {
-		return fmt.Errorf("this configuration is a read-only replica's; freeze %s with the read-write one, or pass --database=false", name)
+		return 0, fmt.Errorf("this configuration is a read-only replica's; freeze %s with the read-write one, or pass --database=false", name)
 	}
 	ctx := context.Background()
 	store, err := api.OpenStore(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("couldn't open the database to freeze %s (pass --database=false to edit the files only): %w", name, err)
+		return 0, fmt.Errorf("couldn't open the database to freeze %s (pass --database=false to edit the files only): %w", name, err)
 	}
 	defer store.Close()
 	st, err := store.Freeze(ctx, name)
 	if errors.Is(err, tlog.ErrNotFound) {
-		return fmt.Errorf("log %s is not in the database; pass --database=false to edit the files only", name)
+		return 0, fmt.Errorf("log %s is not in the database; pass --database=false to edit the files only", name)
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
-	fmt.Printf("froze %s in the database at %d entries\n", name, st.Size)
-	return nil
+	return st.Size, nil
 }
 
 // render encodes the edited YAML and checks that hallmark-log accepts it.
-func (r *rotation) render() ([]byte, *tlog.ServiceConfig, error) {
+func (r *Log) render() ([]byte, *tlog.ServiceConfig, error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)

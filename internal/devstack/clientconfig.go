@@ -1,23 +1,19 @@
-package main
+package devstack
 
 import (
-	"bytes"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/hallmark-dev/hallmark/api/clientconfig"
 	"github.com/hallmark-dev/hallmark/ca"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
+	"github.com/hallmark-dev/hallmark/trust/clientconfig"
 )
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
 // writeDevClientConfig writes trusted_root.json and the two signing
 // configs of the development deployment into dir.
-func writeDevClientConfig(dir string, logCfg *tlog.ServiceConfig, caCfg *ca.Config, st devState) error {
+func writeDevClientConfig(dir string, logCfg *tlog.ServiceConfig, caCfg *ca.Config, st State) error {
 	start := time.Now().Add(-time.Hour)
 	if fi, err := os.Stat(filepath.Join(dir, "keys")); err == nil {
 		start = fi.ModTime().Add(-time.Hour) // keep old bundles verifiable

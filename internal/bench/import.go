@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -37,12 +37,12 @@ import (
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1"
 )
 
-// runBenchImport measures the Hallmark side of `hallmark adopt trillian`:
+// Import measures the Hallmark side of `hallmark adopt trillian`:
 // the same adopt.Importer, fed from memory instead of Trillian, so that
 // the figure excludes Trillian's read speed. The leaves are canonical Rekor
 // v1 hashedrekord entries like cosign's, with Rekor-like integration times.
-func runBenchImport(args []string) error {
-	fs := flag.NewFlagSet("bench import", flag.ExitOnError)
+func Import(args []string) error {
+	fs := flag.NewFlagSet("import", flag.ExitOnError)
 	store := benchStoreFlags(fs, "postgres", "store to import into")
 	n := fs.Int("entries", 1_000_000, "entries to import")
 	perSecond := fs.Float64("per-second", 10, "mean number of leaves sharing one integration second (1: every leaf has its own second, the worst case)")
@@ -51,7 +51,7 @@ func runBenchImport(args []string) error {
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the import to this file")
 	fs.Parse(args)
 	if *n <= 0 || *perSecond < 1 {
-		return errors.New("bench import: --entries must be positive and --per-second at least 1")
+		return errors.New("import: --entries must be positive and --per-second at least 1")
 	}
 
 	ctx := context.Background()
@@ -78,7 +78,7 @@ func runBenchImport(args []string) error {
 	}
 	defer l.Close()
 
-	fmt.Printf("hallmark bench import: store=%s entries=%d per-second=%g signers=%d cpus=%d %s\n",
+	fmt.Printf("hallmark-bench import: store=%s entries=%d per-second=%g signers=%d cpus=%d %s\n",
 		*store.kind, *n, *perSecond, *signers, runtime.NumCPU(), cpuModel())
 	start := time.Now()
 	src, err := newRekorSource(*n, *perSecond, *signers)
@@ -118,7 +118,7 @@ func runBenchImport(args []string) error {
 	if res.Imported() != uint64(*n) || res.NoIndexKeys != 0 {
 		return fmt.Errorf("imported %d of %d entries, %d without search keys", res.Imported(), *n, res.NoIndexKeys)
 	}
-	printAdoptSummary(os.Stdout, res)
+	res.WriteSummary(os.Stdout)
 	perEntry := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(*n) }
 	fmt.Printf("  cpu: %.1f s user+sys in this process (%.1f µs per entry)\n", cpu.Seconds(), perEntry(cpu))
 	if dbOK {

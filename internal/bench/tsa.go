@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -16,13 +16,13 @@ import (
 	"github.com/digitorus/timestamp"
 )
 
-// runBenchTSA measures POST /api/v1/timestamp of a running hallmark-ca
+// TSA measures POST /api/v1/timestamp of a running hallmark-ca
 // (or `hallmark dev`) with DER requests as cosign sends them (SHA-256
 // imprint, certReq, 64-bit nonce), each for a distinct digest, built
 // before the clock starts. Every reply is checked to be a granted
 // TimeStampResp; anything else counts as an error.
-func runBenchTSA(args []string) error {
-	fs := flag.NewFlagSet("bench tsa", flag.ExitOnError)
+func TSA(args []string) error {
+	fs := flag.NewFlagSet("tsa", flag.ExitOnError)
 	url := fs.String("url", "http://127.0.0.1:5555/api/v1/timestamp", "timestamp endpoint")
 	n := fs.Int("requests", 50000, "requests per run")
 	conc := fs.Int("concurrency", 64, "closed-loop concurrent clients")
@@ -41,7 +41,7 @@ func runBenchTSA(args []string) error {
 		}
 	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *conc + 16}}
-	fmt.Printf("hallmark bench tsa: POST %s, DER TimeStampReq (SHA-256, certReq, nonce), cpus=%d %s\n", *url, numCPU(), cpuModel())
+	fmt.Printf("hallmark-bench tsa: POST %s, DER TimeStampReq (SHA-256, certReq, nonce), cpus=%d %s\n", *url, numCPU(), cpuModel())
 	tsaLoad(client, *url, bodies[:min(len(bodies), 2000)], *conc, 0) // warm up connections
 	tsaLoad(client, *url, bodies, *conc, 0).print(fmt.Sprintf("closed loop, %d clients", *conc))
 	if *rate > 0 {

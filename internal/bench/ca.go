@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bufio"
@@ -27,19 +27,19 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/hallmark-dev/hallmark/api"
 	fulcioapi "github.com/hallmark-dev/hallmark/api/fulcio"
 	"github.com/hallmark-dev/hallmark/ca"
+	_ "github.com/hallmark-dev/hallmark/ca/kms" // -kms-key: AWS, GCP, Azure, Vault
 	"github.com/hallmark-dev/hallmark/oidc"
 	"github.com/hallmark-dev/hallmark/oidc/devissuer"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/ct"
 )
 
-// bench measures keyless issuance over HTTP on loopback, end to end: a
+// CA measures keyless issuance over HTTP on loopback, end to end: a
 // hallmark-ca with a file-backed (encrypted PKCS#8) CA key (or with
 // -kms-key a KMS key), a development
 // OIDC issuer, optionally a Hallmark CT log whose SCTs the CA embeds, and
@@ -54,8 +54,8 @@ import (
 // precertificate straight to the ct.Log, as when co-hosted) or "http"
 // (the CA's RFC 6962 client POSTs add-pre-chain to a hallmark-log ct log
 // served on its own loopback listener, and verifies the SCT it gets).
-func bench(args []string) error {
-	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+func CA(args []string) error {
+	fs := flag.NewFlagSet("ca", flag.ExitOnError)
 	duration := fs.Duration("duration", 10*time.Second, "length of each measured phase")
 	conc := fs.Int("concurrency", 0, "closed loop: concurrent clients (default 16, or 128 with a CT log, whose batches make each request wait)")
 	rate := fs.Int("rate", 1000, "open loop: requests per second offered (0 skips the phase)")
@@ -67,12 +67,13 @@ func bench(args []string) error {
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the measured closed loop to this file")
 	kmsKey := fs.String("kms-key", "", "sign with this KMS key (e.g. awskms:///alias/bench, created if missing) instead of a key file")
 	fs.Parse(args)
+	caRuntime()
 	curve := map[string]elliptic.Curve{"P-256": elliptic.P256(), "P-384": elliptic.P384()}[*curveName]
 	if curve == nil {
-		return fmt.Errorf("bench: unknown curve %q", *curveName)
+		return fmt.Errorf("unknown curve %q", *curveName)
 	}
 	if *ctMode != "off" && *ctMode != "inprocess" && *ctMode != "http" {
-		return fmt.Errorf("bench: -ct must be off, inprocess or http, not %q", *ctMode)
+		return fmt.Errorf("-ct must be off, inprocess or http, not %q", *ctMode)
 	}
 	if *conc == 0 {
 		*conc = 16
@@ -93,9 +94,9 @@ func bench(args []string) error {
 	defer is.Close()
 	opts := ca.InitOptions{Organization: "bench", RootCurve: curve, IntermediateCurve: curve}
 	if *kmsKey != "" {
-		k, err := openKMSKey(*kmsKey, true, "")
+		k, err := ca.CreateKMSKey(ca.KMSConfig{Key: *kmsKey}, "")
 		if err != nil {
-			return fmt.Errorf("bench: %w", err)
+			return fmt.Errorf("CA key: %w", err)
 		}
 		defer k.Close()
 		opts.IntermediateKey = k
@@ -204,7 +205,7 @@ func bench(args []string) error {
 	}
 	send := lg.send
 	if err := send(); err != nil {
-		return fmt.Errorf("bench: first request: %w", err)
+		return fmt.Errorf("first request: %w", err)
 	}
 
 	gcPercent := debug.SetGCPercent(-1)
@@ -217,9 +218,9 @@ func bench(args []string) error {
 	if !*freshKeys {
 		keys = "64 reused P-256 keys"
 	}
-	fmt.Printf("hallmark-ca bench: GOMAXPROCS=%d, GOGC=%d, CA key %s, %s, %s, v2 REST over loopback\n",
+	fmt.Printf("hallmark-bench ca: GOMAXPROCS=%d, GOGC=%d, CA key %s, %s, %s, v2 REST over loopback\n",
 		runtime.GOMAXPROCS(0), gcPercent, keyDesc, ctDesc, keys)
-	closedLoop(send, *conc, 2*time.Second) // warm-up
+	caClosedLoop(send, *conc, 2*time.Second) // warm-up
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -227,9 +228,9 @@ func bench(args []string) error {
 		}
 		pprof.StartCPUProfile(f)
 	}
-	cpu0 := processCPU()
-	r := closedLoop(send, *conc, *duration)
-	cpu := processCPU() - cpu0
+	cpu0 := cpuTime()
+	r := caClosedLoop(send, *conc, *duration)
+	cpu := cpuTime() - cpu0
 	if *cpuprofile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -240,7 +241,7 @@ func bench(args []string) error {
 	fmt.Printf("  process CPU %.2fs = %.0f µs per certificate (server + client), i.e. %.0f certs/s per fully used core\n",
 		cpu.Seconds(), float64(cpu.Microseconds())/float64(max(r.n, 1)), float64(r.n)/cpu.Seconds())
 	if *rate > 0 {
-		r = openLoop(send, *rate, *duration)
+		r = caOpenLoop(send, *rate, *duration)
 		fmt.Printf("open loop, %d/s offered, %s: %d certs, %.0f certs/s, p50 %s, p99 %s, max %s, errors %d%s\n",
 			*rate, *duration, r.n, float64(r.n)/duration.Seconds(), r.pct(50), r.pct(99), r.pct(100), r.errors, r.firstErr())
 	}
@@ -284,11 +285,11 @@ func startBenchCTLog(ctx context.Context, dir, store string, maxAge time.Duratio
 	case "postgres":
 		url := cmp.Or(os.Getenv("HALLMARK_DATABASE_URL"), os.Getenv("HALLMARK_TEST_DATABASE_URL"))
 		if url == "" {
-			return nil, errors.New("bench: -store postgres needs HALLMARK_DATABASE_URL (scripts/with-postgres.sh sets HALLMARK_TEST_DATABASE_URL)")
+			return nil, errors.New("-store postgres needs HALLMARK_DATABASE_URL (scripts/with-postgres.sh sets HALLMARK_TEST_DATABASE_URL)")
 		}
 		db = fmt.Sprintf("url: %q", url)
 	default:
-		return nil, fmt.Errorf("bench: unknown store %q", store)
+		return nil, fmt.Errorf("unknown store %q", store)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -329,11 +330,17 @@ func startBenchCTLog(ctx context.Context, dir, store string, maxAge time.Duratio
 
 func (b *benchCTLog) close() { b.svc.Close() }
 
-// processCPU is the user+system CPU time this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+// caRuntime sets the garbage collector as hallmark-ca does at start-up
+// (cmd/hallmark-ca's tuneGC), so that the figures are the service's: a GC
+// target of 400% and a 256 MiB soft memory limit, unless GOGC or
+// GOMEMLIMIT say otherwise.
+func caRuntime() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(256 << 20)
+	}
 }
 
 // loadGen sends pre-built requests over a pool of keep-alive connections.
@@ -393,20 +400,20 @@ func (lg *loadGen) send() error {
 	return nil
 }
 
-type result struct {
+type caResult struct {
 	n, errors int
 	lat       []time.Duration
 	err       error // the first error
 }
 
-func (r *result) firstErr() string {
+func (r *caResult) firstErr() string {
 	if r.err == nil {
 		return ""
 	}
 	return " (first: " + r.err.Error() + ")"
 }
 
-func (r *result) pct(p float64) time.Duration {
+func (r *caResult) pct(p float64) time.Duration {
 	if len(r.lat) == 0 {
 		return 0
 	}
@@ -415,7 +422,7 @@ func (r *result) pct(p float64) time.Duration {
 	return r.lat[max(0, min(i, len(r.lat)-1))].Round(10 * time.Microsecond)
 }
 
-func (r *result) add(mu *sync.Mutex, d time.Duration, err error) {
+func (r *caResult) add(mu *sync.Mutex, d time.Duration, err error) {
 	mu.Lock()
 	defer mu.Unlock()
 	if err != nil {
@@ -429,8 +436,8 @@ func (r *result) add(mu *sync.Mutex, d time.Duration, err error) {
 	r.lat = append(r.lat, d)
 }
 
-func closedLoop(send func() error, conc int, d time.Duration) *result {
-	r := &result{}
+func caClosedLoop(send func() error, conc int, d time.Duration) *caResult {
+	r := &caResult{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	end := time.Now().Add(d)
@@ -447,8 +454,8 @@ func closedLoop(send func() error, conc int, d time.Duration) *result {
 	return r
 }
 
-func openLoop(send func() error, rate int, d time.Duration) *result {
-	r := &result{}
+func caOpenLoop(send func() error, rate int, d time.Duration) *caResult {
+	r := &caResult{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	interval := time.Second / time.Duration(rate)

@@ -16,7 +16,7 @@ import (
 	prototrustroot "github.com/sigstore/protobuf-specs/gen/pb-go/trustroot/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/hallmark-dev/hallmark/api/clientconfig"
+	"github.com/hallmark-dev/hallmark/trust/clientconfig"
 )
 
 // The target names sigstore-go (and so cosign v2.6+ and v3) looks up.

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -22,12 +22,12 @@ import (
 	"time"
 )
 
-// runBenchRekor measures POST /api/v{1,2}/log/entries of a running
+// Rekor measures POST /api/v{1,2}/log/entries of a running
 // hallmark-log with hashedrekord entries, each with its own fresh ECDSA
 // signature (signed before the clock starts, so the load generator's CPU
 // goes to requests, not to signing).
-func runBenchRekor(args []string) error {
-	fs := flag.NewFlagSet("bench rekor", flag.ExitOnError)
+func Rekor(args []string) error {
+	fs := flag.NewFlagSet("rekor", flag.ExitOnError)
 	api := fs.String("api", "v1", "Rekor API: v1 or v2")
 	url := fs.String("url", "http://127.0.0.1:3000", "base URL of the log")
 	n := fs.Int("entries", 20000, "entries per run")
@@ -39,7 +39,7 @@ func runBenchRekor(args []string) error {
 	}
 	endpoint := strings.TrimSuffix(*url, "/") + "/api/" + *api + "/log/entries"
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: *conc + 16, MaxConnsPerHost: 0}}
-	fmt.Printf("hallmark bench rekor: POST %s, hashedrekord, fresh ECDSA P-256 signature per entry, cpus=%d %s\n", endpoint, numCPU(), cpuModel())
+	fmt.Printf("hallmark-bench rekor: POST %s, hashedrekord, fresh ECDSA P-256 signature per entry, cpus=%d %s\n", endpoint, numCPU(), cpuModel())
 
 	closed, err := makeBodies(*api, *n)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -33,13 +33,13 @@ import (
 	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
-// runMonitorBench measures how fast `hallmark monitor` catches up on a log:
+// Monitor measures how fast `hallmark monitor` catches up on a log:
 // it builds a log of Rekor v2 hashedrekord entries signed with Fulcio-style
 // certificates, serves it over HTTP on loopback, and times a monitor's
 // first poll (verify checkpoint, scan every entry bundle, recompute the
 // root, check every certificate against identity rules).
-func runMonitorBench(args []string) error {
-	fs := flag.NewFlagSet("monitor bench", flag.ExitOnError)
+func Monitor(args []string) error {
+	fs := flag.NewFlagSet("monitor", flag.ExitOnError)
 	n := fs.Int("entries", 1_000_000, "entries in the log")
 	source := fs.String("source", "memory", "memory: tiles served from memory (a CDN's view); engine: hallmark-log's engine and HTTP handlers on SQLite or PostgreSQL")
 	store := fs.String("store", "sqlite", "with --source engine: sqlite or postgres (HALLMARK_DATABASE_URL or HALLMARK_TEST_DATABASE_URL)")
@@ -63,7 +63,7 @@ func runMonitorBench(args []string) error {
 		return err
 	}
 
-	fmt.Printf("hallmark monitor bench: source=%s entries=%d certificates=%d fetchers=%d parsers=%d cpus=%d %s\n",
+	fmt.Printf("hallmark-bench monitor: source=%s entries=%d certificates=%d fetchers=%d parsers=%d cpus=%d %s\n",
 		*source, *n, *certs, *fetchers, *parsers, runtime.NumCPU(), cpuModel())
 	start := time.Now()
 	gen, err := newEntryGenerator(*certs)

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -26,21 +26,21 @@ import (
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1"
 )
 
-// runBenchConsole measures the auditor console's pages on a big Rekor v1
+// Console measures the auditor console's pages on a big Rekor v1
 // log: it fills a log with Rekor-shaped entries (the importer of `bench
 // import`: keyless and key-signed hashedrekord entries with their search
 // keys), serves it with hallmark-log's handler on loopback, and times the
 // requests each page makes, in the order the browser makes them. The
 // browser's own work (hashing, one signature, a proof of ~20 hashes) is
 // not included: it takes a few milliseconds.
-func runBenchConsole(args []string) error {
-	fs := flag.NewFlagSet("bench console", flag.ExitOnError)
+func Console(args []string) error {
+	fs := flag.NewFlagSet("console", flag.ExitOnError)
 	store := benchStoreFlags(fs, "postgres", "store to fill and serve")
 	n := fs.Int("entries", 1_000_000, "entries in the log")
 	loads := fs.Int("loads", 200, "page loads measured per page")
 	fs.Parse(args)
 	if *n <= 0 || *loads <= 0 {
-		return errors.New("bench console: --entries and --loads must be positive")
+		return errors.New("console: --entries and --loads must be positive")
 	}
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "hallmark-bench-console")
@@ -73,7 +73,7 @@ func runBenchConsole(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("hallmark bench console: store=%s entries=%d loads=%d cpus=%d %s\n", *store.kind, *n, *loads, runtime.NumCPU(), cpuModel())
+	fmt.Printf("hallmark-bench console: store=%s entries=%d loads=%d cpus=%d %s\n", *store.kind, *n, *loads, runtime.NumCPU(), cpuModel())
 	start := time.Now()
 	l, err := tlog.Open(ctx, s, tlog.Config{Name: name, Origin: hostname + " - 1", Signer: signer,
 		Index: s, History: s, Importer: s})

@@ -22,7 +22,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
-	"github.com/hallmark-dev/hallmark/api/clientconfig"
+	"github.com/hallmark-dev/hallmark/trust/clientconfig"
 )
 
 var t0 = time.Now().UTC().Truncate(time.Second)
