@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
+
+	"github.com/hallmark-dev/hallmark/internal/fileutil"
 )
 
 // FileStore is a [Store] in one JSON file, for a witness with a handful of
@@ -92,34 +93,8 @@ func writeFileAtomic(path string, state map[string]string) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
+	if err := fileutil.WriteFileAtomic(path, append(raw, '\n'), 0o600); err != nil {
 		return fmt.Errorf("couldn't write witness state: %w", err)
-	}
-	defer os.Remove(f.Name()) // a no-op once renamed
-	if _, err := f.Write(append(raw, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("couldn't write witness state: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("couldn't sync witness state: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("couldn't write witness state: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("couldn't replace witness state: %w", err)
-	}
-	// Sync the directory so the rename itself survives a crash.
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("couldn't sync witness state directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("couldn't sync witness state directory: %w", err)
 	}
 	return nil
 }
