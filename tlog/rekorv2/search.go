@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 DSSE v0.0.2 is deprecated in rekor-tiles but still sent by cosign v3.0.x (sigstore-go v1.1.x); its entries are indexed too.
+
 package rekorv2
 
 // Search-index keys of Rekor v2 entries. rekor-tiles has no search (its
