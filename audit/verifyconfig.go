@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -151,7 +150,7 @@ func (c *configChecker) ca(base string) error {
 	}
 	for _, ch := range bundle.Chains {
 		for _, p := range ch.Certificates {
-			if blk, _ := pem.Decode([]byte(p)); blk != nil && trustedDER(c.tr.GetCertificateAuthorities(), blk.Bytes) {
+			if blk, _, err := format.DecodePEM([]byte(p)); err == nil && trustedDER(c.tr.GetCertificateAuthorities(), blk.Bytes) {
 				return nil
 			}
 		}
@@ -183,8 +182,8 @@ func (c *configChecker) rekor(u string, version uint32) error {
 		if err != nil {
 			return err
 		}
-		blk, _ := pem.Decode(b)
-		if blk == nil || !bytes.Equal(blk.Bytes, l.GetPublicKey().GetRawBytes()) {
+		blk, _, err := format.DecodePEM(b)
+		if err != nil || !bytes.Equal(blk.Bytes, l.GetPublicKey().GetRawBytes()) {
 			return errors.New("the log serves another public key than the trusted root holds")
 		}
 		return nil
@@ -233,10 +232,11 @@ func (c *configChecker) tsa(u string) error {
 		return err
 	}
 	for rest := b; ; {
-		var blk *pem.Block
-		if blk, rest = pem.Decode(rest); blk == nil {
+		blk, r, err := format.DecodePEM(rest)
+		if err != nil {
 			break
 		}
+		rest = r
 		if trustedDER(c.tr.GetTimestampAuthorities(), blk.Bytes) {
 			return nil
 		}

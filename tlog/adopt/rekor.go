@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,8 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hallmark-dev/hallmark/tlog"
+
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // Target picks the rekor-v1 log of a hallmark-log configuration to import
@@ -71,9 +72,9 @@ func CheckRekor(ctx context.Context, base string, lc *tlog.LogConfig, pub *ecdsa
 	if err != nil {
 		return err
 	}
-	block, _ := pem.Decode(keyPEM)
-	if block == nil {
-		return errors.New("rekor: the public key is not PEM")
+	block, _, err := format.DecodePEM(keyPEM)
+	if err != nil {
+		return fmt.Errorf("rekor: the public key is not PEM: %w", err)
 	}
 	want, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {

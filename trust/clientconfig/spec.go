@@ -2,8 +2,6 @@ package clientconfig
 
 import (
 	"crypto"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/url"
@@ -13,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hallmark-dev/hallmark/ca"
+
+	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
 // A Spec describes one log, authority or service as an operator writes it
@@ -192,11 +192,7 @@ func readPublicKey(path string) (crypto.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, _ := pem.Decode(raw)
-	if b == nil {
-		return nil, fmt.Errorf("%s: no PEM block", path)
-	}
-	pub, err := x509.ParsePKIXPublicKey(b.Bytes)
+	pub, err := format.ParsePublicKeyPEM(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
