@@ -25,6 +25,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/hallmark-dev/hallmark/audit"
@@ -64,11 +65,20 @@ type console struct {
 	logs        []*servedLog // in configuration order, inactive shards included
 	trustedRoot []byte       // built from the served logs' keys at start
 	ctLogIDs    map[[32]byte]string
+
+	// The monitor beside the log (console_alerts.go): "" if none.
+	monitorURL    string
+	monitorHTTP   *http.Client
+	monitorErrors prometheus.Counter
 }
 
 // mountConsole registers the console's routes on mux.
 func (s *LogService) mountConsole(mux *http.ServeMux) error {
-	c := &console{logs: s.logs, ctLogIDs: map[[32]byte]string{}}
+	c := &console{logs: s.logs, ctLogIDs: map[[32]byte]string{}, monitorURL: s.cfg.Console.MonitorURL,
+		monitorHTTP: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		monitorErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "hallmark_console_monitor_errors_total",
+			Help: "Fetches of the monitor's alerts (console.monitor_url) that failed."})}
+	s.registry.MustRegister(c.monitorErrors)
 	var p clientconfig.TrustedRootParams
 	start := time.Now().UTC().Truncate(time.Second)
 	for _, sl := range s.logs {
@@ -109,6 +119,7 @@ func (s *LogService) mountConsole(mux *http.ServeMux) error {
 	mux.Handle("GET "+ConsolePath+"api/search", consoleHeaders(http.HandlerFunc(c.serveSearch)))
 	mux.Handle("GET "+ConsolePath+"api/checkpoints", consoleHeaders(http.HandlerFunc(c.serveCheckpoints)))
 	mux.Handle("GET "+ConsolePath+"api/stats", consoleHeaders(http.HandlerFunc(c.serveStats)))
+	mux.Handle("GET "+ConsolePath+"api/alerts", consoleHeaders(http.HandlerFunc(c.serveAlerts)))
 	mux.Handle("GET /console", http.RedirectHandler(ConsolePath, http.StatusMovedPermanently))
 	return nil
 }
