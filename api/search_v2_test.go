@@ -191,4 +191,10 @@ logs:
 	if len(sr.Results) != 2 || sr.Results[0].Index != 2 || sr.Results[0].Issuer != "" || !slices.Contains(sr.Results[0].Subjects, "alice@corp.example") {
 		t.Fatalf("console search in a Rekor v2 log: %+v", sr)
 	}
+	// Both results are in entry bundle 0, read once: each is decoded.
+	for _, r := range sr.Results {
+		if r.IntegratedTime == nil || !slices.Equal(r.Subjects, []string{"alice@corp.example"}) {
+			t.Fatalf("console search result %d not decoded: %+v", r.Index, r)
+		}
+	}
 }
