@@ -26,7 +26,7 @@ echo "== adoption import (hallmark adopt's importer, leaves from memory), Postgr
 echo "== Rekor v1 search on PostgreSQL (1,000,000 entries, 2,000,000 search rows)"
 go test -run '^$' -bench PGSearch ./tlog/
 echo "== auditor console on PostgreSQL (search and entry pages of a 1,000,000-entry Rekor v1 log)"
-"$hm" bench console --entries "${CONSOLE_ENTRIES:-1000000}" --loads "${CONSOLE_LOADS:-200}"
+"$hb" console --entries "${CONSOLE_ENTRIES:-1000000}" --loads "${CONSOLE_LOADS:-200}"
 echo "== worst-case entry verification (the costliest requests the limits allow; cpu-ms/op is server CPU per request)"
 go test -run '^$' -bench WorstCase ./tlog/...
 
