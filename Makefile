@@ -111,9 +111,17 @@ fuzz-all:
 	  done; \
 	done
 
-# Regenerate protobuf code (needs buf, protoc-gen-go, protoc-gen-go-grpc).
+# Regenerate protobuf code (api/proto -> api/logpb, api/buf.gen.yaml): buf,
+# protoc-gen-go (the google.golang.org/protobuf of go.mod) and
+# protoc-gen-go-grpc come from the Go module proxy, the plugins built into a
+# temporary directory put first on PATH. Nothing else is needed.
+BUF_VERSION ?= v1.75.0
+PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2
 generate:
-	cd api && buf generate
+	set -e; bin=$$(mktemp -d); trap 'rm -rf "$$bin"' EXIT; \
+	GOBIN=$$bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$$($(GO) list -m -f '{{.Version}}' google.golang.org/protobuf); \
+	GOBIN=$$bin $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION); \
+	cd api && PATH=$$bin:$$PATH $(GO) run github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION) generate
 
 # Container images of hallmark-log, hallmark-ca and
 # hallmark: static, non-root, reproducible, each with an SPDX SBOM, built

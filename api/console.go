@@ -25,6 +25,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/hallmark-dev/hallmark/audit"
@@ -64,11 +65,20 @@ type console struct {
 	logs        []*servedLog // in configuration order, inactive shards included
 	trustedRoot []byte       // built from the served logs' keys at start
 	ctLogIDs    map[[32]byte]string
+
+	// The monitor beside the log (console_alerts.go): "" if none.
+	monitorURL    string
+	monitorHTTP   *http.Client
+	monitorErrors prometheus.Counter
 }
 
 // mountConsole registers the console's routes on mux.
 func (s *LogService) mountConsole(mux *http.ServeMux) error {
-	c := &console{logs: s.logs, ctLogIDs: map[[32]byte]string{}}
+	c := &console{logs: s.logs, ctLogIDs: map[[32]byte]string{}, monitorURL: s.cfg.Console.MonitorURL,
+		monitorHTTP: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		monitorErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "hallmark_console_monitor_errors_total",
+			Help: "Fetches of the monitor's alerts (console.monitor_url) that failed."})}
+	s.registry.MustRegister(c.monitorErrors)
 	var p clientconfig.TrustedRootParams
 	start := time.Now().UTC().Truncate(time.Second)
 	for _, sl := range s.logs {
@@ -109,6 +119,7 @@ func (s *LogService) mountConsole(mux *http.ServeMux) error {
 	mux.Handle("GET "+ConsolePath+"api/search", consoleHeaders(http.HandlerFunc(c.serveSearch)))
 	mux.Handle("GET "+ConsolePath+"api/checkpoints", consoleHeaders(http.HandlerFunc(c.serveCheckpoints)))
 	mux.Handle("GET "+ConsolePath+"api/stats", consoleHeaders(http.HandlerFunc(c.serveStats)))
+	mux.Handle("GET "+ConsolePath+"api/alerts", consoleHeaders(http.HandlerFunc(c.serveAlerts)))
 	mux.Handle("GET /console", http.RedirectHandler(ConsolePath, http.StatusMovedPermanently))
 	return nil
 }
@@ -475,36 +486,84 @@ func (c *console) search(ctx context.Context, q, typ, only string, details bool)
 	return resp, nil
 }
 
-// consoleDetailReads is how many entries one search reads at once for
-// its details: each read is a database round trip, mostly waiting.
+// consoleDetailReads is how many entry bundles one search reads at once
+// for its details: each read is a database round trip, mostly waiting.
 const consoleDetailReads = 8
 
-// details fills in the time and identity of results, reading their
-// entries consoleDetailReads at a time.
+// details fills in the time, entry ID and identity of results. Results in
+// the same entry bundle share one read (a CI identity signs in bursts);
+// bundles are read consoleDetailReads at a time. Only what a result row
+// shows is decoded: the signing certificate's identity, not its
+// extensions, SCTs or chain (the entry page decodes those).
 func (c *console) details(ctx context.Context, sl *servedLog, cp *tlog.Checkpoint, results []consoleResult) error {
+	var bundles [][]int // positions in results, grouped by entry bundle
+	at := map[uint64]int{}
+	for i, r := range results {
+		b := r.Index / tlog.TileWidth
+		j, ok := at[b]
+		if !ok {
+			j = len(bundles)
+			at[b] = j
+			bundles = append(bundles, nil)
+		}
+		bundles[j] = append(bundles[j], i)
+	}
 	sem := make(chan struct{}, consoleDetailReads)
-	errs := make([]error, len(results))
+	errs := make([]error, len(bundles))
 	var wg sync.WaitGroup
-	for i := range results {
+	for j, group := range bundles {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			e, err := c.entryIn(ctx, sl, results[i].Index, cp)
-			if err != nil {
-				if !errors.Is(err, tlog.ErrNotFound) {
-					errs[i] = err
+			for _, i := range group {
+				if err := c.summary(ctx, sl, cp, &results[i]); err != nil && !errors.Is(err, tlog.ErrNotFound) {
+					errs[j] = err
+					return
 				}
-				return
-			}
-			results[i].IntegratedTime, results[i].EntryID = e.IntegratedTime, e.EntryID
-			if len(e.Certificates) > 0 {
-				results[i].Subjects, results[i].Issuer = e.Certificates[0].SANs, e.Certificates[0].OIDCIssuer
 			}
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// summary fills in what a search result row shows of its entry.
+func (c *console) summary(ctx context.Context, sl *servedLog, cp *tlog.Checkpoint, r *consoleResult) error {
+	if r.Index >= cp.Size {
+		return fmt.Errorf("%w: log %s has %d entries, no index %d", tlog.ErrNotFound, sl.cfg.Name, cp.Size, r.Index)
+	}
+	data, err := sl.log.EntryAt(ctx, r.Index, cp.Size)
+	if err != nil {
+		return fmt.Errorf("couldn't read entry %d of %s: %w", r.Index, sl.cfg.Name, err)
+	}
+	if t, err := sl.log.BatchTime(ctx, r.Index); err == nil {
+		t = t.UTC()
+		r.IntegratedTime = &t
+	}
+	var der []byte
+	switch sl.cfg.Kind {
+	case "ct":
+		ce, err := format.ParseTileLeaf(data)
+		if err != nil {
+			return nil // shown undecoded; the entry page says why
+		}
+		der = ce.Certificate
+		if ce.IsPrecert {
+			der = ce.PreCertificate
+		}
+	default:
+		if sl.cfg.Kind == "rekor-v1" {
+			r.EntryID = rekorv1.EntryID(sl.cfg.Rekor.TreeID, rekorv1LeafHash(data))
+		}
+		ders, err := entryCertificates(data)
+		if err != nil || len(ders) == 0 {
+			return nil
+		}
+		der = ders[0]
+	}
+	r.Subjects, r.Issuer = certificateIdentity(der)
+	return nil
 }
 
 // consoleCheckpoint is a stored checkpoint, for the history page.

@@ -77,6 +77,24 @@ func entryCertificates(body []byte) ([][]byte, error) {
 	return ders, nil
 }
 
+// certificateIdentity returns the identity a certificate names: its SANs
+// and OIDC issuer (Fulcio's extensions), or, for a certificate those
+// cannot be read from, its email and URI SANs as x509 parses them.
+func certificateIdentity(der []byte) (sans []string, issuer string) {
+	if id, err := audit.CertificateIdentity(der); err == nil {
+		return id.Subjects, id.Issuer
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, ""
+	}
+	sans = append(sans, cert.EmailAddresses...)
+	for _, u := range cert.URIs {
+		sans = append(sans, u.String())
+	}
+	return sans, ""
+}
+
 // decodeCertificate decodes der for display. A precertificate's
 // TBSCertificate (CT precert entries) is decoded as far as x509 goes.
 func (c *console) decodeCertificate(der []byte) (*consoleCert, error) {

@@ -19,6 +19,8 @@ import (
 type proofService struct {
 	logpb.UnimplementedLogServer
 	logs map[string]*tlog.Log
+	// searchable names the rekor-v2 logs, whose index SearchIndex reads.
+	searchable map[string]bool
 }
 
 func (s *proofService) lookup(name string) (*tlog.Log, error) {

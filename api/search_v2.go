@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
 
+	"github.com/hallmark-dev/hallmark/api/logpb"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1/shards"
@@ -18,6 +20,11 @@ import (
 // written with the entries, in the batch's transaction
 // (tlog/rekorv2.IndexKeys), so an answer is complete as v1's is; entries
 // logged before the index existed need `hallmark admin index-v2`.
+//
+// The gRPC method hallmark.log.v1.Log/SearchIndex (proofService.SearchIndex)
+// answers the same query with the same limits and errors: the query is
+// capped by the server's message size (limits.max_request_bytes, as the REST
+// body is), a query Rekor would reject is InvalidArgument (400 over REST).
 
 // v2SearchResponse is the answer of a Rekor v2 index search. Complete is
 // false when a key matched more entries than the answer lists.
@@ -43,7 +50,7 @@ func v2SearchHandler(l *tlog.Log, maxBytes int64) http.HandlerFunc {
 			writeError(w, r, fmt.Errorf("%w: %w", ErrBadRequest, err))
 			return
 		}
-		resp, err := searchIndices(r, l, keysets, op)
+		resp, err := searchIndices(r.Context(), l, keysets, op)
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -55,8 +62,7 @@ func v2SearchHandler(l *tlog.Log, maxBytes int64) http.HandlerFunc {
 // searchIndices answers a search of one log: the union or ("and") the
 // intersection of the keysets' matches, as Rekor v1's index search
 // combines them (shards.SearchAnd), cut at shards.MaxSearchResults.
-func searchIndices(r *http.Request, l *tlog.Log, keysets [][]string, op string) (*v2SearchResponse, error) {
-	ctx := r.Context()
+func searchIndices(ctx context.Context, l *tlog.Log, keysets [][]string, op string) (*v2SearchResponse, error) {
 	resp := &v2SearchResponse{LogIndexes: []uint64{}, Complete: true}
 	lists := make([][]uint64, len(keysets))
 	for i, ks := range keysets {
@@ -90,4 +96,37 @@ func searchIndices(r *http.Request, l *tlog.Log, keysets [][]string, op string) 
 	}
 	resp.LogIndexes = append(resp.LogIndexes, result...)
 	return resp, nil
+}
+
+// SearchIndex is the gRPC form of POST <prefix>/api/v2/index/retrieve, for
+// the rekor-v2 log req.Log names.
+func (s *proofService) SearchIndex(ctx context.Context, req *logpb.SearchIndexRequest) (*logpb.SearchIndexResponse, error) {
+	resp, err := s.searchIndex(ctx, req)
+	if err != nil {
+		return nil, grpcError(ctx, err)
+	}
+	return resp, nil
+}
+
+func (s *proofService) searchIndex(ctx context.Context, req *logpb.SearchIndexRequest) (*logpb.SearchIndexResponse, error) {
+	l, err := s.lookup(req.GetLog())
+	if err != nil {
+		return nil, err
+	}
+	if !s.searchable[req.GetLog()] {
+		return nil, fmt.Errorf("%w: log %q is not a rekor-v2 log: search it with its own API", ErrBadRequest, req.GetLog())
+	}
+	q := rekorv1.SearchQuery{Hash: req.GetHash(), Email: req.GetEmail(), Subject: req.GetSubject(), Operator: req.GetOperator()}
+	if pk := req.GetPublicKey(); pk != nil {
+		q.PublicKey = &rekorv1.SearchPublicKey{Format: pk.GetFormat(), Content: pk.GetContent()}
+	}
+	keysets, op, err := q.Keys()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	found, err := searchIndices(ctx, l, keysets, op)
+	if err != nil {
+		return nil, err
+	}
+	return &logpb.SearchIndexResponse{LogIndexes: found.LogIndexes, Complete: found.Complete}, nil
 }

@@ -15,18 +15,25 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	rekortilespb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/hallmark-dev/hallmark/api/logpb"
 	"github.com/hallmark-dev/hallmark/tlog"
 )
 
@@ -73,8 +80,10 @@ func TestRekorV2Search(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "k.pem"), key, 0o600)
 	cfg, err := tlog.ParseServiceConfig(fmt.Appendf(nil, `
 database: {sqlite: %q}
+limits: {max_request_bytes: 65536}
 logs:
-  - {name: v2, kind: rekor-v2, url: "https://v2.example.com/v2", key_file: %q, batch: {max_age: 5ms}}
+  - {name: v2, kind: rekor-v2, url: "https://v2.example.com/v2", key_file: %[2]q, batch: {max_age: 5ms}}
+  - {name: t, kind: tiles, url: "https://t.example.com/t", key_file: %[2]q, batch: {max_age: 5ms}}
 `, filepath.Join(dir, "db"), filepath.Join(dir, "k.pem")))
 	if err != nil {
 		t.Fatal(err)
@@ -116,6 +125,28 @@ logs:
 	h1 := sha256.Sum256([]byte("artifact 1"))
 	bobDER, _ := x509.MarshalPKIXPublicKey(bob.Public())
 	bobPEM, _ := json.Marshal([]byte(pemBytes("PUBLIC KEY", bobDER))) // content is base64
+	// The same queries over gRPC (hallmark.log.v1.Log/SearchIndex), from a
+	// real client: the request is the REST body plus the log's name.
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go svc.GRPCServer().Serve(lis) //nolint:errcheck
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	gc := logpb.NewLogClient(conn)
+	grpcSearch := func(log, q string) (*logpb.SearchIndexResponse, error) {
+		t.Helper()
+		req := &logpb.SearchIndexRequest{}
+		if err := protojson.Unmarshal([]byte(q), req); err != nil {
+			t.Fatalf("query %s: %v", q, err)
+		}
+		req.Log = log
+		return gc.SearchIndex(context.Background(), req)
+	}
 	for _, c := range []struct {
 		q    string
 		want []uint64
@@ -131,13 +162,39 @@ logs:
 		if got := search(c.q, http.StatusOK); !slices.Equal(got.LogIndexes, c.want) || !got.Complete {
 			t.Errorf("search %s: %+v, want %v", c.q, got, c.want)
 		}
+		got, err := grpcSearch("v2", c.q)
+		if err != nil || !slices.Equal(got.GetLogIndexes(), c.want) || !got.GetComplete() {
+			t.Errorf("gRPC search %s: %v %v, want %v", c.q, got, err, c.want)
+		}
 	}
 	search(`{"hash":"not a hash"}`, http.StatusBadRequest)
 	search(`{"email":`, http.StatusBadRequest)
+	for _, c := range []struct {
+		log, q string
+		want   codes.Code
+	}{
+		{"v2", `{"hash":"not a hash"}`, codes.InvalidArgument},
+		{"v2", `{"email":"not an email"}`, codes.InvalidArgument},
+		{"v2", `{"email":"alice@corp.example","operator":"xor"}`, codes.InvalidArgument},
+		{"v2", `{"publicKey":{"format":"pgp","content":"AAAA"}}`, codes.InvalidArgument},
+		{"t", `{"email":"alice@corp.example"}`, codes.InvalidArgument}, // a tiles log has no index
+		{"nope", `{"email":"alice@corp.example"}`, codes.NotFound},
+		{"v2", `{"subject":"` + strings.Repeat("x", 70000) + `"}`, codes.ResourceExhausted}, // over max_request_bytes
+	} {
+		if _, err := grpcSearch(c.log, c.q); status.Code(err) != c.want {
+			t.Errorf("gRPC search of %s %.60s: %v, want %s", c.log, c.q, err, c.want)
+		}
+	}
 
 	var sr consoleSearchResponse
 	getJSON(t, srv.URL+ConsolePath+"api/search?q=alice@corp.example&details=1", 200, &sr)
 	if len(sr.Results) != 2 || sr.Results[0].Index != 2 || sr.Results[0].Issuer != "" || !slices.Contains(sr.Results[0].Subjects, "alice@corp.example") {
 		t.Fatalf("console search in a Rekor v2 log: %+v", sr)
+	}
+	// Both results are in entry bundle 0, read once: each is decoded.
+	for _, r := range sr.Results {
+		if r.IntegratedTime == nil || !slices.Equal(r.Subjects, []string{"alice@corp.example"}) {
+			t.Fatalf("console search result %d not decoded: %+v", r.Index, r)
+		}
 	}
 }

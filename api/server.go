@@ -205,7 +205,7 @@ func (s *LogService) servedLogNamed(name string) *servedLog {
 }
 
 func (s *LogService) routes(ctx context.Context) error {
-	ps := &proofService{logs: map[string]*tlog.Log{}}
+	ps := &proofService{logs: map[string]*tlog.Log{}, searchable: map[string]bool{}}
 	grpcV2 := false
 	for _, sl := range s.logs {
 		ps.logs[sl.cfg.Name] = sl.log
@@ -241,6 +241,7 @@ func (s *LogService) routes(ctx context.Context) error {
 			}
 			s.mux.HandleFunc("POST "+p+"/api/v2/log/entries", v2.restCreate)
 			s.mux.HandleFunc("POST "+p+"/api/v2/index/retrieve", v2SearchHandler(sl.log, s.cfg.Limits.MaxRequestBytes))
+			ps.searchable[sl.cfg.Name] = true
 			// Clients differ on where they read tiles: serve both.
 			s.mux.HandleFunc("GET "+p+"/api/v2/checkpoint", th.checkpoint)
 			s.mux.HandleFunc("GET "+p+"/api/v2/tile/{path...}", th.tile)

@@ -60,6 +60,7 @@ type Alerter struct {
 	count      atomic.Int64
 	onAlert    func(Alert) // metrics
 	onWebhookE func()
+	record     func(context.Context, Alert) // keeps it in the alert store
 }
 
 // NewAlerter returns an alerter; webhook may be empty. header is sent with
@@ -91,6 +92,9 @@ func (a *Alerter) Raise(ctx context.Context, al Alert) {
 		attrs = append(attrs, "verified_checkpoint", al.VerifiedCheckpoint, "new_checkpoint", al.NewCheckpoint)
 	}
 	a.logger.ErrorContext(ctx, "ALERT", attrs...)
+	if a.record != nil {
+		a.record(ctx, al)
+	}
 	if a.webhook == "" {
 		return
 	}

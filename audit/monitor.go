@@ -25,6 +25,7 @@ type Monitor struct {
 	cfg       *MonitorConfig
 	logs      []*followedLog
 	store     StateStore
+	alerts    AlertStore // the same store: its recent alerts, for GET /alerts
 	matcher   *Matcher
 	alerter   *Alerter
 	metrics   *monitorMetrics
@@ -106,16 +107,30 @@ func NewMonitor(ctx context.Context, cfg *MonitorConfig, logger *slog.Logger, re
 	m.alerter = NewAlerter(logger, cfg.Webhook.URL, header)
 	m.alerter.onAlert = func(a Alert) { m.metrics.alerts.WithLabelValues(a.Log, a.Type).Inc() }
 	m.alerter.onWebhookE = func() { m.metrics.webhookErrors.Inc() }
-	if cfg.State.File != "" {
-		m.store, err = OpenFileStateStore(cfg.Path(cfg.State.File))
-	} else {
-		var u string
-		if u, err = cfg.databaseURL(); err == nil {
-			m.store, err = OpenPGStateStore(ctx, u)
+	m.alerter.record = func(ctx context.Context, a Alert) {
+		// Kept for GET /alerts; a failure loses the alert there only (it
+		// is logged, and the webhook still gets it).
+		if err := m.alerts.AddAlert(ctx, a); err != nil {
+			m.metrics.alertStoreErrors.Inc()
+			logger.ErrorContext(ctx, "couldn't store alert", "type", a.Type, "log", a.Log, "err", err)
 		}
 	}
-	if err != nil {
-		return nil, err
+	if cfg.State.File != "" {
+		fs, err := OpenFileStateStore(cfg.Path(cfg.State.File))
+		if err != nil {
+			return nil, err
+		}
+		m.store, m.alerts = fs, fs
+	} else {
+		u, err := cfg.databaseURL()
+		if err != nil {
+			return nil, err
+		}
+		pg, err := OpenPGStateStore(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		m.store, m.alerts = pg, pg
 	}
 	return m, nil
 }
@@ -388,6 +403,7 @@ type monitorMetrics struct {
 	untrusted                                     *prometheus.CounterVec
 	alerts                                        *prometheus.CounterVec
 	webhookErrors                                 prometheus.Counter
+	alertStoreErrors                              prometheus.Counter
 }
 
 func newMonitorMetrics(reg prometheus.Registerer) *monitorMetrics {
@@ -408,9 +424,11 @@ func newMonitorMetrics(reg prometheus.Registerer) *monitorMetrics {
 		pollErrors:    counter("poll_errors_total", "Polls that could not complete (network, server errors)."),
 		alerts:        counter("alerts_total", "Alerts raised, by type.", "type"),
 		webhookErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "hallmark_monitor_webhook_errors_total", Help: "Alerts the webhook did not accept."}),
+		alertStoreErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "hallmark_monitor_alert_store_errors_total",
+			Help: "Alerts that could not be kept in the state store for GET /alerts."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.treeSize, m.scanned, m.lastSuccess, m.entries, m.certificates, m.unparsable, m.untrusted, m.pollErrors, m.alerts, m.webhookErrors)
+		reg.MustRegister(m.treeSize, m.scanned, m.lastSuccess, m.entries, m.certificates, m.unparsable, m.untrusted, m.pollErrors, m.alerts, m.webhookErrors, m.alertStoreErrors)
 	}
 	return m
 }

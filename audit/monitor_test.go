@@ -262,6 +262,18 @@ func TestMonitor(t *testing.T) {
 	if a := hook.take(); len(a) != 1 || a[0].Type != AlertBadSignature || a[0].NewCheckpoint != string(other.Checkpoint()) {
 		t.Fatalf("bad signature: %+v", a)
 	}
+
+	// Every alert was kept in the state store, the first monitor's too,
+	// and GET /alerts serves them newest first.
+	got := getAlerts(t, m2)
+	if len(got.Logs) != 1 || got.Logs[0] != "test" {
+		t.Fatalf("GET /alerts logs: %v", got.Logs)
+	}
+	types := alertTypes(got.Alerts)
+	if len(types) != 5 || strings.Join(types[:3], " ") != "invalid_checkpoint_signature inconsistent_checkpoint inconsistent_checkpoint" ||
+		got.Alerts[0].NewCheckpoint != string(other.Checkpoint()) || !strings.HasPrefix(got.Alerts[2].NewCheckpoint, testOrigin+"\n1000\n") {
+		t.Fatalf("GET /alerts: %v", types)
+	}
 }
 
 // TestMonitorEntriesMismatch: tiles from one tree, entry bundles from

@@ -55,6 +55,8 @@ type FileStateStore struct {
 	path   string
 	mu     sync.Mutex
 	states map[string]*State
+	// alertsMu serialises the alerts file (alertstore.go).
+	alertsMu sync.Mutex
 }
 
 var _ StateStore = (*FileStateStore)(nil)

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 
 	"io"
@@ -371,5 +373,98 @@ func TestConsoleInsecureContext(t *testing.T) {
 	state, text := verdictOf(t, ctx, base+"#/entry/main/0", "verdict")
 	if state != "failed" || !strings.Contains(text, "Serve the console over HTTPS") {
 		t.Fatalf("entry in an insecure context: %s: %s", state, text)
+	}
+}
+
+// TestConsoleMonitorAlerts runs `hallmark monitor` beside a hallmark-log:
+// the monitor follows the log through a proxy that serves a checkpoint
+// whose root was changed (its signature no longer verifies), raises an
+// alert and keeps it in its state; the console, once console.monitor_url
+// names the monitor's listener, shows that alert. Before, it says no
+// monitor is configured; with the monitor stopped, that it is unreachable.
+func TestConsoleMonitorAlerts(t *testing.T) {
+	chromiumPath(t)
+	p := startLogServer(t, "", logSpec{Name: "main", Kind: "tiles", Path: "/main", Extra: "    batch: {max_age: 10ms}\n"})
+	for i := range 3 {
+		if _, err := appendEntry(context.Background(), p.BaseURL, fmt.Appendf(nil, "entry %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := browser(t)
+	base := "http://" + p.addr + "/console/"
+	if state, text := verdictOf(t, ctx, base+"#/alerts", "alerts-status"); state != "none" || !strings.Contains(text, "No monitor configured") {
+		t.Fatalf("without a monitor: %s: %s", state, text)
+	}
+
+	// The monitor, first once (it alerts and exits 3), then as a service
+	// with its listener: the alert was kept in its state file.
+	dir := t.TempDir()
+	der, err := x509.MarshalPKIXPublicKey(p.Logs["main"].Key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "log.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
+	forged := tamperingProxy(t, p.BaseURL, "/checkpoint", changeCheckpointRoot)
+	cfgPath := filepath.Join(dir, "monitor.yaml")
+	os.WriteFile(cfgPath, fmt.Appendf(nil, `poll_interval: 1h
+state: {file: %q}
+logs:
+  - {name: main, kind: tiles, url: %q, origin: %q, public_key_file: log.pub}
+`, filepath.Join(dir, "state.json"), forged, p.Logs["main"].Origin), 0o600)
+	if out, code := runHallmark(t, "monitor", "--once", "--config", cfgPath); code != 3 || !strings.Contains(out, "invalid_checkpoint_signature") {
+		t.Fatalf("monitor --once exited %d, want 3 with a signature alert:\n%s", code, out)
+	}
+	monAddr := freeAddr(t)
+	mon := exec.Command(hallmarkBinary(t, "hallmark"), "monitor", "--config", cfgPath, "--metrics-addr", monAddr)
+	monLog, _ := os.Create(filepath.Join(dir, "monitor.log"))
+	mon.Stdout, mon.Stderr = monLog, monLog
+	if err := mon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { mon.Wait(); close(exited) }()
+	stopMonitor := func() { mon.Process.Kill(); <-exited }
+	t.Cleanup(stopMonitor)
+	// Ready when its listener answers (the process binds it at start).
+	for deadline := time.Now().Add(time.Minute); ; {
+		resp, err := http.Get("http://" + monAddr + "/alerts")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(filepath.Join(dir, "monitor.log"))
+			t.Fatalf("the monitor's listener never answered: %v\n%s", err, out)
+		}
+		select {
+		case <-exited:
+			out, _ := os.ReadFile(filepath.Join(dir, "monitor.log"))
+			t.Fatalf("hallmark monitor exited:\n%s", out)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+
+	// hallmark-log restarted with console.monitor_url.
+	f, err := os.OpenFile(p.config, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "console: {monitor_url: %q}\n", "http://"+monAddr)
+	f.Close()
+	p.kill()
+	p.start()
+	state, text := verdictOf(t, ctx, base+"#/alerts", "alerts-status")
+	if state != "alerts" || !strings.Contains(text, "The monitor at http://"+monAddr+" follows: main") {
+		t.Fatalf("with the monitor: %s: %s", state, text)
+	}
+	table, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#alerts")))
+	if err != nil || !strings.Contains(table, "invalid_checkpoint_signature") || !strings.Contains(table, "main") {
+		t.Fatalf("alerts table: %q %v", table, err)
+	}
+	screenshot(t, ctx, "console-alerts")
+
+	stopMonitor()
+	if state, text := verdictOf(t, ctx, base+"#/alerts", "alerts-status"); state != "unreachable" || !strings.Contains(text, "Monitor unreachable") {
+		t.Fatalf("with the monitor stopped: %s: %s", state, text)
 	}
 }

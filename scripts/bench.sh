@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs Hallmark's benchmarks on this machine: the log engine, the adoption
-# importer, search on PostgreSQL, then the Rekor
+# importer, search on PostgreSQL, the auditor console, then the Rekor
 # v1 and v2 write APIs of a real hallmark-log process, on PostgreSQL and on
 # SQLite. Run it through scripts/with-postgres.sh (make bench does).
 # Results are printed; record them in docs/BENCHMARKS.md.
@@ -25,6 +25,8 @@ echo "== adoption import (hallmark adopt's importer, leaves from memory), Postgr
 "$hb" import --store sqlite --entries "${IMPORT_ENTRIES:-200000}" --per-second 10
 echo "== Rekor v1 search on PostgreSQL (1,000,000 entries, 2,000,000 search rows)"
 go test -run '^$' -bench PGSearch ./tlog/
+echo "== auditor console on PostgreSQL (search and entry pages of a 1,000,000-entry Rekor v1 log)"
+"$hb" console --entries "${CONSOLE_ENTRIES:-1000000}" --loads "${CONSOLE_LOADS:-200}"
 echo "== worst-case entry verification (the costliest requests the limits allow; cpu-ms/op is server CPU per request)"
 go test -run '^$' -bench WorstCase ./tlog/...
 

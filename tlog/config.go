@@ -45,8 +45,20 @@ type ServiceConfig struct {
 	// checkpoint follows the database (refreshed every second), so it lags
 	// the primary by the replication delay. Default false.
 	ReadOnly bool `yaml:"read_only"`
+	// Console configures the auditor console (/console/). Optional.
+	Console ConsoleConfig `yaml:"console"`
 
 	dir string // directory of the config file
+}
+
+// ConsoleConfig configures the auditor console.
+type ConsoleConfig struct {
+	// MonitorURL is the base URL of a `hallmark monitor` running beside
+	// this log, whose metrics listener (--metrics-addr) serves GET /alerts:
+	// the console shows its recent alerts, fetched by hallmark-log (the
+	// browser talks to this origin only). An http or https URL. Default
+	// "": the console says no monitor is configured.
+	MonitorURL string `yaml:"monitor_url"`
 }
 
 // ListenConfig holds listen addresses. Both default to loopback.
@@ -285,6 +297,12 @@ func ParseServiceConfig(raw []byte) (*ServiceConfig, error) {
 	}
 	if len(cfg.Logs) == 0 {
 		return nil, errors.New("logs: at least one log is needed")
+	}
+	if u := cfg.Console.MonitorURL; u != "" {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return nil, fmt.Errorf("console.monitor_url: want an http or https URL, got %q", u)
+		}
 	}
 	names, prefixes := map[string]bool{}, map[string]bool{}
 	for i := range cfg.Logs {

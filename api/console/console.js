@@ -372,6 +372,38 @@ function pageTrust() {
   }, (e) => main().append(h("p", { class: "fail-text" }, e.message)));
 }
 
+// pageAlerts shows the alerts of the `hallmark monitor` beside this log
+// (console.monitor_url), fetched by the server: they are the monitor's
+// findings, taken on its word, not verified here.
+async function pageAlerts() {
+  const status = h("div", { id: "alerts-status", class: "verdict pending", role: "status" }, "Asking the monitor…");
+  const out = h("div", {});
+  show(h("h1", {}, "Monitor alerts"), status, out);
+  // state: none (no monitor configured), unreachable, alerts or clear.
+  const set = (state, cls, msg, reason) => {
+    status.className = `verdict ${cls}`; status.dataset.state = state;
+    status.replaceChildren(msg, h("span", { class: "reason" }, reason));
+  };
+  const a = await api("api/alerts");
+  if (!a.configured) {
+    set("none", "pending", "No monitor configured",
+      "Set console.monitor_url in hallmark-log's configuration to the metrics address of a `hallmark monitor` following these logs (docs/auditing.md).");
+    return;
+  }
+  if (a.error) {
+    set("unreachable", "fail", "✘ Monitor unreachable", `${a.monitor_url}: ${a.error}. Alerts it may have raised cannot be shown.`);
+    return;
+  }
+  const follows = `The monitor at ${a.monitor_url} follows: ${a.logs.join(", ") || "no logs"}. Its findings are shown as it reports them, not verified here.`;
+  if (!a.alerts.length) { set("clear", "ok", "✔ No alerts", follows); return; }
+  set("alerts", "fail", `✘ ${a.alerts.length} recent alert(s)`, follows);
+  out.append(h("table", { id: "alerts" }, h("tr", {}, ["Time", "Log", "Type", "Message", "Evidence"].map((x) => h("th", {}, x))),
+    a.alerts.map((x) => h("tr", { class: "alert" }, h("td", {}, fmtTime(x.time)), h("td", {}, x.log), h("td", { class: "mono" }, x.type), h("td", {}, x.message),
+      h("td", {}, x.new_checkpoint
+        ? h("details", {}, h("summary", {}, "checkpoints"), h("p", {}, "last verified:"), h("pre", {}, x.verified_checkpoint || "(none)"), h("p", {}, "served:"), h("pre", {}, x.new_checkpoint))
+        : x.index !== undefined ? `entry ${x.index}: ${(x.subjects || []).join(", ")} (${x.issuer || "no issuer"})` : "")))));
+}
+
 // ---- routing ----
 
 async function route() {
@@ -387,6 +419,7 @@ async function route() {
       case "identity": await pageIdentity(parts.slice(1).join("/")); break;
       case "log": await pageLog(parts[1]); break;
       case "trust": pageTrust(); break;
+      case "alerts": await pageAlerts(); break;
       default: show(h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Logs")));
     }
   } catch (e) {

@@ -447,6 +447,204 @@ func (x *ConsistencyProof) GetCheckpoint() *Checkpoint {
 	return nil
 }
 
+type SearchIndexRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name of a rekor-v2 log, as in hallmark-log's configuration.
+	Log string `protobuf:"bytes,1,opt,name=log,proto3" json:"log,omitempty"`
+	// Artifact digest: 64 (SHA-256), 128 (SHA-512) or 40 (SHA-1) hex digits,
+	// optionally prefixed "sha256:", "sha512:" or "sha1:".
+	Hash      string           `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`
+	PublicKey *SearchPublicKey `protobuf:"bytes,3,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	// Certificate identity: an email address.
+	Email string `protobuf:"bytes,4,opt,name=email,proto3" json:"email,omitempty"`
+	// Certificate identity: an email address or a URI (e.g. a CI workflow).
+	Subject string `protobuf:"bytes,5,opt,name=subject,proto3" json:"subject,omitempty"`
+	// "or" (the default: an entry matching any field) or "and" (every field).
+	Operator      string `protobuf:"bytes,6,opt,name=operator,proto3" json:"operator,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchIndexRequest) Reset() {
+	*x = SearchIndexRequest{}
+	mi := &file_hallmark_log_v1_log_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchIndexRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchIndexRequest) ProtoMessage() {}
+
+func (x *SearchIndexRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hallmark_log_v1_log_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchIndexRequest.ProtoReflect.Descriptor instead.
+func (*SearchIndexRequest) Descriptor() ([]byte, []int) {
+	return file_hallmark_log_v1_log_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SearchIndexRequest) GetLog() string {
+	if x != nil {
+		return x.Log
+	}
+	return ""
+}
+
+func (x *SearchIndexRequest) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *SearchIndexRequest) GetPublicKey() *SearchPublicKey {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *SearchIndexRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *SearchIndexRequest) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *SearchIndexRequest) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+type SearchPublicKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "x509" or "ssh".
+	Format string `protobuf:"bytes,1,opt,name=format,proto3" json:"format,omitempty"`
+	// The key (PEM for x509, authorized_keys line for ssh).
+	Content       []byte `protobuf:"bytes,2,opt,name=content,proto3" json:"content,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchPublicKey) Reset() {
+	*x = SearchPublicKey{}
+	mi := &file_hallmark_log_v1_log_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchPublicKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchPublicKey) ProtoMessage() {}
+
+func (x *SearchPublicKey) ProtoReflect() protoreflect.Message {
+	mi := &file_hallmark_log_v1_log_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchPublicKey.ProtoReflect.Descriptor instead.
+func (*SearchPublicKey) Descriptor() ([]byte, []int) {
+	return file_hallmark_log_v1_log_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SearchPublicKey) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *SearchPublicKey) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+type SearchIndexResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Matching log indices, ascending, at most 10000 of them.
+	LogIndexes []uint64 `protobuf:"varint,1,rep,packed,name=log_indexes,json=logIndexes,proto3" json:"log_indexes,omitempty"`
+	// False when the answer was cut at the cap: more entries match.
+	Complete      bool `protobuf:"varint,2,opt,name=complete,proto3" json:"complete,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchIndexResponse) Reset() {
+	*x = SearchIndexResponse{}
+	mi := &file_hallmark_log_v1_log_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchIndexResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchIndexResponse) ProtoMessage() {}
+
+func (x *SearchIndexResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hallmark_log_v1_log_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchIndexResponse.ProtoReflect.Descriptor instead.
+func (*SearchIndexResponse) Descriptor() ([]byte, []int) {
+	return file_hallmark_log_v1_log_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SearchIndexResponse) GetLogIndexes() []uint64 {
+	if x != nil {
+		return x.LogIndexes
+	}
+	return nil
+}
+
+func (x *SearchIndexResponse) GetComplete() bool {
+	if x != nil {
+		return x.Complete
+	}
+	return false
+}
+
 var File_hallmark_log_v1_log_proto protoreflect.FileDescriptor
 
 const file_hallmark_log_v1_log_proto_rawDesc = "" +
@@ -489,11 +687,27 @@ const file_hallmark_log_v1_log_proto_rawDesc = "" +
 	"\x06hashes\x18\x03 \x03(\fR\x06hashes\x12;\n" +
 	"\n" +
 	"checkpoint\x18\x04 \x01(\v2\x1b.hallmark.log.v1.CheckpointR\n" +
-	"checkpoint2\xa2\x02\n" +
+	"checkpoint\"\xc7\x01\n" +
+	"\x12SearchIndexRequest\x12\x10\n" +
+	"\x03log\x18\x01 \x01(\tR\x03log\x12\x12\n" +
+	"\x04hash\x18\x02 \x01(\tR\x04hash\x12?\n" +
+	"\n" +
+	"public_key\x18\x03 \x01(\v2 .hallmark.log.v1.SearchPublicKeyR\tpublicKey\x12\x14\n" +
+	"\x05email\x18\x04 \x01(\tR\x05email\x12\x18\n" +
+	"\asubject\x18\x05 \x01(\tR\asubject\x12\x1a\n" +
+	"\boperator\x18\x06 \x01(\tR\boperator\"C\n" +
+	"\x0fSearchPublicKey\x12\x16\n" +
+	"\x06format\x18\x01 \x01(\tR\x06format\x12\x18\n" +
+	"\acontent\x18\x02 \x01(\fR\acontent\"R\n" +
+	"\x13SearchIndexResponse\x12\x1f\n" +
+	"\vlog_indexes\x18\x01 \x03(\x04R\n" +
+	"logIndexes\x12\x1a\n" +
+	"\bcomplete\x18\x02 \x01(\bR\bcomplete2\xfc\x02\n" +
 	"\x03Log\x12S\n" +
 	"\rGetCheckpoint\x12%.hallmark.log.v1.GetCheckpointRequest\x1a\x1b.hallmark.log.v1.Checkpoint\x12_\n" +
 	"\x11GetInclusionProof\x12).hallmark.log.v1.GetInclusionProofRequest\x1a\x1f.hallmark.log.v1.InclusionProof\x12e\n" +
-	"\x13GetConsistencyProof\x12+.hallmark.log.v1.GetConsistencyProofRequest\x1a!.hallmark.log.v1.ConsistencyProofB,Z*github.com/hallmark-dev/hallmark/api/logpbb\x06proto3"
+	"\x13GetConsistencyProof\x12+.hallmark.log.v1.GetConsistencyProofRequest\x1a!.hallmark.log.v1.ConsistencyProof\x12X\n" +
+	"\vSearchIndex\x12#.hallmark.log.v1.SearchIndexRequest\x1a$.hallmark.log.v1.SearchIndexResponseB,Z*github.com/hallmark-dev/hallmark/api/logpbb\x06proto3"
 
 var (
 	file_hallmark_log_v1_log_proto_rawDescOnce sync.Once
@@ -507,7 +721,7 @@ func file_hallmark_log_v1_log_proto_rawDescGZIP() []byte {
 	return file_hallmark_log_v1_log_proto_rawDescData
 }
 
-var file_hallmark_log_v1_log_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_hallmark_log_v1_log_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_hallmark_log_v1_log_proto_goTypes = []any{
 	(*GetCheckpointRequest)(nil),       // 0: hallmark.log.v1.GetCheckpointRequest
 	(*Checkpoint)(nil),                 // 1: hallmark.log.v1.Checkpoint
@@ -515,21 +729,27 @@ var file_hallmark_log_v1_log_proto_goTypes = []any{
 	(*InclusionProof)(nil),             // 3: hallmark.log.v1.InclusionProof
 	(*GetConsistencyProofRequest)(nil), // 4: hallmark.log.v1.GetConsistencyProofRequest
 	(*ConsistencyProof)(nil),           // 5: hallmark.log.v1.ConsistencyProof
+	(*SearchIndexRequest)(nil),         // 6: hallmark.log.v1.SearchIndexRequest
+	(*SearchPublicKey)(nil),            // 7: hallmark.log.v1.SearchPublicKey
+	(*SearchIndexResponse)(nil),        // 8: hallmark.log.v1.SearchIndexResponse
 }
 var file_hallmark_log_v1_log_proto_depIdxs = []int32{
 	1, // 0: hallmark.log.v1.InclusionProof.checkpoint:type_name -> hallmark.log.v1.Checkpoint
 	1, // 1: hallmark.log.v1.ConsistencyProof.checkpoint:type_name -> hallmark.log.v1.Checkpoint
-	0, // 2: hallmark.log.v1.Log.GetCheckpoint:input_type -> hallmark.log.v1.GetCheckpointRequest
-	2, // 3: hallmark.log.v1.Log.GetInclusionProof:input_type -> hallmark.log.v1.GetInclusionProofRequest
-	4, // 4: hallmark.log.v1.Log.GetConsistencyProof:input_type -> hallmark.log.v1.GetConsistencyProofRequest
-	1, // 5: hallmark.log.v1.Log.GetCheckpoint:output_type -> hallmark.log.v1.Checkpoint
-	3, // 6: hallmark.log.v1.Log.GetInclusionProof:output_type -> hallmark.log.v1.InclusionProof
-	5, // 7: hallmark.log.v1.Log.GetConsistencyProof:output_type -> hallmark.log.v1.ConsistencyProof
-	5, // [5:8] is the sub-list for method output_type
-	2, // [2:5] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	7, // 2: hallmark.log.v1.SearchIndexRequest.public_key:type_name -> hallmark.log.v1.SearchPublicKey
+	0, // 3: hallmark.log.v1.Log.GetCheckpoint:input_type -> hallmark.log.v1.GetCheckpointRequest
+	2, // 4: hallmark.log.v1.Log.GetInclusionProof:input_type -> hallmark.log.v1.GetInclusionProofRequest
+	4, // 5: hallmark.log.v1.Log.GetConsistencyProof:input_type -> hallmark.log.v1.GetConsistencyProofRequest
+	6, // 6: hallmark.log.v1.Log.SearchIndex:input_type -> hallmark.log.v1.SearchIndexRequest
+	1, // 7: hallmark.log.v1.Log.GetCheckpoint:output_type -> hallmark.log.v1.Checkpoint
+	3, // 8: hallmark.log.v1.Log.GetInclusionProof:output_type -> hallmark.log.v1.InclusionProof
+	5, // 9: hallmark.log.v1.Log.GetConsistencyProof:output_type -> hallmark.log.v1.ConsistencyProof
+	8, // 10: hallmark.log.v1.Log.SearchIndex:output_type -> hallmark.log.v1.SearchIndexResponse
+	7, // [7:11] is the sub-list for method output_type
+	3, // [3:7] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_hallmark_log_v1_log_proto_init() }
@@ -547,7 +767,7 @@ func file_hallmark_log_v1_log_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hallmark_log_v1_log_proto_rawDesc), len(file_hallmark_log_v1_log_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

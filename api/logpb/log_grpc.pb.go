@@ -26,6 +26,7 @@ const (
 	Log_GetCheckpoint_FullMethodName       = "/hallmark.log.v1.Log/GetCheckpoint"
 	Log_GetInclusionProof_FullMethodName   = "/hallmark.log.v1.Log/GetInclusionProof"
 	Log_GetConsistencyProof_FullMethodName = "/hallmark.log.v1.Log/GetConsistencyProof"
+	Log_SearchIndex_FullMethodName         = "/hallmark.log.v1.Log/SearchIndex"
 )
 
 // LogClient is the client API for Log service.
@@ -40,6 +41,10 @@ type LogClient interface {
 	// GetConsistencyProof proves that the tree of first_size is a prefix of
 	// the tree of second_size (the latest if 0).
 	GetConsistencyProof(ctx context.Context, in *GetConsistencyProofRequest, opts ...grpc.CallOption) (*ConsistencyProof, error)
+	// SearchIndex finds the entries of a Rekor v2 log by the keys of Rekor
+	// v1's index search, as POST <prefix>/api/v2/index/retrieve does: the
+	// same keys, the same cap on results and the same errors.
+	SearchIndex(ctx context.Context, in *SearchIndexRequest, opts ...grpc.CallOption) (*SearchIndexResponse, error)
 }
 
 type logClient struct {
@@ -80,6 +85,16 @@ func (c *logClient) GetConsistencyProof(ctx context.Context, in *GetConsistencyP
 	return out, nil
 }
 
+func (c *logClient) SearchIndex(ctx context.Context, in *SearchIndexRequest, opts ...grpc.CallOption) (*SearchIndexResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SearchIndexResponse)
+	err := c.cc.Invoke(ctx, Log_SearchIndex_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LogServer is the server API for Log service.
 // All implementations must embed UnimplementedLogServer
 // for forward compatibility.
@@ -92,6 +107,10 @@ type LogServer interface {
 	// GetConsistencyProof proves that the tree of first_size is a prefix of
 	// the tree of second_size (the latest if 0).
 	GetConsistencyProof(context.Context, *GetConsistencyProofRequest) (*ConsistencyProof, error)
+	// SearchIndex finds the entries of a Rekor v2 log by the keys of Rekor
+	// v1's index search, as POST <prefix>/api/v2/index/retrieve does: the
+	// same keys, the same cap on results and the same errors.
+	SearchIndex(context.Context, *SearchIndexRequest) (*SearchIndexResponse, error)
 	mustEmbedUnimplementedLogServer()
 }
 
@@ -110,6 +129,9 @@ func (UnimplementedLogServer) GetInclusionProof(context.Context, *GetInclusionPr
 }
 func (UnimplementedLogServer) GetConsistencyProof(context.Context, *GetConsistencyProofRequest) (*ConsistencyProof, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetConsistencyProof not implemented")
+}
+func (UnimplementedLogServer) SearchIndex(context.Context, *SearchIndexRequest) (*SearchIndexResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SearchIndex not implemented")
 }
 func (UnimplementedLogServer) mustEmbedUnimplementedLogServer() {}
 func (UnimplementedLogServer) testEmbeddedByValue()             {}
@@ -186,6 +208,24 @@ func _Log_GetConsistencyProof_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Log_SearchIndex_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SearchIndexRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LogServer).SearchIndex(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Log_SearchIndex_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LogServer).SearchIndex(ctx, req.(*SearchIndexRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Log_ServiceDesc is the grpc.ServiceDesc for Log service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -204,6 +244,10 @@ var Log_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetConsistencyProof",
 			Handler:    _Log_GetConsistencyProof_Handler,
+		},
+		{
+			MethodName: "SearchIndex",
+			Handler:    _Log_SearchIndex_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -43,7 +43,7 @@ func runMonitor(args []string) error {
 	fs := flag.NewFlagSet("monitor", flag.ExitOnError)
 	config := fs.String("config", "monitor.yaml", "monitor configuration file")
 	once := fs.Bool("once", false, "poll every log once, then exit (status 3 on alerts)")
-	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9464)")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus metrics, and the recent alerts as GET /alerts, on this address (e.g. 127.0.0.1:9464)")
 	fs.Usage = func() { fmt.Fprintln(os.Stderr, monitorUsage); fs.PrintDefaults() }
 	fs.Parse(args)
 	cfg, err := audit.LoadMonitorConfig(*config)
@@ -65,7 +65,12 @@ func runMonitor(args []string) error {
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
+		// GET /alerts: the recent alerts, for hallmark-log's console
+		// (console.monitor_url); every other path: the metrics.
+		mux := http.NewServeMux()
+		mux.Handle("GET /alerts", m.AlertsHandler())
+		mux.Handle("/", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go srv.Serve(ln) //nolint:errcheck
 		defer srv.Close()
 		logger.Info("serving metrics", "addr", ln.Addr().String())
