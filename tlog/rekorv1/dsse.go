@@ -311,7 +311,7 @@ func (e *dsseV001) verify() error {
 		pending[s.Sig] = true
 	}
 	keys, keyErrs := parseVerifierKeys(e.verifiers)
-	if err := checkVerifyCost(keys, len(e.env.Signatures)); err != nil {
+	if err := checkVerifyCost(keys, len(e.env.Signatures), len(e.env.Payload)); err != nil {
 		return err
 	}
 	prepared := prepareEnvelope(&e.env)

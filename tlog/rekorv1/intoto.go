@@ -101,7 +101,7 @@ func (e *intotoV001) unmarshal(spec any, lim limits) error {
 	if err := checkKeyCost(e.key); err != nil {
 		return invalid(err)
 	}
-	if err := checkVerifyCost([]*publicKey{e.key}, len(e.env.Signatures)); err != nil {
+	if err := checkVerifyCost([]*publicKey{e.key}, len(e.env.Signatures), len(e.env.Payload)); err != nil {
 		return invalid(err)
 	}
 	// sigstore's DSSE verifier wrapper passes the key, so signatures with a
@@ -337,7 +337,7 @@ func (e *intotoV002) verify() (*preparedEnvelope, error) {
 		raws[i] = s.PublicKey
 	}
 	keys, keyErrs := parseVerifierKeys(raws)
-	if err := checkVerifyCost(keys, len(e.sigs)); err != nil {
+	if err := checkVerifyCost(keys, len(e.sigs), len(env.Payload)); err != nil {
 		return nil, err
 	}
 	prepared := prepareEnvelope(&env)

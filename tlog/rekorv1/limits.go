@@ -48,8 +48,17 @@ const (
 	maxKeyBytes = maxEntryBytes * 3 / 4
 	// maxVerifyBytes bounds the message bytes signature checks may hash:
 	// signature checks × the envelope's decoded payload. Ed25519 hashes the
-	// whole message for every check; 8 MiB is 10-20 ms of SHA-512.
-	maxVerifyBytes = 8 << 20
+	// whole message for every check; 4 MiB is 5-10 ms of SHA-512.
+	maxVerifyBytes = 4 << 20
+	// payloadBytesPerUnit prices decoding an envelope's payload in the
+	// units of maxVerifyCost: the JSON string, its base64 and the hashes
+	// of a payload cost about one P-256 check per 8 KiB, so a 1 MiB payload
+	// leaves half the budget to signature checks (checkVerifyCost).
+	payloadBytesPerUnit = 8 << 10
+	// minCheckBudget is what signature checks may always spend, however
+	// large the payload: one P-521 check, or the checks of any honest
+	// envelope (one signature).
+	minCheckBudget = 32
 	// maxVerifyCost bounds the signature checks of one entry in units of
 	// one P-256 check (see checkCost): 16 checks of any key real clients
 	// use, but only 8 with P-521 or 8192-bit RSA keys, whose checks cost
@@ -151,16 +160,24 @@ func checkChainCost(chain []*x509.Certificate) error {
 }
 
 // checkVerifyCost refuses an entry whose keys would each be checked
-// against nsigs signatures at a total cost over maxVerifyCost. keys may
-// hold nil for keys that did not parse.
-func checkVerifyCost(keys []*publicKey, nsigs int) error {
+// against nsigs signatures at a total cost over what its payload leaves
+// of maxVerifyCost: decoding a payload of payloadLen base64 bytes is
+// priced at one unit per payloadBytesPerUnit, and the checks may always
+// spend minCheckBudget. keys may hold nil for keys that did not parse.
+func checkVerifyCost(keys []*publicKey, nsigs, payloadLen int) error {
 	total := 0
 	for _, k := range keys {
 		if k != nil {
 			total += sigcost.Check(k.cryptoKey()) * nsigs
 		}
 	}
-	if total > maxVerifyCost {
+	decoding := payloadLen / 4 * 3 / payloadBytesPerUnit
+	budget := max(maxVerifyCost-decoding, minCheckBudget)
+	if total > budget {
+		if decoding > 0 {
+			return overLimit("checking %d signatures with these keys would cost %d units (one unit: a P-256 check), and decoding its %d KiB payload %d more; this log spends at most %d per entry; P-521 and large RSA keys cost the most",
+				nsigs, total, payloadLen/4*3>>10, decoding, maxVerifyCost)
+		}
 		return overLimit("checking %d signatures with these keys would cost %d units (one unit: a P-256 check), this log spends at most %d; P-521 and large RSA keys cost the most",
 			nsigs, total, maxVerifyCost)
 	}

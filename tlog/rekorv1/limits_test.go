@@ -144,6 +144,24 @@ func TestLimitsDSSE(t *testing.T) {
 	}{"costly keys", dsseRequest(t, signedEnvelope(t, statement(), p521[6:]), pems(p521)...), opts,
 		"checking 2 signatures with these keys would cost 512 units (one unit: a P-256 check), this log spends at most 256"})
 
+	// A large payload is priced too: decoding 1 MiB leaves the budget of
+	// four P-521 checks, so the eight a small payload may have are refused
+	// (issue 16's 50 ms bound), while one check is always allowed.
+	big := bytes.Repeat([]byte("b"), 1<<20-4)
+	if _, err := Canonicalize(body(t, dsseRequest(t, signedEnvelope(t, big, p521[:4]), p521[3].pem)), opts); err == nil || errors.Is(err, ErrOverLimit) {
+		t.Fatalf("4 P-521 signatures over 1 MiB: got %v, want a verification failure, not a limit", err)
+	}
+	if _, err := Canonicalize(body(t, dsseRequest(t, signedEnvelope(t, bytes.Repeat([]byte("c"), 3<<20), p521[:1]), p521[0].pem)), opts); err != nil {
+		t.Fatalf("1 P-521 signature over 3 MiB: %v", err)
+	}
+	cases = append(cases, struct {
+		name string
+		req  map[string]any
+		opts Options
+		want string
+	}{"costly keys and a large payload", dsseRequest(t, signedEnvelope(t, bytes.Repeat([]byte("d"), 512<<10-4), p521[:7]), p521[6].pem), opts,
+		"checking 7 signatures with these keys would cost 224 units (one unit: a P-256 check), and decoding its 511 KiB payload 63 more; this log spends at most 256 per entry"})
+
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Canonicalize(body(t, c.req), c.opts)
