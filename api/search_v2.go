@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 
 	"github.com/hallmark-dev/hallmark/api/logpb"
 	"github.com/hallmark-dev/hallmark/tlog"
@@ -63,34 +62,11 @@ func v2SearchHandler(l *tlog.Log, maxBytes int64) http.HandlerFunc {
 // intersection of the keysets' matches, as Rekor v1's index search
 // combines them (shards.SearchAnd), cut at shards.MaxSearchResults.
 func searchIndices(ctx context.Context, l *tlog.Log, keysets [][]string, op string) (*v2SearchResponse, error) {
-	resp := &v2SearchResponse{LogIndexes: []uint64{}, Complete: true}
-	lists := make([][]uint64, len(keysets))
-	for i, ks := range keysets {
-		got, err := l.Search(ctx, ks, shards.MaxSearchResults)
-		if err != nil {
-			return nil, err
-		}
-		lists[i] = got
+	result, complete, err := shards.SearchLog(ctx, l, keysets, op)
+	if err != nil {
+		return nil, err
 	}
-	var result []uint64
-	if op == rekorv1.OperatorAnd {
-		var err error
-		if result, err = shards.SearchAnd(ctx, l, keysets, lists); err != nil {
-			return nil, err
-		}
-		if !slices.ContainsFunc(lists, func(l []uint64) bool { return len(l) < shards.MaxSearchResults }) && len(lists) > 0 {
-			resp.Complete = false // every key is common: the intersection of their first entries
-		}
-	} else {
-		for _, got := range lists {
-			result = append(result, got...)
-			if len(got) >= shards.MaxSearchResults {
-				resp.Complete = false
-			}
-		}
-		slices.Sort(result)
-		result = slices.Compact(result)
-	}
+	resp := &v2SearchResponse{LogIndexes: []uint64{}, Complete: complete}
 	if len(result) > shards.MaxSearchResults {
 		result, resp.Complete = result[:shards.MaxSearchResults], false
 	}

@@ -33,26 +33,9 @@ func (s *Log) Search(ctx context.Context, keysets [][]string, op string) ([]stri
 // searchShard answers one shard's part of an index search: the entry IDs
 // of the entries matching keysets, combined with op.
 func searchShard(ctx context.Context, sh *Shard, keysets [][]string, op string, limit int) ([]string, error) {
-	lists := make([][]uint64, len(keysets))
-	for i, ks := range keysets {
-		got, err := sh.Log.Search(ctx, ks, MaxSearchResults)
-		if err != nil {
-			return nil, err
-		}
-		lists[i] = got
-	}
-	var result []uint64
-	if op == rekorv1.OperatorAnd {
-		var err error
-		if result, err = SearchAnd(ctx, sh.Log, keysets, lists); err != nil {
-			return nil, err
-		}
-	} else {
-		for _, got := range lists {
-			result = append(result, got...)
-		}
-		slices.Sort(result)
-		result = slices.Compact(result)
+	result, _, err := SearchLog(ctx, sh.Log, keysets, op)
+	if err != nil {
+		return nil, err
 	}
 	cp, err := sh.Log.Checkpoint(ctx)
 	if err != nil {
@@ -67,6 +50,36 @@ func searchShard(ctx context.Context, sh *Shard, keysets [][]string, op string, 
 		ids = append(ids, rekorv1.EntryID(sh.TreeID, [32]byte(leaf)))
 	}
 	return ids, nil
+}
+
+// SearchLog returns the indices of l's entries matching keysets, sorted and
+// without duplicates: the union of each keyset's matches or, for
+// rekorv1.OperatorAnd, their intersection (SearchAnd). Each keyset's
+// matches are its first MaxSearchResults; complete is false where that
+// cut may hide entries from the answer.
+func SearchLog(ctx context.Context, l *tlog.Log, keysets [][]string, op string) (result []uint64, complete bool, err error) {
+	lists := make([][]uint64, len(keysets))
+	for i, ks := range keysets {
+		if lists[i], err = l.Search(ctx, ks, MaxSearchResults); err != nil {
+			return nil, false, err
+		}
+	}
+	if op == rekorv1.OperatorAnd {
+		result, err = SearchAnd(ctx, l, keysets, lists)
+		// Complete unless every key is common: then it is the
+		// intersection of their first entries.
+		complete = len(lists) == 0 || slices.ContainsFunc(lists, func(l []uint64) bool { return len(l) < MaxSearchResults })
+		return result, complete, err
+	}
+	complete = true
+	for _, got := range lists {
+		result = append(result, got...)
+		if len(got) >= MaxSearchResults {
+			complete = false
+		}
+	}
+	slices.Sort(result)
+	return slices.Compact(result), complete, nil
 }
 
 // SearchAnd intersects the answers of keysets' searches in log (lists,
