@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hallmark-dev/hallmark/api/admission"
+	"github.com/hallmark-dev/hallmark/internal/quota"
 	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
 	"github.com/hallmark-dev/hallmark/tlog/format"
 )
@@ -35,6 +36,9 @@ type ServiceConfig struct {
 	Database DatabaseConfig `yaml:"database"`
 	// Limits on requests.
 	Limits LimitsConfig `yaml:"limits"`
+	// Quota holds the quota settings of the service and the default
+	// limits of every log. See QuotaConfig and docs/access.md#quotas.
+	Quota QuotaConfig `yaml:"quota"`
 	// Logs served by this process, each with its own origin, key and URL.
 	Logs []LogConfig `yaml:"logs"`
 	// ReadOnly makes this process a read-only replica: it serves
@@ -161,6 +165,10 @@ type LogConfig struct {
 	Batch BatchConfig `yaml:"batch"`
 	// CacheBytes bounds the in-process tile cache. Default 64 MiB.
 	CacheBytes int `yaml:"cache_bytes"`
+	// Quota overrides the service's quota.per_address, quota.total and
+	// quota.per_identity for this log, each limit on its own (a limit
+	// set here replaces the default). See LogQuotaConfig.
+	Quota LogQuotaConfig `yaml:"quota"`
 	// Rekor holds options of the rekor-v1 and rekor-v2 personalities.
 	Rekor RekorConfig `yaml:"rekor"`
 	// CT holds options of the ct personality.
@@ -175,6 +183,80 @@ type LogConfig struct {
 	// does for every log. Use it for a shard that was rotated out: its
 	// entries keep verifying. The log must exist. Default false.
 	ReadOnly bool `yaml:"read_only"`
+}
+
+// QuotaConfig is hallmark-log's quota: block. Limits are token buckets
+// (quota.Limit: rate, per, burst); a request over a limit gets 429 with
+// Retry-After (gRPC RESOURCE_EXHAUSTED with a RetryInfo) in the error
+// shape of the API it called, before its body is read. Every limit is
+// unlimited by default. State is per replica: see Replicas.
+type QuotaConfig struct {
+	// Replicas is the number of hallmark-log processes that share the
+	// writes behind one load balancer: each enforces every limit divided
+	// by it (rate / replicas, burst / replicas rounded up), so that the
+	// deployment as a whole enforces the configured limit. Buckets are not
+	// shared between replicas (no database round trip per request).
+	// Default 1.
+	Replicas int `yaml:"replicas"`
+	// TrustedProxies are the addresses or prefixes (10.0.0.0/8) of
+	// reverse proxies whose X-Forwarded-For names the client (for HTTP
+	// and gRPC). Default none: the client is the TCP peer and
+	// X-Forwarded-For is ignored.
+	TrustedProxies quota.Proxies `yaml:"trusted_proxies"`
+	// MaxKeys bounds the client addresses (or identities) each limiter
+	// tracks; beyond it the least recently used is forgotten (counted in
+	// hallmark_log_quota_evicted_total). About 200 bytes a key. Default
+	// 65536.
+	MaxKeys int `yaml:"max_keys"`
+	// PerAddress limits the writes of one client address (an IPv6
+	// client's /64) to each log. Default unlimited.
+	PerAddress quota.Limit `yaml:"per_address"`
+	// Total limits the writes to each log from everyone together.
+	// Default unlimited.
+	Total quota.Limit `yaml:"total"`
+	// PerIdentity limits the writes of one identity to each log: the
+	// identity the log's write policy extracts (the signing certificate's
+	// identity, the key, the token's subject and issuer, the client
+	// certificate), checked once it is known. Default unlimited.
+	PerIdentity quota.Limit `yaml:"per_identity"`
+}
+
+// LogQuotaConfig is a log's quota: block; a limit set here replaces the
+// service default of the same name.
+type LogQuotaConfig struct {
+	PerAddress  quota.Limit `yaml:"per_address"`
+	Total       quota.Limit `yaml:"total"`
+	PerIdentity quota.Limit `yaml:"per_identity"`
+}
+
+func (q *QuotaConfig) validate() error {
+	if q.Replicas < 0 || q.MaxKeys < 0 {
+		return errors.New("quota: replicas and max_keys must be positive")
+	}
+	return LogQuotaConfig{q.PerAddress, q.Total, q.PerIdentity}.validate()
+}
+
+func (q LogQuotaConfig) validate() error {
+	for _, l := range []struct {
+		name  string
+		limit quota.Limit
+	}{{"per_address", q.PerAddress}, {"total", q.Total}, {"per_identity", q.PerIdentity}} {
+		if err := l.limit.Validate(); err != nil {
+			return fmt.Errorf("quota.%s: %w", l.name, err)
+		}
+	}
+	return nil
+}
+
+// LogQuota returns the limits one replica enforces for log l: the log's
+// own or the service defaults, divided by quota.replicas.
+func (c *ServiceConfig) LogQuota(l *LogConfig) LogQuotaConfig {
+	n := max(1, c.Quota.Replicas)
+	return LogQuotaConfig{
+		PerAddress:  l.Quota.PerAddress.Or(c.Quota.PerAddress).PerReplica(n),
+		Total:       l.Quota.Total.Or(c.Quota.Total).PerReplica(n),
+		PerIdentity: l.Quota.PerIdentity.Or(c.Quota.PerIdentity).PerReplica(n),
+	}
 }
 
 // CTConfig holds options of "ct" logs (RFC 6962 submissions, C2SP
@@ -298,6 +380,9 @@ func ParseServiceConfig(raw []byte) (*ServiceConfig, error) {
 	if len(cfg.Logs) == 0 {
 		return nil, errors.New("logs: at least one log is needed")
 	}
+	if err := cfg.Quota.validate(); err != nil {
+		return nil, err
+	}
 	if u := cfg.Console.MonitorURL; u != "" {
 		pu, err := url.Parse(u)
 		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
@@ -406,6 +491,9 @@ func (l *LogConfig) validate() error {
 	}
 	if l.KeyFile == "" {
 		return errors.New("key_file is required")
+	}
+	if err := l.Quota.validate(); err != nil {
+		return err
 	}
 	if l.Kind == "ct" && l.CT.RootsFile == "" {
 		return errors.New("ct.roots_file is required for ct logs")
