@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/hallmark-dev/hallmark/internal/quota"
 	"github.com/hallmark-dev/hallmark/tlog"
 )
 
@@ -30,6 +31,8 @@ func classify(err error) (int, codes.Code) {
 		// ErrFrozen: this replica still writes to a rotated log; another
 		// replica, running the rotated configuration, takes the write.
 		return http.StatusServiceUnavailable, codes.Unavailable
+	case errors.Is(err, quota.ErrLimited):
+		return http.StatusTooManyRequests, codes.ResourceExhausted
 	case errors.Is(err, tlog.ErrReadOnly):
 		return http.StatusMethodNotAllowed, codes.FailedPrecondition
 	case errors.Is(err, tlog.ErrInvalidRequest), errors.Is(err, ErrBadRequest):
@@ -62,14 +65,29 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if code >= 500 && code != http.StatusServiceUnavailable {
 		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if code == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
+	setRetryAfter(w, code, err)
 	writeJSON(w, code, map[string]any{"code": code, "message": publicMessage(code, err)})
 }
 
-// grpcError converts err to a gRPC status error.
+// setRetryAfter sets Retry-After on an overload (503: 1 s) or a quota
+// refusal (429: when the quota has a token again).
+func setRetryAfter(w http.ResponseWriter, code int, err error) {
+	switch code {
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
+	case http.StatusTooManyRequests:
+		if d, ok := quota.RetryAfter(err); ok {
+			w.Header().Set("Retry-After", quota.RetryAfterSeconds(d))
+		}
+	}
+}
+
+// grpcError converts err to a gRPC status error; a quota refusal carries
+// a RetryInfo.
 func grpcError(ctx context.Context, err error) error {
+	if st := quota.GRPCStatus(ctx, err); st != nil {
+		return st.Err()
+	}
 	code, c := classify(err)
 	if code >= 500 && code != http.StatusServiceUnavailable {
 		slog.ErrorContext(ctx, "gRPC request failed", "err", err)

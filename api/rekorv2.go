@@ -90,9 +90,7 @@ func writeV2Error(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	st, _ := status.FromError(v2Status(r.Context(), err))
 	code := grpchttp.Status(st.Code())
-	if code == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", "1")
-	}
+	setRetryAfter(w, code, err)
 	writeJSON(w, code, map[string]any{"code": int(st.Code()), "message": st.Message(), "details": []any{}})
 }
 

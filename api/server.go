@@ -51,6 +51,7 @@ type LogService struct {
 	registry *prometheus.Registry
 	logger   *slog.Logger
 	admit    *admission.Controller
+	quotas   *writeQuotas
 }
 
 // servedLog is one configured log with its engine and key.
@@ -92,7 +93,8 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 		logger:   logger,
 	}
 	s.admit = newAdmission(cfg, s.registry)
-	s.grpc = grpc.NewServer(s.admit.GRPCServerOptions(grpcError, nil)...)
+	s.quotas = newWriteQuotas(cfg, s.registry)
+	s.grpc = grpc.NewServer(s.admit.GRPCServerOptions(grpcError, s.admitGRPC)...)
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := tlog.NewMetrics(s.registry)
 	witnessMetrics := witness.NewMetrics(s.registry)
@@ -163,6 +165,7 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 		s.Close()
 		return nil, err
 	}
+	s.quotaRoutes()
 	return s, nil
 }
 
@@ -273,10 +276,11 @@ func (s *LogService) routes(ctx context.Context) error {
 }
 
 // Handler returns the HTTP handler of all logs, /healthz and (unless
-// listen.metrics is set) /metrics. Requests with a body are admitted
-// within the in-flight byte budget before it is read.
+// listen.metrics is set) /metrics. Writes pass their log's quotas, then
+// requests with a body are admitted within the in-flight byte budget,
+// both before the body is read.
 func (s *LogService) Handler() http.Handler {
-	return s.refuseWrites(s.admit.HTTP(s.cfg.Limits.MaxRequestBytes, writeError, s.mux))
+	return s.refuseWrites(s.limitWrites(s.admit.HTTP(s.cfg.Limits.MaxRequestBytes, writeError, s.mux)))
 }
 
 // MetricsHandler serves the Prometheus metrics.

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/hallmark-dev/hallmark/api/admission"
+	"github.com/hallmark-dev/hallmark/internal/quota"
 	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
 	"github.com/hallmark-dev/hallmark/oidc"
 )
@@ -62,6 +64,11 @@ type Config struct {
 	// carry. See CTConfig and docs/ct.md.
 	CT CTConfig `yaml:"ct"`
 
+	// Quota limits how many certificates a caller may request: per
+	// identity, per client address and in total, with per-issuer
+	// overrides. See QuotaConfig and docs/access.md#quotas.
+	Quota QuotaConfig `yaml:"quota"`
+
 	// InflightBytes is the process's byte budget for request bodies in
 	// flight, shared by REST, the TSA and gRPC. A REST request reserves
 	// its Content-Length (its route's limit when chunked: max_request_bytes,
@@ -102,6 +109,91 @@ type Config struct {
 	// GRPCMaxConnectionAge closes gRPC connections this old with GOAWAY;
 	// RPCs in flight get 30 s more. Default 30m.
 	GRPCMaxConnectionAge time.Duration `yaml:"grpc_max_connection_age"`
+}
+
+// QuotaConfig is hallmark-ca's quota: block. Limits are token buckets
+// (quota.Limit: rate, per, burst) on certificate requests (Fulcio v1 and
+// v2, REST and gRPC); a request over a limit gets 429 with Retry-After
+// (gRPC RESOURCE_EXHAUSTED with a RetryInfo) and a Fulcio-shaped error
+// body. The per-address and total limits are checked before the request
+// body is read; the per-identity limits right after the token is
+// verified, before the key, the CSR, signing and the CT submission.
+// Every limit is unlimited by default.
+type QuotaConfig struct {
+	// Replicas is the number of hallmark-ca processes behind one load
+	// balancer: each enforces every limit divided by it (rate / replicas,
+	// burst / replicas rounded up). Buckets are per process, not shared.
+	// Default 1.
+	Replicas int `yaml:"replicas"`
+	// TrustedProxies are the addresses or prefixes (10.0.0.0/8) of
+	// reverse proxies whose X-Forwarded-For names the client. Default
+	// none: the client is the TCP peer, X-Forwarded-For is ignored.
+	TrustedProxies quota.Proxies `yaml:"trusted_proxies"`
+	// MaxKeys bounds the addresses (or identities) each limiter tracks;
+	// beyond it the least recently used is forgotten (counted in
+	// hallmark_ca_quota_evicted_total). About 200 bytes a key. Default
+	// 65536.
+	MaxKeys int `yaml:"max_keys"`
+	// PerAddress limits the certificate requests of one client address
+	// (an IPv6 client's /64).
+	PerAddress quota.Limit `yaml:"per_address"`
+	// Total limits the certificate requests of everyone together.
+	Total quota.Limit `yaml:"total"`
+	// PerIdentity limits the certificates of one identity: the token's
+	// issuer and subject (a CI workflow's sub, a user's sub).
+	PerIdentity quota.Limit `yaml:"per_identity"`
+	// Issuers overrides the limits for the identities of one configured
+	// issuer, keyed by its url: exactly as in issuers: (wildcards
+	// included).
+	Issuers map[string]IssuerQuota `yaml:"issuers"`
+}
+
+// IssuerQuota holds the limits of one issuer's tokens.
+type IssuerQuota struct {
+	// PerIdentity replaces quota.per_identity for this issuer's
+	// identities.
+	PerIdentity quota.Limit `yaml:"per_identity"`
+	// Total limits the certificate requests of all this issuer's
+	// identities together (beside quota.total). Default unlimited.
+	Total quota.Limit `yaml:"total"`
+}
+
+func (q *QuotaConfig) validate(issuers []oidc.IssuerConfig) error {
+	if q.Replicas < 0 || q.MaxKeys < 0 {
+		return errors.New("config: quota: replicas and max_keys must be positive")
+	}
+	check := func(name string, l quota.Limit) error {
+		if err := l.Validate(); err != nil {
+			return fmt.Errorf("config: quota.%s: %w", name, err)
+		}
+		return nil
+	}
+	if err := errors.Join(check("per_address", q.PerAddress), check("total", q.Total), check("per_identity", q.PerIdentity)); err != nil {
+		return err
+	}
+	for url, iq := range q.Issuers {
+		if !slices.ContainsFunc(issuers, func(is oidc.IssuerConfig) bool { return is.URL == url }) {
+			return fmt.Errorf("config: quota.issuers: %q is not the url of a configured issuer", url)
+		}
+		if err := errors.Join(check("issuers."+url+".per_identity", iq.PerIdentity), check("issuers."+url+".total", iq.Total)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PerReplica returns the limits one process enforces: every limit
+// divided by replicas, and per-issuer per_identity limits falling back to
+// quota.per_identity.
+func (q QuotaConfig) PerReplica() QuotaConfig {
+	n := max(1, q.Replicas)
+	out := q
+	out.PerAddress, out.Total, out.PerIdentity = q.PerAddress.PerReplica(n), q.Total.PerReplica(n), q.PerIdentity.PerReplica(n)
+	out.Issuers = make(map[string]IssuerQuota, len(q.Issuers))
+	for url, iq := range q.Issuers {
+		out.Issuers[url] = IssuerQuota{PerIdentity: iq.PerIdentity.Or(q.PerIdentity).PerReplica(n), Total: iq.Total.PerReplica(n)}
+	}
+	return out
 }
 
 // ListenConfig holds hallmark-ca's listen addresses.
@@ -257,6 +349,9 @@ func ParseConfig(data []byte) (*Config, error) {
 		}
 	} else if c.CT.PublicKeyFile != "" || c.CT.Detached || c.CT.Required != nil {
 		return nil, errors.New("config: ct options need ct.url")
+	}
+	if err := c.Quota.validate(c.Issuers); err != nil {
+		return nil, err
 	}
 	if err := c.Signer.validate("signer"); err != nil {
 		return nil, err

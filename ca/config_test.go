@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hallmark-dev/hallmark/ca"
+	"github.com/hallmark-dev/hallmark/internal/quota"
 	"github.com/hallmark-dev/hallmark/oidc"
 )
 
@@ -87,5 +88,49 @@ config line 5: "tsa.accepted-policies" was renamed: use tsa.accepted_policies`
 	}
 	if _, err := ca.ParseConfig([]byte("grpc-addr: \"off\"\n")); err == nil || !strings.Contains(err.Error(), `"grpc-addr" was renamed: use listen.grpc`) {
 		t.Errorf("grpc-addr: %v", err)
+	}
+}
+
+// TestConfigQuota: the quota block parses, per-issuer limits fall back to
+// the default per_identity and are divided among replicas, and an
+// override for an issuer that is not configured is refused.
+func TestConfigQuota(t *testing.T) {
+	base := "signer: {type: file, chain_file: c.pem, file: {key_file: k.pem, password_env: PW}}\n" +
+		"issuers: [{url: https://idp.example.com, type: email}, {url: 'https://oidc.eks.*.amazonaws.com/id/*', type: kubernetes}]\n"
+	q := `quota:
+  replicas: 3
+  trusted_proxies: [10.0.0.0/8, "2001:db8::/32"]
+  per_address: {rate: 30, per: 1m, burst: 30}
+  per_identity: {rate: 6, per: 1m}
+  total: {rate: 300}
+  issuers:
+    https://idp.example.com: {total: {rate: 3}}
+    'https://oidc.eks.*.amazonaws.com/id/*': {per_identity: {rate: 60, per: 1m, burst: 120}}
+`
+	cfg, err := ca.ParseConfig([]byte(base + q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := cfg.Quota.PerReplica()
+	if pr.PerAddress != (quota.Limit{Rate: 10, Per: time.Minute, Burst: 10}) || pr.Total != (quota.Limit{Rate: 100, Burst: 100}) ||
+		pr.PerIdentity != (quota.Limit{Rate: 2, Per: time.Minute, Burst: 2}) {
+		t.Errorf("per replica: %+v", pr)
+	}
+	if iq := pr.Issuers["https://idp.example.com"]; iq.PerIdentity != pr.PerIdentity || iq.Total != (quota.Limit{Rate: 1, Burst: 1}) {
+		t.Errorf("email issuer: %+v", iq)
+	}
+	if iq := pr.Issuers["https://oidc.eks.*.amazonaws.com/id/*"]; iq.PerIdentity != (quota.Limit{Rate: 20, Per: time.Minute, Burst: 40}) || iq.Total.Enabled() {
+		t.Errorf("eks issuer: %+v", iq)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{strings.Replace(q, "https://idp.example.com:", "https://other.example.com:", 1), `quota.issuers: "https://other.example.com" is not the url of a configured issuer`},
+		{strings.Replace(q, "rate: 300", "rate: -3", 1), "quota.total: rate -3"},
+		{strings.Replace(q, "{total: {rate: 3}}", "{total: {per: 1m}}", 1), "quota.issuers.https://idp.example.com.total: per and burst need a rate"},
+		{strings.Replace(q, "replicas: 3", "replicas: -3", 1), "replicas and max_keys"},
+		{strings.Replace(q, "10.0.0.0/8", "10.0.0.0/88", 1), "trusted proxy"},
+	} {
+		if _, err := ca.ParseConfig([]byte(base + tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v, want %q", err, tc.want)
+		}
 	}
 }
