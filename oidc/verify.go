@@ -138,6 +138,17 @@ func (v *Verifier) Issuers() []IssuerConfig {
 	return out
 }
 
+// ConfiguredURL returns the url: of the configured issuer that accepts
+// tokens whose iss is iss: iss itself, or the wildcard pattern it
+// matches. hallmark-ca keys its per-issuer quotas by it.
+func (v *Verifier) ConfiguredURL(iss string) (string, bool) {
+	is, err := v.lookup(iss)
+	if err != nil {
+		return "", false
+	}
+	return is.cfg.URL, true
+}
+
 // Verify checks a raw compact JWT and returns the identity it proves. Every
 // error wraps exactly one of the Err* sentinels of this package (or the
 // context's error).

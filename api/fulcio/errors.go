@@ -11,6 +11,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/api/grpchttp"
 	"github.com/hallmark-dev/hallmark/ca"
+	"github.com/hallmark-dev/hallmark/internal/quota"
 	"github.com/hallmark-dev/hallmark/oidc"
 )
 
@@ -71,6 +72,7 @@ var kinds = []struct {
 	{ca.ErrBadChallenge, codes.InvalidArgument, "bad_challenge"},
 	{ca.ErrUncertifiableIdentity, codes.InvalidArgument, "uncertifiable_identity"},
 	{ErrPushback, codes.Unavailable, "pushback"},
+	{quota.ErrLimited, codes.ResourceExhausted, "quota"},
 	{context.Canceled, codes.Canceled, "canceled"},
 	{context.DeadlineExceeded, codes.DeadlineExceeded, "deadline"},
 }
@@ -94,17 +96,22 @@ func classify(err error) failure {
 	return failure{code: codes.Internal, reason: "internal", message: "internal error"}
 }
 
-// toStatus turns an issuance error into the gRPC status the client sees.
-func toStatus(err error) *status.Status {
+// toStatus turns an issuance error into the gRPC status the client sees;
+// a quota refusal carries a RetryInfo.
+func toStatus(ctx context.Context, err error) *status.Status {
+	if st := quota.GRPCStatus(ctx, err); st != nil {
+		return st
+	}
 	f := classify(err)
 	return status.New(f.code, f.message)
 }
 
 // writeError writes a google.rpc.Status-shaped JSON body
-// {"code":N,"message":"...","details":[]} with the gateway's HTTP status,
-// except that an oversized body is 413 rather than 429.
+// {"code":N,"message":"...","details":[...]} with the gateway's HTTP
+// status, except that an oversized body is 413 rather than 429. A quota
+// refusal is 429 with Retry-After.
 func writeError(w http.ResponseWriter, err error) {
-	st := toStatus(err)
+	st := toStatus(context.Background(), err)
 	code := grpchttp.Status(st.Code())
 	if errors.Is(err, errTooLarge) {
 		code = http.StatusRequestEntityTooLarge
@@ -118,6 +125,9 @@ func writeError(w http.ResponseWriter, err error) {
 			retry = "1"
 		}
 		w.Header().Set("Retry-After", retry)
+	}
+	if d, ok := quota.RetryAfter(err); ok {
+		w.Header().Set("Retry-After", quota.RetryAfterSeconds(d))
 	}
 	body, _ := marshalJSON.Marshal(st.Proto())
 	w.Header().Set("Content-Type", "application/json")

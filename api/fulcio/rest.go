@@ -61,10 +61,14 @@ func (s *Server) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{})
 }
 
-// admitIssue takes an issuance slot for a REST request before its body is
-// read; on refusal it writes the 503 itself.
-func (s *Server) admitIssue(w http.ResponseWriter, api string) (release func(), ok bool) {
-	release, err := s.acquire()
+// admitIssue applies the per-address and total quotas and takes an
+// issuance slot for a REST request before its body is read; on refusal it
+// writes the 429 or 503 itself.
+func (s *Server) admitIssue(w http.ResponseWriter, r *http.Request, api string) (release func(), ok bool) {
+	err := s.quotas.checkCaller(s.quotas.proxies.HTTPKey(r))
+	if err == nil {
+		release, err = s.acquire()
+	}
 	if err != nil {
 		admission.SkipBody(w)
 		writeError(w, errorWithMetric(s, api, err))
@@ -93,7 +97,7 @@ func errorWithMetric(s *Server, api string, err error) error {
 }
 
 func (s *Server) handleSigningCertV2(w http.ResponseWriter, r *http.Request) {
-	release, ok := s.admitIssue(w, "v2")
+	release, ok := s.admitIssue(w, r, "v2")
 	if !ok {
 		return
 	}
@@ -126,7 +130,7 @@ func (s *Server) handleSigningCertV2(w http.ResponseWriter, r *http.Request) {
 // "signedEmailAddress":<base64 proof>,"certificateSigningRequest":<base64 PEM or null>};
 // the token comes from the Authorization header only.
 func (s *Server) handleSigningCertV1(w http.ResponseWriter, r *http.Request) {
-	release, ok := s.admitIssue(w, "v1")
+	release, ok := s.admitIssue(w, r, "v1")
 	if !ok {
 		return
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/api/admission"
 	"github.com/hallmark-dev/hallmark/ca"
+	"github.com/hallmark-dev/hallmark/internal/quota"
 	"github.com/hallmark-dev/hallmark/oidc"
 )
 
@@ -49,6 +50,9 @@ type Options struct {
 	// SeparateMetrics leaves /metrics out of Handler: it is served on its
 	// own listener (listen.metrics).
 	SeparateMetrics bool
+	// Quota is the quota: block of the CA's config (all unlimited when
+	// zero); its limits are divided among quota.replicas here.
+	Quota ca.QuotaConfig
 }
 
 // Server implements the Fulcio API over an oidc.Verifier and a ca.CA.
@@ -62,6 +66,7 @@ type Server struct {
 	chainPEM []string // [issuing CA, ..., root]
 	inFlight chan struct{}
 	admit    *admission.Controller
+	quotas   *quotas
 }
 
 var _ fulciopb.CAServer = (*Server)(nil)
@@ -85,6 +90,7 @@ func New(v *oidc.Verifier, c *ca.CA, opts Options) *Server {
 	}
 	s := &Server{verifier: v, ca: c, opts: opts, log: opts.Logger, metrics: newMetrics(opts.Registry),
 		inFlight: make(chan struct{}, opts.MaxInFlight)}
+	s.quotas = newQuotas(opts.Quota, opts.Registry)
 	s.admit = admission.New(admission.Options{
 		Limits: opts.Admission, MaxRequestBytes: opts.MaxRequestBytes,
 		Namespace: "hallmark_ca", Registerer: opts.Registry,
@@ -98,15 +104,19 @@ func New(v *oidc.Verifier, c *ca.CA, opts Options) *Server {
 
 // GRPCServerOptions are the options a grpc.Server hosting this service
 // needs: the message size limit, admission within the in-flight byte
-// budget and the issuance cap before a message is read, keepalive
+// budget, the per-address and total quotas and the issuance cap before a
+// message is read, keepalive
 // enforcement, idle and age limits and the stream cap (package admission).
 func (s *Server) GRPCServerOptions() []grpc.ServerOption {
-	refuse := func(_ context.Context, err error) error {
-		return toStatus(errorWithMetric(s, "grpc", err)).Err()
+	refuse := func(ctx context.Context, err error) error {
+		return toStatus(ctx, errorWithMetric(s, "grpc", err)).Err()
 	}
-	admit := func(_ context.Context, method string) (func(), error) {
+	admit := func(ctx context.Context, method string) (func(), error) {
 		if method != fulciopb.CA_CreateSigningCertificate_FullMethodName {
 			return nil, nil
+		}
+		if err := s.quotas.checkCaller(s.quotas.proxies.GRPCKey(ctx)); err != nil {
+			return nil, err
 		}
 		return s.acquire()
 	}
@@ -134,9 +144,9 @@ type keyRequest struct {
 }
 
 // issue is the one issuance path of every API: authenticate the token,
-// apply the identity policy (inside Verify), check that a certificate can
-// name the identity, then check the key and its proof of possession, then
-// sign. The order matches Fulcio's: a bad token
+// apply the identity policy (inside Verify), apply the identity's quotas,
+// check that a certificate can name the identity, then check the key and
+// its proof of possession, then sign. The order matches Fulcio's: a bad token
 // is reported as such even when the key is bad too.
 func (s *Server) issue(ctx context.Context, api, token string, kr keyRequest) (*ca.Certificate, error) {
 	start := time.Now()
@@ -144,7 +154,7 @@ func (s *Server) issue(ctx context.Context, api, token string, kr keyRequest) (*
 	if err != nil {
 		e := classify(err)
 		s.metrics.rejected.WithLabelValues(api, e.reason).Inc()
-		if errors.Is(err, ErrPushback) {
+		if errors.Is(err, ErrPushback) || errors.Is(err, quota.ErrLimited) {
 			return nil, err // counted, not logged: logging would add to the overload
 		}
 		level := slog.LevelInfo
@@ -169,6 +179,12 @@ func (s *Server) issueInner(ctx context.Context, token string, kr keyRequest) (*
 	}
 	id, err := s.verifier.Verify(ctx, token)
 	if err != nil {
+		return nil, nil, err
+	}
+	// Verifying the token is the cost a quota cannot avoid; everything
+	// after it (the key, the CSR, signing, the CT submission) waits for
+	// the identity's quota.
+	if err := s.quotas.checkIdentity(s.verifier, id); err != nil {
 		return nil, nil, err
 	}
 	// A token can carry an identity no certificate can name exactly (a
@@ -210,7 +226,7 @@ func (s *Server) CreateSigningCertificate(ctx context.Context, req *fulciopb.Cre
 	}
 	resp, err := s.createV2(ctx, "grpc", token, req)
 	if err != nil {
-		return nil, toStatus(err).Err()
+		return nil, toStatus(ctx, err).Err()
 	}
 	return resp, nil
 }

@@ -54,7 +54,7 @@ func NewService(cfg *ca.Config, log *slog.Logger) (*Service, error) {
 		return nil, err
 	}
 	srv := New(v, c, Options{MaxRequestBytes: cfg.MaxRequestBytes, MaxInFlight: cfg.MaxInFlight, Logger: log,
-		Admission: cfg.Admission(), SeparateMetrics: cfg.Listen.Metrics != ""})
+		Admission: cfg.Admission(), SeparateMetrics: cfg.Listen.Metrics != "", Quota: cfg.Quota})
 	svc := &Service{Server: srv, cfg: cfg, signer: signer}
 	if cfg.TSA != nil {
 		t, tsaSigner, err := cfg.TSA.OpenTSA()
