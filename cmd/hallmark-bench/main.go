@@ -2,7 +2,7 @@
 //
 //	hallmark-bench log [flags]      the log engine on SQLite or PostgreSQL
 //	hallmark-bench import [flags]   the adoption importer, leaves from memory
-//	hallmark-bench rekor [flags]    the Rekor v1/v2 write APIs of a running hallmark-log
+//	hallmark-bench rekor [flags]    the Rekor v1/v2 write APIs under a realistic signer mix
 //	hallmark-bench tsa [flags]      the timestamp API of a running hallmark-ca
 //	hallmark-bench monitor [flags]  a monitor's catch-up on a generated log
 //	hallmark-bench ca [flags]       keyless issuance, with or without a CT log
@@ -25,7 +25,7 @@ var commands = []struct {
 }{
 	{"log", "the log engine on SQLite or PostgreSQL", bench.Log},
 	{"import", "the adoption importer (hallmark adopt), leaves from memory", bench.Import},
-	{"rekor", "POST /api/v{1,2}/log/entries of a running hallmark-log", bench.Rekor},
+	{"rekor", "POST /api/v{1,2}/log/entries under a realistic signer mix, in process or over --url", bench.Rekor},
 	{"tsa", "POST /api/v1/timestamp of a running hallmark-ca", bench.TSA},
 	{"monitor", "a monitor's catch-up (hallmark monitor) on a generated log", bench.Monitor},
 	{"ca", "keyless issuance over loopback, with or without a CT log", bench.CA},

@@ -21,6 +21,8 @@ func TestHarnessesRun(t *testing.T) {
 		{"import", Import, []string{"--store", "sqlite", "--dir", t.TempDir(), "--entries", "500", "--per-second", "10", "--signers", "8"}},
 		{"console", Console, []string{"--store", "sqlite", "--entries", "400", "--loads", "3"}},
 		{"monitor", Monitor, []string{"--entries", "600", "--certificates", "8"}},
+		{"rekor v1 mix, sqlite, filled", Rekor, []string{"--inprocess", "sqlite", "--entries", "120", "--concurrency", "8", "--rate", "400", "--keys", "4", "--identities", "9", "--fill", "400"}},
+		{"rekor v2 mix, presigned", Rekor, []string{"--api", "v2", "--inprocess", "sqlite", "--entries", "120", "--concurrency", "8", "--rate", "0", "--keys", "4", "--identities", "9", "--presign"}},
 		{"ca", CA, []string{"-duration", "300ms", "-rate", "0", "-concurrency", "4"}},
 		{"ca with CT", CA, []string{"-duration", "300ms", "-rate", "20", "-concurrency", "8", "-ct", "inprocess", "-store", "sqlite", "-ct-batch-max-age", "10ms"}},
 	} {

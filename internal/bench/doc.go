@@ -3,7 +3,8 @@
 //
 //	Log      the log engine (tlog.Log) on SQLite or PostgreSQL
 //	Import   the adoption importer (tlog/adopt), leaves from memory
-//	Rekor    POST /api/v{1,2}/log/entries of a running hallmark-log
+//	Rekor    POST /api/v{1,2}/log/entries under a realistic signer mix,
+//	         in process (with a CPU split by component) or over --url
 //	TSA      POST /api/v1/timestamp of a running hallmark-ca
 //	Monitor  a monitor's catch-up (audit.Monitor) on a generated log
 //	CA       keyless issuance over loopback, with or without a CT log
