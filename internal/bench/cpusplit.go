@@ -5,9 +5,11 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -53,6 +55,7 @@ var bucketOrder = []string{bucketHTTP, bucketVerify, bucketCanon, bucketPG, buck
 type cpuSplit struct {
 	server map[string]time.Duration
 	client time.Duration
+	other  map[string]time.Duration // by the function that put a sample in "other"
 }
 
 // splitProfile reads a CPU profile (as runtime/pprof writes it).
@@ -70,7 +73,7 @@ func splitProfile(r io.Reader) (*cpuSplit, error) {
 	if vi < 0 {
 		return nil, fmt.Errorf("the profile has no cpu/nanoseconds samples")
 	}
-	out := &cpuSplit{server: map[string]time.Duration{}}
+	out := &cpuSplit{server: map[string]time.Duration{}, other: map[string]time.Duration{}}
 	for _, s := range p.Sample {
 		d := time.Duration(s.Value[vi])
 		if slices.Contains(s.Label[sideLabel], clientSide) {
@@ -85,13 +88,18 @@ func splitProfile(r io.Reader) (*cpuSplit, error) {
 				}
 			}
 		}
-		out.server[classify(stack)] += d
+		b, fn := classify(stack)
+		out.server[b] += d
+		if b == bucketOther {
+			out.other[fn] += d
+		}
 	}
 	return out, nil
 }
 
-// classify is the bucket of one sample's stack, leaf first.
-func classify(stack []string) string {
+// classify is the bucket of one sample's stack, leaf first, and the
+// function that decided it.
+func classify(stack []string) (bucket, fn string) {
 	for i, fn := range stack {
 		switch owner(fn) {
 		case "":
@@ -99,15 +107,15 @@ func classify(stack []string) string {
 		case "crypto":
 			for _, caller := range stack[i+1:] {
 				if o := owner(caller); o == bucketCanon || strings.HasPrefix(caller, "crypto/x509.") {
-					return bucketVerify
+					return bucketVerify, fn
 				}
 			}
-			return bucketSign
+			return bucketSign, fn
 		default:
-			return owner(fn)
+			return owner(fn), fn
 		}
 	}
-	return bucketRuntime
+	return bucketRuntime, ""
 }
 
 // owner is the bucket of a function by its package, "crypto" for
@@ -122,6 +130,10 @@ func owner(fn string) string {
 		return false
 	}
 	switch {
+	case !strings.Contains(fn, "."):
+		// Assembly without a package (p256MulInternal, indexbytebody):
+		// its caller's.
+		return ""
 	case has("crypto/", "golang.org/x/crypto/", "vendor/golang.org/x/crypto/", "math/big.", "encoding/asn1."):
 		return "crypto"
 	case has("encoding/json", "google.golang.org/protobuf/", "net/http", "net/textproto", "net/url", "mime"):
@@ -151,7 +163,7 @@ func owner(fn string) string {
 		return bucketEngine
 	case has("runtime", "internal/", "sync", "bytes.", "strings.", "strconv.", "unicode", "reflect.", "sort.", "slices.",
 		"maps.", "math", "fmt.", "io.", "errors.", "context.", "time.", "encoding/base64", "encoding/hex", "encoding/pem",
-		"encoding/binary", "hash", "iter.", "unique.", "weak.", "net.", "os.", "syscall.", "bufio."):
+		"encoding/binary", "hash", "iter.", "regexp", "unique.", "weak.", "net.", "os.", "syscall.", "bufio."):
 		// Sockets, files and buffers are their caller's: net/http's or
 		// pgx's connection, SQLite's file.
 		return ""
@@ -180,6 +192,13 @@ func (c *cpuSplit) print(w io.Writer, entries int, extra map[string]time.Duratio
 	}
 	for name, d := range extra {
 		row(name, d)
+	}
+	if len(c.other) > 0 {
+		fns := slices.SortedFunc(maps.Keys(c.other), func(a, b string) int { return cmp.Compare(c.other[b], c.other[a]) })
+		for i, fn := range fns[:min(len(fns), 3)] {
+			fns[i] = fmt.Sprintf("%s %.1f µs", fn, per(c.other[fn]))
+		}
+		fmt.Fprintf(w, "    (most of other: %s)\n", strings.Join(fns[:min(len(fns), 3)], ", "))
 	}
 	fmt.Fprintf(w, "    (%s: %.1f µs per entry, not counted above)\n", bucketClient, per(c.client))
 }

@@ -8,13 +8,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	neturl "net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -111,8 +114,13 @@ func Rekor(args []string) error {
 			}
 			next = func(i uint64) ([]byte, error) { return bodies[i], nil }
 		}
+		// Connections idle since the last run (a fill, a pre-signing) may
+		// have passed the server's idle timeout: start afresh.
+		p.closeIdle()
 		var r *rekorResult
+		refused0 := target.refusals()
 		load := func() { r = rekorLoad(p, next, count, conc, rate); r.inProcess = target.svc != nil }
+		defer func() { printRefusals(refused0, target.refusals()) }()
 		if profileTo == "" || target.svc == nil {
 			cpu0 := cpuTime()
 			load()
@@ -306,6 +314,49 @@ logs:
 	return t, nil
 }
 
+// refusals are the server's counters of refused or failed work (the
+// admission layer's refusals, the queue's pushbacks, errors), by series,
+// read from its /metrics; nil when the log is not in process.
+func (t *rekorTarget) refusals() map[string]float64 {
+	if t.svc == nil {
+		return nil
+	}
+	rec := httptest.NewRecorder()
+	t.svc.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	out := map[string]float64{}
+	for line := range strings.Lines(rec.Body.String()) {
+		series, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+		name, _, _ := strings.Cut(series, "{")
+		if !ok || strings.HasPrefix(series, "#") || !strings.HasSuffix(name, "_total") ||
+			!containsAny(name, "refused", "rejected", "pushback", "error", "timeout", "failure") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			out[series] = v
+		}
+	}
+	return out
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// printRefusals prints the counters that grew during a run: why the
+// server refused what it refused.
+func printRefusals(before, after map[string]float64) {
+	for _, series := range slices.Sorted(maps.Keys(after)) {
+		if d := after[series] - before[series]; d > 0 {
+			fmt.Printf("  server counter %s +%.0f\n", series, d)
+		}
+	}
+}
+
 // fill appends entries of the mix straight to the log (canonicalised as
 // the API does, search keys included, without HTTP) until it holds size
 // entries, and returns its size.
@@ -409,14 +460,7 @@ func (r *rekorResult) print(what string) {
 	r.result.print(what)
 	fmt.Printf("  this process's CPU (load generator%s): %.0f µs per entry\n", map[bool]string{true: " and server", false: ""}[r.inProcess],
 		float64(r.cpu.Microseconds())/float64(max(r.n, 1)))
-	codes := slices.Sorted(func(yield func(int) bool) {
-		for c := range r.status {
-			if !yield(c) {
-				return
-			}
-		}
-	})
-	for _, c := range codes {
+	for _, c := range slices.Sorted(maps.Keys(r.status)) {
 		fmt.Printf("  failed: %d × HTTP %d, first: %s\n", r.status[c], c, r.firstBody[c])
 	}
 	for e, k := range r.transport {
@@ -488,6 +532,17 @@ func rekorLoad(p *poster, next func(uint64) ([]byte, error), count, conc, rate i
 type poster struct {
 	addr, path string
 	idle       chan *rawConn
+}
+
+func (p *poster) closeIdle() {
+	for {
+		select {
+		case rc := <-p.idle:
+			rc.c.Close()
+		default:
+			return
+		}
+	}
 }
 
 func (p *poster) post(body []byte) (status int, answer []byte, err error) {

@@ -6,6 +6,10 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -199,7 +203,7 @@ func TestClassify(t *testing.T) {
 		stack []string // leaf first
 		want  string
 	}{
-		{[]string{"crypto/internal/fips140/nistec.p256OrdMul", "crypto/ecdsa.VerifyASN1", h + "tlog/rekorv1.verifyPrepared", h + "tlog/rekorv1.Canonicalize"}, bucketVerify},
+		{[]string{"p256MulInternal", "crypto/internal/fips140/nistec.p256OrdMul", "crypto/ecdsa.VerifyASN1", h + "tlog/rekorv1.verifyPrepared", h + "tlog/rekorv1.Canonicalize"}, bucketVerify},
 		{[]string{"encoding/asn1.parseField", "crypto/x509.ParseCertificate", h + "tlog/rekorv2.parseVerifier"}, bucketVerify},
 		{[]string{"crypto/internal/fips140/sha256.block", "crypto/sha256.Sum256", h + "tlog.(*Log).commit"}, bucketSign},
 		{[]string{"crypto/ecdsa.SignASN1", h + "tlog/rekorv1/shards.(*Log).Entry", h + "api.(*rekorV1).createEntry"}, bucketSign},
@@ -212,9 +216,10 @@ func TestClassify(t *testing.T) {
 		{[]string{h + "tlog.(*pgTx).writeKeys", h + "tlog.(*PGStore).commit"}, bucketPG},
 		{[]string{h + "tlog.(*Log).sequence", h + "tlog.(*Log).run"}, bucketEngine},
 		{[]string{"runtime.gcDrain", "runtime.gcBgMarkWorker"}, bucketRuntime},
+		{[]string{"indexbytebody", "bytes.IndexByte", "net/textproto.(*Reader).ReadLine"}, bucketHTTP},
 		{[]string{"github.com/prometheus/client_golang/prometheus.(*histogram).Observe"}, bucketOther},
 	} {
-		if got := classify(tc.stack); got != tc.want {
+		if got, _ := classify(tc.stack); got != tc.want {
 			t.Errorf("classify(%q) = %q, want %q", tc.stack, got, tc.want)
 		}
 	}
@@ -266,5 +271,58 @@ func TestSplitProfile(t *testing.T) {
 	}
 	if s.client != 50*time.Millisecond {
 		t.Errorf("client: %v, want 50ms", s.client)
+	}
+}
+
+// TestRekorLoadCountsFailuresByStatus checks that every answer other than
+// 201 is counted under its status with the first body, that connections
+// the server drops are counted as transport failures, and that only
+// successes have latencies.
+func TestRekorLoadCountsFailuresByStatus(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		switch n, _ := strconv.Atoi(string(body)); {
+		case n%10 == 1:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, `{"code":503,"message":"the log is overloaded"}`, http.StatusServiceUnavailable)
+		case n%10 == 2:
+			http.Error(w, `{"code":429,"message":"slow down"}`, http.StatusTooManyRequests)
+		case n%10 == 3:
+			// Drop the connection without an answer, as a listener at
+			// max_connections does.
+			c, _, _ := w.(http.Hijacker).Hijack()
+			c.Close()
+		default:
+			w.WriteHeader(http.StatusCreated)
+		}
+	}))
+	defer srv.Close()
+	addr, path, err := parseLogURL(srv.URL+"/v1/", "v1")
+	if err != nil || path != "/v1/api/v1/log/entries" || addr != strings.TrimPrefix(srv.URL, "http://") {
+		t.Fatalf("parseLogURL = %q, %q, %v", addr, path, err)
+	}
+	p := &poster{addr: addr, path: path, idle: make(chan *rawConn, 16)}
+	next := func(i uint64) ([]byte, error) { return []byte(strconv.FormatUint(i, 10)), nil }
+	for _, tc := range []struct{ conc, rate int }{{4, 0}, {0, 2000}} {
+		r := rekorLoad(p, next, 100, tc.conc, tc.rate)
+		if r.n != 70 || len(r.lat) != 70 || r.errors != 30 {
+			t.Errorf("conc %d rate %d: %d successes, %d latencies, %d failures; want 70, 70, 30", tc.conc, tc.rate, r.n, len(r.lat), r.errors)
+		}
+		if r.status[503] != 10 || r.status[429] != 10 || len(r.status) != 2 {
+			t.Errorf("conc %d rate %d: statuses %v, want 10 × 503 and 10 × 429", tc.conc, tc.rate, r.status)
+		}
+		if !strings.Contains(r.firstBody[503], "the log is overloaded") {
+			t.Errorf("first 503 body %q", r.firstBody[503])
+		}
+		dropped := 0
+		for _, k := range r.transport {
+			dropped += k
+		}
+		if dropped != 10 {
+			t.Errorf("conc %d rate %d: %d transport failures (%v), want 10", tc.conc, tc.rate, dropped, r.transport)
+		}
+	}
+	if _, _, err := parseLogURL("https://rekor.example", "v1"); err == nil {
+		t.Error("parseLogURL accepted an https URL")
 	}
 }
