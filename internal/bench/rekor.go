@@ -547,25 +547,27 @@ func (p *poster) closeIdle() {
 
 func (p *poster) post(body []byte) (status int, answer []byte, err error) {
 	var rc *rawConn
+	conn := "a kept-alive connection"
 	select {
 	case rc = <-p.idle:
 	default:
 		c, err := net.Dial("tcp", p.addr)
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, fmt.Errorf("connect: %w", plainNetError(err))
 		}
 		rc = &rawConn{c: c, br: bufio.NewReaderSize(c, 16<<10)}
+		conn = "a new connection"
 	}
 	req := fmt.Appendf(make([]byte, 0, 160+len(body)), "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
 		p.path, p.addr, len(body))
 	if _, err := rc.c.Write(append(req, body...)); err != nil {
 		rc.c.Close()
-		return 0, nil, err
+		return 0, nil, fmt.Errorf("send the request on %s: %w", conn, plainNetError(err))
 	}
 	resp, err := http.ReadResponse(rc.br, nil)
 	if err != nil {
 		rc.c.Close()
-		return 0, nil, err
+		return 0, nil, fmt.Errorf("read the answer's head on %s: %w", conn, plainNetError(err))
 	}
 	answer, err = io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -579,9 +581,19 @@ func (p *poster) post(body []byte) (status int, answer []byte, err error) {
 		}
 	}
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, fmt.Errorf("read the answer's body (HTTP %d) on %s: %w", resp.StatusCode, conn, plainNetError(err))
 	}
 	return resp.StatusCode, answer, nil
+}
+
+// plainNetError drops the addresses from a network error, so that
+// failures group by cause.
+func plainNetError(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return op.Err
+	}
+	return err
 }
 
 // drive sends every body once through send, either from conc closed-loop
