@@ -357,74 +357,26 @@ func printRefusals(before, after map[string]float64) {
 	}
 }
 
-// fill appends entries of the mix straight to the log (canonicalised as
-// the API does, search keys included, without HTTP) until it holds size
-// entries, and returns its size.
-func (t *rekorTarget) fill(ctx context.Context, g *mixGenerator, seq *atomic.Uint64, size uint64) (uint64, error) {
-	cp, err := t.log.Checkpoint(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if cp.Size >= size {
-		return cp.Size, nil
-	}
-	need := size - cp.Size
-	first := seq.Add(need) - need
-	start := time.Now()
-	var next, done atomic.Uint64
-	var wg sync.WaitGroup
-	var errOnce sync.Once
-	var firstErr error
-	stop := make(chan struct{})
+// progress prints line() every 10 seconds until the returned stop is
+// called.
+func progress(line func() string) (stop func()) {
+	done := make(chan struct{})
 	go func() {
 		tick := time.NewTicker(10 * time.Second)
 		defer tick.Stop()
 		for {
 			select {
-			case <-stop:
+			case <-done:
 				return
 			case <-tick.C:
-				d := done.Load()
-				r := float64(d) / time.Since(start).Seconds()
-				fmt.Printf("  filling to %d: %d/%d appended (%.0f/s, ETA %v)\n", size, d, need, r, (time.Duration(float64(need-d)/r) * time.Second).Round(time.Second))
+				fmt.Printf("  %s\n", line())
 			}
 		}
 	}()
-	for range 1024 { // the engine batches; enough appenders to fill batches
-		wg.Go(func() {
-			for i := next.Add(1) - 1; i < need; i = next.Add(1) - 1 {
-				if err := t.appendEntry(ctx, g, first+i); err != nil {
-					errOnce.Do(func() { firstErr = err })
-					return
-				}
-				done.Add(1)
-			}
-		})
-	}
-	wg.Wait()
-	close(stop)
-	if firstErr != nil {
-		return 0, fmt.Errorf("fill: %w", firstErr)
-	}
-	if cp, err = t.log.Checkpoint(ctx); err != nil {
-		return 0, err
-	}
-	fmt.Printf("  filled to %d entries in %v\n", cp.Size, time.Since(start).Round(time.Second))
-	return cp.Size, nil
+	return func() { close(done) }
 }
 
-func (t *rekorTarget) appendEntry(ctx context.Context, g *mixGenerator, i uint64) error {
-	body, _, err := g.body(ctx, i)
-	if err != nil {
-		return err
-	}
-	e, err := canonicalEntry(t.apiVersion, body)
-	if err != nil {
-		return err
-	}
-	_, err = t.log.Append(ctx, e)
-	return err
-}
+func sinceRounded(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }
 
 // canonicalEntry is what the API appends for a request body.
 func canonicalEntry(apiVersion string, body []byte) (tlog.Entry, error) {

@@ -249,25 +249,40 @@ func (g *mixGenerator) signer(ctx context.Context, k entryKind, key, id int) (si
 // body makes entry i's request body, signing it now.
 func (g *mixGenerator) body(ctx context.Context, i uint64) ([]byte, entryKind, error) {
 	k, key, id := g.pick(i)
+	b, err := g.bodyFor(ctx, k, key, id, i)
+	return b, k, err
+}
+
+// artifact is the digest entry i signs, and for attestations the SHA-256
+// of the statement about it.
+func (g *mixGenerator) artifact(k entryKind, id int, i uint64) (digest, payloadHash []byte) {
+	d := sha256.Sum256(binary.BigEndian.AppendUint64(g.prefix[:], i))
+	if k == kindKey || k == kindKeyless {
+		return d[:], nil
+	}
+	return d[:], sha256Of(statement(d[:], g.ids[id].SAN, i))
+}
+
+// bodyFor is the request of a kind-k entry i signed by key or identity id.
+func (g *mixGenerator) bodyFor(ctx context.Context, k entryKind, key, id int, i uint64) ([]byte, error) {
 	s, err := g.signer(ctx, k, key, id)
 	if err != nil {
-		return nil, k, err
+		return nil, err
 	}
-	artifact := binary.BigEndian.AppendUint64(g.prefix[:], i)
-	digest := sha256.Sum256(artifact)
+	digest, _ := g.artifact(k, id, i)
 	var b []byte
 	switch k {
 	case kindKey, kindKeyless:
-		sig, err := ecdsa.SignASN1(rand.Reader, s.priv, digest[:])
+		sig, err := ecdsa.SignASN1(rand.Reader, s.priv, digest)
 		if err != nil {
-			return nil, k, err
+			return nil, err
 		}
-		b = g.hashedRekord(digest[:], sig, s)
+		b = g.hashedRekord(digest, sig, s)
 	case kindDSSE, kindDSSEKey, kindInToto, kindInTotoKey:
-		payload := statement(digest[:], g.ids[id].SAN, i)
+		payload := statement(digest, g.ids[id].SAN, i)
 		sig, err := ecdsa.SignASN1(rand.Reader, s.priv, sha256Of(format.PAE(inTotoType, payload)))
 		if err != nil {
-			return nil, k, err
+			return nil, err
 		}
 		if k == kindInToto || k == kindInTotoKey {
 			b, err = intotoV002(payload, sig, s)
@@ -275,10 +290,10 @@ func (g *mixGenerator) body(ctx context.Context, i uint64) ([]byte, entryKind, e
 			b, err = g.dsse(payload, sig, s)
 		}
 		if err != nil {
-			return nil, k, err
+			return nil, err
 		}
 	}
-	return b, k, nil
+	return b, nil
 }
 
 func sha256Of(b []byte) []byte { d := sha256.Sum256(b); return d[:] }

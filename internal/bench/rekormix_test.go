@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +18,8 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/hallmark-dev/hallmark/oidc"
+	"github.com/hallmark-dev/hallmark/tlog"
+	"github.com/hallmark-dev/hallmark/tlog/rekorv1"
 )
 
 // TestMixGeneratorEntriesAreAccepted makes entries of every kind for both
@@ -324,5 +327,67 @@ func TestRekorLoadCountsFailuresByStatus(t *testing.T) {
 	}
 	if _, _, err := parseLogURL("https://rekor.example", "v1"); err == nil {
 		t.Error("parseLogURL accepted an https URL")
+	}
+}
+
+// TestFillTemplates checks that filled entries are distinct, keep the
+// signer's shared search keys and get their own artifact (and, keyless,
+// certificate) keys, and that a key-based Rekor v1 entry's keys are still
+// the ones its canonical form yields.
+func TestFillTemplates(t *testing.T) {
+	ctx := context.Background()
+	for _, api := range []string{"v1", "v2"} {
+		for _, k := range []entryKind{kindKey, kindKeyless, kindDSSE, kindDSSEKey, kindInToto} {
+			if api == "v2" && k == kindInToto {
+				continue
+			}
+			t.Run(api+" "+k.String(), func(t *testing.T) {
+				m, _ := parseMix(k.String()+"=1", api)
+				g, err := newMixGenerator(api, m, 2, 3)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tm, err := newFillTemplate(ctx, g, api, 10, 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(tm.shared) == 0 || len(tm.perEntry) == 0 {
+					t.Fatalf("shared keys %q, per-entry keys %q: want some of each", tm.shared, tm.perEntry)
+				}
+				if k.keyless() && len(tm.perEntry) < 2 {
+					t.Errorf("keyless per-entry keys %q: want the artifact's and the certificate's", tm.perEntry)
+				}
+				a, b := tm.entry(1000), tm.entry(1001)
+				if bytes.Equal(a.Data, b.Data) || bytes.Equal(a.Data, tm.data) {
+					t.Error("filled entries repeat each other or the template")
+				}
+				for _, e := range []tlog.Entry{a, b} {
+					if len(e.SearchKeys) != len(tm.shared)+len(tm.perEntry) {
+						t.Errorf("keys %q, want %d", e.SearchKeys, len(tm.shared)+len(tm.perEntry))
+					}
+					for _, s := range tm.shared {
+						if !slices.Contains(e.SearchKeys, s) {
+							t.Errorf("keys %q lack the shared %q", e.SearchKeys, s)
+						}
+					}
+				}
+				for _, key := range a.SearchKeys {
+					if !slices.Contains(tm.shared, key) && slices.Contains(b.SearchKeys, key) {
+						t.Errorf("two filled entries share the per-entry key %q", key)
+					}
+				}
+				if api == "v1" && k == kindKey {
+					want, err := rekorv1.IndexKeysFromCanonical(a.Data)
+					if err != nil {
+						t.Fatal(err)
+					}
+					slices.Sort(want)
+					got := slices.Sorted(slices.Values(a.SearchKeys))
+					if !slices.Equal(got, want) {
+						t.Errorf("filled keys %q, the canonical entry's %q", got, want)
+					}
+				}
+			})
+		}
 	}
 }
