@@ -136,7 +136,7 @@ func owner(fn string) string {
 		return ""
 	case has("crypto/", "golang.org/x/crypto/", "vendor/golang.org/x/crypto/", "math/big.", "encoding/asn1."):
 		return "crypto"
-	case has("encoding/json", "google.golang.org/protobuf/", "net/http", "net/textproto", "net/url", "mime"):
+	case has("encoding/json", "google.golang.org/protobuf/", "net/http", "net/textproto", "net/url", "mime", "vendor/golang.org/x/net/http"):
 		return bucketHTTP
 	case has("github.com/jackc/"):
 		return bucketPG
