@@ -208,8 +208,8 @@ func TestCeremony(t *testing.T) {
 	mustPublish(t, repoDir, keysDir, p, now)
 	cl.mustGet(TrustedRootTarget, c1.TrustedRoot)
 
-	// Root v4 rotates the targets keys to D and E (1 of 2): targets v3
-	// (the targets keys re-sign them, in the same proposal).
+	// Root v4 rotates the targets keys to D and E (1 of 2); the new keys
+	// sign targets v3 in the same proposal.
 	p = propose(t, repoDir, keysDir, now, ProposeOptions{Targets: roleKeys(1, tgtD, tgtE)})
 	if p.Targets == nil || len(p.Targets.Signatures) != 0 {
 		t.Fatal("a targets-key change did not propose targets for the new keys to sign")
