@@ -8,9 +8,11 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -290,6 +292,28 @@ func TestProposeInitOffline(t *testing.T) {
 		t.Fatalf("versions: %v", v)
 	}
 	newClient(t, repoDir).mustGet(TrustedRootTarget, c1.TrustedRoot)
+
+	// The metrics file: expiries, versions, which roles are offline.
+	r, err := Open(repoDir, keysDir, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prom := filepath.Join(dir, "tuf.prom")
+	if err := r.WriteMetrics(prom); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	text, _ := os.ReadFile(prom)
+	for _, want := range []string{
+		fmt.Sprintf(`hallmark_tuf_metadata_expiry_timestamp_seconds{role="timestamp"} %s`, strconv.FormatFloat(float64(t0.Add(7*day).Unix()), 'g', -1, 64)),
+		`hallmark_tuf_metadata_version{role="root"} 1`,
+		`hallmark_tuf_role_offline{role="root"} 1`, `hallmark_tuf_role_offline{role="targets"} 1`,
+		`hallmark_tuf_role_offline{role="timestamp"} 0`,
+	} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("metrics file lacks %q:\n%s", want, text)
+		}
+	}
 	// The same proposal again is refused: the repository exists.
 	mustRefuse(t, repoDir, keysDir, p, t0, nil, "holds one already")
 }
