@@ -25,7 +25,7 @@ const tufUsage = `usage:
   hallmark tuf keygen  --out NAME                      a key holder's key: NAME.pem (private), NAME.pub
   hallmark tuf propose --repo DIR --keys DIR --out PROPOSAL [--trusted-root FILE] [--signing-config FILE]
                        [--root-key PUB ... --root-threshold N] [--targets-key PUB ... --targets-threshold N]
-                       [--refresh root,targets]
+                       [--refresh root,targets] [--rotate snapshot,timestamp]
   hallmark tuf sign    --key KEY PROPOSAL              append the key holder's signature
   hallmark tuf check   PROPOSAL                        are the thresholds met?
   hallmark tuf publish --repo DIR --keys DIR PROPOSAL  publish a proposal that meets them
@@ -44,7 +44,8 @@ Publish --repo with any static file server; keep --keys (the online keys) off it
   refresh  re-signs online metadata with less than half its validity left; run it daily.
            It names offline roles that are due, for a ceremony (propose --refresh).
   propose  prepares new root and/or targets metadata, unsigned: new content, new keys or
-           thresholds for root or targets, or a refresh of an offline role's expiry.
+           thresholds for root or targets, a refresh of an offline role's expiry, or new
+           online keys (--rotate: written to --keys as ROLE.pem.next, current once published).
   sign     signs every part of a proposal the key may sign; needs only the key and the
            proposal (run it on the key holder's machine). KEY is a PEM private key file;
            an encrypted one ("ENCRYPTED PRIVATE KEY") takes its password from
@@ -182,6 +183,7 @@ func runTUFRepo(sub string, args []string) error {
 	f := newTUFFlags(sub)
 	force := f.fs.Bool("force", false, "refresh: re-sign every online role")
 	refresh := f.fs.String("refresh", "", "propose: re-sign these offline roles with a new expiry (root, targets or root,targets)")
+	rotate := f.fs.String("rotate", "", "propose: replace the keys of these online roles (snapshot, timestamp or snapshot,timestamp) with new ones")
 	f.fs.Parse(args)
 	if *f.repo == "" || *f.keys == "" {
 		return errors.New("--repo and --keys are required")
@@ -331,6 +333,7 @@ func runTUFRepo(sub string, args []string) error {
 				return fmt.Errorf("--refresh %q: want root and/or targets (online roles refresh with `hallmark tuf refresh`)", role)
 			}
 		}
+		o.RotateOnline = strings.FieldsFunc(*rotate, func(r rune) bool { return r == ',' })
 		p, err := r.Propose(o)
 		if err != nil {
 			return err

@@ -491,6 +491,10 @@ type ProposeOptions struct {
 	// RefreshRoot and RefreshTargets give the role a new version and
 	// expiry even when nothing else changes it (an offline role's re-signing).
 	RefreshRoot, RefreshTargets bool
+	// RotateOnline replaces the keys of these online roles (snapshot,
+	// timestamp) with new ones, written to the keys directory as
+	// <role>.pem.next; they replace <role>.pem when the root is published.
+	RotateOnline []string
 }
 
 // Propose prepares a change of the published repository: a new root when
@@ -506,7 +510,7 @@ func (r *Repo) Propose(o ProposeOptions) (*Proposal, error) {
 		return nil, err
 	}
 	p := &Proposal{Previous: prev}
-	if o.Root != nil || o.Targets != nil || o.RefreshRoot {
+	if o.Root != nil || o.Targets != nil || o.RefreshRoot || len(o.RotateOnline) > 0 {
 		if p.Root, err = cloneMeta(r.root); err != nil {
 			return nil, err
 		}
@@ -522,6 +526,21 @@ func (r *Repo) Propose(o ProposeOptions) (*Proposal, error) {
 			if err := setRoleKeys(p.Root, metadata.TARGETS, o.Targets); err != nil {
 				return nil, err
 			}
+		}
+		for _, role := range o.RotateOnline {
+			if role != metadata.SNAPSHOT && role != metadata.TIMESTAMP {
+				return nil, fmt.Errorf("rotate %q: the online roles are snapshot and timestamp", role)
+			}
+			for _, id := range slices.Clone(p.Root.Signed.Roles[role].KeyIDs) {
+				if err := p.Root.Signed.RevokeKey(id, role); err != nil {
+					return nil, err
+				}
+			}
+			next := keyPath(r.keysDir, role) + nextSuffix
+			if err := addNewKey(p.Root, next, role); err != nil {
+				return nil, fmt.Errorf("a new %s key (is a rotation pending already? remove %s): %w", role, next, err)
+			}
+			p.Root.Signed.Roles[role].Threshold = 1
 		}
 	}
 	var newTargets []Target

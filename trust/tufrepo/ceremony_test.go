@@ -124,7 +124,8 @@ func mustPublish(t *testing.T, repoDir, keysDir string, p *Proposal, now time.Ti
 // following from 1.root.json: root to 2-of-3 offline keys and targets to
 // 2-of-3 (one of them ECDSA P-256), a key replaced with the root threshold
 // raised to 3-of-3, the targets keys replaced, new content, an offline
-// refresh; proposals short of a threshold or stale are refused.
+// refresh, an online timestamp key replaced; proposals short of a
+// threshold or stale are refused.
 func TestCeremony(t *testing.T) {
 	dir := t.TempDir()
 	repoDir, keysDir := filepath.Join(dir, "repo"), filepath.Join(dir, "keys")
@@ -246,7 +247,29 @@ func TestCeremony(t *testing.T) {
 		t.Fatalf("versions after an offline refresh: %v", v)
 	}
 
-	// A client that only trusts 1.root.json follows v1 → v5.
+	// Root v6 replaces the online timestamp key: the new key waits in
+	// timestamp.pem.next, signs once root v6 is published, and replaces
+	// timestamp.pem.
+	oldTS, _ := os.ReadFile(keyPath(keysDir, "timestamp"))
+	p = propose(t, repoDir, keysDir, now.Add(200*day), ProposeOptions{RotateOnline: []string{"timestamp"}})
+	if _, err := os.Stat(keyPath(keysDir, "timestamp") + nextSuffix); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = Open(repoDir, keysDir, now.Add(200*day)) // a refresh meanwhile signs with the current key
+	if _, err := r.Refresh(true); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	cl.mustGet(TrustedRootTarget, c2.TrustedRoot)
+	p = signBy(t, p, rootA, rootB, rootD)
+	mustPublish(t, repoDir, keysDir, p, now.Add(200*day))
+	newTS, _ := os.ReadFile(keyPath(keysDir, "timestamp"))
+	if _, err := os.Stat(keyPath(keysDir, "timestamp") + nextSuffix); err == nil || bytes.Equal(oldTS, newTS) {
+		t.Fatal("the rotated timestamp key did not replace timestamp.pem")
+	}
+	cl.mustGet(TrustedRootTarget, c2.TrustedRoot)
+
+	// A client that only trusts 1.root.json follows v1 → v6.
 	fresh := newClient(t, repoDir)
 	fresh.root = cl.root
 	fresh.mustGet(TrustedRootTarget, c2.TrustedRoot)

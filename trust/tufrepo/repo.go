@@ -439,7 +439,10 @@ func (r *Repo) publish(newRoot, newTargets, newSnapshot bool) error {
 		}
 	}
 	// The switch: clients that read this timestamp see the new version.
-	return writeAtomic(filepath.Join(r.dir, "timestamp.json"), timestampJSON, 0o644)
+	if err := writeAtomic(filepath.Join(r.dir, "timestamp.json"), timestampJSON, 0o644); err != nil {
+		return err
+	}
+	return r.promoteKeys()
 }
 
 // verify checks the in-memory metadata as a client would: every role
@@ -497,6 +500,12 @@ func fillTargets(m *metadata.Metadata[metadata.TargetsType], ts []Target) map[st
 // newOnlineKey writes a new Ed25519 key for role to the keys directory
 // (never over an existing one) and names it in r.root.
 func (r *Repo) newOnlineKey(role string) error {
+	return addNewKey(r.root, keyPath(r.keysDir, role), role)
+}
+
+// addNewKey writes a new Ed25519 key to path (never over an existing
+// file) and names it for role in root, beside the role's other keys.
+func addNewKey(root *metadata.Metadata[metadata.RootType], path, role string) error {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return err
@@ -505,14 +514,14 @@ func (r *Repo) newOnlineKey(role string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeNew(keyPath(r.keysDir, role), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := writeNew(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return err
 	}
 	key, err := metadata.KeyFromPublicKey(priv.Public())
 	if err != nil {
 		return err
 	}
-	return r.root.Signed.AddKey(key, role)
+	return root.Signed.AddKey(key, role)
 }
 
 // sameTargets reports whether ts is exactly the published target list.
@@ -568,12 +577,59 @@ func onlineIn(keysDir string, root *metadata.Metadata[metadata.RootType], role s
 	if rl == nil || rl.Threshold != 1 {
 		return false
 	}
-	priv, err := readKey(keyPath(keysDir, role))
-	if err != nil {
-		return false
+	_, err := namedKey(keysDir, rl, role)
+	return err == nil
+}
+
+// nextSuffix marks a role key that a proposed root names in place of the
+// current one (Propose with RotateOnline): it signs once that root is
+// published, and then replaces the current key file.
+const nextSuffix = ".next"
+
+// namedKey returns the role's key in the keys directory that rl names:
+// the current key file, or the next one during an online key rotation.
+func namedKey(keysDir string, rl *metadata.Role, role string) (ed25519.PrivateKey, error) {
+	path := keyPath(keysDir, role)
+	var first error
+	for _, p := range []string{path, path + nextSuffix} {
+		priv, err := readKey(p)
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		id, err := keyID(priv.Public())
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(rl.KeyIDs, id) {
+			return priv, nil
+		}
+		if first == nil || errors.Is(first, fs.ErrNotExist) {
+			first = fmt.Errorf("%s is not a key root.json names for the %s role", p, role)
+		}
 	}
-	id, err := keyID(priv.Public())
-	return err == nil && slices.Contains(rl.KeyIDs, id)
+	return nil, first
+}
+
+// promoteKeys makes a published rotation's next key files current: once
+// the root naming them is published, the old keys sign nothing any more.
+// A crash before it leaves the next file, which namedKey still finds.
+func (r *Repo) promoteKeys() error {
+	for _, role := range roles {
+		path := keyPath(r.keysDir, role)
+		priv, err := readKey(path + nextSuffix)
+		if err != nil {
+			continue
+		}
+		if id, err := keyID(priv.Public()); err == nil && named(r.root, role, id) {
+			if err := os.Rename(path+nextSuffix, path); err != nil {
+				return fmt.Errorf("the rotation is published, but the new %s key could not replace the old one: %w", role, err)
+			}
+		}
+	}
+	return nil
 }
 
 // roleKeys describes a role's keys for messages: "targets (2 of 3 keys)".
@@ -589,19 +645,12 @@ func signOnline[T metadata.Roles](r *Repo, role string, m *metadata.Metadata[T])
 	if rl.Threshold != 1 {
 		return fmt.Errorf("%s needs %d signatures and the keys directory holds one key: %w", r.roleKeys(role), rl.Threshold, ErrOffline)
 	}
-	priv, err := readKey(keyPath(r.keysDir, role))
+	priv, err := namedKey(r.keysDir, rl, role)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s: no %s in the keys directory: %w", r.roleKeys(role), keyPath(r.keysDir, role), ErrOffline)
 	}
 	if err != nil {
 		return fmt.Errorf("the %s key: %w", role, err)
-	}
-	id, err := keyID(priv.Public())
-	if err != nil {
-		return err
-	}
-	if !slices.Contains(rl.KeyIDs, id) {
-		return fmt.Errorf("%s is not a key root.json names for the %s role", keyPath(r.keysDir, role), role)
 	}
 	m.ClearSignatures()
 	return signWith(m, priv)
