@@ -47,6 +47,11 @@ type Alert struct {
 	Subjects []string      `json:"subjects,omitempty"`
 	Issuer   string        `json:"issuer,omitempty"`
 	Rule     *IdentityRule `json:"rule,omitempty"`
+
+	// For TUF alerts (Log is then the repository's name): the role whose
+	// metadata expires, and when.
+	TUFRole string     `json:"tuf_role,omitempty"`
+	Expires *time.Time `json:"expires,omitempty"`
 }
 
 // Alerter delivers alerts: a log line at ERROR level, and a JSON POST to a
@@ -87,6 +92,9 @@ func (a *Alerter) Raise(ctx context.Context, al Alert) {
 	attrs := []any{"type", al.Type, "log", al.Log, "msg", al.Message}
 	if al.Index != nil {
 		attrs = append(attrs, "index", *al.Index, "subjects", al.Subjects, "issuer", al.Issuer)
+	}
+	if al.TUFRole != "" {
+		attrs = append(attrs, "tuf_role", al.TUFRole)
 	}
 	if al.NewCheckpoint != "" {
 		attrs = append(attrs, "verified_checkpoint", al.VerifiedCheckpoint, "new_checkpoint", al.NewCheckpoint)

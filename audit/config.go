@@ -33,6 +33,10 @@ type MonitorConfig struct {
 	Identities IdentityPolicy `yaml:"identities"`
 	// Logs are the logs to follow.
 	Logs []MonitoredLogConfig `yaml:"logs"`
+	// TUF are TUF repositories (`hallmark tuf`'s, or any other) to check
+	// like a client at every poll: an alert when a role's metadata is
+	// about to expire, or when clients would refuse the repository.
+	TUF []TUFRepoConfig `yaml:"tuf"`
 
 	dir string
 }
@@ -146,8 +150,18 @@ func ParseMonitorConfig(raw []byte) (*MonitorConfig, error) {
 	if _, err := cfg.Identities.Compile(); err != nil {
 		return nil, err
 	}
-	if len(cfg.Logs) == 0 {
-		return nil, errors.New("logs: at least one log is needed")
+	if len(cfg.Logs) == 0 && len(cfg.TUF) == 0 {
+		return nil, errors.New("logs: at least one log (or tuf repository) is needed")
+	}
+	tufNames := map[string]bool{}
+	for i := range cfg.TUF {
+		if err := cfg.TUF[i].validate(i); err != nil {
+			return nil, err
+		}
+		if tufNames[cfg.TUF[i].Name] {
+			return nil, fmt.Errorf("tuf[%d]: name %q is not unique", i, cfg.TUF[i].Name)
+		}
+		tufNames[cfg.TUF[i].Name] = true
 	}
 	names := map[string]bool{}
 	for i := range cfg.Logs {

@@ -35,6 +35,8 @@ type Monitor struct {
 	// cas, if set, must have issued a certificate for it to raise an
 	// identity alert (the trusted root's certificate authorities).
 	cas *TrustedRoot
+	tuf []*followedTUF   // TUF repositories checked at each poll
+	now func() time.Time // the clock of TUF expiry checks
 }
 
 type followedLog struct {
@@ -63,7 +65,7 @@ func NewMonitor(ctx context.Context, cfg *MonitorConfig, logger *slog.Logger, re
 		}
 	}
 	m := &Monitor{cfg: cfg, matcher: matcher, logger: logger, metrics: newMonitorMetrics(reg),
-		progress: 5 * time.Second, saveEvery: 30 * time.Second}
+		progress: 5 * time.Second, saveEvery: 30 * time.Second, now: time.Now}
 	if tr != nil && len(tr.CAs) > 0 {
 		m.cas = tr
 	}
@@ -95,6 +97,9 @@ func NewMonitor(ctx context.Context, cfg *MonitorConfig, logger *slog.Logger, re
 			l.Quorum, l.CheckpointPath = w.Quorum, w.CheckpointPath
 		}
 		m.logs = append(m.logs, &followedLog{cfg: lc, log: l})
+	}
+	if err := m.addTUF(cfg); err != nil {
+		return nil, err
 	}
 	var header http.Header
 	if f := cfg.Webhook.AuthorizationFile; f != "" {
@@ -158,11 +163,23 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 }
 
-// Poll polls every log once, concurrently, and returns the errors of the
-// polls that could not complete (alerts are not errors).
+// Poll polls every log and TUF repository once, concurrently, and returns
+// the errors of the polls that could not complete (alerts are not errors).
 func (m *Monitor) Poll(ctx context.Context) error {
-	errs := make([]error, len(m.logs))
+	errs := make([]error, len(m.logs)+len(m.tuf))
 	var wg sync.WaitGroup
+	for i, f := range m.tuf {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.pollTUF(ctx, f); err != nil {
+				m.metrics.pollErrors.WithLabelValues(f.cfg.Name).Inc()
+				errs[len(m.logs)+i] = fmt.Errorf("tuf %s: %w", f.cfg.Name, err)
+			} else {
+				m.metrics.lastSuccess.WithLabelValues(f.cfg.Name).SetToCurrentTime()
+			}
+		}()
+	}
 	for i, f := range m.logs {
 		wg.Add(1)
 		go func() {
@@ -404,6 +421,7 @@ type monitorMetrics struct {
 	alerts                                        *prometheus.CounterVec
 	webhookErrors                                 prometheus.Counter
 	alertStoreErrors                              prometheus.Counter
+	tufExpiry                                     *prometheus.GaugeVec
 }
 
 func newMonitorMetrics(reg prometheus.Registerer) *monitorMetrics {
@@ -426,9 +444,10 @@ func newMonitorMetrics(reg prometheus.Registerer) *monitorMetrics {
 		webhookErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "hallmark_monitor_webhook_errors_total", Help: "Alerts the webhook did not accept."}),
 		alertStoreErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "hallmark_monitor_alert_store_errors_total",
 			Help: "Alerts that could not be kept in the state store for GET /alerts."}),
+		tufExpiry: newTUFExpiryGauge(),
 	}
 	if reg != nil {
-		reg.MustRegister(m.treeSize, m.scanned, m.lastSuccess, m.entries, m.certificates, m.unparsable, m.untrusted, m.pollErrors, m.alerts, m.webhookErrors, m.alertStoreErrors)
+		reg.MustRegister(m.treeSize, m.scanned, m.lastSuccess, m.entries, m.certificates, m.unparsable, m.untrusted, m.pollErrors, m.alerts, m.webhookErrors, m.alertStoreErrors, m.tufExpiry)
 	}
 	return m
 }

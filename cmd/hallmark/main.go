@@ -15,7 +15,7 @@
 //	hallmark fsck --config FILE [--log N]   verify a log's database end to end
 //	hallmark log rotate open|freeze [flags] rotate a log shard without stopping writes
 //	hallmark log rotate rekor-v1 [flags]    rotate a Rekor v1 log behind its URL (inactive shards)
-//	hallmark tuf init|update|refresh [flags] a TUF repository distributing the trust root
+//	hallmark tuf init|update|refresh|keygen|propose|sign|check|publish  the TUF repository of the trust root
 package main
 
 import (
@@ -44,7 +44,7 @@ func commands() []command {
 		{"monitor", "follow logs: consistency, entries, identity alerts", runMonitor},
 		{"fsck", "verify a log's database end to end", runFsck},
 		{"log", "rotate a log shard (log rotate open|freeze|rekor-v1)", runLog},
-		{"tuf", "a TUF repository for the trust root (tuf init|update|refresh)", runTUF},
+		{"tuf", "a TUF repository for the trust root (tuf init|update|refresh, and the key ceremony: keygen|propose|sign|check|publish)", runTUF},
 	}
 }
 

@@ -9,8 +9,16 @@
 // and hash-prefixed target files under targets/, the layout sigstore's
 // public repository uses and both sigstore-go and cosign v2's legacy
 // client expect. The metadata is built and signed with go-tuf's metadata
-// package; each role has one Ed25519 key, kept in a separate keys
-// directory, never under the published one.
+// package.
+//
+// Each role has keys and a threshold in root metadata. The online roles,
+// snapshot and timestamp, have one Ed25519 key each in a keys directory
+// kept apart from the published one, and are re-signed unattended. Root
+// and targets are online the same way (one key, threshold 1) or offline:
+// several key holders, a threshold, and a ceremony (ceremony.go) in which
+// new metadata is proposed, signed by each holder on their own machine,
+// checked against the thresholds of the previous root and of the new one,
+// and only then published.
 //
 // Publication order is the invariant that makes updates safe on a live
 // file server: new target files, then targets and snapshot metadata under
@@ -21,7 +29,6 @@ package tufrepo
 
 import (
 	"bytes"
-	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -34,11 +41,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/hallmark-dev/hallmark/internal/fileutil"
@@ -107,6 +114,8 @@ type Repo struct {
 	snapshot  *metadata.Metadata[metadata.SnapshotType]
 	timestamp *metadata.Metadata[metadata.TimestampType]
 	files     map[string][]byte // target name → contents, for targets changed by this run
+
+	dueOffline []string // offline roles the last Refresh found due
 }
 
 // Init creates a repository in dir (which must not exist or be empty)
@@ -143,22 +152,7 @@ func Init(dir, keysDir string, c Content, exp Expiries, now time.Time) (*Repo, e
 	}
 	r.root = metadata.Root(r.expires(metadata.ROOT))
 	for _, role := range roles {
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, err
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(priv)
-		if err != nil {
-			return nil, err
-		}
-		if err := writeNew(keyPath(keysDir, role), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-			return nil, err
-		}
-		key, err := metadata.KeyFromPublicKey(priv.Public())
-		if err != nil {
-			return nil, err
-		}
-		if err := r.root.Signed.AddKey(key, role); err != nil {
+		if err := r.newOnlineKey(role); err != nil {
 			return nil, err
 		}
 	}
@@ -169,7 +163,13 @@ func Init(dir, keysDir string, c Content, exp Expiries, now time.Time) (*Repo, e
 	r.setTargets(targets)
 	r.snapshot = metadata.Snapshot(r.expires(metadata.SNAPSHOT))
 	r.timestamp = metadata.Timestamp(r.expires(metadata.TIMESTAMP))
-	return r, r.publish(true, true)
+	if err := signOnline(r, metadata.ROOT, r.root); err != nil {
+		return r, err
+	}
+	if err := signOnline(r, metadata.TARGETS, r.targets); err != nil {
+		return r, err
+	}
+	return r, r.publish(true, true, true)
 }
 
 // Open loads the newest metadata of the repository in dir and the
@@ -287,30 +287,52 @@ func (r *Repo) Update(c Content) (bool, error) {
 	r.setTargets(targets)
 	r.targets.Signed.Version++
 	r.targets.Signed.Expires = r.expires(metadata.TARGETS)
-	return true, r.publish(false, true)
+	if err := signOnline(r, metadata.TARGETS, r.targets); errors.Is(err, ErrOffline) {
+		return false, fmt.Errorf("publish new targets with `hallmark tuf propose`, then `sign` and `publish`: %w", err)
+	} else if err != nil {
+		return false, err
+	}
+	return true, r.publish(false, true, true)
 }
 
 // Refresh re-signs, under new versions, the roles whose metadata has less
 // than half its validity period left (all of them with force). Re-signing
 // targets re-signs snapshot, and snapshot re-signs timestamp. It returns
-// the roles re-signed; none means nothing was written.
+// the roles re-signed; none means nothing was written. Offline roles
+// (root or targets signed by key holders) are never re-signed here: those
+// due are listed by DueOffline, for a ceremony.
 func (r *Repo) Refresh(force bool) ([]string, error) {
 	due := func(role string, expires time.Time) bool {
 		return force || expires.Sub(r.now) < r.Expiries.of(role)/2
 	}
+	r.dueOffline = nil
 	rootDue := due(metadata.ROOT, r.root.Signed.Expires)
+	if rootDue && !r.Online(metadata.ROOT) {
+		r.dueOffline = append(r.dueOffline, metadata.ROOT)
+		rootDue = false
+	}
 	targetsDue := due(metadata.TARGETS, r.targets.Signed.Expires)
+	if targetsDue && !r.Online(metadata.TARGETS) {
+		r.dueOffline = append(r.dueOffline, metadata.TARGETS)
+		targetsDue = false
+	}
 	snapshotDue := targetsDue || due(metadata.SNAPSHOT, r.snapshot.Signed.Expires)
 	timestampDue := rootDue || snapshotDue || due(metadata.TIMESTAMP, r.timestamp.Signed.Expires)
 	var done []string
 	if rootDue {
 		r.root.Signed.Version++
 		r.root.Signed.Expires = r.expires(metadata.ROOT)
+		if err := signOnline(r, metadata.ROOT, r.root); err != nil {
+			return nil, err
+		}
 		done = append(done, metadata.ROOT)
 	}
 	if targetsDue {
 		r.targets.Signed.Version++
 		r.targets.Signed.Expires = r.expires(metadata.TARGETS)
+		if err := signOnline(r, metadata.TARGETS, r.targets); err != nil {
+			return nil, err
+		}
 		done = append(done, metadata.TARGETS)
 	}
 	if snapshotDue {
@@ -322,33 +344,51 @@ func (r *Repo) Refresh(force bool) ([]string, error) {
 	if !timestampDue {
 		return nil, nil
 	}
-	return done, r.publish(rootDue, snapshotDue)
+	return done, r.publish(rootDue, targetsDue, snapshotDue)
 }
 
-// publish signs and writes new metadata. Timestamp always gets a new
-// version; snapshot too when newSnapshot (the targets version in it then
-// is r.targets' current one); root when newRoot (with its version already
-// set by the caller; 1 at init).
-func (r *Repo) publish(newRoot, newSnapshot bool) error {
+// DueOffline returns the offline roles the last Refresh found due for
+// re-signing (less than half their validity left): their key holders
+// must sign a proposal (Propose with RefreshRoot or RefreshTargets).
+func (r *Repo) DueOffline() []string { return r.dueOffline }
+
+// Expires returns when each role's newest metadata expires.
+func (r *Repo) Expires() map[string]time.Time {
+	return map[string]time.Time{
+		metadata.ROOT: r.root.Signed.Expires, metadata.TARGETS: r.targets.Signed.Expires,
+		metadata.SNAPSHOT: r.snapshot.Signed.Expires, metadata.TIMESTAMP: r.timestamp.Signed.Expires,
+	}
+}
+
+// publish writes new metadata: root when newRoot and targets when
+// newTargets, as they are (signed by the caller, online or in a
+// ceremony; the root version already set, 1 at init); snapshot, signed
+// here, when newSnapshot or newTargets (naming r.targets' version); and
+// always a new timestamp, signed here.
+func (r *Repo) publish(newRoot, newTargets, newSnapshot bool) error {
 	var rootJSON, targetsJSON, snapshotJSON []byte
 	var err error
 	if newRoot {
-		if rootJSON, err = signRole(r, metadata.ROOT, r.root); err != nil {
+		if rootJSON, err = r.root.ToBytes(true); err != nil {
 			return err
 		}
 	}
-	if newSnapshot {
-		if r.targets.Signed.Version != r.snapshot.Signed.Meta["targets.json"].Version || len(r.snapshot.Signatures) == 0 {
-			if targetsJSON, err = signRole(r, metadata.TARGETS, r.targets); err != nil {
-				return err
-			}
-			r.snapshot.Signed.Meta["targets.json"] = metaFile(r.targets.Signed.Version, targetsJSON)
+	if newTargets {
+		if targetsJSON, err = r.targets.ToBytes(true); err != nil {
+			return err
 		}
+		r.snapshot.Signed.Meta["targets.json"] = metaFile(r.targets.Signed.Version, targetsJSON)
+		newSnapshot = true
+	}
+	if newSnapshot {
 		if len(r.snapshot.Signatures) > 0 {
 			r.snapshot.Signed.Version++
 		}
 		r.snapshot.Signed.Expires = r.expires(metadata.SNAPSHOT)
-		if snapshotJSON, err = signRole(r, metadata.SNAPSHOT, r.snapshot); err != nil {
+		if err := signOnline(r, metadata.SNAPSHOT, r.snapshot); err != nil {
+			return err
+		}
+		if snapshotJSON, err = r.snapshot.ToBytes(true); err != nil {
 			return err
 		}
 		r.timestamp.Signed.Meta["snapshot.json"] = metaFile(r.snapshot.Signed.Version, snapshotJSON)
@@ -357,7 +397,10 @@ func (r *Repo) publish(newRoot, newSnapshot bool) error {
 		r.timestamp.Signed.Version++
 	}
 	r.timestamp.Signed.Expires = r.expires(metadata.TIMESTAMP)
-	timestampJSON, err := signRole(r, metadata.TIMESTAMP, r.timestamp)
+	if err := signOnline(r, metadata.TIMESTAMP, r.timestamp); err != nil {
+		return err
+	}
+	timestampJSON, err := r.timestamp.ToBytes(true)
 	if err != nil {
 		return err
 	}
@@ -396,7 +439,10 @@ func (r *Repo) publish(newRoot, newSnapshot bool) error {
 		}
 	}
 	// The switch: clients that read this timestamp see the new version.
-	return writeAtomic(filepath.Join(r.dir, "timestamp.json"), timestampJSON, 0o644)
+	if err := writeAtomic(filepath.Join(r.dir, "timestamp.json"), timestampJSON, 0o644); err != nil {
+		return err
+	}
+	return r.promoteKeys()
 }
 
 // verify checks the in-memory metadata as a client would: every role
@@ -432,9 +478,12 @@ func (r *Repo) verify() error {
 func (r *Repo) expires(role string) time.Time { return r.now.Add(r.Expiries.of(role)) }
 
 // setTargets replaces the targets metadata's target list.
-func (r *Repo) setTargets(ts []Target) {
-	r.targets.Signed.Targets = map[string]*metadata.TargetFiles{}
-	r.files = map[string][]byte{}
+func (r *Repo) setTargets(ts []Target) { r.files = fillTargets(r.targets, ts) }
+
+// fillTargets replaces m's target list with ts and returns their files.
+func fillTargets(m *metadata.Metadata[metadata.TargetsType], ts []Target) map[string][]byte {
+	m.Signed.Targets = map[string]*metadata.TargetFiles{}
+	files := map[string][]byte{}
 	for _, t := range ts {
 		tf, _ := metadata.TargetFile().FromBytes(t.Name, t.Data, "sha256")
 		tf.Path = t.Name
@@ -442,9 +491,37 @@ func (r *Repo) setTargets(ts []Target) {
 			c := json.RawMessage(append([]byte(nil), t.Custom...))
 			tf.Custom = &c
 		}
-		r.targets.Signed.Targets[t.Name] = tf
-		r.files[t.Name] = t.Data
+		m.Signed.Targets[t.Name] = tf
+		files[t.Name] = t.Data
 	}
+	return files
+}
+
+// newOnlineKey writes a new Ed25519 key for role to the keys directory
+// (never over an existing one) and names it in r.root.
+func (r *Repo) newOnlineKey(role string) error {
+	return addNewKey(r.root, keyPath(r.keysDir, role), role)
+}
+
+// addNewKey writes a new Ed25519 key to path (never over an existing
+// file) and names it for role in root, beside the role's other keys.
+func addNewKey(root *metadata.Metadata[metadata.RootType], path, role string) error {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return err
+	}
+	if err := writeNew(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return err
+	}
+	key, err := metadata.KeyFromPublicKey(priv.Public())
+	if err != nil {
+		return err
+	}
+	return root.Signed.AddKey(key, role)
 }
 
 // sameTargets reports whether ts is exactly the published target list.
@@ -486,37 +563,97 @@ func metaFile(version int64, data []byte) *metadata.MetaFiles {
 	return &metadata.MetaFiles{Version: version, Length: int64(len(data)), Hashes: metadata.Hashes{"sha256": h[:]}}
 }
 
-// signRole replaces a role's signatures with one by its key, checked to
-// be the key root names for the role, and returns the signed JSON.
-func signRole[T metadata.Roles](r *Repo, role string, m *metadata.Metadata[T]) ([]byte, error) {
-	priv, err := readKey(keyPath(r.keysDir, role))
+// ErrOffline is returned when a role's metadata must be signed but its
+// keys are not in the keys directory: its key holders sign it in a
+// ceremony (Propose, Proposal.Sign, Publish).
+var ErrOffline = errors.New("the role is signed offline by its key holders")
+
+// Online reports whether role can be signed unattended: the keys
+// directory holds a key root names for it, and its threshold is 1.
+func (r *Repo) Online(role string) bool { return onlineIn(r.keysDir, r.root, role) }
+
+func onlineIn(keysDir string, root *metadata.Metadata[metadata.RootType], role string) bool {
+	rl := root.Signed.Roles[role]
+	if rl == nil || rl.Threshold != 1 {
+		return false
+	}
+	_, err := namedKey(keysDir, rl, role)
+	return err == nil
+}
+
+// nextSuffix marks a role key that a proposed root names in place of the
+// current one (Propose with RotateOnline): it signs once that root is
+// published, and then replaces the current key file.
+const nextSuffix = ".next"
+
+// namedKey returns the role's key in the keys directory that rl names:
+// the current key file, or the next one during an online key rotation.
+func namedKey(keysDir string, rl *metadata.Role, role string) (ed25519.PrivateKey, error) {
+	path := keyPath(keysDir, role)
+	var first error
+	for _, p := range []string{path, path + nextSuffix} {
+		priv, err := readKey(p)
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		id, err := keyID(priv.Public())
+		if err != nil {
+			return nil, err
+		}
+		if slices.Contains(rl.KeyIDs, id) {
+			return priv, nil
+		}
+		if first == nil || errors.Is(first, fs.ErrNotExist) {
+			first = fmt.Errorf("%s is not a key root.json names for the %s role", p, role)
+		}
+	}
+	return nil, first
+}
+
+// promoteKeys makes a published rotation's next key files current: once
+// the root naming them is published, the old keys sign nothing any more.
+// A crash before it leaves the next file, which namedKey still finds.
+func (r *Repo) promoteKeys() error {
+	for _, role := range roles {
+		path := keyPath(r.keysDir, role)
+		priv, err := readKey(path + nextSuffix)
+		if err != nil {
+			continue
+		}
+		if id, err := keyID(priv.Public()); err == nil && named(r.root, role, id) {
+			if err := os.Rename(path+nextSuffix, path); err != nil {
+				return fmt.Errorf("the rotation is published, but the new %s key could not replace the old one: %w", role, err)
+			}
+		}
+	}
+	return nil
+}
+
+// roleKeys describes a role's keys for messages: "targets (2 of 3 keys)".
+func (r *Repo) roleKeys(role string) string {
+	rl := r.root.Signed.Roles[role]
+	return fmt.Sprintf("%s (%d of %d keys)", role, rl.Threshold, len(rl.KeyIDs))
+}
+
+// signOnline replaces a role's signatures with one by its key in the keys
+// directory, checked to be a key root names for the role with threshold 1.
+func signOnline[T metadata.Roles](r *Repo, role string, m *metadata.Metadata[T]) error {
+	rl := r.root.Signed.Roles[role]
+	if rl.Threshold != 1 {
+		return fmt.Errorf("%s needs %d signatures and the keys directory holds one key: %w", r.roleKeys(role), rl.Threshold, ErrOffline)
+	}
+	priv, err := namedKey(r.keysDir, rl, role)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: no %s in the keys directory: %w", r.roleKeys(role), keyPath(r.keysDir, role), ErrOffline)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("the %s key: %w", role, err)
-	}
-	key, err := metadata.KeyFromPublicKey(priv.Public())
-	if err != nil {
-		return nil, err
-	}
-	id, err := key.ID()
-	if err != nil {
-		return nil, err
-	}
-	named := false
-	for _, k := range r.root.Signed.Roles[role].KeyIDs {
-		named = named || k == id
-	}
-	if !named {
-		return nil, fmt.Errorf("%s is not a key root.json names for the %s role", keyPath(r.keysDir, role), role)
-	}
-	signer, err := signature.LoadSigner(priv, crypto.Hash(0))
-	if err != nil {
-		return nil, err
+		return fmt.Errorf("the %s key: %w", role, err)
 	}
 	m.ClearSignatures()
-	if _, err := m.Sign(signer); err != nil {
-		return nil, fmt.Errorf("signing %s: %w", role, err)
-	}
-	return m.ToBytes(true)
+	return signWith(m, priv)
 }
 
 func keyPath(keysDir, role string) string { return filepath.Join(keysDir, role+".pem") }
