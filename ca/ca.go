@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -73,6 +77,13 @@ type CA struct {
 	signer crypto.Signer
 	chain  []*x509.Certificate // [issuing CA, intermediates..., root]
 	opts   Options
+
+	// How crypto/x509 signs with signer: finalCertificate signs alike.
+	sigAlg  x509.SignatureAlgorithm
+	sigHash crypto.Hash // 0 for Ed25519
+	// inProcessKey: the key is in this process's memory (see
+	// finalCertificate).
+	inProcessKey bool
 }
 
 // Certificate is an issued certificate and the chain a client needs.
@@ -105,7 +116,39 @@ func New(signer crypto.Signer, chain []*x509.Certificate, opts Options) (*CA, er
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &CA{signer: signer, chain: chain, opts: opts}, nil
+	c := &CA{signer: signer, chain: chain, opts: opts, inProcessKey: inProcessKey(signer)}
+	switch k := signer.Public().(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			c.sigAlg, c.sigHash = x509.ECDSAWithSHA256, crypto.SHA256
+		case elliptic.P384():
+			c.sigAlg, c.sigHash = x509.ECDSAWithSHA384, crypto.SHA384
+		case elliptic.P521():
+			c.sigAlg, c.sigHash = x509.ECDSAWithSHA512, crypto.SHA512
+		}
+	case *rsa.PublicKey:
+		c.sigAlg, c.sigHash = x509.SHA256WithRSA, crypto.SHA256
+	case ed25519.PublicKey:
+		c.sigAlg = x509.PureEd25519
+	}
+	if c.sigAlg == x509.UnknownSignatureAlgorithm {
+		return nil, fmt.Errorf("unsupported CA key type %T", signer.Public())
+	}
+	return c, nil
+}
+
+// inProcessKey reports whether s signs with a key in this process's
+// memory: an ECDSA or Ed25519 private key, bare or loaded from a key file.
+func inProcessKey(s crypto.Signer) bool {
+	if ks, ok := s.(keySigner); ok {
+		s = ks.Signer
+	}
+	switch s.(type) {
+	case *ecdsa.PrivateKey, ed25519.PrivateKey:
+		return true
+	}
+	return false
 }
 
 // Chain returns [issuing CA, ..., root]. The caller must not modify it.
@@ -120,30 +163,34 @@ func (c *CA) Issue(ctx context.Context, id *oidc.Identity, pub crypto.PublicKey)
 	}
 	issuer := c.chain[0]
 	out := &Certificate{Chain: c.chain}
+	var der []byte
 	if c.opts.SCTProvider != nil {
-		base := tmpl.ExtraExtensions
-		switch err := c.embedSCT(ctx, tmpl); {
+		switch der, err = c.embedSCT(ctx, tmpl); {
 		case err == nil:
 			out.EmbeddedSCT = true
 		case c.opts.SCTOptional && errors.Is(err, ErrCT):
-			tmpl.ExtraExtensions = base
 			slog.WarnContext(ctx, "issuing a certificate without SCT (ct.required is false)", "err", err)
 		default:
 			return nil, err
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, pub, c.signer)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSigner, err)
+	if der == nil {
+		if der, err = x509.CreateCertificate(rand.Reader, tmpl, issuer, pub, c.signer); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrSigner, err)
+		}
 	}
 	// Verify what we serve: crypto/x509 has already checked the signature
 	// the signer returned against signer.Public() (a faulty HSM or KMS
-	// yields an error above, not a bad certificate), and New checked that
-	// signer.Public() is the issuing certificate's key. What is left is
-	// that the certificate parses as clients will parse it.
+	// yields an error above, not a bad certificate), or finalCertificate
+	// has, and New checked that signer.Public() is the issuing
+	// certificate's key. What is left is that the certificate parses as
+	// clients will parse it.
 	leaf, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, fmt.Errorf("%w: issued certificate does not parse: %w", ErrSigner, err)
+	}
+	if out.EmbeddedSCT && leaf.SignatureAlgorithm != c.sigAlg {
+		return nil, fmt.Errorf("%w: issued certificate is signed with %v, want %v", ErrSigner, leaf.SignatureAlgorithm, c.sigAlg)
 	}
 	out.Leaf = leaf
 	if c.opts.DetachedSCT != nil && !out.EmbeddedSCT {
@@ -164,16 +211,17 @@ func (c *CA) Issue(ctx context.Context, id *oidc.Identity, pub crypto.PublicKey)
 	return out, nil
 }
 
-// embedSCT turns tmpl into a precertificate, obtains its SCT and replaces
-// the poison with the SCT list, so that the final TBSCertificate equals the
-// precertificate's minus the poison plus the SCT list (RFC 6962 §3.1): both
-// are the last extension, everything else is the same template.
-func (c *CA) embedSCT(ctx context.Context, tmpl *x509.Certificate) error {
+// embedSCT signs tmpl as a precertificate, obtains its SCT and returns the
+// final certificate (DER), whose TBSCertificate is the precertificate's
+// with the poison replaced by the SCT list (RFC 6962 §3.1). tmpl is left
+// as it was.
+func (c *CA) embedSCT(ctx context.Context, tmpl *x509.Certificate) ([]byte, error) {
 	base := tmpl.ExtraExtensions
 	tmpl.ExtraExtensions = append(base[:len(base):len(base)], pkix.Extension{Id: oidPoison, Critical: true, Value: asn1.NullBytes})
 	pre, err := x509.CreateCertificate(rand.Reader, tmpl, c.chain[0], tmpl.PublicKey, c.signer)
+	tmpl.ExtraExtensions = base
 	if err != nil {
-		return fmt.Errorf("%w: precertificate: %w", ErrSigner, err)
+		return nil, fmt.Errorf("%w: precertificate: %w", ErrSigner, err)
 	}
 	chain := [][]byte{pre}
 	for _, cert := range c.chain {
@@ -181,14 +229,129 @@ func (c *CA) embedSCT(ctx context.Context, tmpl *x509.Certificate) error {
 	}
 	sct, err := c.opts.SCTProvider.PrecertSCT(ctx, chain)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrCT, err)
+		return nil, fmt.Errorf("%w: %w", ErrCT, err)
 	}
 	list, err := sctListExtension(sct)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrCT, err)
+		return nil, fmt.Errorf("%w: %w", ErrCT, err)
 	}
-	tmpl.ExtraExtensions = append(base[:len(base):len(base)], list)
-	return nil
+	return c.finalCertificate(pre, list)
+}
+
+// finalCertificate signs the TBSCertificate of the precertificate pre with
+// its poison extension replaced, in place, by ext: byte for byte the
+// TBSCertificate a CT log's client reconstructs from the final certificate
+// (remove the SCT list) equals the one the log saw (remove the poison).
+// It is signed as crypto/x509 signs (c.sigAlg: SHA-256 for P-256 and RSA,
+// SHA-384 for P-384, SHA-512 for P-521, pure Ed25519).
+//
+// crypto/x509 checks every signature it makes against the signer's public
+// key; here the check is made when the key lives outside this process
+// (KMS, HSM, PKCS #11), where a fault returns a wrong signature. A key in
+// this process's memory (the encrypted key file) produces a valid
+// signature by construction, and checking it would cost an ECDSA
+// verification, three times a signature, per certificate.
+func (c *CA) finalCertificate(pre []byte, ext pkix.Extension) ([]byte, error) {
+	input := cryptobyte.String(pre)
+	var cert cryptobyte.String
+	var tbs, sigAlg []byte
+	if !input.ReadASN1(&cert, cbasn1.SEQUENCE) || !cert.ReadASN1Element((*cryptobyte.String)(&tbs), cbasn1.SEQUENCE) ||
+		!cert.ReadASN1Element((*cryptobyte.String)(&sigAlg), cbasn1.SEQUENCE) {
+		return nil, fmt.Errorf("%w: precertificate does not parse", ErrSigner)
+	}
+	extDER, err := asn1.Marshal(ext)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrCT, err)
+	}
+	final, err := replacePoison(tbs, extDER)
+	if err != nil {
+		return nil, fmt.Errorf("%w: precertificate: %w", ErrSigner, err)
+	}
+	digest, opts := final, crypto.SignerOpts(crypto.Hash(0))
+	if h := c.sigHash; h != 0 {
+		hh := h.New()
+		hh.Write(final)
+		digest, opts = hh.Sum(nil), h
+	}
+	sig, err := c.signer.Sign(rand.Reader, digest, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSigner, err)
+	}
+	if !c.inProcessKey {
+		if err := c.chain[0].CheckSignature(c.sigAlg, final, sig); err != nil {
+			return nil, fmt.Errorf("%w: the signature returned by the CA key is invalid: %w", ErrSigner, err)
+		}
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddBytes(final)
+		b.AddBytes(sigAlg)
+		b.AddASN1BitString(sig)
+	})
+	return b.Bytes()
+}
+
+// replacePoison returns the DER TBSCertificate tbs with its extension
+// holding the precertificate poison replaced by extDER, every other byte
+// in place.
+func replacePoison(tbs, extDER []byte) ([]byte, error) {
+	in := cryptobyte.String(tbs)
+	var body cryptobyte.String
+	if !in.ReadASN1(&body, cbasn1.SEQUENCE) || !in.Empty() {
+		return nil, errors.New("malformed TBSCertificate")
+	}
+	extTag := cbasn1.Tag(3).Constructed().ContextSpecific()
+	replaced := 0
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		for !body.Empty() {
+			var el cryptobyte.String
+			var tag cbasn1.Tag
+			if !body.ReadAnyASN1Element(&el, &tag) {
+				b.SetError(errors.New("malformed TBSCertificate"))
+				return
+			}
+			if tag != extTag {
+				b.AddBytes(el)
+				continue
+			}
+			var wrapper, exts cryptobyte.String
+			if !el.ReadASN1(&wrapper, extTag) || !wrapper.ReadASN1(&exts, cbasn1.SEQUENCE) || !wrapper.Empty() {
+				b.SetError(errors.New("malformed extensions"))
+				return
+			}
+			b.AddASN1(extTag, func(b *cryptobyte.Builder) {
+				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+					for !exts.Empty() {
+						var ext, fields cryptobyte.String
+						var oid asn1.ObjectIdentifier
+						if !exts.ReadASN1Element(&ext, cbasn1.SEQUENCE) {
+							b.SetError(errors.New("malformed extension"))
+							return
+						}
+						if outer := ext; !outer.ReadASN1(&fields, cbasn1.SEQUENCE) || !fields.ReadASN1ObjectIdentifier(&oid) {
+							b.SetError(errors.New("malformed extension"))
+							return
+						}
+						if oid.Equal(oidPoison) {
+							b.AddBytes(extDER)
+							replaced++
+							continue
+						}
+						b.AddBytes(ext)
+					}
+				})
+			})
+		}
+	})
+	out, err := b.Bytes()
+	if err != nil {
+		return nil, err
+	}
+	if replaced != 1 {
+		return nil, fmt.Errorf("%d poison extensions, want 1", replaced)
+	}
+	return out, nil
 }
 
 // sctListExtension wraps one TLS-encoded SCT into the X.509 SCT list
