@@ -64,6 +64,7 @@ func CA(args []string) error {
 	store := fs.String("store", "sqlite", "store of the CT log: sqlite (temporary file) or postgres ($HALLMARK_DATABASE_URL, then $HALLMARK_TEST_DATABASE_URL)")
 	maxAge := fs.Duration("ct-batch-max-age", 50*time.Millisecond, "batch max age of the CT log (the SCT waits for its batch to commit)")
 	freshKeys := fs.Bool("fresh-keys", true, "make a new key and proof of possession for every request, as a client does (false: reuse 64)")
+	nTokens := fs.Int("tokens", 64, "distinct identity tokens the clients present in turn (0: mint a new one for every request, so that none is in the CA's verified-token cache)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the measured closed loop to this file")
 	kmsKey := fs.String("kms-key", "", "sign with this KMS key (e.g. awskms:///alias/bench, created if missing) instead of a key file")
 	fs.Parse(args)
@@ -166,16 +167,26 @@ func CA(args []string) error {
 		return err
 	}
 
-	// Tokens: 64 pre-minted GitHub-Actions-shaped tokens (ES256), verified
-	// by the CA on every request (there is no verification cache).
+	// Tokens: -tokens pre-minted GitHub-Actions-shaped tokens (ES256),
+	// presented in turn: the CA verifies each once and then finds it in its
+	// verified-token cache, as when a CI job signs several artifacts. With
+	// -tokens 0 every request carries a token minted for it (the client
+	// pays the ES256 signature), and the CA verifies every one.
 	claims := devissuer.GitHubClaims("acme/app", "refs/heads/main")
 	var tokens []string
-	for range 64 {
+	for range *nTokens {
 		tok, err := is.Mint(claims)
 		if err != nil {
 			return err
 		}
 		tokens = append(tokens, tok)
+	}
+	token := func(i uint64) string {
+		if len(tokens) == 0 {
+			tok, _ := is.Mint(claims)
+			return tok
+		}
+		return tokens[i%uint64(len(tokens))]
 	}
 	sub := sha256.Sum256([]byte(claims["sub"].(string)))
 	request := func(tok string) []byte {
@@ -194,8 +205,8 @@ func CA(args []string) error {
 	if *ctMode != "off" {
 		lg.want = []byte(`"signedCertificateEmbeddedSct"`)
 	}
-	if *freshKeys {
-		lg.next = func(i uint64) []byte { return request(tokens[i%uint64(len(tokens))]) }
+	if *freshKeys || len(tokens) == 0 {
+		lg.next = func(i uint64) []byte { return request(token(i)) }
 	} else {
 		var reqs [][]byte
 		for _, tok := range tokens {
@@ -215,8 +226,13 @@ func CA(args []string) error {
 		keyDesc = "in KMS " + *kmsKey
 	}
 	keys := "a fresh P-256 key and proof of possession per request"
-	if !*freshKeys {
-		keys = "64 reused P-256 keys"
+	if !*freshKeys && len(tokens) > 0 {
+		keys = fmt.Sprintf("%d reused P-256 keys", len(tokens))
+	}
+	if len(tokens) == 0 {
+		keys += ", a fresh token per request"
+	} else {
+		keys += fmt.Sprintf(", %d tokens in turn", len(tokens))
 	}
 	fmt.Printf("hallmark-bench ca: GOMAXPROCS=%d, GOGC=%d, CA key %s, %s, %s, v2 REST over loopback\n",
 		runtime.GOMAXPROCS(0), gcPercent, keyDesc, ctDesc, keys)
