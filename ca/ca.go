@@ -78,11 +78,12 @@ type CA struct {
 	chain  []*x509.Certificate // [issuing CA, intermediates..., root]
 	opts   Options
 
-	// How crypto/x509 signs with signer: finalCertificate signs alike.
-	sigAlg  x509.SignatureAlgorithm
-	sigHash crypto.Hash // 0 for Ed25519
-	// inProcessKey: the key is in this process's memory (see
-	// finalCertificate).
+	// How crypto/x509 signs with signer, and so does certificate
+	// (tbs.go): the algorithm, its DER AlgorithmIdentifier, its hash.
+	sigAlg   x509.SignatureAlgorithm
+	sigAlgID []byte
+	sigHash  crypto.Hash // 0 for Ed25519
+	// inProcessKey: the key is in this process's memory (see tbs.go).
 	inProcessKey bool
 }
 
@@ -135,6 +136,10 @@ func New(signer crypto.Signer, chain []*x509.Certificate, opts Options) (*CA, er
 	if c.sigAlg == x509.UnknownSignatureAlgorithm {
 		return nil, fmt.Errorf("unsupported CA key type %T", signer.Public())
 	}
+	var err error
+	if c.sigAlgID, err = signatureAlgorithmID(c.sigAlg); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -157,15 +162,14 @@ func (c *CA) Chain() []*x509.Certificate { return c.chain }
 // Issue certifies pub for id. The caller has verified the identity token
 // and the proof of possession of pub's private key.
 func (c *CA) Issue(ctx context.Context, id *oidc.Identity, pub crypto.PublicKey) (*Certificate, error) {
-	tmpl, err := c.template(id, pub)
+	tmpl, spki, err := c.template(id, pub)
 	if err != nil {
 		return nil, err
 	}
-	issuer := c.chain[0]
 	out := &Certificate{Chain: c.chain}
 	var der []byte
 	if c.opts.SCTProvider != nil {
-		switch der, err = c.embedSCT(ctx, tmpl); {
+		switch der, err = c.embedSCT(ctx, tmpl, spki); {
 		case err == nil:
 			out.EmbeddedSCT = true
 		case c.opts.SCTOptional && errors.Is(err, ErrCT):
@@ -175,21 +179,21 @@ func (c *CA) Issue(ctx context.Context, id *oidc.Identity, pub crypto.PublicKey)
 		}
 	}
 	if der == nil {
-		if der, err = x509.CreateCertificate(rand.Reader, tmpl, issuer, pub, c.signer); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrSigner, err)
+		if der, err = c.certificate(tmpl, spki, nil); err != nil {
+			return nil, err
 		}
 	}
-	// Verify what we serve: crypto/x509 has already checked the signature
-	// the signer returned against signer.Public() (a faulty HSM or KMS
-	// yields an error above, not a bad certificate), or finalCertificate
-	// has, and New checked that signer.Public() is the issuing
-	// certificate's key. What is left is that the certificate parses as
-	// clients will parse it.
+	// Verify what we serve: certificate has checked the signature of a
+	// key outside the process (a faulty HSM or KMS yields an error above,
+	// not a bad certificate), and New checked that signer.Public() is the
+	// issuing certificate's key. What is left is that the certificate
+	// parses as clients will parse it, with the algorithm it was signed
+	// with.
 	leaf, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, fmt.Errorf("%w: issued certificate does not parse: %w", ErrSigner, err)
 	}
-	if out.EmbeddedSCT && leaf.SignatureAlgorithm != c.sigAlg {
+	if leaf.SignatureAlgorithm != c.sigAlg {
 		return nil, fmt.Errorf("%w: issued certificate is signed with %v, want %v", ErrSigner, leaf.SignatureAlgorithm, c.sigAlg)
 	}
 	out.Leaf = leaf
@@ -212,16 +216,12 @@ func (c *CA) Issue(ctx context.Context, id *oidc.Identity, pub crypto.PublicKey)
 }
 
 // embedSCT signs tmpl as a precertificate, obtains its SCT and returns the
-// final certificate (DER), whose TBSCertificate is the precertificate's
-// with the poison replaced by the SCT list (RFC 6962 §3.1). tmpl is left
-// as it was.
-func (c *CA) embedSCT(ctx context.Context, tmpl *x509.Certificate) ([]byte, error) {
-	base := tmpl.ExtraExtensions
-	tmpl.ExtraExtensions = append(base[:len(base):len(base)], pkix.Extension{Id: oidPoison, Critical: true, Value: asn1.NullBytes})
-	pre, err := x509.CreateCertificate(rand.Reader, tmpl, c.chain[0], tmpl.PublicKey, c.signer)
-	tmpl.ExtraExtensions = base
+// final certificate (DER): the same template with the SCT list where the
+// precertificate has the poison (RFC 6962 §3.1).
+func (c *CA) embedSCT(ctx context.Context, tmpl *x509.Certificate, spki []byte) ([]byte, error) {
+	pre, err := c.certificate(tmpl, spki, &pkix.Extension{Id: oidPoison, Critical: true, Value: asn1.NullBytes})
 	if err != nil {
-		return nil, fmt.Errorf("%w: precertificate: %w", ErrSigner, err)
+		return nil, fmt.Errorf("precertificate: %w", err)
 	}
 	chain := [][]byte{pre}
 	for _, cert := range c.chain {
@@ -235,123 +235,7 @@ func (c *CA) embedSCT(ctx context.Context, tmpl *x509.Certificate) ([]byte, erro
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCT, err)
 	}
-	return c.finalCertificate(pre, list)
-}
-
-// finalCertificate signs the TBSCertificate of the precertificate pre with
-// its poison extension replaced, in place, by ext: byte for byte the
-// TBSCertificate a CT log's client reconstructs from the final certificate
-// (remove the SCT list) equals the one the log saw (remove the poison).
-// It is signed as crypto/x509 signs (c.sigAlg: SHA-256 for P-256 and RSA,
-// SHA-384 for P-384, SHA-512 for P-521, pure Ed25519).
-//
-// crypto/x509 checks every signature it makes against the signer's public
-// key; here the check is made when the key lives outside this process
-// (KMS, HSM, PKCS #11), where a fault returns a wrong signature. A key in
-// this process's memory (the encrypted key file) produces a valid
-// signature by construction, and checking it would cost an ECDSA
-// verification, three times a signature, per certificate.
-func (c *CA) finalCertificate(pre []byte, ext pkix.Extension) ([]byte, error) {
-	input := cryptobyte.String(pre)
-	var cert cryptobyte.String
-	var tbs, sigAlg []byte
-	if !input.ReadASN1(&cert, cbasn1.SEQUENCE) || !cert.ReadASN1Element((*cryptobyte.String)(&tbs), cbasn1.SEQUENCE) ||
-		!cert.ReadASN1Element((*cryptobyte.String)(&sigAlg), cbasn1.SEQUENCE) {
-		return nil, fmt.Errorf("%w: precertificate does not parse", ErrSigner)
-	}
-	extDER, err := asn1.Marshal(ext)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCT, err)
-	}
-	final, err := replacePoison(tbs, extDER)
-	if err != nil {
-		return nil, fmt.Errorf("%w: precertificate: %w", ErrSigner, err)
-	}
-	digest, opts := final, crypto.SignerOpts(crypto.Hash(0))
-	if h := c.sigHash; h != 0 {
-		hh := h.New()
-		hh.Write(final)
-		digest, opts = hh.Sum(nil), h
-	}
-	sig, err := c.signer.Sign(rand.Reader, digest, opts)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSigner, err)
-	}
-	if !c.inProcessKey {
-		if err := c.chain[0].CheckSignature(c.sigAlg, final, sig); err != nil {
-			return nil, fmt.Errorf("%w: the signature returned by the CA key is invalid: %w", ErrSigner, err)
-		}
-	}
-	var b cryptobyte.Builder
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddBytes(final)
-		b.AddBytes(sigAlg)
-		b.AddASN1BitString(sig)
-	})
-	return b.Bytes()
-}
-
-// replacePoison returns the DER TBSCertificate tbs with its extension
-// holding the precertificate poison replaced by extDER, every other byte
-// in place.
-func replacePoison(tbs, extDER []byte) ([]byte, error) {
-	in := cryptobyte.String(tbs)
-	var body cryptobyte.String
-	if !in.ReadASN1(&body, cbasn1.SEQUENCE) || !in.Empty() {
-		return nil, errors.New("malformed TBSCertificate")
-	}
-	extTag := cbasn1.Tag(3).Constructed().ContextSpecific()
-	replaced := 0
-	var b cryptobyte.Builder
-	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		for !body.Empty() {
-			var el cryptobyte.String
-			var tag cbasn1.Tag
-			if !body.ReadAnyASN1Element(&el, &tag) {
-				b.SetError(errors.New("malformed TBSCertificate"))
-				return
-			}
-			if tag != extTag {
-				b.AddBytes(el)
-				continue
-			}
-			var wrapper, exts cryptobyte.String
-			if !el.ReadASN1(&wrapper, extTag) || !wrapper.ReadASN1(&exts, cbasn1.SEQUENCE) || !wrapper.Empty() {
-				b.SetError(errors.New("malformed extensions"))
-				return
-			}
-			b.AddASN1(extTag, func(b *cryptobyte.Builder) {
-				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-					for !exts.Empty() {
-						var ext, fields cryptobyte.String
-						var oid asn1.ObjectIdentifier
-						if !exts.ReadASN1Element(&ext, cbasn1.SEQUENCE) {
-							b.SetError(errors.New("malformed extension"))
-							return
-						}
-						if outer := ext; !outer.ReadASN1(&fields, cbasn1.SEQUENCE) || !fields.ReadASN1ObjectIdentifier(&oid) {
-							b.SetError(errors.New("malformed extension"))
-							return
-						}
-						if oid.Equal(oidPoison) {
-							b.AddBytes(extDER)
-							replaced++
-							continue
-						}
-						b.AddBytes(ext)
-					}
-				})
-			})
-		}
-	})
-	out, err := b.Bytes()
-	if err != nil {
-		return nil, err
-	}
-	if replaced != 1 {
-		return nil, fmt.Errorf("%d poison extensions, want 1", replaced)
-	}
-	return out, nil
+	return c.certificate(tmpl, spki, &list)
 }
 
 // sctListExtension wraps one TLS-encoded SCT into the X.509 SCT list
@@ -381,26 +265,26 @@ var (
 // digitalSignature, EKU codeSigning, validity [now, now+Validity], random
 // 159-bit serial, SKID = SHA-1 of the subjectPublicKey, AKI = the issuing
 // CA's SKID (copied by crypto/x509), Fulcio extensions.
-func (c *CA) template(id *oidc.Identity, pub crypto.PublicKey) (*x509.Certificate, error) {
+func (c *CA) template(id *oidc.Identity, pub crypto.PublicKey) (*x509.Certificate, []byte, error) {
 	// A name x509 cannot carry exactly is the token's problem, found
 	// before any signing (the API checks it earlier still).
 	if err := CheckIdentity(id); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 159))
 	if err != nil {
-		return nil, fmt.Errorf("%w: serial: %w", ErrSigner, err)
+		return nil, nil, fmt.Errorf("%w: serial: %w", ErrSigner, err)
 	}
 	spki, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadPublicKey, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrBadPublicKey, err)
 	}
 	var info struct {
 		Algorithm pkix.AlgorithmIdentifier
 		PublicKey asn1.BitString
 	}
 	if _, err := asn1.Unmarshal(spki, &info); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadPublicKey, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrBadPublicKey, err)
 	}
 	skid := sha1.Sum(info.PublicKey.Bytes)
 	now := c.opts.Now()
@@ -420,24 +304,24 @@ func (c *CA) template(id *oidc.Identity, pub crypto.PublicKey) (*x509.Certificat
 	case oidc.SANURI:
 		u, err := url.Parse(id.SAN)
 		if err != nil {
-			return nil, fmt.Errorf("%w: SAN %q: %w", ErrSigner, id.SAN, err)
+			return nil, nil, fmt.Errorf("%w: SAN %q: %w", ErrSigner, id.SAN, err)
 		}
 		t.URIs = []*url.URL{u}
 	case oidc.SANOtherName:
 		ext, err := otherNameSAN(id.SAN)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrSigner, err)
+			return nil, nil, fmt.Errorf("%w: %w", ErrSigner, err)
 		}
 		t.ExtraExtensions = append(t.ExtraExtensions, ext)
 	default:
-		return nil, fmt.Errorf("%w: identity has no SAN", ErrSigner)
+		return nil, nil, fmt.Errorf("%w: identity has no SAN", ErrSigner)
 	}
 	exts, err := renderExtensions(id.Extensions)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSigner, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrSigner, err)
 	}
 	t.ExtraExtensions = append(t.ExtraExtensions, exts...)
-	return t, nil
+	return t, spki, nil
 }
 
 // otherNameSAN encodes a critical SAN extension holding one otherName of
