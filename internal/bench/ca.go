@@ -19,12 +19,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -245,6 +248,10 @@ func CA(args []string) error {
 		pprof.StartCPUProfile(f)
 	}
 	cpu0 := cpuTime()
+	var batches0, entries0, commit0 float64
+	if cl != nil {
+		batches0, entries0, commit0 = cl.batches()
+	}
 	r := caClosedLoop(send, *conc, *duration)
 	cpu := cpuTime() - cpu0
 	if *cpuprofile != "" {
@@ -256,6 +263,11 @@ func CA(args []string) error {
 	// what the machine can do when the process is not sharing its cores.
 	fmt.Printf("  process CPU %.2fs = %.0f µs per certificate (server + client), i.e. %.0f certs/s per fully used core\n",
 		cpu.Seconds(), float64(cpu.Microseconds())/float64(max(r.n, 1)), float64(r.n)/cpu.Seconds())
+	if cl != nil {
+		b, e, c := cl.batches()
+		b, e, c = b-batches0, e-entries0, c-commit0
+		fmt.Printf("  CT log: %.0f batches, %.1f entries and %.1f ms of commit per batch\n", b, e/max(b, 1), 1000*c/max(b, 1))
+	}
 	if *rate > 0 {
 		r = caOpenLoop(send, *rate, *duration)
 		fmt.Printf("open loop, %d/s offered, %s: %d certs, %.0f certs/s, p50 %s, p99 %s, max %s, errors %d%s\n",
@@ -282,8 +294,25 @@ func serveLoopback(ctx context.Context, h http.Handler) (string, error) {
 type benchCTLog struct {
 	svc     *api.LogService
 	log     *ct.Log
+	name    string
 	url     string // submission prefix
 	pubFile string
+}
+
+// batches reads from the log service's metrics the batches the CT log has
+// committed, their entries and their commit time in seconds.
+func (b *benchCTLog) batches() (n, entries, commit float64) {
+	rec := httptest.NewRecorder()
+	b.svc.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	label := fmt.Sprintf(`{log=%q} `, b.name)
+	for line := range strings.Lines(rec.Body.String()) {
+		for name, v := range map[string]*float64{"hallmark_log_batch_entries_count": &n, "hallmark_log_batch_entries_sum": &entries, "hallmark_log_commit_seconds_sum": &commit} {
+			if rest, ok := strings.CutPrefix(line, name+label); ok {
+				*v, _ = strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			}
+		}
+	}
+	return n, entries, commit
 }
 
 func startBenchCTLog(ctx context.Context, dir, store string, maxAge time.Duration, logger *slog.Logger) (*benchCTLog, error) {
@@ -341,7 +370,7 @@ func startBenchCTLog(ctx context.Context, dir, store string, maxAge time.Duratio
 	srv := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	context.AfterFunc(ctx, func() { srv.Close() })
-	return &benchCTLog{svc: svc, log: svc.CTLog(name), url: url, pubFile: pubFile}, nil
+	return &benchCTLog{svc: svc, log: svc.CTLog(name), name: name, url: url, pubFile: pubFile}, nil
 }
 
 func (b *benchCTLog) close() { b.svc.Close() }
