@@ -264,7 +264,8 @@ var (
 // template builds the leaf: empty subject, one critical SAN, KU
 // digitalSignature, EKU codeSigning, validity [now, now+Validity], random
 // 159-bit serial, SKID = SHA-1 of the subjectPublicKey, AKI = the issuing
-// CA's SKID (copied by crypto/x509), Fulcio extensions.
+// CA's SKID (written by encodeTBS, as crypto/x509 would), Fulcio
+// extensions. It returns the SubjectPublicKeyInfo of pub too.
 func (c *CA) template(id *oidc.Identity, pub crypto.PublicKey) (*x509.Certificate, []byte, error) {
 	// A name x509 cannot carry exactly is the token's problem, found
 	// before any signing (the API checks it earlier still).
