@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -73,6 +77,14 @@ type CA struct {
 	signer crypto.Signer
 	chain  []*x509.Certificate // [issuing CA, intermediates..., root]
 	opts   Options
+
+	// How crypto/x509 signs with signer, and so does certificate
+	// (tbs.go): the algorithm, its DER AlgorithmIdentifier, its hash.
+	sigAlg   x509.SignatureAlgorithm
+	sigAlgID []byte
+	sigHash  crypto.Hash // 0 for Ed25519
+	// inProcessKey: the key is in this process's memory (see tbs.go).
+	inProcessKey bool
 }
 
 // Certificate is an issued certificate and the chain a client needs.
@@ -105,7 +117,43 @@ func New(signer crypto.Signer, chain []*x509.Certificate, opts Options) (*CA, er
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &CA{signer: signer, chain: chain, opts: opts}, nil
+	c := &CA{signer: signer, chain: chain, opts: opts, inProcessKey: inProcessKey(signer)}
+	switch k := signer.Public().(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			c.sigAlg, c.sigHash = x509.ECDSAWithSHA256, crypto.SHA256
+		case elliptic.P384():
+			c.sigAlg, c.sigHash = x509.ECDSAWithSHA384, crypto.SHA384
+		case elliptic.P521():
+			c.sigAlg, c.sigHash = x509.ECDSAWithSHA512, crypto.SHA512
+		}
+	case *rsa.PublicKey:
+		c.sigAlg, c.sigHash = x509.SHA256WithRSA, crypto.SHA256
+	case ed25519.PublicKey:
+		c.sigAlg = x509.PureEd25519
+	}
+	if c.sigAlg == x509.UnknownSignatureAlgorithm {
+		return nil, fmt.Errorf("unsupported CA key type %T", signer.Public())
+	}
+	var err error
+	if c.sigAlgID, err = signatureAlgorithmID(c.sigAlg); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// inProcessKey reports whether s signs with a key in this process's
+// memory: an ECDSA or Ed25519 private key, bare or loaded from a key file.
+func inProcessKey(s crypto.Signer) bool {
+	if ks, ok := s.(keySigner); ok {
+		s = ks.Signer
+	}
+	switch s.(type) {
+	case *ecdsa.PrivateKey, ed25519.PrivateKey:
+		return true
+	}
+	return false
 }
 
 // Chain returns [issuing CA, ..., root]. The caller must not modify it.
@@ -114,36 +162,39 @@ func (c *CA) Chain() []*x509.Certificate { return c.chain }
 // Issue certifies pub for id. The caller has verified the identity token
 // and the proof of possession of pub's private key.
 func (c *CA) Issue(ctx context.Context, id *oidc.Identity, pub crypto.PublicKey) (*Certificate, error) {
-	tmpl, err := c.template(id, pub)
+	tmpl, spki, err := c.template(id, pub)
 	if err != nil {
 		return nil, err
 	}
-	issuer := c.chain[0]
 	out := &Certificate{Chain: c.chain}
+	var der []byte
 	if c.opts.SCTProvider != nil {
-		base := tmpl.ExtraExtensions
-		switch err := c.embedSCT(ctx, tmpl); {
+		switch der, err = c.embedSCT(ctx, tmpl, spki); {
 		case err == nil:
 			out.EmbeddedSCT = true
 		case c.opts.SCTOptional && errors.Is(err, ErrCT):
-			tmpl.ExtraExtensions = base
 			slog.WarnContext(ctx, "issuing a certificate without SCT (ct.required is false)", "err", err)
 		default:
 			return nil, err
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, pub, c.signer)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSigner, err)
+	if der == nil {
+		if der, err = c.certificate(tmpl, spki, nil); err != nil {
+			return nil, err
+		}
 	}
-	// Verify what we serve: crypto/x509 has already checked the signature
-	// the signer returned against signer.Public() (a faulty HSM or KMS
-	// yields an error above, not a bad certificate), and New checked that
-	// signer.Public() is the issuing certificate's key. What is left is
-	// that the certificate parses as clients will parse it.
+	// Verify what we serve: certificate has checked the signature of a
+	// key outside the process (a faulty HSM or KMS yields an error above,
+	// not a bad certificate), and New checked that signer.Public() is the
+	// issuing certificate's key. What is left is that the certificate
+	// parses as clients will parse it, with the algorithm it was signed
+	// with.
 	leaf, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, fmt.Errorf("%w: issued certificate does not parse: %w", ErrSigner, err)
+	}
+	if leaf.SignatureAlgorithm != c.sigAlg {
+		return nil, fmt.Errorf("%w: issued certificate is signed with %v, want %v", ErrSigner, leaf.SignatureAlgorithm, c.sigAlg)
 	}
 	out.Leaf = leaf
 	if c.opts.DetachedSCT != nil && !out.EmbeddedSCT {
@@ -164,16 +215,13 @@ func (c *CA) Issue(ctx context.Context, id *oidc.Identity, pub crypto.PublicKey)
 	return out, nil
 }
 
-// embedSCT turns tmpl into a precertificate, obtains its SCT and replaces
-// the poison with the SCT list, so that the final TBSCertificate equals the
-// precertificate's minus the poison plus the SCT list (RFC 6962 §3.1): both
-// are the last extension, everything else is the same template.
-func (c *CA) embedSCT(ctx context.Context, tmpl *x509.Certificate) error {
-	base := tmpl.ExtraExtensions
-	tmpl.ExtraExtensions = append(base[:len(base):len(base)], pkix.Extension{Id: oidPoison, Critical: true, Value: asn1.NullBytes})
-	pre, err := x509.CreateCertificate(rand.Reader, tmpl, c.chain[0], tmpl.PublicKey, c.signer)
+// embedSCT signs tmpl as a precertificate, obtains its SCT and returns the
+// final certificate (DER): the same template with the SCT list where the
+// precertificate has the poison (RFC 6962 §3.1).
+func (c *CA) embedSCT(ctx context.Context, tmpl *x509.Certificate, spki []byte) ([]byte, error) {
+	pre, err := c.certificate(tmpl, spki, &pkix.Extension{Id: oidPoison, Critical: true, Value: asn1.NullBytes})
 	if err != nil {
-		return fmt.Errorf("%w: precertificate: %w", ErrSigner, err)
+		return nil, fmt.Errorf("precertificate: %w", err)
 	}
 	chain := [][]byte{pre}
 	for _, cert := range c.chain {
@@ -181,14 +229,13 @@ func (c *CA) embedSCT(ctx context.Context, tmpl *x509.Certificate) error {
 	}
 	sct, err := c.opts.SCTProvider.PrecertSCT(ctx, chain)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrCT, err)
+		return nil, fmt.Errorf("%w: %w", ErrCT, err)
 	}
 	list, err := sctListExtension(sct)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrCT, err)
+		return nil, fmt.Errorf("%w: %w", ErrCT, err)
 	}
-	tmpl.ExtraExtensions = append(base[:len(base):len(base)], list)
-	return nil
+	return c.certificate(tmpl, spki, &list)
 }
 
 // sctListExtension wraps one TLS-encoded SCT into the X.509 SCT list
@@ -217,27 +264,28 @@ var (
 // template builds the leaf: empty subject, one critical SAN, KU
 // digitalSignature, EKU codeSigning, validity [now, now+Validity], random
 // 159-bit serial, SKID = SHA-1 of the subjectPublicKey, AKI = the issuing
-// CA's SKID (copied by crypto/x509), Fulcio extensions.
-func (c *CA) template(id *oidc.Identity, pub crypto.PublicKey) (*x509.Certificate, error) {
+// CA's SKID (written by encodeTBS, as crypto/x509 would), Fulcio
+// extensions. It returns the SubjectPublicKeyInfo of pub too.
+func (c *CA) template(id *oidc.Identity, pub crypto.PublicKey) (*x509.Certificate, []byte, error) {
 	// A name x509 cannot carry exactly is the token's problem, found
 	// before any signing (the API checks it earlier still).
 	if err := CheckIdentity(id); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 159))
 	if err != nil {
-		return nil, fmt.Errorf("%w: serial: %w", ErrSigner, err)
+		return nil, nil, fmt.Errorf("%w: serial: %w", ErrSigner, err)
 	}
 	spki, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadPublicKey, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrBadPublicKey, err)
 	}
 	var info struct {
 		Algorithm pkix.AlgorithmIdentifier
 		PublicKey asn1.BitString
 	}
 	if _, err := asn1.Unmarshal(spki, &info); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadPublicKey, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrBadPublicKey, err)
 	}
 	skid := sha1.Sum(info.PublicKey.Bytes)
 	now := c.opts.Now()
@@ -257,24 +305,24 @@ func (c *CA) template(id *oidc.Identity, pub crypto.PublicKey) (*x509.Certificat
 	case oidc.SANURI:
 		u, err := url.Parse(id.SAN)
 		if err != nil {
-			return nil, fmt.Errorf("%w: SAN %q: %w", ErrSigner, id.SAN, err)
+			return nil, nil, fmt.Errorf("%w: SAN %q: %w", ErrSigner, id.SAN, err)
 		}
 		t.URIs = []*url.URL{u}
 	case oidc.SANOtherName:
 		ext, err := otherNameSAN(id.SAN)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrSigner, err)
+			return nil, nil, fmt.Errorf("%w: %w", ErrSigner, err)
 		}
 		t.ExtraExtensions = append(t.ExtraExtensions, ext)
 	default:
-		return nil, fmt.Errorf("%w: identity has no SAN", ErrSigner)
+		return nil, nil, fmt.Errorf("%w: identity has no SAN", ErrSigner)
 	}
 	exts, err := renderExtensions(id.Extensions)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSigner, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrSigner, err)
 	}
 	t.ExtraExtensions = append(t.ExtraExtensions, exts...)
-	return t, nil
+	return t, spki, nil
 }
 
 // otherNameSAN encodes a critical SAN extension holding one otherName of

@@ -244,6 +244,124 @@ func TestEmbeddedSCT(t *testing.T) {
 	}
 }
 
+// tbsWithout returns the TBSCertificate of cert (DER) without the
+// extension oid, re-encoded: the form RFC 6962 §3.2 compares a
+// precertificate and its final certificate in.
+func tbsWithout(t *testing.T, cert []byte, oid asn1.ObjectIdentifier) []byte {
+	t.Helper()
+	in := cryptobyte.String(cert)
+	var c, tbs cryptobyte.String
+	if !in.ReadASN1(&c, cbasn1.SEQUENCE) || !c.ReadASN1(&tbs, cbasn1.SEQUENCE) {
+		t.Fatal("malformed certificate")
+	}
+	extTag := cbasn1.Tag(3).Constructed().ContextSpecific()
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		for !tbs.Empty() {
+			var el, wrapper, exts cryptobyte.String
+			var tag cbasn1.Tag
+			if !tbs.ReadAnyASN1Element(&el, &tag) {
+				t.Fatal("malformed TBSCertificate")
+			}
+			if tag != extTag {
+				b.AddBytes(el)
+				continue
+			}
+			if !el.ReadASN1(&wrapper, extTag) || !wrapper.ReadASN1(&exts, cbasn1.SEQUENCE) {
+				t.Fatal("malformed extensions")
+			}
+			b.AddASN1(extTag, func(b *cryptobyte.Builder) {
+				b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+					for !exts.Empty() {
+						var ext, fields cryptobyte.String
+						var id asn1.ObjectIdentifier
+						if !exts.ReadASN1Element(&ext, cbasn1.SEQUENCE) {
+							t.Fatal("malformed extension")
+						}
+						if outer := ext; !outer.ReadASN1(&fields, cbasn1.SEQUENCE) || !fields.ReadASN1ObjectIdentifier(&id) {
+							t.Fatal("malformed extension")
+						}
+						if !id.Equal(oid) {
+							b.AddBytes(ext)
+						}
+					}
+				})
+			})
+		}
+	})
+	return b.BytesOrPanic()
+}
+
+// TestEmbeddedSCTTBS checks the final certificate byte for byte against
+// its precertificate, for each kind of CA key: without the SCT list and
+// without the poison their TBSCertificates are equal (what a client
+// checking the embedded SCT rebuilds), and the signature is the CA's.
+func TestEmbeddedSCTTBS(t *testing.T) {
+	for name, key := range map[string]crypto.Signer{"P-256": mustEC(t), "P-384": mustKey(t, elliptic.P384()), "Ed25519": mustEd(t), "RSA": mustRSA(t)} {
+		t.Run(name, func(t *testing.T) {
+			root, err := ca.CreateRoot(key, ca.CertTemplate{Organization: "o", CommonName: "root", Validity: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := &fakeSCT{}
+			c, err := ca.New(key, []*x509.Certificate{root}, ca.Options{SCTProvider: f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cert, err := c.Issue(context.Background(), githubIdentity(), mustEC(t).Public())
+			if err != nil {
+				t.Fatal(err)
+			}
+			pre := f.chain[0]
+			got := tbsWithout(t, cert.Leaf.Raw, asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 2})
+			want := tbsWithout(t, pre, asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 3})
+			if !bytes.Equal(got, want) {
+				t.Fatal("final TBSCertificate without the SCT list differs from the precertificate's without the poison")
+			}
+			if err := cert.Leaf.CheckSignatureFrom(root); err != nil {
+				t.Fatalf("final certificate: %v", err)
+			}
+			p, _ := x509.ParseCertificate(pre)
+			if cert.Leaf.SignatureAlgorithm != p.SignatureAlgorithm {
+				t.Errorf("final certificate signed with %v, precertificate with %v", cert.Leaf.SignatureAlgorithm, p.SignatureAlgorithm)
+			}
+		})
+	}
+}
+
+// flakySigner signs correctly n times, then with another key: an HSM that
+// fails between the precertificate and the final certificate.
+type flakySigner struct {
+	crypto.Signer
+	other crypto.Signer
+	n     *int
+}
+
+func (f flakySigner) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
+	if *f.n > 0 {
+		*f.n--
+		return f.Signer.Sign(r, d, o)
+	}
+	return f.other.Sign(r, d, o)
+}
+
+// TestFaultySignerFinalCertificate checks that a key outside the process
+// has the final certificate's signature checked: its fault is ErrSigner,
+// not a certificate nobody can verify.
+func TestFaultySignerFinalCertificate(t *testing.T) {
+	rootKey := mustEC(t)
+	root, _ := ca.CreateRoot(rootKey, ca.CertTemplate{Organization: "o", CommonName: "root", Validity: time.Hour})
+	n := 1
+	c, err := ca.New(flakySigner{rootKey, mustEC(t), &n}, []*x509.Certificate{root}, ca.Options{SCTProvider: &fakeSCT{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := c.Issue(context.Background(), githubIdentity(), mustEC(t).Public())
+	if cert != nil || !errors.Is(err, ca.ErrSigner) || n != 0 {
+		t.Fatalf("got %v, %v (good signatures left %d); want ErrSigner after one good signature", cert, err, n)
+	}
+}
+
 func TestProofOfPossession(t *testing.T) {
 	msg := "repo:acme/app:ref:refs/heads/main"
 	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -497,4 +615,20 @@ func TestCheckNewPassword(t *testing.T) {
 			t.Errorf("%q: %v", pw, err)
 		}
 	}
+}
+
+func mustKey(t *testing.T, c elliptic.Curve) crypto.Signer {
+	k, err := ecdsa.GenerateKey(c, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func mustRSA(t *testing.T) crypto.Signer {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hallmark-dev/hallmark/tlog/format"
@@ -31,6 +34,12 @@ type CTLogClient struct {
 	url    string // submission prefix, without a trailing slash
 	pub    crypto.PublicKey
 	client *http.Client
+
+	// The last issuer's DER and the SHA-256 of its public key, which each
+	// SCT check needs: a CA submits under one issuer.
+	mu          sync.Mutex
+	lastIssuer  []byte
+	issuerKeyID [32]byte
 }
 
 var (
@@ -74,14 +83,35 @@ func (c *CTLogClient) PrecertSCT(ctx context.Context, chain [][]byte) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	e, err := format.PrecertEntry(chain[0], chain[1])
+	tbs, err := format.PrecertTBS(chain[0])
 	if err != nil {
 		return nil, err
 	}
+	keyHash, err := c.issuerKeyHash(chain[1])
+	if err != nil {
+		return nil, err
+	}
+	e := &format.Entry{IsPrecert: true, Certificate: tbs, IssuerKeyHash: keyHash, PreCertificate: chain[0]}
 	if err := format.VerifySCT(c.pub, sct, e); err != nil {
 		return nil, fmt.Errorf("CT log %s returned an invalid SCT: %w", c.url, err)
 	}
 	return sct.Marshal(), nil
+}
+
+// issuerKeyHash returns the SHA-256 of the issuer's SubjectPublicKeyInfo,
+// parsing a new issuer only.
+func (c *CTLogClient) issuerKeyHash(issuer []byte) ([32]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if bytes.Equal(issuer, c.lastIssuer) {
+		return c.issuerKeyID, nil
+	}
+	ic, err := x509.ParseCertificate(issuer)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("couldn't parse the issuer: %w", err)
+	}
+	c.lastIssuer, c.issuerKeyID = bytes.Clone(issuer), sha256.Sum256(ic.RawSubjectPublicKeyInfo)
+	return c.issuerKeyID, nil
 }
 
 // CertSCT implements DetachedSCTProvider with add-chain.

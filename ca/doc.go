@@ -11,6 +11,9 @@
 //   - ca.go: the certificate profile (empty subject, one critical SAN,
 //     digitalSignature, codeSigning, 10 minutes, Fulcio extensions) and the
 //     SCTProvider seam for embedded SCTs;
+//   - tbs.go: the profile's TBSCertificate, encoded as crypto/x509 would
+//     and signed once (precertificate, final certificate, plain
+//     certificate);
 //   - ctlog.go: SCTs from an RFC 6962 CT log over HTTP (add-pre-chain for
 //     embedded SCTs, or detached SCTs);
 //   - signer.go, pkcs11.go (pkcs11_nocgo.go without cgo), kms.go: CA and

@@ -127,6 +127,10 @@ type Options struct {
 	// MaxWildcardIssuers bounds the cache of issuers matched through
 	// wildcard URLs. Default 100.
 	MaxWildcardIssuers int
+	// VerifiedTokens bounds the cache of tokens whose signature, claim
+	// mapping and policy have been checked (see Verifier). Default
+	// DefaultVerifiedTokens; negative disables the cache.
+	VerifiedTokens int
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }

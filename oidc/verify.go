@@ -3,6 +3,7 @@ package oidc
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -37,6 +38,16 @@ var (
 // MaxTokenBytes bounds the size of a raw token.
 const MaxTokenBytes = 64 << 10
 
+// DefaultVerifiedTokens is the default bound of the verified-token cache:
+// a CI job presents one token for each of its artifacts, and at 2,000
+// certificates/s a token lives ten minutes or less.
+const DefaultVerifiedTokens = 4096
+
+// maxCachedTokenBytes bounds the tokens the cache keeps (with the claims
+// they carry): an IdP's tokens are 1–2 KiB, larger ones are verified
+// every time.
+const maxCachedTokenBytes = 8 << 10
+
 // Verifier verifies OIDC identity tokens from the configured issuers and
 // maps them to certificate identities. It is safe for concurrent use.
 //
@@ -44,15 +55,31 @@ const MaxTokenBytes = 64 << 10
 // (JWKS, discovered lazily on the first token of an issuer), then audience,
 // expiry, not-before and issued-at, then the issuer type's claim mapping,
 // then the identity policy. Only signed tokens reach the claim checks.
+//
+// A token that passed every check is remembered, by the SHA-256 of its
+// bytes, with the identity it maps to and its exp, nbf and iat: presented
+// again, it is only checked against the clock, with the same leeway, and
+// forgotten once expired. Its signature, audience, mapping and policy
+// depend on nothing else that can change while the process runs (a key
+// that an issuer withdraws stays trusted until a token names an unknown
+// key ID either way: see remoteIssuer). Options.VerifiedTokens bounds it.
 type Verifier struct {
 	static   map[string]*issuer // exact issuer URL -> issuer
 	wildcard []*issuer
 	opts     Options
 	clients  map[*issuer]*http.Client
+	verified *lru.Cache[[32]byte, *verifiedToken] // nil when disabled
 
 	mu         sync.Mutex
 	discovered map[string]*discovery          // static issuers, by URL
 	wildcards  *lru.Cache[string, *discovery] // wildcard matches, by URL
+}
+
+// verifiedToken is a token that passed every check: its identity, shared
+// read-only by every caller that presents it, and its time claims.
+type verifiedToken struct {
+	id *Identity
+	tv timeValidity
 }
 
 type discovery struct {
@@ -76,6 +103,9 @@ func NewVerifier(issuers []IssuerConfig, opts Options) (*Verifier, error) {
 	}
 	if opts.MaxWildcardIssuers == 0 {
 		opts.MaxWildcardIssuers = 100
+	}
+	if opts.VerifiedTokens == 0 {
+		opts.VerifiedTokens = DefaultVerifiedTokens
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -104,6 +134,11 @@ func NewVerifier(issuers []IssuerConfig, opts Options) (*Verifier, error) {
 	var err error
 	if v.wildcards, err = lru.New[string, *discovery](opts.MaxWildcardIssuers); err != nil {
 		return nil, err
+	}
+	if opts.VerifiedTokens > 0 {
+		if v.verified, err = lru.New[[32]byte, *verifiedToken](opts.VerifiedTokens); err != nil {
+			return nil, err
+		}
 	}
 	for _, cfg := range issuers {
 		is, err := compileIssuer(cfg, templates)
@@ -151,46 +186,73 @@ func (v *Verifier) ConfiguredURL(iss string) (string, bool) {
 
 // Verify checks a raw compact JWT and returns the identity it proves. Every
 // error wraps exactly one of the Err* sentinels of this package (or the
-// context's error).
+// context's error). The caller must not modify the identity.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 	if len(raw) > MaxTokenBytes {
 		return nil, fmt.Errorf("%w: larger than %d bytes", ErrMalformedToken, MaxTokenBytes)
 	}
+	var key [32]byte
+	cacheable := v.verified != nil && len(raw) <= maxCachedTokenBytes
+	if cacheable {
+		key = sha256.Sum256([]byte(raw))
+		if vt, ok := v.verified.Get(key); ok {
+			if err := vt.tv.check(v.opts.Now(), v.opts.Leeway); err != nil {
+				v.verified.Remove(key)
+				return nil, err
+			}
+			return vt.id, nil
+		}
+	}
+	id, tv, err := v.verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	if cacheable {
+		v.verified.Add(key, &verifiedToken{id: id, tv: tv})
+	}
+	return id, nil
+}
+
+// verify runs every check of Verify on a token not in the cache and
+// returns, with the identity, the time claims a later presentation of
+// the token is checked against.
+func (v *Verifier) verify(ctx context.Context, raw string) (*Identity, timeValidity, error) {
+	var none timeValidity
 	if strings.Count(raw, ".") != 2 {
-		return nil, fmt.Errorf("%w: want three dot-separated parts", ErrMalformedToken)
+		return nil, none, fmt.Errorf("%w: want three dot-separated parts", ErrMalformedToken)
 	}
 	alg, err := headerAlg(raw)
 	if err != nil {
-		return nil, err
+		return nil, none, err
 	}
 	var unverified struct {
 		Issuer string `json:"iss"`
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(raw, ".")[1])
 	if err != nil || json.Unmarshal(payload, &unverified) != nil {
-		return nil, fmt.Errorf("%w: payload is not base64url JSON", ErrMalformedToken)
+		return nil, none, fmt.Errorf("%w: payload is not base64url JSON", ErrMalformedToken)
 	}
 	is, err := v.lookup(unverified.Issuer)
 	if err != nil {
-		return nil, err
+		return nil, none, err
 	}
 	if !slices.Contains(is.algs, alg) {
-		return nil, fmt.Errorf("%w: %q (issuer %s allows %s)", ErrAlgNotAllowed, alg, unverified.Issuer, strings.Join(is.algs, ", "))
+		return nil, none, fmt.Errorf("%w: %q (issuer %s allows %s)", ErrAlgNotAllowed, alg, unverified.Issuer, strings.Join(is.algs, ", "))
 	}
 	jws, err := jose.ParseSignedCompact(raw, algs(is.algs))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformedToken, err)
+		return nil, none, fmt.Errorf("%w: %w", ErrMalformedToken, err)
 	}
 	if len(jws.Signatures) != 1 {
-		return nil, fmt.Errorf("%w: want exactly one signature", ErrMalformedToken)
+		return nil, none, fmt.Errorf("%w: want exactly one signature", ErrMalformedToken)
 	}
 	ri, err := v.remote(ctx, is, unverified.Issuer)
 	if err != nil {
-		return nil, err
+		return nil, none, err
 	}
 	payload, err = ri.verify(ctx, jws)
 	if err != nil {
-		return nil, err
+		return nil, none, err
 	}
 	return v.checkClaims(is, payload)
 }
@@ -283,56 +345,72 @@ func (v *Verifier) remote(ctx context.Context, is *issuer, url string) (*remoteI
 
 // checkClaims validates the registered claims of a signature-verified
 // payload, maps it to an identity and applies the policy.
-func (v *Verifier) checkClaims(is *issuer, payload []byte) (*Identity, error) {
+func (v *Verifier) checkClaims(is *issuer, payload []byte) (*Identity, timeValidity, error) {
+	var none timeValidity
 	var all map[string]any
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	if err := dec.Decode(&all); err != nil {
-		return nil, fmt.Errorf("%w: claims: %w", ErrMalformedToken, err)
+		return nil, none, fmt.Errorf("%w: claims: %w", ErrMalformedToken, err)
 	}
 	iss, _ := all["iss"].(string)
 	sub, _ := all["sub"].(string)
 	aud, err := audience(all["aud"])
 	if err != nil {
-		return nil, err
+		return nil, none, err
 	}
-	exp, hasExp, err := numericDate(all, "exp")
-	if err != nil {
-		return nil, err
+	var tv timeValidity
+	hasExp := false
+	if tv.exp, hasExp, err = numericDate(all, "exp"); err != nil {
+		return nil, none, err
 	}
-	nbf, hasNbf, err := numericDate(all, "nbf")
-	if err != nil {
-		return nil, err
+	if tv.nbf, tv.hasNbf, err = numericDate(all, "nbf"); err != nil {
+		return nil, none, err
 	}
-	iat, hasIat, err := numericDate(all, "iat")
-	if err != nil {
-		return nil, err
+	if tv.iat, tv.hasIat, err = numericDate(all, "iat"); err != nil {
+		return nil, none, err
 	}
-	now := v.opts.Now()
 	switch {
 	case !slices.Contains(aud, is.cfg.Audience):
-		return nil, fmt.Errorf("%w: want %q, token has %q", ErrWrongAudience, is.cfg.Audience, aud)
+		return nil, none, fmt.Errorf("%w: want %q, token has %q", ErrWrongAudience, is.cfg.Audience, aud)
 	case !hasExp:
-		return nil, fmt.Errorf("%w: %q", ErrMissingClaim, "exp")
-	case now.After(exp.Add(v.opts.Leeway)):
-		return nil, fmt.Errorf("%w: expired at %s", ErrExpired, exp.UTC().Format(time.RFC3339))
-	case hasNbf && now.Add(v.opts.Leeway).Before(nbf):
-		return nil, fmt.Errorf("%w: nbf is %s", ErrNotYetValid, nbf.UTC().Format(time.RFC3339))
-	case hasIat && now.Add(v.opts.Leeway).Before(iat):
-		return nil, fmt.Errorf("%w: iat %s is in the future", ErrNotYetValid, iat.UTC().Format(time.RFC3339))
+		return nil, none, fmt.Errorf("%w: %q", ErrMissingClaim, "exp")
+	}
+	if err := tv.check(v.opts.Now(), v.opts.Leeway); err != nil {
+		return nil, none, err
 	}
 	claims := make(map[string]string, len(all))
 	if err := flattenClaims("", all, claims); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformedToken, err)
+		return nil, none, fmt.Errorf("%w: %w", ErrMalformedToken, err)
 	}
 	id, err := mapIdentity(is, iss, sub, claims)
 	if err != nil {
-		return nil, err
+		return nil, none, err
 	}
 	if err := is.cfg.Policy.Evaluate(claims); err != nil {
-		return nil, err
+		return nil, none, err
 	}
-	return id, nil
+	return id, tv, nil
+}
+
+// timeValidity holds a token's exp (required), nbf and iat.
+type timeValidity struct {
+	exp, nbf, iat  time.Time
+	hasNbf, hasIat bool
+}
+
+// check tells whether the token is valid at now, give or take leeway: not
+// expired, not before its nbf, not issued in the future.
+func (tv timeValidity) check(now time.Time, leeway time.Duration) error {
+	switch {
+	case now.After(tv.exp.Add(leeway)):
+		return fmt.Errorf("%w: expired at %s", ErrExpired, tv.exp.UTC().Format(time.RFC3339))
+	case tv.hasNbf && now.Add(leeway).Before(tv.nbf):
+		return fmt.Errorf("%w: nbf is %s", ErrNotYetValid, tv.nbf.UTC().Format(time.RFC3339))
+	case tv.hasIat && now.Add(leeway).Before(tv.iat):
+		return fmt.Errorf("%w: iat %s is in the future", ErrNotYetValid, tv.iat.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // audience reads `aud`: a string or an array of strings (RFC 7519 §4.1.3).

@@ -304,3 +304,63 @@ func TestIssuerUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifiedTokenCache checks the cache of verified tokens: a token
+// presented again is served from it (the same identity), checked against
+// the clock each time and never accepted after its expiry, a token of
+// other bytes is verified on its own, and VerifiedTokens < 0 turns it off.
+func TestVerifiedTokenCache(t *testing.T) {
+	is := startIssuer(t)
+	clock := time.Now()
+	now := func() time.Time { return clock }
+	v, err := oidc.NewVerifier([]oidc.IssuerConfig{{URL: is.URL(), Type: oidc.TypeGitHubWorkflow}}, oidc.Options{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tok := mint(t, is, devissuer.GitHubClaims("acme/app", "refs/heads/main"))
+	first, err := v.Verify(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := v.Verify(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again != first {
+		t.Error("a token presented twice was verified twice: not cached")
+	}
+
+	// Same header and claims, another signature: not the cached token.
+	parts := strings.Split(tok, ".")
+	forged := parts[0] + "." + parts[1] + ".AAAA" + parts[2][4:]
+	if _, err := v.Verify(ctx, forged); !errors.Is(err, oidc.ErrBadSignature) {
+		t.Errorf("forged signature beside a cached token: got %v, want ErrBadSignature", err)
+	}
+
+	// Inside the leeway after exp the cached token still passes, as an
+	// uncached one would; after it, never.
+	clock = clock.Add(10*time.Minute + 30*time.Second)
+	if _, err := v.Verify(ctx, tok); err != nil {
+		t.Fatalf("within leeway: %v", err)
+	}
+	clock = clock.Add(time.Minute)
+	for range 2 {
+		if _, err := v.Verify(ctx, tok); !errors.Is(err, oidc.ErrExpired) {
+			t.Fatalf("cached token after its expiry: got %v, want ErrExpired", err)
+		}
+	}
+
+	off, err := oidc.NewVerifier([]oidc.IssuerConfig{{URL: is.URL(), Type: oidc.TypeGitHubWorkflow}}, oidc.Options{VerifiedTokens: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok = mint(t, is, devissuer.GitHubClaims("acme/app", "refs/heads/main"))
+	a, err := off.Verify(ctx, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := off.Verify(ctx, tok); err != nil || b == a {
+		t.Errorf("with the cache off: %v, same identity %v", err, b == a)
+	}
+}

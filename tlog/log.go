@@ -112,6 +112,9 @@ type Entry struct {
 	// (Append returns it); Finish may be called again, with another index,
 	// if the batch is retried.
 	Finish func(index uint64, t time.Time) (data []byte, leafHash [32]byte, err error)
+	// Queued, if set, is called once Append has queued the entry (or
+	// refused it for pushback): pass the func Expect returned.
+	Queued func()
 }
 
 // Checkpoint is a signed tree head.
@@ -146,6 +149,12 @@ type Log struct {
 
 	latest    atomic.Pointer[Checkpoint]
 	refreshed atomic.Int64 // unix nanos of the last State read
+
+	// Expect's state: announced entries not yet queued, whether Expect
+	// was ever called, and a signal when the count drops to zero.
+	expecting atomic.Int64
+	eager     atomic.Bool
+	arrived   chan struct{} // capacity 1
 }
 
 type pending struct {
@@ -197,6 +206,7 @@ func Open(ctx context.Context, store Store, cfg Config) (*Log, error) {
 		queue:   make(chan *pending, cfg.MaxPending),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
+		arrived: make(chan struct{}, 1),
 	}
 	if cfg.ReadOnly {
 		if err := l.openReadOnly(ctx); err != nil {
@@ -293,8 +303,14 @@ func (l *Log) Append(ctx context.Context, e Entry) (*Receipt, error) {
 	select {
 	case l.queue <- p:
 		l.closeMu.RUnlock()
+		if e.Queued != nil {
+			e.Queued()
+		}
 	default:
 		l.closeMu.RUnlock()
+		if e.Queued != nil {
+			e.Queued()
+		}
 		l.metrics.pushbacks.WithLabelValues(l.cfg.Name).Inc()
 		return nil, fmt.Errorf("log %s: %w", l.cfg.Name, ErrPushback)
 	}
@@ -306,6 +322,35 @@ func (l *Log) Append(ctx context.Context, e Entry) (*Receipt, error) {
 		return nil, ctx.Err()
 	}
 }
+
+// Expect announces an entry the caller is preparing and will Append soon
+// (a CT log verifies the chain first). It returns the func that withdraws
+// the announcement, safe to call more than once: pass it as Entry.Queued,
+// and call it too when the entry is abandoned.
+//
+// Once Expect has been called on a log, a batch also commits as soon as no
+// announced entry is outstanding, rather than waiting BatchMaxAge for
+// entries nobody is preparing: with few submitters an entry waits for one
+// commit, not a batch age. Under load announcements overlap, and batches
+// fill up to BatchMaxSize or BatchMaxAge as before. What a commit makes
+// durable, and when Append returns, do not change.
+func (l *Log) Expect() (queued func()) {
+	l.eager.Store(true)
+	l.expecting.Add(1)
+	var once atomic.Bool
+	return func() {
+		if once.CompareAndSwap(false, true) && l.expecting.Add(-1) == 0 {
+			select {
+			case l.arrived <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// allArrived reports whether a log using Expect has no announced entry
+// outstanding: every entry being prepared is queued.
+func (l *Log) allArrived() bool { return l.eager.Load() && l.expecting.Load() == 0 }
 
 // sequence collects batches from the queue and commits them one at a time.
 // While a batch commits, the next one accumulates in the queue.
@@ -330,9 +375,15 @@ func (l *Log) sequence() {
 		timer := time.NewTimer(max(wait, 0))
 	collect:
 		for len(batch) < l.cfg.BatchMaxSize {
+			if l.allArrived() {
+				batch = l.drain(batch)
+				break collect
+			}
 			select {
 			case p := <-l.queue:
 				batch = append(batch, p)
+			case <-l.arrived:
+				// The last announced entry is queued: checked above.
 			case <-timer.C:
 				batch = l.drain(batch)
 				break collect

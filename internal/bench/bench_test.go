@@ -25,6 +25,7 @@ func TestHarnessesRun(t *testing.T) {
 		{"rekor v2 mix, presigned", Rekor, []string{"--api", "v2", "--inprocess", "sqlite", "--entries", "120", "--concurrency", "8", "--rate", "0", "--keys", "4", "--identities", "9", "--presign"}},
 		{"ca", CA, []string{"-duration", "300ms", "-rate", "0", "-concurrency", "4"}},
 		{"ca with CT", CA, []string{"-duration", "300ms", "-rate", "20", "-concurrency", "8", "-ct", "inprocess", "-store", "sqlite", "-ct-batch-max-age", "10ms"}},
+		{"ca with CT over HTTP, a token per request", CA, []string{"-duration", "300ms", "-rate", "0", "-concurrency", "4", "-ct", "http", "-store", "sqlite", "-tokens", "0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.run(tc.args); err != nil {

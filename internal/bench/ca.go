@@ -19,12 +19,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +67,7 @@ func CA(args []string) error {
 	store := fs.String("store", "sqlite", "store of the CT log: sqlite (temporary file) or postgres ($HALLMARK_DATABASE_URL, then $HALLMARK_TEST_DATABASE_URL)")
 	maxAge := fs.Duration("ct-batch-max-age", 50*time.Millisecond, "batch max age of the CT log (the SCT waits for its batch to commit)")
 	freshKeys := fs.Bool("fresh-keys", true, "make a new key and proof of possession for every request, as a client does (false: reuse 64)")
+	nTokens := fs.Int("tokens", 64, "distinct identity tokens the clients present in turn (0: mint a new one for every request, so that none is in the CA's verified-token cache)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the measured closed loop to this file")
 	kmsKey := fs.String("kms-key", "", "sign with this KMS key (e.g. awskms:///alias/bench, created if missing) instead of a key file")
 	fs.Parse(args)
@@ -166,16 +170,26 @@ func CA(args []string) error {
 		return err
 	}
 
-	// Tokens: 64 pre-minted GitHub-Actions-shaped tokens (ES256), verified
-	// by the CA on every request (there is no verification cache).
+	// Tokens: -tokens pre-minted GitHub-Actions-shaped tokens (ES256),
+	// presented in turn: the CA verifies each once and then finds it in its
+	// verified-token cache, as when a CI job signs several artifacts. With
+	// -tokens 0 every request carries a token minted for it (the client
+	// pays the ES256 signature), and the CA verifies every one.
 	claims := devissuer.GitHubClaims("acme/app", "refs/heads/main")
 	var tokens []string
-	for range 64 {
+	for range *nTokens {
 		tok, err := is.Mint(claims)
 		if err != nil {
 			return err
 		}
 		tokens = append(tokens, tok)
+	}
+	token := func(i uint64) string {
+		if len(tokens) == 0 {
+			tok, _ := is.Mint(claims)
+			return tok
+		}
+		return tokens[i%uint64(len(tokens))]
 	}
 	sub := sha256.Sum256([]byte(claims["sub"].(string)))
 	request := func(tok string) []byte {
@@ -194,8 +208,8 @@ func CA(args []string) error {
 	if *ctMode != "off" {
 		lg.want = []byte(`"signedCertificateEmbeddedSct"`)
 	}
-	if *freshKeys {
-		lg.next = func(i uint64) []byte { return request(tokens[i%uint64(len(tokens))]) }
+	if *freshKeys || len(tokens) == 0 {
+		lg.next = func(i uint64) []byte { return request(token(i)) }
 	} else {
 		var reqs [][]byte
 		for _, tok := range tokens {
@@ -215,8 +229,13 @@ func CA(args []string) error {
 		keyDesc = "in KMS " + *kmsKey
 	}
 	keys := "a fresh P-256 key and proof of possession per request"
-	if !*freshKeys {
-		keys = "64 reused P-256 keys"
+	if !*freshKeys && len(tokens) > 0 {
+		keys = fmt.Sprintf("%d reused P-256 keys", len(tokens))
+	}
+	if len(tokens) == 0 {
+		keys += ", a fresh token per request"
+	} else {
+		keys += fmt.Sprintf(", %d tokens in turn", len(tokens))
 	}
 	fmt.Printf("hallmark-bench ca: GOMAXPROCS=%d, GOGC=%d, CA key %s, %s, %s, v2 REST over loopback\n",
 		runtime.GOMAXPROCS(0), gcPercent, keyDesc, ctDesc, keys)
@@ -229,6 +248,10 @@ func CA(args []string) error {
 		pprof.StartCPUProfile(f)
 	}
 	cpu0 := cpuTime()
+	var batches0, entries0, commit0 float64
+	if cl != nil {
+		batches0, entries0, commit0 = cl.batches()
+	}
 	r := caClosedLoop(send, *conc, *duration)
 	cpu := cpuTime() - cpu0
 	if *cpuprofile != "" {
@@ -240,6 +263,11 @@ func CA(args []string) error {
 	// what the machine can do when the process is not sharing its cores.
 	fmt.Printf("  process CPU %.2fs = %.0f µs per certificate (server + client), i.e. %.0f certs/s per fully used core\n",
 		cpu.Seconds(), float64(cpu.Microseconds())/float64(max(r.n, 1)), float64(r.n)/cpu.Seconds())
+	if cl != nil {
+		b, e, c := cl.batches()
+		b, e, c = b-batches0, e-entries0, c-commit0
+		fmt.Printf("  CT log: %.0f batches, %.1f entries and %.1f ms of commit per batch\n", b, e/max(b, 1), 1000*c/max(b, 1))
+	}
 	if *rate > 0 {
 		r = caOpenLoop(send, *rate, *duration)
 		fmt.Printf("open loop, %d/s offered, %s: %d certs, %.0f certs/s, p50 %s, p99 %s, max %s, errors %d%s\n",
@@ -266,8 +294,25 @@ func serveLoopback(ctx context.Context, h http.Handler) (string, error) {
 type benchCTLog struct {
 	svc     *api.LogService
 	log     *ct.Log
+	name    string
 	url     string // submission prefix
 	pubFile string
+}
+
+// batches reads from the log service's metrics the batches the CT log has
+// committed, their entries and their commit time in seconds.
+func (b *benchCTLog) batches() (n, entries, commit float64) {
+	rec := httptest.NewRecorder()
+	b.svc.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	label := fmt.Sprintf(`{log=%q} `, b.name)
+	for line := range strings.Lines(rec.Body.String()) {
+		for name, v := range map[string]*float64{"hallmark_log_batch_entries_count": &n, "hallmark_log_batch_entries_sum": &entries, "hallmark_log_commit_seconds_sum": &commit} {
+			if rest, ok := strings.CutPrefix(line, name+label); ok {
+				*v, _ = strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			}
+		}
+	}
+	return n, entries, commit
 }
 
 func startBenchCTLog(ctx context.Context, dir, store string, maxAge time.Duration, logger *slog.Logger) (*benchCTLog, error) {
@@ -325,7 +370,7 @@ func startBenchCTLog(ctx context.Context, dir, store string, maxAge time.Duratio
 	srv := &http.Server{Handler: svc.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	context.AfterFunc(ctx, func() { srv.Close() })
-	return &benchCTLog{svc: svc, log: svc.CTLog(name), url: url, pubFile: pubFile}, nil
+	return &benchCTLog{svc: svc, log: svc.CTLog(name), name: name, url: url, pubFile: pubFile}, nil
 }
 
 func (b *benchCTLog) close() { b.svc.Close() }

@@ -3,6 +3,7 @@ package ct
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,8 +14,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"math/big"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -327,5 +330,44 @@ func TestVerifiedIssuerCacheChainFileRoots(t *testing.T) {
 		if _, err := c.AddChain(context.Background(), [][]byte{precert, p.inter.Raw, p.root.Raw}, true); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// wrongSigner signs with another key than the one it names, as a faulty
+// HSM or KMS would.
+type wrongSigner struct {
+	*ecdsa.PrivateKey
+	other *ecdsa.PrivateKey
+}
+
+func (w wrongSigner) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
+	return w.other.Sign(r, d, o)
+}
+
+// TestFaultySCTSigner checks that a log key outside the process's memory
+// has every SCT checked before it is returned.
+func TestFaultySCTSigner(t *testing.T) {
+	ctx := context.Background()
+	p := newPKI(t)
+	store, err := tlog.OpenSQLite(ctx, filepath.Join(t.TempDir(), "ct.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	key := mustKey(t)
+	signer, _ := format.NewRFC6962NoteSigner("ct.example.com/faulty", key)
+	l, err := tlog.Open(ctx, store, tlog.Config{Name: "ct", Origin: "ct.example.com/faulty", Index: store, History: store, Signer: signer,
+		Framing: format.CTDataTiles, BatchMaxAge: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	c, err := New(l, store, wrongSigner{key, mustKey(t)}, []*x509.Certificate{p.root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, precert := p.issue(t, "a@example.com")
+	if sct, err := c.AddChain(ctx, [][]byte{precert, p.inter.Raw, p.root.Raw}, true); err == nil || !strings.Contains(err.Error(), "does not verify") {
+		t.Fatalf("got %v, %v; want an SCT that does not verify", sct, err)
 	}
 }
