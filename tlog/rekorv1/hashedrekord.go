@@ -11,6 +11,7 @@ package rekorv1
 import (
 	"crypto"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -170,6 +171,26 @@ func (e *hashedRekordV001) canonical() (any, error) {
 		Data:      hashedRekordData{Hash: e.hash},
 		Signature: hashedRekordSignature{Content: e.signature, PublicKey: hashedRekordPublicKey{Content: pemBytes}},
 	}, nil
+}
+
+// appendJCS writes the canonical entry toJCS makes of canonical's spec:
+// RFC 8785 orders the members by name, and the four strings (the schema's
+// algorithm, the hex value validate decoded, two base64 strings) are
+// written as they are.
+func (e *hashedRekordV001) appendJCS(dst []byte) ([]byte, bool) {
+	if e.hash == nil || e.hash.Algorithm == nil || e.hash.Value == nil || !jcsPlain(*e.hash.Algorithm) || !jcsPlain(*e.hash.Value) ||
+		len(e.signature) == 0 || len(e.keyPEM) == 0 { // omitempty would drop them
+		return nil, false
+	}
+	dst = append(dst, `{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{"data":{"hash":{"algorithm":"`...)
+	dst = append(dst, *e.hash.Algorithm...)
+	dst = append(dst, `","value":"`...)
+	dst = append(dst, *e.hash.Value...)
+	dst = append(dst, `"}},"signature":{"content":"`...)
+	dst = base64.StdEncoding.AppendEncode(dst, e.signature)
+	dst = append(dst, `","publicKey":{"content":"`...)
+	dst = base64.StdEncoding.AppendEncode(dst, e.keyPEM)
+	return append(dst, `"}}}}`...), true
 }
 
 func (e *hashedRekordV001) indexKeys() []string {

@@ -7,6 +7,7 @@ package rekorv1
 // digits: 80 hex digits in all. The API accepts either form.
 
 import (
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -80,6 +81,40 @@ type setPayload struct {
 //
 // Clients verify an ECDSA signature over SHA-256 of these bytes.
 func SETPayload(body []byte, integratedTime int64, logID string, logIndex int64) ([]byte, error) {
+	if out, ok := appendSETPayload(nil, body, integratedTime, logID, logIndex); ok {
+		return out, nil
+	}
+	return setPayloadJCS(body, integratedTime, logID, logIndex)
+}
+
+// maxExactJCSInt is the largest integer RFC 8785 writes as its decimal
+// digits: JCS reads numbers as IEEE 754 doubles, which hold every integer
+// up to 2^53 (and larger ones only rounded).
+const maxExactJCSInt = 1 << 53
+
+// appendSETPayload writes what setPayloadJCS returns, without marshalling
+// and parsing JSON, for a log ID jcsPlain writes as itself and integers
+// JCS writes as their digits (any real time and index); else it answers
+// false.
+func appendSETPayload(dst, body []byte, integratedTime int64, logID string, logIndex int64) ([]byte, bool) {
+	if !jcsPlain(logID) || integratedTime < -maxExactJCSInt || integratedTime > maxExactJCSInt ||
+		logIndex < -maxExactJCSInt || logIndex > maxExactJCSInt {
+		return nil, false
+	}
+	dst = append(dst, `{"body":"`...)
+	dst = base64.StdEncoding.AppendEncode(dst, body)
+	dst = append(dst, `","integratedTime":`...)
+	dst = strconv.AppendInt(dst, integratedTime, 10)
+	dst = append(dst, `,"logID":"`...)
+	dst = append(dst, logID...)
+	dst = append(dst, `","logIndex":`...)
+	dst = strconv.AppendInt(dst, logIndex, 10)
+	return append(dst, '}'), true
+}
+
+// setPayloadJCS is SETPayload as Rekor computes it: encoding/json, then
+// RFC 8785.
+func setPayloadJCS(body []byte, integratedTime int64, logID string, logIndex int64) ([]byte, error) {
 	if body == nil {
 		body = []byte{} // a nil leaf would marshal as null
 	}

@@ -177,6 +177,13 @@ type targetedProposedEntry struct {
 // Like Rekor's JSON decoder, Canonicalize reads the first JSON value of body
 // and ignores anything after it. Errors a client caused are *InputError.
 func Canonicalize(body []byte, opts Options) (*Entry, error) {
+	return canonicalize(body, opts, true)
+}
+
+// canonicalize is Canonicalize; with direct, a kind that writes its
+// canonical entry itself (jcsWriter) does so instead of going through
+// toJCS. Tests compare the two.
+func canonicalize(body []byte, opts Options, direct bool) (*Entry, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -235,9 +242,17 @@ func Canonicalize(body []byte, opts Options) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	canonical, err := toJCS(pe.Kind, version, doc)
-	if err != nil {
-		return nil, err
+	var canonical []byte
+	if w, ok := k.(jcsWriter); ok && direct {
+		canonical, ok = w.appendJCS(nil)
+		if !ok {
+			canonical = nil
+		}
+	}
+	if canonical == nil {
+		if canonical, err = toJCS(pe.Kind, version, doc); err != nil {
+			return nil, err
+		}
 	}
 	return &Entry{
 		Kind:       pe.Kind,
@@ -331,6 +346,29 @@ type validValue struct{ v any }
 func (vv *validValue) UnmarshalJSON(b []byte) error {
 	vv.v = decodeValidJSON(b) // copies what it keeps, as it must
 	return nil
+}
+
+// jcsWriter is a kind that can write its canonical entry directly, byte
+// for byte what toJCS makes of the spec canonical returned, without
+// marshalling it and parsing it again (most of the cost of a hashedrekord
+// after its signature check). appendJCS is called after canonical; it
+// answers false where it cannot be sure of toJCS's bytes, and toJCS then
+// does the work.
+type jcsWriter interface {
+	appendJCS(dst []byte) ([]byte, bool)
+}
+
+// jcsPlain reports whether encoding/json followed by RFC 8785 writes s as
+// itself between quotes: printable ASCII without a quote or a backslash
+// (encoding/json escapes '<', '>' and '&', but the JCS step writes them
+// back as they are).
+func jcsPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // canonicalEntry is the JSON Rekor marshals before canonicalising: the

@@ -59,8 +59,7 @@ func (s *Log) Entry(ctx context.Context, sh *Shard, index uint64, body []byte, i
 	for i, h := range hashes {
 		hexHashes[i] = hex.EncodeToString(h)
 	}
-	leaf := sha256.Sum256(append([]byte{0}, body...))
-	id := rekorv1.EntryID(sh.TreeID, leaf)
+	id := rekorv1.EntryID(sh.TreeID, (&rekorv1.Entry{Canonical: body}).LeafHash())
 	return id, &LogEntry{
 		Body: body, IntegratedTime: integratedTime, LogID: sh.logID, LogIndex: virtual,
 		Verification: &Verification{
