@@ -40,7 +40,18 @@ func newAdmission(cfg *tlog.ServiceConfig, reg prometheus.Registerer) *admission
 // over limits.max_request_bytes, which only such a limit allows, reserves
 // tlog.EntryReserveFactor times its length: what decoding it holds at
 // once.
-func (s *LogService) entryRoute(path string, lc *tlog.LogConfig, refuse func(http.ResponseWriter, *http.Request, error)) {
+// Refusals are counted in hallmark_log_entry_size_refused_total{log, kind}:
+// kind is the entry type, or "unparsed" for a Content-Length over the
+// route's maximum. It returns the log's counter of refusals once parsed.
+func (s *LogService) entryRoute(path string, lc *tlog.LogConfig, refuse func(http.ResponseWriter, *http.Request, error)) *prometheus.CounterVec {
+	if s.entrySizeRefused == nil {
+		s.entrySizeRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hallmark_log_entry_size_refused_total",
+			Help: "Entry submissions refused with 413 for their size (logs[].limits.max_entry_bytes), by log and entry type (unparsed: by Content-Length, before the body was read).",
+		}, []string{"log", "kind"})
+		s.registry.MustRegister(s.entrySizeRefused)
+	}
+	refused := s.entrySizeRefused.MustCurryWith(prometheus.Labels{"log": lc.Name})
 	small := s.cfg.Limits.MaxRequestBytes
 	limits := lc.EntryLimits(small)
 	var kinds []string
@@ -60,8 +71,14 @@ func (s *LogService) entryRoute(path string, lc *tlog.LogConfig, refuse func(htt
 			return tlog.EntryReserveFactor * n
 		},
 		Describe: "this log's largest entry; limits by entry type in bytes: " + strings.Join(kinds, ", "),
-		Refuse:   refuse,
+		Refuse: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, errTooLarge) {
+				refused.WithLabelValues("unparsed").Inc()
+			}
+			refuse(w, r, err)
+		},
 	}
+	return refused
 }
 
 // admissionRoute is the admission of a request: an entry route's, or

@@ -154,6 +154,39 @@ func TestEntrySizeLimits(t *testing.T) {
 	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "this log accepts hashedrekord entries of at most 2048 bytes") {
 		t.Errorf("gRPC hashedrekord over its limit: %v", err)
 	}
+
+	// Every refusal is counted, by log and entry type.
+	for _, c := range []struct {
+		log, kind string
+		want      float64
+	}{{"v1", "unparsed", 1}, {"v1", "hashedrekord", 1}, {"v2", "unparsed", 1}, {"v2", "hashedrekord", 2}, {"v1", "dsse", 0}} {
+		if got := refusedCount(t, svc, c.log, c.kind); got != c.want {
+			t.Errorf("hallmark_log_entry_size_refused_total{log=%q,kind=%q} = %v, want %v", c.log, c.kind, got, c.want)
+		}
+	}
+}
+
+func refusedCount(t *testing.T, svc *LogService, log, kind string) float64 {
+	t.Helper()
+	mfs, err := svc.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "hallmark_log_entry_size_refused_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["log"] == log && labels["kind"] == kind {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 // TestLargeEntryReservation: a body over max_request_bytes holds three

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1/shards"
@@ -24,7 +26,9 @@ type rekorV1 struct {
 	maxBytes int64 // searches
 	// entryBytes bounds entry submissions: the largest of the log's
 	// limits.max_entry_bytes (opts.MaxEntryBytes has each kind's).
-	entryBytes int64
+	// sizeRefused counts entries refused for their kind's, by kind.
+	entryBytes  int64
+	sizeRefused *prometheus.CounterVec
 }
 
 // newRekorV1 builds the front end of the active log sl and its inactive
@@ -106,6 +110,10 @@ func (s *rekorV1) createEntry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e, err := rekorv1.Canonicalize(body, s.opts)
+	var tooLarge *rekorv1.EntryTooLargeError
+	if errors.As(err, &tooLarge) && s.sizeRefused != nil {
+		s.sizeRefused.WithLabelValues(tooLarge.Kind).Inc()
+	}
 	if err != nil {
 		writeV1Error(w, r, err)
 		return

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/prometheus/client_golang/prometheus"
 	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	rekortilespb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
 	"google.golang.org/genproto/googleapis/api/httpbody"
@@ -34,6 +35,7 @@ type rekorV2 struct {
 	// entryBytes the largest: what a REST entry body may be.
 	entryLimits map[string]int64
 	entryBytes  int64
+	sizeRefused *prometheus.CounterVec // by kind (entryRoute)
 }
 
 // errDuplicate carries the index of an entry that is already in the log.
@@ -115,7 +117,7 @@ func (s *rekorV2) restCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := rekorv2.ParseCreateEntryJSON(body)
 	if err == nil {
-		err = rekorv2.CheckEntrySize(req, int64(len(body)), s.entryLimits)
+		err = s.checkEntrySize(req, int64(len(body)))
 	}
 	if err != nil {
 		writeV2Error(w, r, err)
@@ -136,10 +138,21 @@ func (s *rekorV2) restCreate(w http.ResponseWriter, r *http.Request) {
 	w.Write(out) //nolint:errcheck
 }
 
+// checkEntrySize holds a request of size bytes (as received) to its
+// kind's limit, counting refusals.
+func (s *rekorV2) checkEntrySize(req *rekorv2.CreateEntryRequest, size int64) error {
+	err := rekorv2.CheckEntrySize(req, size, s.entryLimits)
+	var tooLarge *rekorv2.EntryTooLargeError
+	if errors.As(err, &tooLarge) && s.sizeRefused != nil {
+		s.sizeRefused.WithLabelValues(tooLarge.Kind).Inc()
+	}
+	return err
+}
+
 // gRPC service dev.sigstore.rekor.v2.Rekor.
 
 func (s *rekorV2) CreateEntry(ctx context.Context, req *rekortilespb.CreateEntryRequest) (*protorekor.TransparencyLogEntry, error) {
-	if err := rekorv2.CheckEntrySize(req, int64(proto.Size(req)), s.entryLimits); err != nil {
+	if err := s.checkEntrySize(req, int64(proto.Size(req))); err != nil {
 		return nil, v2Status(ctx, err)
 	}
 	tle, err := s.create(ctx, req)

@@ -82,8 +82,20 @@ var ErrOverLimit = errors.New("over a verification limit")
 
 // ErrEntryTooLarge marks entries refused because their request body is
 // over the log's limit for their kind (Options.MaxEntryBytes). Such errors
-// are *InputError with Code 413 whose Err wraps ErrEntryTooLarge.
+// are *InputError with Code 413 whose Err is an *EntryTooLargeError, which
+// matches ErrEntryTooLarge.
 var ErrEntryTooLarge = errors.New("entry over the size limit of its kind")
+
+// EntryTooLargeError is an entry body of Size bytes over its Kind's Limit.
+type EntryTooLargeError struct {
+	Kind        string
+	Size, Limit int64
+}
+
+func (e *EntryTooLargeError) Error() string {
+	return fmt.Sprintf("%v: the %s entry is %d bytes, this log accepts %s entries of at most %d bytes", ErrEntryTooLarge, e.Kind, e.Size, e.Kind, e.Limit)
+}
+func (e *EntryTooLargeError) Is(target error) bool { return target == ErrEntryTooLarge }
 
 // checkEntrySize refuses a body of size bytes over its kind's limit.
 func checkEntrySize(kind string, size int, limits map[string]int64) error {
@@ -91,7 +103,7 @@ func checkEntrySize(kind string, size int, limits map[string]int64) error {
 	if !ok || int64(size) <= limit {
 		return nil
 	}
-	err := fmt.Errorf("%w: the %s entry is %d bytes, this log accepts %s entries of at most %d bytes", ErrEntryTooLarge, kind, size, kind, limit)
+	err := &EntryTooLargeError{Kind: kind, Size: int64(size), Limit: limit}
 	return &InputError{Code: http.StatusRequestEntityTooLarge, Message: err.Error(), Err: err}
 }
 

@@ -50,8 +50,20 @@ func overLimit(field, format string, args ...any) *InputError {
 }
 
 // ErrEntryTooLarge marks requests over the log's size limit for their
-// kind (CheckEntrySize): 413, gRPC RESOURCE_EXHAUSTED.
+// kind (CheckEntrySize): 413, gRPC RESOURCE_EXHAUSTED. They are
+// *EntryTooLargeError.
 var ErrEntryTooLarge = errors.New("entry over the size limit of its kind")
+
+// EntryTooLargeError is a request of Size bytes over its Kind's Limit.
+type EntryTooLargeError struct {
+	Kind        string
+	Size, Limit int64
+}
+
+func (e *EntryTooLargeError) Error() string {
+	return fmt.Sprintf("%v: the %s entry is %d bytes, this log accepts %s entries of at most %d bytes", ErrEntryTooLarge, e.Kind, e.Size, e.Kind, e.Limit)
+}
+func (e *EntryTooLargeError) Is(target error) bool { return target == ErrEntryTooLarge }
 
 // EntryKind is the kind of entry req creates: KindHashedRekord, KindDSSE,
 // or "" for a request of neither.
@@ -74,7 +86,7 @@ func CheckEntrySize(req *CreateEntryRequest, size int64, limits map[string]int64
 	if !ok || size <= limit {
 		return nil
 	}
-	return fmt.Errorf("%w: the %s entry is %d bytes, this log accepts %s entries of at most %d bytes", ErrEntryTooLarge, kind, size, kind, limit)
+	return &EntryTooLargeError{Kind: kind, Size: size, Limit: limit}
 }
 
 // verifierBytes is the size of a verifier's key or certificate, unparsed.
