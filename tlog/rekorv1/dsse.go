@@ -426,13 +426,14 @@ func (e *dsseV001) indexKeys() []string {
 
 // dsseStatementKeys extracts "alg:digest" keys from an in-toto statement's
 // subjects and from any "materials" list in its predicate. The payload must
-// decode as a whole, or nothing is extracted.
+// decode as a whole, or nothing is extracted; a predicate that does not
+// decode as {materials: [{digest}]} gives no material keys.
 func dsseStatementKeys(payload []byte) []string {
 	var st struct {
 		Subject []struct {
 			Digest map[string]string `json:"digest"`
 		} `json:"subject"`
-		Predicate json.RawMessage `json:"predicate"`
+		Predicate predicateMaterials `json:"predicate"`
 	}
 	if json.Unmarshal(payload, &st) != nil {
 		return nil
@@ -441,19 +442,28 @@ func dsseStatementKeys(payload []byte) []string {
 	for _, s := range st.Subject {
 		keys = append(keys, digestKeys(s.Digest)...)
 	}
-	if st.Predicate != nil {
-		var pred struct {
-			Materials []struct {
-				Digest map[string]string `json:"digest"`
-			} `json:"materials"`
-		}
-		if json.Unmarshal(st.Predicate, &pred) == nil {
-			for _, m := range pred.Materials {
-				keys = append(keys, digestKeys(m.Digest)...)
-			}
+	return append(keys, st.Predicate.keys...)
+}
+
+// predicateMaterials decodes a predicate's material keys where it stands
+// in the payload, as a json.RawMessage decoded afterwards would, without
+// copying a predicate that may be most of a large payload: the last
+// predicate member wins, and its failure to decode only means no keys.
+type predicateMaterials struct{ keys []string }
+
+func (p *predicateMaterials) UnmarshalJSON(b []byte) error {
+	p.keys = nil
+	var pred struct {
+		Materials []struct {
+			Digest map[string]string `json:"digest"`
+		} `json:"materials"`
+	}
+	if json.Unmarshal(b, &pred) == nil {
+		for _, m := range pred.Materials {
+			p.keys = append(p.keys, digestKeys(m.Digest)...)
 		}
 	}
-	return keys
+	return nil
 }
 
 // digestKeys renders a digest set as "alg:digest" keys. Rekor iterates the

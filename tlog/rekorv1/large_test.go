@@ -14,11 +14,13 @@ package rekorv1
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -218,5 +220,59 @@ func TestEntrySizeLimit(t *testing.T) {
 	opts.MaxEntryBytes["dsse"]++
 	if _, err := Canonicalize(dsse, opts); err != nil {
 		t.Fatalf("dsse at its limit: %v", err)
+	}
+}
+
+// dsseStatementKeysRef is dsseStatementKeys as it was, decoding the
+// predicate from a copy (json.RawMessage).
+func dsseStatementKeysRef(payload []byte) []string {
+	var st struct {
+		Subject []struct {
+			Digest map[string]string `json:"digest"`
+		} `json:"subject"`
+		Predicate json.RawMessage `json:"predicate"`
+	}
+	if json.Unmarshal(payload, &st) != nil {
+		return nil
+	}
+	var keys []string
+	for _, s := range st.Subject {
+		keys = append(keys, digestKeys(s.Digest)...)
+	}
+	if st.Predicate != nil {
+		var pred struct {
+			Materials []struct {
+				Digest map[string]string `json:"digest"`
+			} `json:"materials"`
+		}
+		if json.Unmarshal(st.Predicate, &pred) == nil {
+			for _, m := range pred.Materials {
+				keys = append(keys, digestKeys(m.Digest)...)
+			}
+		}
+	}
+	return keys
+}
+
+// TestDSSEStatementKeysInPlace: decoding the predicate in place gives the
+// keys the copy did, whatever the predicate holds.
+func TestDSSEStatementKeysInPlace(t *testing.T) {
+	const subj = `"subject":[{"digest":{"sha256":"aa","sha1":"bb"}}]`
+	for _, p := range []string{
+		`{` + subj + `,"predicate":{"materials":[{"digest":{"sha256":"cc"}}]}}`,
+		`{"predicate":{"materials":[{"digest":{"sha256":"cc"}}]},` + subj + `}`,
+		`{` + subj + `,"predicate":"a string"}`,
+		`{` + subj + `,"predicate":null}`,
+		`{` + subj + `,"predicate":{"materials":"wrong"}}`,
+		`{` + subj + `,"predicate":{"materials":[{"digest":{"sha256":1}}]}}`,
+		`{` + subj + `,"predicate":{"materials":[{"digest":{"sha256":"cc"}}]},"PREDICATE":{"materials":[{"digest":{"sha512":"dd"}}]}}`,
+		`{` + subj + `,"predicate":{"materials":[{"digest":{"sha256":"cc"}}]},"predicate":{}}`,
+		`{"subject":"wrong","predicate":{"materials":[{"digest":{"sha256":"cc"}}]}}`,
+		`{` + subj + `,"predicate":{"materials":[{"digest":{"sha256":"cc"}}]}`,
+		`[]`,
+	} {
+		if got, want := dsseStatementKeys([]byte(p)), dsseStatementKeysRef([]byte(p)); !slices.Equal(got, want) {
+			t.Errorf("%s: keys %q, want %q", p, got, want)
+		}
 	}
 }
