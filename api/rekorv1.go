@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1/shards"
@@ -21,7 +23,12 @@ import (
 type rekorV1 struct {
 	log      *shards.Log
 	opts     rekorv1.Options
-	maxBytes int64
+	maxBytes int64 // searches
+	// entryBytes bounds entry submissions: the largest of the log's
+	// limits.max_entry_bytes (opts.MaxEntryBytes has each kind's).
+	// sizeRefused counts entries refused for their kind's, by kind.
+	entryBytes  int64
+	sizeRefused *prometheus.CounterVec
 }
 
 // newRekorV1 builds the front end of the active log sl and its inactive
@@ -40,6 +47,7 @@ func newRekorV1(ctx context.Context, sl *servedLog, inactive []*servedLog, maxBy
 	opts.MaxSignatures = sl.cfg.Rekor.MaxEnvelopeSignatures
 	opts.MaxVerifiers = sl.cfg.Rekor.MaxEnvelopeVerifiers
 	opts.MaxSignatureChecks = sl.cfg.Rekor.MaxSignatureChecks
+	opts.MaxEntryBytes = sl.cfg.EntryLimits(maxBytes)
 	if err := opts.Validate(); err != nil {
 		return nil, fmt.Errorf("log %s: rekor options: %w", sl.cfg.Name, err)
 	}
@@ -59,7 +67,7 @@ func newRekorV1(ctx context.Context, sl *servedLog, inactive []*servedLog, maxBy
 	if err != nil {
 		return nil, err
 	}
-	return &rekorV1{log: log, opts: opts, maxBytes: maxBytes}, nil
+	return &rekorV1{log: log, opts: opts, maxBytes: maxBytes, entryBytes: sl.cfg.MaxEntryRoute(maxBytes)}, nil
 }
 
 func (s *rekorV1) mount(mux *http.ServeMux, p string) {
@@ -96,12 +104,16 @@ func writeV1Error(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (s *rekorV1) createEntry(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r, s.maxBytes)
+	body, err := readBody(w, r, s.entryBytes)
 	if err != nil {
 		writeV1Error(w, r, err)
 		return
 	}
 	e, err := rekorv1.Canonicalize(body, s.opts)
+	var tooLarge *rekorv1.EntryTooLargeError
+	if errors.As(err, &tooLarge) && s.sizeRefused != nil {
+		s.sizeRefused.WithLabelValues(tooLarge.Kind).Inc()
+	}
 	if err != nil {
 		writeV1Error(w, r, err)
 		return
@@ -226,7 +238,9 @@ func (s *rekorV1) searchLog(w http.ResponseWriter, r *http.Request) {
 		indices = append(indices, found{sh, idx})
 	}
 	for _, raw := range q.Entries {
-		e, err := rekorv1.Canonicalize(raw, s.opts)
+		opts := s.opts
+		opts.MaxEntryBytes = nil // a search finds entries whatever the limits are now
+		e, err := rekorv1.Canonicalize(raw, opts)
 		if err != nil {
 			writeV1Error(w, r, err)
 			return

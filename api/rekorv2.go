@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/prometheus/client_golang/prometheus"
 	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	rekortilespb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
 	"google.golang.org/genproto/googleapis/api/httpbody"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/hallmark-dev/hallmark/api/grpchttp"
@@ -29,6 +31,11 @@ type rekorV2 struct {
 	keyID    [32]byte
 	opts     rekorv2.Options
 	maxBytes int64
+	// entryLimits are the log's limits.max_entry_bytes by kind, and
+	// entryBytes the largest: what a REST entry body may be.
+	entryLimits map[string]int64
+	entryBytes  int64
+	sizeRefused *prometheus.CounterVec // by kind (entryRoute)
 }
 
 // errDuplicate carries the index of an entry that is already in the log.
@@ -43,7 +50,8 @@ func newRekorV2(sl *servedLog, maxBytes int64) (*rekorV2, error) {
 	if err != nil {
 		return nil, fmt.Errorf("log %s: %w", sl.cfg.Name, err)
 	}
-	return &rekorV2{log: sl.log, keyID: keyID, opts: rekorv2.DefaultOptions(), maxBytes: maxBytes}, nil
+	return &rekorV2{log: sl.log, keyID: keyID, opts: rekorv2.DefaultOptions(), maxBytes: maxBytes,
+		entryLimits: sl.cfg.EntryLimits(maxBytes), entryBytes: sl.cfg.MaxEntryRoute(maxBytes)}, nil
 }
 
 // create canonicalises, appends and answers with the entry, an inclusion
@@ -77,6 +85,8 @@ func v2Status(ctx context.Context, err error) error {
 		return status.Error(codes.InvalidArgument, in.Error())
 	case errors.As(err, &dup):
 		return status.Error(codes.AlreadyExists, dup.Error())
+	case errors.Is(err, rekorv2.ErrEntryTooLarge):
+		return status.Error(codes.ResourceExhausted, err.Error())
 	}
 	return grpcError(ctx, err)
 }
@@ -84,6 +94,10 @@ func v2Status(ctx context.Context, err error) error {
 // writeV2Error answers as grpc-gateway does: {code, message, details} with
 // the gRPC code in the body and the mapped HTTP status.
 func writeV2Error(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errTooLarge) || errors.Is(err, rekorv2.ErrEntryTooLarge) {
+		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"code": int(codes.ResourceExhausted), "message": err.Error(), "details": []any{}})
+		return
+	}
 	var dup *errDuplicate
 	if errors.As(err, &dup) {
 		w.Header().Set("x-log-index", strconv.FormatUint(dup.index, 10))
@@ -96,16 +110,15 @@ func writeV2Error(w http.ResponseWriter, r *http.Request, err error) {
 
 // restCreate is POST <base>/api/v2/log/entries.
 func (s *rekorV2) restCreate(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r, s.maxBytes)
+	body, err := readBody(w, r, s.entryBytes)
 	if err != nil {
-		if errors.Is(err, errTooLarge) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"code": int(codes.ResourceExhausted), "message": err.Error(), "details": []any{}})
-			return
-		}
 		writeV2Error(w, r, err)
 		return
 	}
 	req, err := rekorv2.ParseCreateEntryJSON(body)
+	if err == nil {
+		err = s.checkEntrySize(req, int64(len(body)))
+	}
 	if err != nil {
 		writeV2Error(w, r, err)
 		return
@@ -125,9 +138,23 @@ func (s *rekorV2) restCreate(w http.ResponseWriter, r *http.Request) {
 	w.Write(out) //nolint:errcheck
 }
 
+// checkEntrySize holds a request of size bytes (as received) to its
+// kind's limit, counting refusals.
+func (s *rekorV2) checkEntrySize(req *rekorv2.CreateEntryRequest, size int64) error {
+	err := rekorv2.CheckEntrySize(req, size, s.entryLimits)
+	var tooLarge *rekorv2.EntryTooLargeError
+	if errors.As(err, &tooLarge) && s.sizeRefused != nil {
+		s.sizeRefused.WithLabelValues(tooLarge.Kind).Inc()
+	}
+	return err
+}
+
 // gRPC service dev.sigstore.rekor.v2.Rekor.
 
 func (s *rekorV2) CreateEntry(ctx context.Context, req *rekortilespb.CreateEntryRequest) (*protorekor.TransparencyLogEntry, error) {
+	if err := s.checkEntrySize(req, int64(proto.Size(req))); err != nil {
+		return nil, v2Status(ctx, err)
+	}
 	tle, err := s.create(ctx, req)
 	var dup *errDuplicate
 	if errors.As(err, &dup) {

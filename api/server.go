@@ -52,6 +52,10 @@ type LogService struct {
 	logger   *slog.Logger
 	admit    *admission.Controller
 	quotas   *writeQuotas
+	// entryRoutes are the admission routes of entry submissions, by path,
+	// and entrySizeRefused counts their refusals (entryRoute).
+	entryRoutes      map[string]admission.Route
+	entrySizeRefused *prometheus.CounterVec
 }
 
 // servedLog is one configured log with its engine and key.
@@ -237,12 +241,14 @@ func (s *LogService) routes(ctx context.Context) error {
 				return err
 			}
 			v1.mount(s.mux, p)
+			v1.sizeRefused = s.entryRoute(p+"/api/v1/log/entries", &sl.cfg, writeV1Error)
 		case "rekor-v2":
 			v2, err := newRekorV2(sl, s.cfg.Limits.MaxRequestBytes)
 			if err != nil {
 				return err
 			}
 			s.mux.HandleFunc("POST "+p+"/api/v2/log/entries", v2.restCreate)
+			v2.sizeRefused = s.entryRoute(p+"/api/v2/log/entries", &sl.cfg, writeV2Error)
 			s.mux.HandleFunc("POST "+p+"/api/v2/index/retrieve", v2SearchHandler(sl.log, s.cfg.Limits.MaxRequestBytes))
 			ps.searchable[sl.cfg.Name] = true
 			// Clients differ on where they read tiles: serve both.
@@ -280,7 +286,7 @@ func (s *LogService) routes(ctx context.Context) error {
 // requests with a body are admitted within the in-flight byte budget,
 // both before the body is read.
 func (s *LogService) Handler() http.Handler {
-	return s.refuseWrites(s.limitWrites(s.admit.HTTP(s.cfg.Limits.MaxRequestBytes, writeError, s.mux)))
+	return s.refuseWrites(s.limitWrites(s.admit.HTTPRoutes(s.admissionRoute, s.mux)))
 }
 
 // MetricsHandler serves the Prometheus metrics.

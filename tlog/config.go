@@ -15,10 +15,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/hallmark-dev/hallmark/api/admission"
 	"github.com/hallmark-dev/hallmark/internal/quota"
@@ -92,8 +95,10 @@ type DatabaseConfig struct {
 
 // LimitsConfig bounds requests.
 type LimitsConfig struct {
-	// MaxRequestBytes is the largest request body accepted; larger requests
-	// get 413. Default 4 MiB.
+	// MaxRequestBytes is the largest request body (or gRPC message)
+	// accepted; larger requests get 413 (gRPC RESOURCE_EXHAUSTED). Entry
+	// submissions to a Rekor log may be larger where the log's
+	// limits.max_entry_bytes says so (REST only). Default 4 MiB.
 	MaxRequestBytes int64 `yaml:"max_request_bytes"`
 	// InflightBytes is the process's byte budget for request bodies in
 	// flight, shared by HTTP and gRPC. An HTTP request reserves its
@@ -101,8 +106,11 @@ type LimitsConfig struct {
 	// read, and holds it until answered; a gRPC stream reserves
 	// max_request_bytes until its message is decoded, then the decoded
 	// size. Bodies over 64 KiB share at most three quarters of it, so
-	// small requests are admitted while large ones fill the rest. Must be
-	// at least twice max_request_bytes. Default 64 MiB; metrics
+	// small requests are admitted while large ones fill the rest. An entry
+	// larger than max_request_bytes (see logs[].limits.max_entry_bytes)
+	// reserves EntryReserveFactor times its length. Must be at least twice
+	// the largest reservation: max_request_bytes, or EntryReserveFactor ×
+	// the largest max_entry_bytes above it. Default 64 MiB; metrics
 	// hallmark_log_request_budget_in_use_bytes, _waits_total,
 	// _refused_total.
 	InflightBytes int64 `yaml:"inflight_bytes"`
@@ -130,6 +138,29 @@ type LimitsConfig struct {
 	// GRPCMaxConnectionAge closes gRPC connections this old with GOAWAY;
 	// RPCs in flight get 30 s more. Default 30m.
 	GRPCMaxConnectionAge time.Duration `yaml:"grpc_max_connection_age"`
+}
+
+// EntryReserveFactor is how many times its Content-Length an entry
+// submission larger than limits.max_request_bytes reserves from the
+// in-flight budget: what decoding it holds at once. A Rekor v1 envelope
+// is held at most twice (its text, then the payload decoded from it); a
+// Rekor v2 JSON body is held with the payload's JSON string and the
+// payload decoded from it while protojson decodes, 2.75 times (the
+// BenchmarkLargeEntry* benchmarks of tlog/rekorv1 and tlog/rekorv2,
+// docs/BENCHMARKS.md "Large attestations").
+const EntryReserveFactor = 3
+
+// LargestReservation is the most one request reserves from the in-flight
+// budget: max_request_bytes, or an entry over it allowed by a log's
+// max_entry_bytes, EntryReserveFactor times.
+func (c *ServiceConfig) LargestReservation() int64 {
+	n := c.Limits.MaxRequestBytes
+	for i := range c.Logs {
+		if m := c.Logs[i].MaxEntryRoute(c.Limits.MaxRequestBytes); m > c.Limits.MaxRequestBytes {
+			n = max(n, EntryReserveFactor*m)
+		}
+	}
+	return n
 }
 
 // Admission returns the limits for package admission, with defaults.
@@ -171,6 +202,8 @@ type LogConfig struct {
 	Quota LogQuotaConfig `yaml:"quota"`
 	// Rekor holds options of the rekor-v1 and rekor-v2 personalities.
 	Rekor RekorConfig `yaml:"rekor"`
+	// Limits bounds what this log accepts (rekor-v1 and rekor-v2 logs).
+	Limits LogLimitsConfig `yaml:"limits"`
 	// CT holds options of the ct personality.
 	CT CTConfig `yaml:"ct"`
 	// Witnesses, if set, are asked to cosign each new checkpoint (C2SP
@@ -183,6 +216,129 @@ type LogConfig struct {
 	// does for every log. Use it for a shard that was rotated out: its
 	// entries keep verifying. The log must exist. Default false.
 	ReadOnly bool `yaml:"read_only"`
+}
+
+// LogLimitsConfig bounds the entries of one Rekor log.
+type LogLimitsConfig struct {
+	// MaxEntryBytes bounds the request body of one entry submission, by
+	// entry type: hashedrekord, dsse and (rekor-v1) intoto. A size is a
+	// number of bytes or a string with a unit, e.g. 32MiB, 512KiB.
+	// Defaults: hashedrekord 128 KiB (its leaf holds at most 64 KiB),
+	// dsse and intoto limits.max_request_bytes. Raise dsse and intoto for
+	// large attestations (SBOMs), up to 1 GiB: their leaves hold hashes,
+	// not the payload, so the batch stays small. The type is known only
+	// once the body is parsed, so the body is admitted (and its budget
+	// reserved, before it is read) against the largest limit of the log's
+	// types, and checked against its own type's limit once parsed, before
+	// any signature is verified; either refusal is 413 naming the limit
+	// and the type. Over gRPC (Rekor v2 CreateEntry) a message stays
+	// within limits.max_request_bytes: send larger entries over REST.
+	MaxEntryBytes map[string]ByteSize `yaml:"max_entry_bytes"`
+}
+
+// ByteSize is a size in bytes, written in YAML as a number or as a string
+// with a binary unit: B, KiB, MiB or GiB ("32MiB").
+type ByteSize int64
+
+// UnmarshalYAML accepts a number of bytes or a string with a unit.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = ByteSize(v)
+	return nil
+}
+
+// ParseByteSize parses "4194304", "64KiB", "32MiB" or "1GiB".
+func ParseByteSize(s string) (int64, error) {
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if v, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(v), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || v < 0 || v > (1<<40)/mult {
+		return 0, fmt.Errorf("%q is not a size: want bytes or a number with KiB, MiB or GiB", s)
+	}
+	return v * mult, nil
+}
+
+// EntryKinds are the entry types each Rekor personality accepts, the keys
+// of limits.max_entry_bytes.
+var EntryKinds = map[string][]string{
+	"rekor-v1": {"hashedrekord", "dsse", "intoto"},
+	"rekor-v2": {"hashedrekord", "dsse"},
+}
+
+// Defaults and bounds of limits.max_entry_bytes.
+const (
+	DefaultMaxHashedRekordBytes = 128 << 10
+	minEntryBytes               = 1 << 10
+	maxEntryBytesLimit          = 1 << 30
+)
+
+// EntryLimits returns the size limit of each entry type of the log, with
+// defaults, given the service's max_request_bytes (nil for logs that are
+// not Rekor logs).
+func (l *LogConfig) EntryLimits(maxRequestBytes int64) map[string]int64 {
+	kinds := EntryKinds[l.Kind]
+	if kinds == nil {
+		return nil
+	}
+	out := make(map[string]int64, len(kinds))
+	for _, k := range kinds {
+		out[k] = maxRequestBytes
+		if k == "hashedrekord" {
+			out[k] = min(DefaultMaxHashedRekordBytes, maxRequestBytes)
+		}
+		if v, ok := l.Limits.MaxEntryBytes[k]; ok {
+			out[k] = int64(v)
+		}
+	}
+	return out
+}
+
+// MaxEntryRoute is the largest body the log's entry submission route
+// admits: the largest limit of the types it accepts (rekor.allowed_kinds,
+// or all), or maxRequestBytes for logs that are not Rekor logs.
+func (l *LogConfig) MaxEntryRoute(maxRequestBytes int64) int64 {
+	limits := l.EntryLimits(maxRequestBytes)
+	if limits == nil {
+		return maxRequestBytes
+	}
+	n := int64(0)
+	for k, v := range limits {
+		if len(l.Rekor.AllowedKinds) == 0 || slices.Contains(l.Rekor.AllowedKinds, k) {
+			n = max(n, v)
+		}
+	}
+	return n
+}
+
+// validateLimits checks limits.max_entry_bytes.
+func (l *LogConfig) validateLimits() error {
+	if len(l.Limits.MaxEntryBytes) == 0 {
+		return nil
+	}
+	kinds := EntryKinds[l.Kind]
+	if kinds == nil {
+		return fmt.Errorf("limits.max_entry_bytes is for rekor-v1 and rekor-v2 logs, not %s", l.Kind)
+	}
+	for k, v := range l.Limits.MaxEntryBytes {
+		if !slices.Contains(kinds, k) {
+			return fmt.Errorf("limits.max_entry_bytes: %q is not an entry type of %s logs (%s)", k, l.Kind, strings.Join(kinds, ", "))
+		}
+		if v < minEntryBytes || v > maxEntryBytesLimit {
+			return fmt.Errorf("limits.max_entry_bytes.%s: %d bytes is not between 1 KiB and 1 GiB", k, v)
+		}
+	}
+	return nil
 }
 
 // QuotaConfig is hallmark-log's quota: block. Limits are token buckets
@@ -403,6 +559,11 @@ func ParseServiceConfig(raw []byte) (*ServiceConfig, error) {
 	if err := cfg.validateShards(); err != nil {
 		return nil, err
 	}
+	if n := cfg.LargestReservation(); n > cfg.Limits.MaxRequestBytes {
+		if err := cfg.Limits.Admission().Validate(n); err != nil {
+			return nil, fmt.Errorf("limits: an entry of the largest logs[].limits.max_entry_bytes reserves %d times its size while it is decoded: %w", EntryReserveFactor, err)
+		}
+	}
 	for i := range cfg.Logs {
 		l := &cfg.Logs[i]
 		if cfg.ServedThrough(l.Name) != nil {
@@ -500,6 +661,9 @@ func (l *LogConfig) validate() error {
 	}
 	if l.Kind == "rekor-v1" && l.Rekor.TreeID <= 0 {
 		return errors.New("rekor.tree_id must be a positive integer for rekor-v1 logs")
+	}
+	if err := l.validateLimits(); err != nil {
+		return err
 	}
 	if w := l.Witnesses; w != nil {
 		if l.Kind == "rekor-v1" {

@@ -174,24 +174,57 @@ func (c *Controller) Reserve(ctx context.Context, n int64, wait bool, api string
 // the body is read. The body must then arrive within BodyTimeout.
 // Requests without a body (GET) pass without a reservation.
 func (c *Controller) HTTP(limit int64, refuse func(http.ResponseWriter, *http.Request, error), next http.Handler) http.Handler {
+	route := Route{MaxBytes: limit, Refuse: refuse}
+	return c.HTTPRoutes(func(*http.Request) Route { return route }, next)
+}
+
+// Route is what HTTPRoutes admits to one request, decided from its method
+// and path before its body is read.
+type Route struct {
+	// MaxBytes is the largest body: a declared length over it is refused
+	// with TooLarge, an undeclared one (chunked) reserves as if it were
+	// MaxBytes long.
+	MaxBytes int64
+	// Reserve, if not nil, returns what a body of n bytes reserves from
+	// the budget (for bodies whose decoding holds more than the body);
+	// nil reserves n.
+	Reserve func(n int64) int64
+	// Describe, if not empty, says what MaxBytes is, in TooLarge refusals.
+	Describe string
+	// Refuse answers a refusal in the route's API's error shape.
+	Refuse func(http.ResponseWriter, *http.Request, error)
+}
+
+// HTTPRoutes is HTTP with the limit, reservation and error shape of each
+// request's route.
+func (c *Controller) HTTPRoutes(route func(*http.Request) Route, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := r.ContentLength
-		switch {
-		case n == 0 || r.Body == nil || r.Body == http.NoBody:
+		if n == 0 || r.Body == nil || r.Body == http.NoBody {
 			next.ServeHTTP(w, r)
 			return
-		case n > limit:
+		}
+		rt := route(r)
+		switch {
+		case n > rt.MaxBytes:
 			c.m.refused.WithLabelValues("http_too_large").Inc()
 			SkipBody(w)
-			refuse(w, r, fmt.Errorf("%w: Content-Length %d is over the limit of %d bytes", c.opts.TooLarge, n, limit))
+			what := ""
+			if rt.Describe != "" {
+				what = " (" + rt.Describe + ")"
+			}
+			rt.Refuse(w, r, fmt.Errorf("%w: Content-Length %d is over the limit of %d bytes%s", c.opts.TooLarge, n, rt.MaxBytes, what))
 			return
 		case n < 0:
-			n = limit // unknown length: the most it may be
+			n = rt.MaxBytes // unknown length: the most it may be
+		}
+		if rt.Reserve != nil {
+			n = rt.Reserve(n)
 		}
 		res, err := c.Reserve(r.Context(), n, true, "http")
 		if err != nil {
 			SkipBody(w)
-			refuse(w, r, err)
+			rt.Refuse(w, r, err)
 			return
 		}
 		defer res.Release()

@@ -53,6 +53,23 @@ const (
 	MaxRSABits = 8192
 )
 
+// MaxPayloadPasses is how many signature checks an entry may make over a
+// payload larger than its verifier's hashing bound (see PayloadHashing).
+const MaxPayloadPasses = 2
+
+// PayloadHashing reports whether checks signature checks over a payload of
+// n bytes stay within what one entry may hash: maxBytes in all, or, over a
+// larger payload, MaxPayloadPasses checks. Every check counts as a pass
+// over the payload: pure Ed25519 hashes the whole message for each (RSA
+// and ECDSA share one digest, so for them the count is an upper bound).
+// One signature over the largest payload a log accepts therefore always
+// verifies, and what the checks of an entry cost stays linear in its size,
+// which the log's per-type size limit bounds, however many signatures and
+// keys it brings.
+func PayloadHashing(checks int, n, maxBytes int64) bool {
+	return checks <= MaxPayloadPasses || int64(checks)*n <= maxBytes
+}
+
 // ChainProblem is why Chain refuses a chain.
 type ChainProblem int
 

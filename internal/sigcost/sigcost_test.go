@@ -32,3 +32,26 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestPayloadHashing: checks × payload within the bound, or at most
+// MaxPayloadPasses checks over a payload of any size.
+func TestPayloadHashing(t *testing.T) {
+	const bound = 4 << 20
+	for _, c := range []struct {
+		checks int
+		n      int64
+		want   bool
+	}{
+		{16, 256 << 10, true},    // 16 checks × 256 KiB: the bound exactly
+		{16, 256<<10 + 1, false}, // just over it
+		{1, 32 << 20, true},      // one signature over a 32 MiB attestation
+		{2, 32 << 20, true},      // two passes
+		{3, 32 << 20, false},     // three are refused
+		{3, 1 << 20, true},       // but not over a small payload
+		{MaxPayloadPasses, 1 << 40, true},
+	} {
+		if got := PayloadHashing(c.checks, c.n, bound); got != c.want {
+			t.Errorf("PayloadHashing(%d checks, %d bytes) = %v, want %v", c.checks, c.n, got, c.want)
+		}
+	}
+}

@@ -22,6 +22,9 @@ func TestPAE(t *testing.T) {
 		if got := string(PAE(tc.typ, []byte(tc.payload))); got != tc.want {
 			t.Errorf("PAE(%q, %q) = %q, want %q", tc.typ, tc.payload, got, tc.want)
 		}
+		if got := string(PAEHeader(tc.typ, len(tc.payload))) + tc.payload; got != tc.want {
+			t.Errorf("PAEHeader(%q, %d) + payload = %q, want %q", tc.typ, len(tc.payload), got, tc.want)
+		}
 	}
 	long := strings.Repeat("x", 12345)
 	if got, want := string(PAE("t", []byte(long))), fmt.Sprintf("DSSEv1 1 t %d %s", len(long), long); got != want {

@@ -64,13 +64,27 @@ func dsseB64Decode(s string) ([]byte, error) {
 	return b, nil
 }
 
+// decodeBase64 is enc.DecodeString for text held as a string or as bytes,
+// decoded into one buffer of the decoded size: the text is not copied
+// first (DecodeString's conversion of a string is not a copy either), so
+// a large payload costs its decoded size once.
+func decodeBase64(enc *base64.Encoding, s string, b []byte) ([]byte, error) {
+	if b == nil {
+		return enc.DecodeString(s)
+	}
+	out := make([]byte, enc.DecodedLen(len(b)))
+	n, err := enc.Decode(out, b)
+	return out[:n], err
+}
+
 // preparedEnvelope is an envelope decoded once for all the keys it is
-// checked against: its payload, the PAE message and its SHA-256 (which
-// RSA and ECDSA checks sign), and every signature.
+// checked against: its payload, the SHA-256 of its PAE message (which RSA
+// and ECDSA checks sign), and every signature. The PAE message itself, a
+// copy of the payload, is built only if an Ed25519 key needs it.
 type preparedEnvelope struct {
 	env     *envelope
 	payload []byte
-	msg     []byte
+	msg     []byte // the PAE message, once an Ed25519 check asked for it
 	digest  [sha256.Size]byte
 	sigs    [][]byte
 	err     error // the decoding error verifyOne reports, if any
@@ -80,15 +94,22 @@ type preparedEnvelope struct {
 	stdErr error
 }
 
-func prepareEnvelope(env *envelope) *preparedEnvelope {
+// prepareEnvelope decodes env. payloadB64, if not nil, is the payload's
+// base64 text (intoto 0.0.2 holds it as bytes), which env.Payload is then
+// not. Once it returns, the caller may drop the base64 text: a large
+// payload is then held once, decoded.
+func prepareEnvelope(env *envelope, payloadB64 []byte) *preparedEnvelope {
 	p := &preparedEnvelope{env: env}
-	if p.payload, p.stdErr = base64.StdEncoding.DecodeString(env.Payload); p.stdErr != nil {
-		if p.payload, p.err = dsseB64Decode(env.Payload); p.err != nil {
+	if p.payload, p.stdErr = decodeBase64(base64.StdEncoding, env.Payload, payloadB64); p.stdErr != nil {
+		if p.payload, p.err = decodeBase64(base64.URLEncoding, env.Payload, payloadB64); p.err != nil {
+			p.err = errors.New("unable to base64 decode payload (is payload in the right format?)")
 			return p
 		}
 	}
-	p.msg = format.PAE(env.PayloadType, p.payload)
-	p.digest = sha256.Sum256(p.msg)
+	h := sha256.New()
+	h.Write(format.PAEHeader(env.PayloadType, len(p.payload)))
+	h.Write(p.payload)
+	h.Sum(p.digest[:0])
 	p.sigs = make([][]byte, len(env.Signatures))
 	for i, s := range env.Signatures {
 		if p.sigs[i], p.err = dsseB64Decode(s.Sig); p.err != nil {
@@ -116,15 +137,22 @@ func (p *preparedEnvelope) verifyOne(pub crypto.PublicKey, keyID string) (*envel
 		if s.KeyID != "" && keyID != "" && s.KeyID != keyID {
 			continue
 		}
-		if verifyPrepared(pub, p.msg, p.digest[:], p.sigs[i]) == nil {
+		if verifyPrepared(pub, p.message, p.digest[:], p.sigs[i]) == nil {
 			return s, nil
 		}
 	}
 	return nil, errors.New("accepted signatures do not match threshold, Found: 0, Expected 1")
 }
 
+// message returns the PAE message, built on first use.
+func (p *preparedEnvelope) message() []byte {
+	if p.msg == nil {
+		p.msg = format.PAE(p.env.PayloadType, p.payload)
+	}
+	return p.msg
+}
+
 type dsseV001 struct {
-	envelope  string // the envelope exactly as submitted (after JSON unescaping)
 	env       envelope
 	payload   []byte // decoded payload, as verified
 	verifiers [][]byte
@@ -255,11 +283,17 @@ func (e *dsseV001) unmarshal(spec any, lim limits) error {
 	}
 
 	e.verifiers = req.verifiers
-	e.envelope = *req.envelope
-	envelopeBytes := []byte(e.envelope) // decoded, then hashed
+	// The envelope exactly as submitted (after JSON unescaping): decoded,
+	// then hashed, then dropped (a large envelope is held twice at most:
+	// its text and the payload decoded from it).
+	envelopeBytes := []byte(*req.envelope)
+	req.envelope = nil
 	if err := json.Unmarshal(envelopeBytes, &e.env); err != nil {
 		return invalid(err)
 	}
+	envelopeHash256 := sha256.Sum256(envelopeBytes)
+	envelopeBytes = nil
+	e.envelopeH = hex.EncodeToString(envelopeHash256[:])
 	if len(e.env.Signatures) == 0 {
 		return invalid(errors.New("DSSE envelope must contain 1 or more signatures"))
 	}
@@ -270,9 +304,7 @@ func (e *dsseV001) unmarshal(spec any, lim limits) error {
 		return invalid(err)
 	}
 	payloadHash256 := sha256.Sum256(e.payload)
-	envelopeHash256 := sha256.Sum256(envelopeBytes)
 	e.payloadH = hex.EncodeToString(payloadHash256[:])
-	e.envelopeH = hex.EncodeToString(envelopeHash256[:])
 	return nil
 }
 
@@ -314,7 +346,8 @@ func (e *dsseV001) verify() error {
 	if err := checkVerifyCost(keys, len(e.env.Signatures), len(e.env.Payload)); err != nil {
 		return err
 	}
-	prepared := prepareEnvelope(&e.env)
+	prepared := prepareEnvelope(&e.env, nil)
+	e.env.Payload = "" // decoded: the text is not needed any more
 	bySig := make(map[string]*publicKey)
 	for i, key := range keys {
 		if len(pending) == 0 {
@@ -393,13 +426,14 @@ func (e *dsseV001) indexKeys() []string {
 
 // dsseStatementKeys extracts "alg:digest" keys from an in-toto statement's
 // subjects and from any "materials" list in its predicate. The payload must
-// decode as a whole, or nothing is extracted.
+// decode as a whole, or nothing is extracted; a predicate that does not
+// decode as {materials: [{digest}]} gives no material keys.
 func dsseStatementKeys(payload []byte) []string {
 	var st struct {
 		Subject []struct {
 			Digest map[string]string `json:"digest"`
 		} `json:"subject"`
-		Predicate json.RawMessage `json:"predicate"`
+		Predicate predicateMaterials `json:"predicate"`
 	}
 	if json.Unmarshal(payload, &st) != nil {
 		return nil
@@ -408,19 +442,28 @@ func dsseStatementKeys(payload []byte) []string {
 	for _, s := range st.Subject {
 		keys = append(keys, digestKeys(s.Digest)...)
 	}
-	if st.Predicate != nil {
-		var pred struct {
-			Materials []struct {
-				Digest map[string]string `json:"digest"`
-			} `json:"materials"`
-		}
-		if json.Unmarshal(st.Predicate, &pred) == nil {
-			for _, m := range pred.Materials {
-				keys = append(keys, digestKeys(m.Digest)...)
-			}
+	return append(keys, st.Predicate.keys...)
+}
+
+// predicateMaterials decodes a predicate's material keys where it stands
+// in the payload, as a json.RawMessage decoded afterwards would, without
+// copying a predicate that may be most of a large payload: the last
+// predicate member wins, and its failure to decode only means no keys.
+type predicateMaterials struct{ keys []string }
+
+func (p *predicateMaterials) UnmarshalJSON(b []byte) error {
+	p.keys = nil
+	var pred struct {
+		Materials []struct {
+			Digest map[string]string `json:"digest"`
+		} `json:"materials"`
+	}
+	if json.Unmarshal(b, &pred) == nil {
+		for _, m := range pred.Materials {
+			p.keys = append(p.keys, digestKeys(m.Digest)...)
 		}
 	}
-	return keys
+	return nil
 }
 
 // digestKeys renders a digest set as "alg:digest" keys. Rekor iterates the

@@ -29,7 +29,8 @@ import (
 )
 
 type intotoV001 struct {
-	envelope    string
+	hasEnvelope bool        // a non-empty envelope was submitted
+	payloadB64  bool        // its payload was not empty
 	hash        *hashObject // the envelope's hash: client's, then computed
 	payloadHash *hashObject
 	keyPEM      []byte // nil when publicKey was absent
@@ -44,9 +45,10 @@ func (e *intotoV001) unmarshal(spec any, lim limits) error {
 		return invalidf("unsupported input type %T for DecodeEntry", spec)
 	}
 	content, hasContent := m["content"].(map[string]any)
+	var envelopeText string
 	if hasContent {
 		if s := stringField(content, "envelope"); s != nil {
-			e.envelope = *s
+			envelopeText = *s
 		}
 		e.hash = decodeHash(content, "hash")
 		e.payloadHash = decodeHash(content, "payloadHash")
@@ -78,7 +80,8 @@ func (e *intotoV001) unmarshal(spec any, lim limits) error {
 	if e.key, err = parsePublicKey(keyPEM); err != nil {
 		return invalid(err)
 	}
-	if e.envelope == "" {
+	e.hasEnvelope = envelopeText != ""
+	if !e.hasEnvelope {
 		// A canonical entry: it must carry the hashes the schema already
 		// checked, and it cannot be inserted.
 		if e.hash == nil {
@@ -91,10 +94,16 @@ func (e *intotoV001) unmarshal(spec any, lim limits) error {
 	if err := checkVerifierKey(pub); err != nil {
 		return invalid(err)
 	}
-	envelopeBytes := []byte(e.envelope) // decoded, then hashed
+	// Decoded, hashed, then dropped: a large envelope is held twice at
+	// most (its text and the payload decoded from it).
+	envelopeBytes := []byte(envelopeText)
+	envelopeText = ""
 	if err := json.Unmarshal(envelopeBytes, &e.env); err != nil {
 		return invalid(err)
 	}
+	eh := sha256.Sum256(envelopeBytes)
+	envelopeBytes = nil
+	e.payloadB64 = e.env.Payload != ""
 	if err := lim.checkEnvelope(len(e.env.Signatures), 1, len(e.env.Payload)); err != nil {
 		return invalid(err)
 	}
@@ -106,7 +115,8 @@ func (e *intotoV001) unmarshal(spec any, lim limits) error {
 	}
 	// sigstore's DSSE verifier wrapper passes the key, so signatures with a
 	// keyid other than the key's SSH fingerprint are not tried.
-	prepared := prepareEnvelope(&e.env)
+	prepared := prepareEnvelope(&e.env, nil)
+	e.env.Payload = "" // decoded: the text is not needed any more
 	if _, err := prepared.verifyOne(pub, sshKeyID(pub)); err != nil {
 		return invalid(err)
 	}
@@ -116,7 +126,6 @@ func (e *intotoV001) unmarshal(spec any, lim limits) error {
 	}
 	e.payload = prepared.payload
 	ph := sha256.Sum256(e.payload)
-	eh := sha256.Sum256(envelopeBytes)
 	e.payloadHash = sha256Hash(hex.EncodeToString(ph[:]))
 	e.hash = sha256Hash(hex.EncodeToString(eh[:]))
 	return nil
@@ -124,11 +133,11 @@ func (e *intotoV001) unmarshal(spec any, lim limits) error {
 
 func (e *intotoV001) insertable() error {
 	switch {
-	case e.envelope == "":
+	case !e.hasEnvelope:
 		return errors.New("missing envelope content")
 	case len(e.keyPEM) == 0:
 		return errors.New("missing publicKey content")
-	case e.env.Payload == "" || e.env.PayloadType == "" || len(e.env.Signatures) == 0:
+	case !e.payloadB64 || e.env.PayloadType == "" || len(e.env.Signatures) == 0:
 		return errors.New("invalid DSSE envelope")
 	}
 	return nil
@@ -176,7 +185,8 @@ func (e *intotoV001) indexKeys() []string {
 }
 
 type intotoV002 struct {
-	payload     []byte // the envelope's payload field: base64 text
+	payload     []byte // the envelope's payload field: base64 text, until decoded
+	hasPayload  bool   // payload was not empty
 	decoded     []byte // payload decoded, once verified
 	payloadType *string
 	sigs        []intotoV002Signature
@@ -206,6 +216,9 @@ func (e *intotoV002) unmarshal(spec any, lim limits) error {
 			if e.payload, _, err = base64Field(env, "payload", "payload"); err != nil {
 				return err
 			}
+			// Decoded: a large payload's text is held once, as bytes, from
+			// here (Canonicalize dropped its own reference to the spec).
+			delete(env, "payload")
 			if list, ok := env["signatures"].([]any); ok {
 				sigsPresent = true
 				for _, it := range list {
@@ -230,7 +243,7 @@ func (e *intotoV002) unmarshal(spec any, lim limits) error {
 	if msg := e.schemaFailure(sigsPresent, missingField); msg != "" {
 		return invalidf("validation failure list:\n%s", msg)
 	}
-	if len(e.payload) == 0 {
+	if e.hasPayload = len(e.payload) > 0; !e.hasPayload {
 		return nil // not insertable; reported by insertable
 	}
 	if err := e.checkLimits(lim); err != nil {
@@ -245,6 +258,7 @@ func (e *intotoV002) unmarshal(spec any, lim limits) error {
 		return invalidf("could not decode envelope payload: %w", prepared.stdErr)
 	}
 	e.decoded = prepared.payload
+	e.payload = nil // decoded: the text is not needed any more
 	h := sha256.Sum256(e.decoded)
 	e.payloadHash = sha256Hash(hex.EncodeToString(h[:]))
 	return nil
@@ -324,7 +338,7 @@ func (e *intotoV002) checkLimits(lim limits) error {
 // keys; unlike dsse, every key is tried and must verify one signature. It
 // returns the envelope as verified.
 func (e *intotoV002) verify() (*preparedEnvelope, error) {
-	env := envelope{Payload: string(e.payload), PayloadType: *e.payloadType}
+	env := envelope{PayloadType: *e.payloadType} // its payload is e.payload
 	for _, s := range e.sigs {
 		env.Signatures = append(env.Signatures, envelopeSignature{KeyID: s.Keyid, Sig: string(s.Sig)})
 	}
@@ -337,10 +351,10 @@ func (e *intotoV002) verify() (*preparedEnvelope, error) {
 		raws[i] = s.PublicKey
 	}
 	keys, keyErrs := parseVerifierKeys(raws)
-	if err := checkVerifyCost(keys, len(e.sigs), len(env.Payload)); err != nil {
+	if err := checkVerifyCost(keys, len(e.sigs), len(e.payload)); err != nil {
 		return nil, err
 	}
-	prepared := prepareEnvelope(&env)
+	prepared := prepareEnvelope(&env, e.payload)
 	for i, key := range keys {
 		if keyErrs[i] != nil {
 			return nil, keyErrs[i]
@@ -359,7 +373,7 @@ func (e *intotoV002) verify() (*preparedEnvelope, error) {
 
 func (e *intotoV002) insertable() error {
 	switch {
-	case len(e.payload) == 0:
+	case !e.hasPayload:
 		return errors.New("missing envelope content")
 	case *e.payloadType == "":
 		return errors.New("missing payloadType content")

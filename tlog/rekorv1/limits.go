@@ -22,6 +22,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
+
 	"github.com/hallmark-dev/hallmark/internal/sigcost"
 )
 
@@ -48,7 +50,9 @@ const (
 	maxKeyBytes = maxEntryBytes * 3 / 4
 	// maxVerifyBytes bounds the message bytes signature checks may hash:
 	// signature checks × the envelope's decoded payload. Ed25519 hashes the
-	// whole message for every check; 4 MiB is 5-10 ms of SHA-512.
+	// whole message for every check; 4 MiB is 5-10 ms of SHA-512. Over a
+	// larger payload (a large attestation, up to the log's max_entry_bytes)
+	// an entry may make sigcost.MaxPayloadPasses checks.
 	maxVerifyBytes = 4 << 20
 	// payloadBytesPerUnit prices decoding an envelope's payload in the
 	// units of maxVerifyCost: the JSON string, its base64 and the hashes
@@ -57,7 +61,8 @@ const (
 	payloadBytesPerUnit = 8 << 10
 	// minCheckBudget is what signature checks may always spend, however
 	// large the payload: one P-521 check, or the checks of any honest
-	// envelope (one signature).
+	// envelope (one signature). Decoding itself is bounded by the log's
+	// per-type size limit (max_entry_bytes), not by this budget.
 	minCheckBudget = 32
 	// maxVerifyCost bounds the signature checks of one entry in units of
 	// one P-256 check (see checkCost): 16 checks of any key real clients
@@ -74,6 +79,33 @@ const (
 // limit (too many signatures or keys, keys or signatures too large). Such
 // errors are *InputError (400) whose Err wraps ErrOverLimit.
 var ErrOverLimit = errors.New("over a verification limit")
+
+// ErrEntryTooLarge marks entries refused because their request body is
+// over the log's limit for their kind (Options.MaxEntryBytes). Such errors
+// are *InputError with Code 413 whose Err is an *EntryTooLargeError, which
+// matches ErrEntryTooLarge.
+var ErrEntryTooLarge = errors.New("entry over the size limit of its kind")
+
+// EntryTooLargeError is an entry body of Size bytes over its Kind's Limit.
+type EntryTooLargeError struct {
+	Kind        string
+	Size, Limit int64
+}
+
+func (e *EntryTooLargeError) Error() string {
+	return fmt.Sprintf("%v: the %s entry is %d bytes, this log accepts %s entries of at most %d bytes", ErrEntryTooLarge, e.Kind, e.Size, e.Kind, e.Limit)
+}
+func (e *EntryTooLargeError) Is(target error) bool { return target == ErrEntryTooLarge }
+
+// checkEntrySize refuses a body of size bytes over its kind's limit.
+func checkEntrySize(kind string, size int, limits map[string]int64) error {
+	limit, ok := limits[kind]
+	if !ok || int64(size) <= limit {
+		return nil
+	}
+	err := &EntryTooLargeError{Kind: kind, Size: int64(size), Limit: limit}
+	return &InputError{Code: http.StatusRequestEntityTooLarge, Message: err.Error(), Err: err}
+}
 
 type limitError struct{ msg string }
 
@@ -118,9 +150,9 @@ func (l limits) checkEnvelope(nsigs, nkeys, payloadLen int) error {
 		return overLimit("%d signatures and %d verifiers need %d signature checks, this log performs at most %d",
 			nsigs, nkeys, nsigs*nkeys, l.checks)
 	}
-	if n := int64(nsigs*nkeys) * int64(payloadLen/4*3); n > maxVerifyBytes {
-		return overLimit("%d signature checks over a %d-byte payload would hash %d bytes, this log hashes at most %d; send fewer signatures or verifiers",
-			nsigs*nkeys, payloadLen/4*3, n, maxVerifyBytes)
+	if n := int64(payloadLen / 4 * 3); !sigcost.PayloadHashing(nsigs*nkeys, n, maxVerifyBytes) {
+		return overLimit("%d signature checks over a %d-byte payload would hash %d bytes, this log hashes at most %d (or a larger payload %d times); send fewer signatures or verifiers",
+			nsigs*nkeys, n, int64(nsigs*nkeys)*n, maxVerifyBytes, sigcost.MaxPayloadPasses)
 	}
 	return nil
 }

@@ -267,8 +267,9 @@ func verifyDigest(pub crypto.PublicKey, hash crypto.Hash, digest, sig []byte) er
 // verifyPrepared verifies a signature over a whole message the way Rekor's
 // DSSE-based types do (sigstore's LoadVerifier with SHA-256): RSA PKCS#1
 // v1.5 and ECDSA over digest, the SHA-256 of msg, whatever the key size or
-// curve, and pure Ed25519 over msg.
-func verifyPrepared(pub crypto.PublicKey, msg, digest, sig []byte) error {
+// curve, and pure Ed25519 over msg() (called only for Ed25519 keys: the
+// message is as large as the payload).
+func verifyPrepared(pub crypto.PublicKey, msg func() []byte, digest, sig []byte) error {
 	if err := checkVerifierKey(pub); err != nil {
 		return err
 	}
@@ -278,7 +279,7 @@ func verifyPrepared(pub crypto.PublicKey, msg, digest, sig []byte) error {
 	case *ecdsa.PublicKey:
 		return verifyECDSA(pub, digest, sig)
 	case ed25519.PublicKey:
-		if !ed25519.Verify(pub, msg, sig) {
+		if !ed25519.Verify(pub, msg(), sig) {
 			return errors.New("failed to verify signature")
 		}
 	}

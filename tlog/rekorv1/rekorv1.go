@@ -79,6 +79,12 @@ type Options struct {
 	// verifications one entry may need. Zero means
 	// DefaultMaxSignatureChecks.
 	MaxSignatureChecks int
+
+	// MaxEntryBytes bounds the request body by entry kind (a log's
+	// limits.max_entry_bytes); a larger one is refused with 413 once its
+	// kind is known, before the kind's own validation. Kinds without an
+	// entry are not bounded here.
+	MaxEntryBytes map[string]int64
 }
 
 // DefaultOptions are Rekor's defaults: every implemented kind, and
@@ -200,6 +206,9 @@ func canonicalize(body []byte, opts Options, direct bool) (*Entry, error) {
 		return nil, err
 	}
 	version := *pe.APIVersion
+	if err := checkEntrySize(pe.Kind, len(body), opts.MaxEntryBytes); err != nil {
+		return nil, err
+	}
 
 	var k kindImpl
 	switch pe.Kind {
@@ -226,7 +235,12 @@ func canonicalize(body []byte, opts Options, direct bool) (*Entry, error) {
 		return nil, invalidf("%s implementation for version '%v' not found: unable to locate entry for version %s", pe.Kind, version, version)
 	}
 
-	if err := k.unmarshal(pe.Spec, opts.limits()); err != nil {
+	// The kind keeps what it needs of the spec and drops the rest as it
+	// goes: the spec must not stay reachable from here, or a large
+	// envelope's text would be held until the end.
+	spec := pe.Spec
+	pe.Spec = nil
+	if err := k.unmarshal(spec, opts.limits()); err != nil {
 		return nil, err
 	}
 	if !slices.Contains(kinds, pe.Kind) {

@@ -49,7 +49,7 @@ func benchCanonicalize(b *testing.B, body []byte, wantErr string) {
 	cpu.Report(b)
 }
 
-func keysOf(b *testing.B, kind string, n int) []*testKey {
+func keysOf(b testing.TB, kind string, n int) []*testKey {
 	keys := make([]*testKey, n)
 	for i := range keys {
 		keys[i] = newTestKey(b, kind)

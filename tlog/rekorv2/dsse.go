@@ -62,9 +62,9 @@ func dsseEntry(ds *rekortilespb.DSSERequestV002, opts Options) (*rekortilespb.En
 		return nil, overLimit(field, "%d distinct signatures and %d verifiers need %d signature checks, at most %d are allowed",
 			len(sigs), len(ds.Verifiers), checks, MaxDSSESignatureChecks)
 	}
-	if n := int64(checks) * int64(len(env.Payload)); n > maxVerifyBytes {
-		return nil, overLimit(field+".envelope.payload", "%d signature checks over a %d-byte payload would hash %d bytes, at most %d are allowed; send fewer signatures or verifiers",
-			checks, len(env.Payload), n, maxVerifyBytes)
+	if n := int64(len(env.Payload)); !sigcost.PayloadHashing(checks, n, maxVerifyBytes) {
+		return nil, overLimit(field+".envelope.payload", "%d signature checks over a %d-byte payload would hash %d bytes, at most %d are allowed (or a larger payload %d times); send fewer signatures or verifiers",
+			checks, n, int64(checks)*n, maxVerifyBytes, sigcost.MaxPayloadPasses)
 	}
 	size := 0
 	for _, sig := range sigs {
@@ -107,17 +107,23 @@ func dsseEntry(ds *rekortilespb.DSSERequestV002, opts Options) (*rekortilespb.En
 	// Try every (signature, verifier) pair: at most MaxDSSESignatureChecks
 	// verifications. The pairing must be one-to-one for the leaf not to
 	// depend on order. RSA and ECDSA sign a digest of the PAE, computed
-	// once per hash; pure Ed25519 hashes the PAE in every check.
-	pae := format.PAE(env.PayloadType, env.Payload)
+	// once per hash over its header and the payload in place; pure Ed25519
+	// hashes the PAE in every check, so only it needs the PAE as one
+	// message, a copy of the payload built on first use.
+	var pae []byte
 	digests := map[crypto.Hash][]byte{}
 	check := func(v parsed, sig []byte) error {
 		if _, ok := v.pub.(ed25519.PublicKey); ok {
+			if pae == nil {
+				pae = format.PAE(env.PayloadType, env.Payload)
+			}
 			return v.alg.verifyMessage(v.pub, pae, sig)
 		}
 		d, ok := digests[v.alg.hash]
 		if !ok {
 			h := v.alg.hash.New()
-			h.Write(pae)
+			h.Write(format.PAEHeader(env.PayloadType, len(env.Payload)))
+			h.Write(env.Payload)
 			d = h.Sum(nil)
 			digests[v.alg.hash] = d
 		}

@@ -28,7 +28,8 @@ const (
 	// check: 16 checks with the keys real clients use, 8 with P-521.
 	maxVerifyCost = sigcost.MaxCost
 	// maxVerifyBytes bounds checks × payload bytes: pure Ed25519 hashes the
-	// whole PAE for every check.
+	// whole PAE for every check. A larger payload (up to the log's
+	// max_entry_bytes for dsse) allows sigcost.MaxPayloadPasses checks.
 	maxVerifyBytes = 8 << 20
 	// maxLoggedBytes bounds what the leaf holds base64-encoded (signatures,
 	// keys, certificates): three quarters of MaxEntrySize.
@@ -46,6 +47,46 @@ func (e *limitError) Is(target error) bool { return target == ErrOverLimit }
 
 func overLimit(field, format string, args ...any) *InputError {
 	return &InputError{Field: field, Err: &limitError{fmt.Sprintf(format, args...)}}
+}
+
+// ErrEntryTooLarge marks requests over the log's size limit for their
+// kind (CheckEntrySize): 413, gRPC RESOURCE_EXHAUSTED. They are
+// *EntryTooLargeError.
+var ErrEntryTooLarge = errors.New("entry over the size limit of its kind")
+
+// EntryTooLargeError is a request of Size bytes over its Kind's Limit.
+type EntryTooLargeError struct {
+	Kind        string
+	Size, Limit int64
+}
+
+func (e *EntryTooLargeError) Error() string {
+	return fmt.Sprintf("%v: the %s entry is %d bytes, this log accepts %s entries of at most %d bytes", ErrEntryTooLarge, e.Kind, e.Size, e.Kind, e.Limit)
+}
+func (e *EntryTooLargeError) Is(target error) bool { return target == ErrEntryTooLarge }
+
+// EntryKind is the kind of entry req creates: KindHashedRekord, KindDSSE,
+// or "" for a request of neither.
+func EntryKind(req *CreateEntryRequest) string {
+	switch req.GetSpec().(type) {
+	case *rekortilespb.CreateEntryRequest_HashedRekordRequestV002:
+		return KindHashedRekord
+	case *rekortilespb.CreateEntryRequest_DsseRequestV002:
+		return KindDSSE
+	}
+	return ""
+}
+
+// CheckEntrySize refuses a request of size bytes (as received: its JSON
+// body, or its protobuf message) over its kind's limit in limits (a log's
+// limits.max_entry_bytes). Kinds without a limit pass.
+func CheckEntrySize(req *CreateEntryRequest, size int64, limits map[string]int64) error {
+	kind := EntryKind(req)
+	limit, ok := limits[kind]
+	if !ok || size <= limit {
+		return nil
+	}
+	return &EntryTooLargeError{Kind: kind, Size: size, Limit: limit}
 }
 
 // verifierBytes is the size of a verifier's key or certificate, unparsed.
