@@ -52,6 +52,7 @@ type LogService struct {
 	logger   *slog.Logger
 	admit    *admission.Controller
 	quotas   *writeQuotas
+	keys     []*meteredKey // every log's key, closed last
 }
 
 // servedLog is one configured log with its engine and key.
@@ -98,16 +99,17 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := tlog.NewMetrics(s.registry)
 	witnessMetrics := witness.NewMetrics(s.registry)
+	keyMetrics := newKeyMetrics(s.registry)
 	for _, lc := range cfg.Logs {
-		key, err := tlog.LoadPrivateKey(cfg.Path(lc.KeyFile))
+		// The key is opened where it lives (file, PKCS#11 token, KMS) and
+		// checked against the log's kind; it is closed by Close.
+		k, err := cfg.OpenKey(&lc)
 		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("log %s: %w", lc.Name, err)
-		}
-		if err := lc.CheckKey(key.Public()); err != nil {
 			s.Close()
 			return nil, err
 		}
+		key := keyMetrics.wrap(&lc, k)
+		s.keys = append(s.keys, key)
 		signerName := lc.CheckpointOrigin()
 		if lc.Kind == "rekor-v1" {
 			signerName = lc.RekorHostname()
@@ -327,6 +329,9 @@ func (s *LogService) Close() {
 	}
 	if s.store != nil {
 		s.store.Close()
+	}
+	for _, k := range s.keys {
+		k.Close()
 	}
 }
 
