@@ -56,6 +56,7 @@ type LogService struct {
 	// and entrySizeRefused counts their refusals (entryRoute).
 	entryRoutes      map[string]admission.Route
 	entrySizeRefused *prometheus.CounterVec
+	keys     []*meteredKey // every log's key, closed last
 }
 
 // servedLog is one configured log with its engine and key.
@@ -102,16 +103,17 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := tlog.NewMetrics(s.registry)
 	witnessMetrics := witness.NewMetrics(s.registry)
+	keyMetrics := newKeyMetrics(s.registry)
 	for _, lc := range cfg.Logs {
-		key, err := tlog.LoadPrivateKey(cfg.Path(lc.KeyFile))
+		// The key is opened where it lives (file, PKCS#11 token, KMS) and
+		// checked against the log's kind; it is closed by Close.
+		k, err := cfg.OpenKey(&lc)
 		if err != nil {
-			s.Close()
-			return nil, fmt.Errorf("log %s: %w", lc.Name, err)
-		}
-		if err := lc.CheckKey(key.Public()); err != nil {
 			s.Close()
 			return nil, err
 		}
+		key := keyMetrics.wrap(&lc, k)
+		s.keys = append(s.keys, key)
 		signerName := lc.CheckpointOrigin()
 		if lc.Kind == "rekor-v1" {
 			signerName = lc.RekorHostname()
@@ -333,6 +335,9 @@ func (s *LogService) Close() {
 	}
 	if s.store != nil {
 		s.store.Close()
+	}
+	for _, k := range s.keys {
+		k.Close()
 	}
 }
 

@@ -1,6 +1,7 @@
 package ca
 
 import (
+
 	"bytes"
 	"context"
 	"crypto"
@@ -24,6 +25,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
+	hsigner "github.com/hallmark-dev/hallmark/internal/signer"
 	"github.com/hallmark-dev/hallmark/oidc"
 )
 
@@ -117,7 +119,7 @@ func New(signer crypto.Signer, chain []*x509.Certificate, opts Options) (*CA, er
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	c := &CA{signer: signer, chain: chain, opts: opts, inProcessKey: inProcessKey(signer)}
+	c := &CA{signer: signer, chain: chain, opts: opts, inProcessKey: hsigner.InProcess(signer)}
 	switch k := signer.Public().(type) {
 	case *ecdsa.PublicKey:
 		switch k.Curve {
@@ -141,19 +143,6 @@ func New(signer crypto.Signer, chain []*x509.Certificate, opts Options) (*CA, er
 		return nil, err
 	}
 	return c, nil
-}
-
-// inProcessKey reports whether s signs with a key in this process's
-// memory: an ECDSA or Ed25519 private key, bare or loaded from a key file.
-func inProcessKey(s crypto.Signer) bool {
-	if ks, ok := s.(keySigner); ok {
-		s = ks.Signer
-	}
-	switch s.(type) {
-	case *ecdsa.PrivateKey, ed25519.PrivateKey:
-		return true
-	}
-	return false
 }
 
 // Chain returns [issuing CA, ..., root]. The caller must not modify it.

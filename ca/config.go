@@ -4,13 +4,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/hallmark-dev/hallmark/api/admission"
 	"github.com/hallmark-dev/hallmark/internal/quota"
+	"github.com/hallmark-dev/hallmark/internal/signer"
 	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
 	"github.com/hallmark-dev/hallmark/oidc"
 )
@@ -278,25 +278,21 @@ type SignerConfig struct {
 	// certificate (whose public key is the CA key) first, the root last.
 	ChainFile string `yaml:"chain_file"`
 
-	// File configures type file.
+	// File configures type file: an "ENCRYPTED PRIVATE KEY" PEM file
+	// (PKCS#8, PBES2), as written by `hallmark-ca init`, and exactly one of
+	// password_file and password_env. See signer.FileConfig.
 	File FileSignerConfig `yaml:"file"`
 
-	// PKCS11 configures type pkcs11.
+	// PKCS11 configures type pkcs11. See signer.PKCS11Config.
 	PKCS11 PKCS11Config `yaml:"pkcs11"`
 
-	// KMS configures type kms.
+	// KMS configures type kms. See signer.KMSConfig.
 	KMS KMSConfig `yaml:"kms"`
 }
 
-// FileSignerConfig is an encrypted key file and where its password is.
-type FileSignerConfig struct {
-	// KeyFile is an "ENCRYPTED PRIVATE KEY" PEM file (PKCS#8, PBES2), as
-	// written by `hallmark-ca init`.
-	KeyFile string `yaml:"key_file"`
-	// PasswordFile holds the password (a trailing newline is ignored).
-	// PasswordEnv, if set instead, names an environment variable holding it.
-	PasswordFile string `yaml:"password_file"`
-	PasswordEnv  string `yaml:"password_env"`
+// key is the section without its chain: what package signer opens.
+func (sc *SignerConfig) key() *signer.Config {
+	return &signer.Config{Type: sc.Type, File: sc.File, PKCS11: sc.PKCS11, KMS: sc.KMS}
 }
 
 // LoadConfig reads and validates a config file, filling defaults.
@@ -372,25 +368,4 @@ func (c *Config) VerifierOptions() oidc.Options {
 // OpenSigner opens the configured CA key and reads its chain.
 func (c *Config) OpenSigner() (Signer, []*x509.Certificate, error) {
 	return c.Signer.Open()
-}
-
-// ReadSecret returns the content of file (without a trailing newline) or,
-// when file is empty, the value of the environment variable env.
-func ReadSecret(file, env string) ([]byte, error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, err
-		}
-		b = []byte(strings.TrimRight(string(b), "\r\n"))
-		if len(b) == 0 {
-			return nil, fmt.Errorf("%s is empty", file)
-		}
-		return b, nil
-	}
-	v, ok := os.LookupEnv(env)
-	if !ok || v == "" {
-		return nil, fmt.Errorf("environment variable %s is not set", env)
-	}
-	return []byte(v), nil
 }

@@ -2,90 +2,71 @@ package ca
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
-	"encoding/pem"
-	"errors"
-	"fmt"
-	"os"
+	"crypto/elliptic"
 
-	"github.com/youmark/pkcs8"
-
-	"github.com/hallmark-dev/hallmark/tlog/format"
+	"github.com/hallmark-dev/hallmark/internal/signer"
 )
 
-// Signer is a CA signing key: a crypto.Signer whose key stays wherever it
-// lives (memory, HSM, KMS), plus Close to release the resources behind it.
-//
-// Contract: Sign is safe for concurrent use and takes a digest made with
-// opts.HashFunc() (or the message itself for Ed25519). Public returns the
-// key that certifies the first certificate of the CA chain. After Close,
-// Sign returns errors.
-type Signer interface {
-	crypto.Signer
-	Close() error
-}
+// The CA and TSA keys are opened by package signer, which hallmark-log uses
+// for its log keys too; these names keep hallmark-ca's API and its config
+// keys (signer.type, signer.file, signer.pkcs11, signer.kms) as they were.
+type (
+	// Signer is a CA signing key: see signer.Signer. Public returns the
+	// key that certifies the first certificate of the CA chain.
+	Signer = signer.Signer
+	// FileSignerConfig is an encrypted key file and where its password is.
+	FileSignerConfig = signer.FileConfig
+	// PKCS11Config locates a key in a PKCS#11 token.
+	PKCS11Config = signer.PKCS11Config
+	// KMSConfig locates a key in a cloud KMS.
+	KMSConfig = signer.KMSConfig
+)
 
-// keySigner is a Signer over an in-memory private key.
-type keySigner struct{ crypto.Signer }
-
-func (keySigner) Close() error { return nil }
-
-var _ Signer = keySigner{}
+// KMSSchemes are the key reference prefixes the commands register.
+var KMSSchemes = signer.KMSSchemes
 
 // NewKeySigner wraps an in-memory key (used by tests and by `init`).
-func NewKeySigner(k crypto.Signer) Signer { return keySigner{k} }
+func NewKeySigner(k crypto.Signer) Signer { return signer.NewKeySigner(k) }
 
-// LoadEncryptedKeyFile reads an encrypted PKCS#8 PEM private key ("ENCRYPTED
-// PRIVATE KEY", as written by EncryptKeyPEM or `openssl pkcs8 -topk8
-// -v2 aes-256-cbc`) and decrypts it with password. Unencrypted keys are
-// refused: a CA key must not sit on disk in the clear.
+// LoadEncryptedKeyFile reads and decrypts an "ENCRYPTED PRIVATE KEY" PEM
+// file. Unencrypted keys are refused: a CA key must not sit on disk in
+// the clear.
 func LoadEncryptedKeyFile(path string, password []byte) (Signer, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading CA key: %w", err)
-	}
-	k, err := DecryptKeyPEM(data, password)
-	if err != nil {
-		return nil, fmt.Errorf("CA key %s: %w", path, err)
-	}
-	return keySigner{k}, nil
+	return signer.LoadEncryptedKeyFile(path, password)
 }
 
 // DecryptKeyPEM decrypts an "ENCRYPTED PRIVATE KEY" PEM block.
 func DecryptKeyPEM(data, password []byte) (crypto.Signer, error) {
-	block, _, err := format.DecodePEM(data, "ENCRYPTED PRIVATE KEY")
-	if err != nil {
-		return nil, fmt.Errorf("want an encrypted PKCS #8 key: %w", err)
-	}
-	if len(password) == 0 {
-		return nil, errors.New("a password is required")
-	}
-	k, err := pkcs8.ParsePKCS8PrivateKey(block.Bytes, password)
-	if err != nil {
-		return nil, fmt.Errorf("decrypting (wrong password?): %w", err)
-	}
-	switch k := k.(type) {
-	case *ecdsa.PrivateKey, *rsa.PrivateKey, ed25519.PrivateKey:
-		return k.(crypto.Signer), nil
-	default:
-		return nil, fmt.Errorf("unsupported key type %T", k)
-	}
+	return signer.DecryptKeyPEM(data, password)
 }
 
-// EncryptKeyPEM encrypts a private key as PKCS#8 with PBES2 (PBKDF2
-// HMAC-SHA-256, 600,000 iterations, AES-256-CBC), readable by OpenSSL.
+// EncryptKeyPEM encrypts a private key as PKCS#8 with PBES2, readable by
+// OpenSSL.
 func EncryptKeyPEM(k crypto.Signer, password []byte) ([]byte, error) {
-	if len(password) == 0 {
-		return nil, errors.New("a password is required")
-	}
-	der, err := pkcs8.MarshalPrivateKey(k, password, &pkcs8.Opts{
-		Cipher:  pkcs8.AES256CBC,
-		KDFOpts: pkcs8.PBKDF2Opts{SaltSize: 16, IterationCount: 600000, HMACHash: crypto.SHA256},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("encrypting key: %w", err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: der}), nil
+	return signer.EncryptKeyPEM(k, password)
 }
+
+// OpenPKCS11Signer finds the key pair labelled cfg.KeyLabel in the token.
+func OpenPKCS11Signer(cfg PKCS11Config, pin string) (Signer, error) {
+	return signer.OpenPKCS11Signer(cfg, pin)
+}
+
+// GeneratePKCS11Key creates an ECDSA key pair in the token (the tests use
+// it; operators usually create the key with the HSM's own tools).
+func GeneratePKCS11Key(cfg PKCS11Config, pin string, curve elliptic.Curve) (Signer, error) {
+	return signer.GeneratePKCS11Key(cfg, pin, curve)
+}
+
+// OpenKMSSigner connects to the KMS key cfg.Key names and checks that it
+// signs the way certificates and timestamps need.
+func OpenKMSSigner(cfg KMSConfig) (Signer, error) { return signer.OpenKMSSigner(cfg) }
+
+// CreateKMSKey creates the KMS key cfg.Key names, or opens it if it
+// exists, for `hallmark-ca init -kms-key`.
+func CreateKMSKey(cfg KMSConfig, algorithm string) (Signer, error) {
+	return signer.CreateKMSKey(cfg, algorithm)
+}
+
+// ReadSecret returns the content of file (without a trailing newline) or,
+// when file is empty, the value of the environment variable env.
+func ReadSecret(file, env string) ([]byte, error) { return signer.ReadSecret(file, env) }

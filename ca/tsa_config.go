@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/hallmark-dev/hallmark/internal/signer"
 )
 
 // TSAConfig is the `tsa:` section of hallmark-ca's config. Without it
@@ -64,31 +66,13 @@ func (c *TSAConfig) validate() error {
 	return c.Signer.validate("tsa.signer")
 }
 
-// validate checks a signer section; prefix names it in errors.
+// validate checks a signer section; prefix names it in errors. A CA or
+// TSA key file must be encrypted (a password is required).
 func (sc *SignerConfig) validate(prefix string) error {
 	if sc.ChainFile == "" {
 		return fmt.Errorf("config: %s.chain_file is required", prefix)
 	}
-	switch sc.Type {
-	case "file":
-		if sc.File.KeyFile == "" {
-			return fmt.Errorf("config: %s.file.key_file is required", prefix)
-		}
-		if (sc.File.PasswordFile == "") == (sc.File.PasswordEnv == "") {
-			return fmt.Errorf("config: exactly one of %s.file.password_file and password_env is required", prefix)
-		}
-	case "pkcs11":
-		if (sc.PKCS11.PINFile == "") == (sc.PKCS11.PINEnv == "") {
-			return fmt.Errorf("config: exactly one of %s.pkcs11.pin_file and pin_env is required", prefix)
-		}
-	case "kms":
-		if err := sc.KMS.validate(prefix); err != nil {
-			return err
-		}
-	default:
-		return fmt.Errorf("config: %s.type %q: want file, pkcs11 or kms", prefix, sc.Type)
-	}
-	return nil
+	return sc.key().Validate(prefix, signer.Options{})
 }
 
 // Open opens the key a signer section names and reads its chain. The key
@@ -116,23 +100,7 @@ func (sc *SignerConfig) Open() (Signer, []*x509.Certificate, error) {
 
 // openKey opens the key of a validated signer section.
 func (sc *SignerConfig) openKey() (Signer, error) {
-	switch sc.Type {
-	case "file":
-		pw, err := ReadSecret(sc.File.PasswordFile, sc.File.PasswordEnv)
-		if err != nil {
-			return nil, fmt.Errorf("key password: %w", err)
-		}
-		return LoadEncryptedKeyFile(sc.File.KeyFile, pw)
-	case "pkcs11":
-		pin, err := ReadSecret(sc.PKCS11.PINFile, sc.PKCS11.PINEnv)
-		if err != nil {
-			return nil, fmt.Errorf("PKCS#11 PIN: %w", err)
-		}
-		return OpenPKCS11Signer(sc.PKCS11, string(pin))
-	case "kms":
-		return OpenKMSSigner(sc.KMS)
-	}
-	return nil, fmt.Errorf("signer type %q", sc.Type)
+	return sc.key().Open(signer.Options{})
 }
 
 // OpenTSA opens the TSA key and chain of the `tsa:` section and returns

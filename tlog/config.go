@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/mldsa"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/hallmark-dev/hallmark/api/admission"
 	"github.com/hallmark-dev/hallmark/internal/quota"
+	"github.com/hallmark-dev/hallmark/internal/signer"
 	"github.com/hallmark-dev/hallmark/internal/yamlcfg"
 	"github.com/hallmark-dev/hallmark/tlog/format"
 )
@@ -189,9 +191,21 @@ type LogConfig struct {
 	Origin string `yaml:"origin"`
 	// KeyFile is a PEM private key (PKCS#8, or SEC 1 "EC PRIVATE KEY"):
 	// Ed25519, ECDSA P-256 or ML-DSA-44 (PKCS#8 seed form, RFC 9881). Rekor
-	// v1 logs need ECDSA P-256; ML-DSA-44 is for rekor-v2 and tiles logs
-	// only (see CheckKey).
+	// v1 and ct logs need ECDSA P-256; ML-DSA-44 is for rekor-v2 and tiles
+	// logs only (see CheckKey). It is shorthand for
+	// signer: {type: file, file: {key_file: ...}}; set key_file or signer.
 	KeyFile string `yaml:"key_file"`
+	// Signer is the log's key wherever it lives, in the section
+	// hallmark-ca uses for its CA and TSA keys (signer.Config): type file
+	// (file.key_file, plaintext PEM, or encrypted PKCS#8 with
+	// file.password_file or password_env), pkcs11 (an HSM: pkcs11.module,
+	// token_label, key_label, pin_file or pin_env, max_sessions) or kms
+	// (kms.key, e.g. awskms:///alias/rekor; kms.timeout). A key in a token
+	// or a KMS never leaves it. Types per kind as for key_file: PKCS#11
+	// keys may be ECDSA P-256 or Ed25519 (CKM_EDDSA), KMS keys ECDSA P-256
+	// (AWS, Google Cloud, Azure) or Ed25519 (Vault transit); ML-DSA-44 is
+	// file only. Relative paths are relative to the config file.
+	Signer *signer.Config `yaml:"signer"`
 	// Batch bounds batches and the queue.
 	Batch BatchConfig `yaml:"batch"`
 	// CacheBytes bounds the in-process tile cache. Default 64 MiB.
@@ -650,8 +664,15 @@ func (l *LogConfig) validate() error {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return fmt.Errorf("url %q must be an absolute http(s) URL", l.URL)
 	}
-	if l.KeyFile == "" {
-		return errors.New("key_file is required")
+	switch {
+	case l.KeyFile == "" && l.Signer == nil:
+		return errors.New("a key is required: set key_file or a signer section")
+	case l.KeyFile != "" && l.Signer != nil:
+		return errors.New("set key_file or signer, not both (key_file is shorthand for a signer of type file)")
+	case l.Signer != nil:
+		if err := l.Signer.Validate("signer", signer.Options{PlainFile: parsePlainKey}); err != nil {
+			return err
+		}
 	}
 	if err := l.Quota.validate(); err != nil {
 		return err
@@ -742,6 +763,36 @@ func (c *ServiceConfig) DatabaseURL() (string, error) {
 	return os.Getenv("HALLMARK_DATABASE_URL"), nil
 }
 
+// SignerConfig returns the log's signer section, with key_file expanded
+// into a section of type file.
+func (l *LogConfig) SignerConfig() signer.Config {
+	if l.Signer != nil {
+		return *l.Signer
+	}
+	return signer.Config{Type: "file", File: signer.FileConfig{KeyFile: l.KeyFile}}
+}
+
+// OpenKey opens the key of one of the service's logs wherever it lives (a
+// file, a PKCS#11 token, a KMS), and checks that the log's kind can sign
+// with it. The caller closes it. Startup errors name the log and the key:
+// a wrong PIN, a missing key label, a key type the kind cannot use.
+func (c *ServiceConfig) OpenKey(l *LogConfig) (signer.Signer, error) {
+	sc := l.SignerConfig()
+	k, err := sc.Open(signer.Options{PlainFile: parsePlainKey, Path: c.Path})
+	if err != nil {
+		return nil, fmt.Errorf("log %s: %s: %w", l.Name, sc.Describe(), err)
+	}
+	if err := l.CheckKey(k.Public()); err != nil {
+		k.Close()
+		return nil, fmt.Errorf("%w (the %s)", err, sc.Describe())
+	}
+	return k, nil
+}
+
+// parsePlainKey is ParsePrivateKey for package signer: the file of a
+// signer of type file without a password.
+func parsePlainKey(raw []byte) (crypto.Signer, error) { return ParsePrivateKey(raw) }
+
 // LoadPrivateKey reads a PEM private key: PKCS#8 or SEC 1 EC.
 func LoadPrivateKey(path string) (crypto.Signer, error) {
 	raw, err := os.ReadFile(path)
@@ -781,22 +832,34 @@ func ParsePrivateKey(raw []byte) (crypto.Signer, error) {
 var ErrKeyTypeForKind = errors.New("key type not supported for this log kind")
 
 // CheckKey says whether the log's kind can sign with a key of pub's type.
+// Every kind takes ECDSA P-256; Ed25519 is for rekor-v2 and tiles logs;
 // ML-DSA-44 checkpoints (C2SP tlog-cosignature) are for rekor-v2 and tiles
-// logs: Rekor v1 clients verify SETs and checkpoints with ECDSA only, and
-// static-ct-api and RFC 6962 define ECDSA P-256 (and RSA) signatures only.
+// logs too: Rekor v1 clients verify SETs and checkpoints with ECDSA only,
+// and static-ct-api and RFC 6962 define ECDSA P-256 (and RSA) signatures
+// only. Keys of other types (RSA, other curves: an HSM or a KMS may hold
+// them) are refused for every kind.
 func (l *LogConfig) CheckKey(pub crypto.PublicKey) error {
+	p256 := false
+	if k, ok := pub.(*ecdsa.PublicKey); ok && k.Curve == elliptic.P256() {
+		p256 = true
+	}
 	switch l.Kind {
 	case "rekor-v1":
-		if k, ok := pub.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P256() {
-			return fmt.Errorf("log %s: %w: rekor-v1 logs sign SETs and checkpoints with ECDSA P-256 (Rekor v1 clients accept nothing else); key_file holds %s", l.Name, ErrKeyTypeForKind, KeyTypeName(pub))
+		if !p256 {
+			return fmt.Errorf("log %s: %w: rekor-v1 logs sign SETs and checkpoints with ECDSA P-256 (Rekor v1 clients accept nothing else); the key is %s", l.Name, ErrKeyTypeForKind, KeyTypeName(pub))
 		}
 	case "ct":
-		if k, ok := pub.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P256() {
-			return fmt.Errorf("log %s: %w: ct logs sign SCTs and checkpoints with ECDSA P-256 (RFC 6962, static-ct-api); key_file holds %s", l.Name, ErrKeyTypeForKind, KeyTypeName(pub))
+		if !p256 {
+			return fmt.Errorf("log %s: %w: ct logs sign SCTs and checkpoints with ECDSA P-256 (RFC 6962, static-ct-api); the key is %s", l.Name, ErrKeyTypeForKind, KeyTypeName(pub))
 		}
 	default:
 		if _, ok := pub.(*mldsa.PublicKey); ok && !format.IsMLDSA44(pub) {
 			return fmt.Errorf("log %s: %w: ML-DSA checkpoint keys must be ML-DSA-44", l.Name, ErrKeyTypeForKind)
+		}
+		_, ed := pub.(ed25519.PublicKey)
+		_, ml := pub.(*mldsa.PublicKey)
+		if !p256 && !ed && !ml {
+			return fmt.Errorf("log %s: %w: %s logs sign checkpoints with Ed25519, ECDSA P-256 or ML-DSA-44; the key is %s", l.Name, ErrKeyTypeForKind, l.Kind, KeyTypeName(pub))
 		}
 	}
 	return nil
@@ -812,6 +875,8 @@ func KeyTypeName(pub crypto.PublicKey) string {
 		return "ecdsa-" + strings.ToLower(strings.ReplaceAll(k.Curve.Params().Name, "-", ""))
 	case *mldsa.PublicKey:
 		return strings.ToLower(k.Parameters().String())
+	case *rsa.PublicKey:
+		return fmt.Sprintf("rsa-%d", k.N.BitLen())
 	}
 	return fmt.Sprintf("%T", pub)
 }

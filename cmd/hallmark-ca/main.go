@@ -25,7 +25,7 @@ import (
 
 	fulcioapi "github.com/hallmark-dev/hallmark/api/fulcio"
 	"github.com/hallmark-dev/hallmark/ca"
-	_ "github.com/hallmark-dev/hallmark/ca/kms" // signer type kms: AWS, GCP, Azure, Vault
+	_ "github.com/hallmark-dev/hallmark/internal/signer/kms" // signer type kms: AWS, GCP, Azure, Vault
 )
 
 func main() {

@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/hallmark-dev/hallmark/api"
+	_ "github.com/hallmark-dev/hallmark/internal/signer/kms" // log keys of signer type kms: AWS, GCP, Azure, Vault
 	"github.com/hallmark-dev/hallmark/tlog"
 )
 

@@ -87,10 +87,11 @@ func runFsck(args []string) error {
 // fsckOptions derives a log's origin and checkpoint verifier from its
 // configuration, as hallmark-log does.
 func fsckOptions(cfg *tlog.ServiceConfig, lc tlog.LogConfig) (fsck.Options, error) {
-	key, err := tlog.LoadPrivateKey(cfg.Path(lc.KeyFile))
+	key, err := cfg.OpenKey(&lc) // a file, a PKCS#11 token or a KMS: only its public key is used
 	if err != nil {
-		return fsck.Options{}, fmt.Errorf("log %s: %w", lc.Name, err)
+		return fsck.Options{}, err
 	}
+	key.Close()
 	signerName := lc.CheckpointOrigin()
 	if lc.Kind == "rekor-v1" {
 		signerName = lc.RekorHostname()

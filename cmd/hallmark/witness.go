@@ -119,10 +119,11 @@ func runWitnessVKey(args []string) error {
 			return err
 		}
 		for _, l := range cfg.Logs {
-			key, err := tlog.LoadPrivateKey(cfg.Path(l.KeyFile))
+			key, err := cfg.OpenKey(&l) // a file, a PKCS#11 token or a KMS: only its public key is used
 			if err != nil {
-				return fmt.Errorf("log %s: %w", l.Name, err)
+				return err
 			}
+			key.Close()
 			vkey, err := witness.ConfiguredLogKey(&l, key.Public())
 			if err != nil {
 				return fmt.Errorf("log %s: %w", l.Name, err)

@@ -35,7 +35,7 @@ import (
 	"github.com/hallmark-dev/hallmark/api"
 	fulcioapi "github.com/hallmark-dev/hallmark/api/fulcio"
 	"github.com/hallmark-dev/hallmark/ca"
-	_ "github.com/hallmark-dev/hallmark/ca/kms" // -kms-key: AWS, GCP, Azure, Vault
+	_ "github.com/hallmark-dev/hallmark/internal/signer/kms" // -kms-key: AWS, GCP, Azure, Vault
 	"github.com/hallmark-dev/hallmark/oidc"
 	"github.com/hallmark-dev/hallmark/oidc/devissuer"
 	"github.com/hallmark-dev/hallmark/tlog"

@@ -2,7 +2,7 @@ package shards
 
 import (
 	"context"
-	"crypto/ecdsa"
+	"crypto"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -51,7 +51,7 @@ func (s *Log) Entry(ctx context.Context, sh *Shard, index uint64, body []byte, i
 		return "", nil, err
 	}
 	digest := sha256.Sum256(payload)
-	set, err := ecdsa.SignASN1(rand.Reader, sh.key, digest[:])
+	set, err := sh.key.Sign(rand.Reader, digest[:], crypto.SHA256) // ASN.1 ECDSA, as Rekor
 	if err != nil {
 		return "", nil, fmt.Errorf("couldn't sign entry timestamp: %w", err)
 	}

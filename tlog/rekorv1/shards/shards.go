@@ -34,7 +34,7 @@ type Shard struct {
 	Name   string // the log's name in the configuration and the store
 	Log    *tlog.Log
 	TreeID int64
-	key    *ecdsa.PrivateKey
+	key    crypto.Signer // ECDSA P-256, in memory, an HSM or a KMS
 	keyPEM []byte
 	logID  string // hex SHA-256 of the DER public key
 	// start is the virtual index of the shard's first entry: the sum of
@@ -49,17 +49,17 @@ type Shard struct {
 // NewShard makes a shard of the tree l, signed with key (ECDSA P-256:
 // clients verify SETs with ECDSA only).
 func NewShard(name string, l *tlog.Log, treeID int64, key crypto.Signer) (*Shard, error) {
-	k, ok := key.(*ecdsa.PrivateKey)
-	if !ok || k.Curve != elliptic.P256() {
+	pub, ok := key.Public().(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P256() {
 		return nil, fmt.Errorf("log %s: Rekor v1 logs need an ECDSA P-256 key (clients verify SETs with ECDSA only)", name)
 	}
-	der, err := x509.MarshalPKIXPublicKey(k.Public())
+	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(der)
 	return &Shard{
-		Name: name, Log: l, TreeID: treeID, key: k,
+		Name: name, Log: l, TreeID: treeID, key: key,
 		keyPEM: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}),
 		logID:  hex.EncodeToString(sum[:]),
 	}, nil

@@ -1,13 +1,13 @@
 //go:build !cgo
 
-package ca
+package signer
 
 import (
 	"crypto/elliptic"
 	"errors"
 )
 
-// PKCS11Config locates a CA key in a PKCS#11 token. This build has no cgo,
+// PKCS11Config locates a key in a PKCS#11 token. This build has no cgo,
 // so PKCS#11 is unavailable.
 type PKCS11Config struct {
 	Module      string `yaml:"module"`
@@ -25,5 +25,10 @@ func OpenPKCS11Signer(cfg PKCS11Config, pin string) (Signer, error) { return nil
 
 // GeneratePKCS11Key always fails without cgo.
 func GeneratePKCS11Key(cfg PKCS11Config, pin string, curve elliptic.Curve) (Signer, error) {
+	return nil, errNoCgo
+}
+
+// GeneratePKCS11Ed25519Key always fails without cgo.
+func GeneratePKCS11Ed25519Key(cfg PKCS11Config, pin string) (Signer, error) {
 	return nil, errNoCgo
 }

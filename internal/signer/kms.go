@@ -1,9 +1,10 @@
-package ca
+package signer
 
 import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -18,24 +19,27 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/options"
 )
 
-// KMSConfig locates a CA or TSA key in a cloud KMS. Keys are reached
-// through sigstore's KMS providers (the ones Fulcio uses); the binary must
-// register them, which cmd/hallmark-ca does by importing ca/kms.
+// KMSConfig locates a key in a cloud KMS. Keys are reached through
+// sigstore's KMS providers (the ones Fulcio uses); the binary must register
+// them, which hallmark-ca and hallmark-log do by importing signer/kms.
 type KMSConfig struct {
 	// Key is the provider's key reference, for example
 	//   awskms:///alias/hallmark-ca (or awskms://ENDPOINT/… for a custom HTTPS endpoint)
 	//   gcpkms://projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/1
 	//   azurekms://VAULT.vault.azure.net/KEY
-	//   hashivault://KEY
+	//   hashivault://KEY (Vault or OpenBao transit, VAULT_ADDR and VAULT_TOKEN)
 	// Credentials come from each provider's standard environment
-	// (docs/ca.md), never from this file.
+	// (docs/operations.md, "Keys: HSM and KMS"), never from this file.
+	// Of the four providers only Vault (and OpenBao) transit has Ed25519
+	// keys; AWS, Google Cloud and Azure keys are ECDSA or RSA, so a log key
+	// there is ECDSA P-256.
 	Key string `yaml:"key"`
-	// Timeout bounds each call to the KMS (one per certificate or
-	// timestamp); default 10s.
+	// Timeout bounds each call to the KMS (one per certificate, timestamp,
+	// checkpoint, SET or SCT); default 10s.
 	Timeout time.Duration `yaml:"timeout"`
 }
 
-// KMSSchemes are the key reference prefixes cmd/hallmark-ca registers.
+// KMSSchemes are the key reference prefixes package signer/kms registers.
 var KMSSchemes = []string{"awskms://", "gcpkms://", "azurekms://", "hashivault://"}
 
 func (c KMSConfig) validate(prefix string) error {
@@ -72,7 +76,8 @@ var _ Signer = (*kmsSigner)(nil)
 
 func (s *kmsSigner) Public() crypto.PublicKey { return s.pub }
 
-// Sign asks the KMS to sign digest, which was made with opts.HashFunc().
+// Sign asks the KMS to sign digest, which was made with opts.HashFunc()
+// (for an Ed25519 key: the message itself, opts.HashFunc() == 0).
 // The KMS returns ASN.1 DER for ECDSA keys and PKCS #1 v1.5 for RSA keys
 // (checked at open by selfTest), as crypto.Signer requires.
 func (s *kmsSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
@@ -82,12 +87,20 @@ func (s *kmsSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]
 	if _, pss := opts.(*rsa.PSSOptions); pss {
 		return nil, errors.New("kms: RSA-PSS is not supported; Hallmark signs with PKCS #1 v1.5")
 	}
-	if opts == nil || opts.HashFunc() == 0 || opts.HashFunc().Size() != len(digest) {
+	_, pureEd25519 := s.pub.(ed25519.PublicKey)
+	switch {
+	case pureEd25519 && opts != nil && opts.HashFunc() != 0:
+		return nil, fmt.Errorf("kms: key %s is Ed25519 and signs messages, not %v digests", s.ref, opts.HashFunc())
+	case !pureEd25519 && (opts == nil || opts.HashFunc() == 0 || opts.HashFunc().Size() != len(digest)):
 		return nil, fmt.Errorf("kms: key %s signs digests; got %d bytes for hash %v", s.ref, len(digest), opts)
+	}
+	var hash crypto.Hash // pure Ed25519: the "digest" is the message (Vault transit, prehashed=false)
+	if opts != nil {
+		hash = opts.HashFunc()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
-	sig, err := s.sv.SignMessage(nil, options.WithContext(ctx), options.WithDigest(digest), options.WithCryptoSignerOpts(opts.HashFunc()))
+	sig, err := s.sv.SignMessage(nil, options.WithContext(ctx), options.WithDigest(digest), options.WithCryptoSignerOpts(hash))
 	if err != nil {
 		return nil, fmt.Errorf("kms: signing with %s: %w", s.ref, err)
 	}
@@ -103,8 +116,8 @@ func (s *kmsSigner) Close() error {
 
 // OpenKMSSigner connects to the KMS key cfg.Key names, reads its public
 // key and checks, with one signature made by the KMS and verified here,
-// that the key signs the way certificates and timestamps need (ECDSA with
-// the curve's hash, or RSA PKCS #1 v1.5 with SHA-256).
+// that the key signs the way certificates, timestamps and log signatures
+// need (ECDSA with the curve's hash, or RSA PKCS #1 v1.5 with SHA-256).
 func OpenKMSSigner(cfg KMSConfig) (Signer, error) {
 	sv, err := getKMS(cfg.Key)
 	if err != nil {
@@ -118,8 +131,8 @@ func OpenKMSSigner(cfg KMSConfig) (Signer, error) {
 // CreateKMSKey creates the key cfg.Key names with the provider's
 // algorithm name (empty: the provider's default, ECDSA P-256 for all four
 // providers), or returns the existing key if there is one, for
-// `hallmark-ca init -kms-key`. Not every provider can create keys (AWS
-// needs an alias reference; see docs/ca.md).
+// `hallmark-ca init -kms-key` and the tests. Not every provider can create
+// keys (AWS needs an alias reference; see docs/ca.md).
 func CreateKMSKey(cfg KMSConfig, algorithm string) (Signer, error) {
 	sv, err := getKMS(cfg.Key)
 	if err != nil {
@@ -164,8 +177,9 @@ func newKMSSigner(ctx context.Context, cfg KMSConfig, sv kms.SignerVerifier) (*k
 		if k.N.BitLen() < 2048 {
 			return nil, fmt.Errorf("kms: key %s is RSA-%d; want at least 2048 bits", cfg.Key, k.N.BitLen())
 		}
+	case ed25519.PublicKey: // Vault and OpenBao transit only
 	default:
-		return nil, fmt.Errorf("kms: key %s is %T; want an ECDSA or RSA signing key", cfg.Key, pub)
+		return nil, fmt.Errorf("kms: key %s is %T; want an ECDSA, Ed25519 or RSA signing key", cfg.Key, pub)
 	}
 	s := &kmsSigner{ref: cfg.Key, sv: sv, pub: pub, timeout: cfg.timeout()}
 	if err := s.selfTest(); err != nil {
@@ -175,9 +189,9 @@ func newKMSSigner(ctx context.Context, cfg KMSConfig, sv kms.SignerVerifier) (*k
 }
 
 // selfTest signs one digest through Sign and verifies it here with the
-// public key, in the scheme x509 and the TSA will ask for. A KMS key that
+// public key, in the scheme x509, the TSA and the logs will ask for. A KMS key that
 // signs another way (RSA-PSS only, say) is refused at start-up instead of
-// producing certificates no client accepts.
+// producing signatures no client accepts.
 func (s *kmsSigner) selfTest() error {
 	msg := []byte("hallmark kms self-test")
 	switch k := s.pub.(type) {
@@ -190,6 +204,14 @@ func (s *kmsSigner) selfTest() error {
 		}
 		if !ecdsa.VerifyASN1(k, d, sig) {
 			return fmt.Errorf("kms: key %s: its %v signature does not verify with its public key (want ASN.1 ECDSA with %v)", s.ref, k.Curve.Params().Name, h)
+		}
+	case ed25519.PublicKey:
+		sig, err := s.Sign(rand.Reader, msg, crypto.Hash(0))
+		if err != nil {
+			return err
+		}
+		if !ed25519.Verify(k, msg, sig) {
+			return fmt.Errorf("kms: key %s: its Ed25519 signature does not verify with its public key", s.ref)
 		}
 	case *rsa.PublicKey:
 		d := sha256.Sum256(msg)
