@@ -121,10 +121,11 @@ func overLimit(format string, args ...any) error {
 // limits are the effective limits of one Canonicalize call.
 type limits struct {
 	signatures, verifiers, checks int
+	authorizeFn                   func(crypto.PublicKey, []*x509.Certificate) error // Options.Authorize
 }
 
 func (o Options) limits() limits {
-	l := limits{DefaultMaxSignatures, DefaultMaxVerifiers, DefaultMaxSignatureChecks}
+	l := limits{DefaultMaxSignatures, DefaultMaxVerifiers, DefaultMaxSignatureChecks, o.Authorize}
 	if o.MaxSignatures > 0 {
 		l.signatures = o.MaxSignatures
 	}
