@@ -134,8 +134,8 @@ type Policy struct {
 // callerRule judges the caller's credentials.
 type callerRule interface {
 	name() string
-	// admitCaller returns the writer, or why not (reason and error); ok
-	// reports whether the rule saw credentials of its kind at all.
+	// admitCaller returns the writer, or why not (metric reason and
+	// error; errBadCredentials for missing or unverifiable ones).
 	admitCaller(ctx context.Context, c Credentials) (w Writer, reason string, err error)
 }
 
