@@ -1,9 +1,16 @@
 package rekorv1
 
 import (
+	"crypto"
 	"crypto/x509"
 	"errors"
 )
+
+// authorizer holds Options.Authorize in limits (a pointer keeps limits
+// comparable).
+type authorizer struct {
+	fn func(crypto.PublicKey, []*x509.Certificate) error
+}
 
 // refusedError carries an Options.Authorize refusal through the kinds'
 // error wrapping: Canonicalize returns the refusal itself.
@@ -16,7 +23,7 @@ func (e *refusedError) Unwrap() error { return e.err }
 // which are skipped: they verify nothing and fail later) to
 // Options.Authorize.
 func (l limits) authorize(keys ...*publicKey) error {
-	if l.authorizeFn == nil {
+	if l.auth == nil {
 		return nil
 	}
 	for _, k := range keys {
@@ -27,7 +34,7 @@ func (l limits) authorize(keys ...*publicKey) error {
 		if k.cert != nil {
 			chain = []*x509.Certificate{k.cert}
 		}
-		if err := l.authorizeFn(k.cryptoKey(), chain); err != nil {
+		if err := l.auth.fn(k.cryptoKey(), chain); err != nil {
 			return &refusedError{err}
 		}
 	}
