@@ -54,7 +54,8 @@ type Rule struct {
 type CertificatesRule struct {
 	// RootsFile is a PEM file of certificates: self-signed ones are the
 	// roots, the others intermediates (a hallmark-ca chain file works as
-	// it is). Required.
+	// it is). Intermediates must be listed here: those an entry carries
+	// are not used. Required.
 	RootsFile string `yaml:"roots_file"`
 	// Identity restricts the certificates' identities, in the language of
 	// the CA's identity policy (docs/ca.md), over two claims: `issuer`

@@ -116,16 +116,10 @@ func policyText(err error) string {
 
 // certRule is a compiled CertificatesRule.
 type certRule struct {
-	rule          string
-	roots         *x509.CertPool
-	intermediates []*x509.Certificate
-	policy        oidc.Policy
+	rule                 string
+	roots, intermediates *x509.CertPool
+	policy               oidc.Policy
 }
-
-// maxSubmittedIntermediates bounds the certificates of a submitted chain
-// used for path building, so a hostile chain cannot make verification
-// costly (Fulcio chains have one or two).
-const maxSubmittedIntermediates = 4
 
 // oidCTPoison is RFC 6962's precertificate poison extension (critical).
 var oidCTPoison = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 3}
@@ -135,14 +129,14 @@ func newCertRule(name string, c *CertificatesRule, path func(string) string) (*c
 	if err != nil {
 		return nil, fmt.Errorf("certificates.roots_file: %w", err)
 	}
-	r := &certRule{rule: name, roots: x509.NewCertPool(), policy: c.Identity}
+	r := &certRule{rule: name, roots: x509.NewCertPool(), intermediates: x509.NewCertPool(), policy: c.Identity}
 	nroots := 0
 	for _, cert := range certs {
 		if bytes.Equal(cert.RawIssuer, cert.RawSubject) && cert.CheckSignatureFrom(cert) == nil {
 			r.roots.AddCert(cert)
 			nroots++
 		} else {
-			r.intermediates = append(r.intermediates, cert)
+			r.intermediates.AddCert(cert)
 		}
 	}
 	if nroots == 0 {
@@ -157,9 +151,6 @@ func (r *certRule) admitSigner(_ crypto.PublicKey, chain []*x509.Certificate, no
 	if len(chain) == 0 {
 		return ReasonCertificate, errors.New("the entry is signed with a bare public key, and this rule wants a certificate")
 	}
-	if len(chain) > 1+maxSubmittedIntermediates {
-		return ReasonCertificate, fmt.Errorf("the submitted chain has %d certificates, this rule uses at most %d", len(chain), 1+maxSubmittedIntermediates)
-	}
 	leaf := chain[0]
 	if slices.ContainsFunc(leaf.UnhandledCriticalExtensions, oidCTPoison.Equal) {
 		// A CT precertificate: the poison marks it unusable, which is
@@ -168,14 +159,10 @@ func (r *certRule) admitSigner(_ crypto.PublicKey, chain []*x509.Certificate, no
 		cp.UnhandledCriticalExtensions = slices.DeleteFunc(slices.Clone(leaf.UnhandledCriticalExtensions), oidCTPoison.Equal)
 		leaf = &cp
 	}
-	inter := x509.NewCertPool()
-	for _, c := range r.intermediates {
-		inter.AddCert(c)
-	}
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: r.roots, Intermediates: inter, CurrentTime: now,
+	// Only the configured certificates build the path: the intermediates
+	// a client submits are ignored, so that a hostile chain cannot choose
+	// what (and how much) is verified before the entry's own checks.
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: r.roots, Intermediates: r.intermediates, CurrentTime: now,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 		return ReasonCertificate, fmt.Errorf("the signing certificate (subject %q, issuer %q) does not chain to this rule's roots: %w",
 			leaf.Subject.String(), leaf.Issuer.String(), err)
