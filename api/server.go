@@ -422,8 +422,18 @@ func (s *LogService) writePolicy(lc tlog.LogConfig, m *access.Metrics) (*access.
 	}
 	return access.New(lc.Write, access.Options{
 		Log: lc.Name, Kind: lc.Kind, Path: s.cfg.Path, Metrics: m, Logger: s.logger,
-		Limit: nil, // the per-identity quota hook: access.Writer is the identity
+		Limit: s.identityLimit(lc),
 	})
+}
+
+// identityLimit is the per-identity quota hook of a log's write policy:
+// the policy calls it once per write with the writer (access.Writer), as
+// soon as it knows it (the caller, or the entry's first signer) and before
+// any signature is verified; its error refuses the write as it is (a
+// quota.ErrLimited: 429 + Retry-After in each API's shape). nil: no
+// per-identity quota.
+func (s *LogService) identityLimit(lc tlog.LogConfig) func(context.Context, access.Writer) error {
+	return nil
 }
 
 // serverTLS loads listen.tls: the server certificate and, with
