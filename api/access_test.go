@@ -370,3 +370,37 @@ logs:
 		t.Errorf("gRPC health over TLS: %v", err)
 	}
 }
+
+// TestWritePolicyIdentityQuota: quota.per_identity keys on the writer the
+// write policy extracts (here a key, on an open log): a second entry by
+// the same key is a 429 with Retry-After, another key still writes.
+func TestWritePolicyIdentityQuota(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := tlog.GenerateKey("ecdsa-p256")
+	os.WriteFile(filepath.Join(dir, "k.pem"), key, 0o600)
+	path := filepath.Join(dir, "log.yaml")
+	os.WriteFile(path, []byte(`
+database: {sqlite: db}
+logs:
+  - {name: v1, kind: rekor-v1, url: "https://log.example.com/v1", key_file: k.pem, rekor: {tree_id: 1}, batch: {max_age: 5ms},
+     write: {open: true}, quota: {per_identity: {rate: 1, per: 1h, burst: 1}}}
+`), 0o644)
+	cfg, err := tlog.LoadServiceConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, srv := serveConfig(t, cfg)
+	a, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	b, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	url := srv.URL + "/v1/api/v1/log/entries"
+	if code, _, body := post(t, url, "", v1KeyEntry(t, a, "1")); code != 201 {
+		t.Fatalf("first write: %d %v", code, body)
+	}
+	code, h, body := post(t, url, "", v1KeyEntry(t, a, "2"))
+	if code != 429 || h.Get("Retry-After") == "" || !strings.Contains(fmt.Sprint(body["message"]), "per identity") {
+		t.Fatalf("second write by the same key: %d %v %v", code, h, body)
+	}
+	if code, _, body := post(t, url, "", v1KeyEntry(t, b, "3")); code != 201 {
+		t.Fatalf("another key: %d %v", code, body)
+	}
+}

@@ -430,10 +430,14 @@ func (s *LogService) writePolicy(lc tlog.LogConfig, m *access.Metrics) (*access.
 // the policy calls it once per write with the writer (access.Writer), as
 // soon as it knows it (the caller, or the entry's first signer) and before
 // any signature is verified; its error refuses the write as it is (a
-// quota.ErrLimited: 429 + Retry-After in each API's shape). nil: no
-// per-identity quota.
+// quota.ErrLimited: 429 + Retry-After in each API's shape), before the
+// entry's signatures are verified. The key is access.Writer's String.
 func (s *LogService) identityLimit(lc tlog.LogConfig) func(context.Context, access.Writer) error {
-	return nil
+	q := s.identityQuota(lc.Name)
+	if q == nil || !q.perIdentity.Limit().Enabled() {
+		return nil
+	}
+	return func(_ context.Context, w access.Writer) error { return q.CheckIdentity(w.String()) }
 }
 
 // serverTLS loads listen.tls: the server certificate and, with
