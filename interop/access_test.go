@@ -14,6 +14,10 @@ import (
 	"github.com/hallmark-dev/hallmark/trust/clientconfig"
 )
 
+// unescaped undoes the JSON escaping of quotes: cosign prints the log's
+// error body as it came.
+func unescaped(s string) string { return strings.ReplaceAll(s, `\"`, `"`) }
+
 // keysPolicy is a write: block allowing the keys of one PEM file.
 func keysPolicy(pubFile string) string {
 	return fmt.Sprintf("    write: {allow: [{name: release-key, keys: {files: [%q]}}]}\n", pubFile)
@@ -57,7 +61,7 @@ func TestAccessCosignKeys(t *testing.T) {
 	}
 	out, err = run(t, dir, env1, v2bin, "sign-blob", "--yes", "--key", "other/cosign.key", "--rekor-url", l1.URL,
 		"--bundle", "refused.bundle", "artifact.txt")
-	mustFail(t, "cosign v2 with a key outside the allow-list", out, err, refusal)
+	mustFail(t, "cosign v2 with a key outside the allow-list", unescaped(out), err, refusal)
 	mustFail(t, "cosign v2 with a key outside the allow-list (status)", out, err, "403")
 
 	// cosign v3 → Rekor v2.
@@ -90,7 +94,7 @@ func TestAccessCosignKeys(t *testing.T) {
 	}
 	out, err = run(t, dir, env, v3bin, "sign-blob", "--yes", "--key", "other/cosign.key",
 		"--signing-config", "signing_config.json", "--bundle", "refused.sigstore.json", "artifact.txt")
-	mustFail(t, "cosign v3 with a key outside the allow-list", out, err, refusal)
+	mustFail(t, "cosign v3 with a key outside the allow-list", unescaped(out), err, refusal)
 	t.Logf("cosign v3 refused:\n%s", out)
 }
 
@@ -139,6 +143,7 @@ func TestAccessCosignIdentity(t *testing.T) {
 		t.Fatalf("cosign v2 verify-blob: %v\n%s", err, out)
 	}
 	out, err = sign("acme/tool", filepath.Join(e.dir, "refused.bundle"))
+	out = unescaped(out)
 	mustFail(t, "cosign v2 keyless, identity outside the log's policy", out, err,
 		`rule "our-ci": certificate identity (issuer "`+e.github.URL()+`", subject "https://github.com/acme/tool/`)
 	mustFail(t, "cosign v2 keyless, identity outside the log's policy (claim)", out, err, `claim "subject" value`)
