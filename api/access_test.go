@@ -71,7 +71,7 @@ func v2CertEntry(t *testing.T, ca *audittest.CA, email, data string) ([]byte, *a
 	return b, leaf
 }
 
-func post(t *testing.T, url, auth, body string) (int, http.Header, map[string]any) {
+func postWrite(t *testing.T, url, auth, body string) (int, http.Header, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -142,34 +142,34 @@ logs:
 
 	// Tiles raw append: a token rule only, so no token is a 401 before the
 	// body is read.
-	code, h, body := post(t, srv.URL+"/raw/entries", "", "entry")
+	code, h, body := postWrite(t, srv.URL+"/raw/entries", "", "entry")
 	if code != 401 || h.Get("WWW-Authenticate") != "Bearer" || !strings.Contains(fmt.Sprint(body["message"]), `rule "tools"`) {
 		t.Fatalf("raw append without token: %d %v %v", code, h, body)
 	}
 	tok, _ := is.Mint(devissuer.Claims{"sub": "bot@acme.example", "email": "bot@acme.example", "email_verified": true, "aud": "hallmark-log"})
-	if code, _, body := post(t, srv.URL+"/raw/entries", "Bearer "+tok, "entry"); code != 201 {
+	if code, _, body := postWrite(t, srv.URL+"/raw/entries", "Bearer "+tok, "entry"); code != 201 {
 		t.Fatalf("raw append with token: %d %v", code, body)
 	}
 
 	// Rekor v1: a key outside the allow-list is a 403 {code, message}.
 	stranger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	before := sizes()
-	code, _, body = post(t, srv.URL+"/v1/api/v1/log/entries", "", v1KeyEntry(t, stranger, "a"))
+	code, _, body = postWrite(t, srv.URL+"/v1/api/v1/log/entries", "", v1KeyEntry(t, stranger, "a"))
 	if code != 403 || body["code"] != float64(403) || !strings.Contains(fmt.Sprint(body["message"]), `rule "release-key": the signing key sha256:`) {
 		t.Fatalf("v1 stranger: %d %v", code, body)
 	}
-	if code, _, body := post(t, srv.URL+"/v1/api/v1/log/entries", "", v1KeyEntry(t, release, "a")); code != 201 {
+	if code, _, body := postWrite(t, srv.URL+"/v1/api/v1/log/entries", "", v1KeyEntry(t, release, "a")); code != 201 {
 		t.Fatalf("v1 release key: %d %v", code, body)
 	}
 
 	// Rekor v2 REST: grpc-gateway's shape, PERMISSION_DENIED (7).
 	evil, _ := v2CertEntry(t, ca, "eve@evil.example", "b")
-	code, _, body = post(t, srv.URL+"/v2/api/v2/log/entries", "", string(evil))
+	code, _, body = postWrite(t, srv.URL+"/v2/api/v2/log/entries", "", string(evil))
 	if code != 403 || body["code"] != float64(codes.PermissionDenied) || !strings.Contains(fmt.Sprint(body["message"]), `rule "our-ca": certificate identity`) {
 		t.Fatalf("v2 REST refused identity: %d %v", code, body)
 	}
 	good, _ := v2CertEntry(t, ca, "dev@acme.example", "b")
-	if code, _, body := post(t, srv.URL+"/v2/api/v2/log/entries", "", string(good)); code != 201 {
+	if code, _, body := postWrite(t, srv.URL+"/v2/api/v2/log/entries", "", string(good)); code != 201 {
 		t.Fatalf("v2 REST allowed identity: %d %v", code, body)
 	}
 	// Rekor v2 gRPC.
@@ -195,7 +195,7 @@ logs:
 	// CT add-chain: the logged certificate is the signer.
 	_, leaf := v2CertEntry(t, ca, "eve@evil.example", "c")
 	chain := fmt.Sprintf(`{"chain":[%q,%q]}`, base64.StdEncoding.EncodeToString(leaf.DER), base64.StdEncoding.EncodeToString(ca.Cert.Raw))
-	code, _, body = post(t, srv.URL+"/ct/ct/v1/add-chain", "", chain)
+	code, _, body = postWrite(t, srv.URL+"/ct/ct/v1/add-chain", "", chain)
 	if code != 403 || !strings.Contains(fmt.Sprint(body["message"]), `rule "our-ca"`) {
 		t.Fatalf("ct add-chain refused identity: %d %v", code, body)
 	}
@@ -207,14 +207,14 @@ logs:
 		log, reason string
 		want        float64
 	}{{"raw", "no_credentials", 1}, {"v1", "key", 1}, {"v2", "certificate", 2}, {"ct", "certificate", 1}} {
-		if got := refusedCount(t, svc, c.log, c.reason); got != c.want {
+		if got := writeRefusedCount(t, svc, c.log, c.reason); got != c.want {
 			t.Errorf("hallmark_log_write_refused_total{log=%s,reason=%s} = %v, want %v", c.log, c.reason, got, c.want)
 		}
 	}
 }
 
-// refusedCount reads hallmark_log_write_refused_total{log, reason}.
-func refusedCount(t *testing.T, svc *LogService, log, reason string) float64 {
+// writeRefusedCount reads hallmark_log_write_refused_total{log, reason}.
+func writeRefusedCount(t *testing.T, svc *LogService, log, reason string) float64 {
 	t.Helper()
 	mfs, err := svc.Registry().Gather()
 	if err != nil {
@@ -393,14 +393,14 @@ logs:
 	a, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	b, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	url := srv.URL + "/v1/api/v1/log/entries"
-	if code, _, body := post(t, url, "", v1KeyEntry(t, a, "1")); code != 201 {
+	if code, _, body := postWrite(t, url, "", v1KeyEntry(t, a, "1")); code != 201 {
 		t.Fatalf("first write: %d %v", code, body)
 	}
-	code, h, body := post(t, url, "", v1KeyEntry(t, a, "2"))
+	code, h, body := postWrite(t, url, "", v1KeyEntry(t, a, "2"))
 	if code != 429 || h.Get("Retry-After") == "" || !strings.Contains(fmt.Sprint(body["message"]), "per identity") {
 		t.Fatalf("second write by the same key: %d %v %v", code, h, body)
 	}
-	if code, _, body := post(t, url, "", v1KeyEntry(t, b, "3")); code != 201 {
+	if code, _, body := postWrite(t, url, "", v1KeyEntry(t, b, "3")); code != 201 {
 		t.Fatalf("another key: %d %v", code, body)
 	}
 }
