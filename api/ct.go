@@ -2,6 +2,7 @@ package api
 
 import (
 	"crypto"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/hallmark-dev/hallmark/api/access"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/ct"
 	"github.com/hallmark-dev/hallmark/tlog/format"
@@ -33,6 +35,7 @@ func ctNoteKeys(origin string, key crypto.Signer) (note.Signer, note.Verifier, e
 type ctHandlers struct {
 	log      *ct.Log
 	maxBytes int64
+	access   *access.Policy
 }
 
 // newCTHandlers builds the CT front end of sl, whose issuer certificates
@@ -51,7 +54,7 @@ func newCTHandlers(sl *servedLog, blobs tlog.BlobStore, cfg *tlog.ServiceConfig)
 		return nil, fmt.Errorf("log %s: %w", sl.cfg.Name, err)
 	}
 	sl.ct = l
-	return &ctHandlers{log: l, maxBytes: cfg.Limits.MaxRequestBytes}, nil
+	return &ctHandlers{log: l, maxBytes: cfg.Limits.MaxRequestBytes, access: sl.access}, nil
 }
 
 // CTLog returns the named ct log, or nil: with ca.InProcessCTLog it lets a
@@ -76,12 +79,20 @@ func (h *ctHandlers) mount(mux *http.ServeMux, prefix string) {
 // entry is committed.
 func (h *ctHandlers) addChain(precert bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		chk, err := h.access.Begin(r.Context(), httpCredentials(r))
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
 		body, err := readBody(w, r, h.maxBytes)
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
 		chain, err := ct.ParseChainRequest(body)
+		if err == nil {
+			err = ctSigner(chk, chain)
+		}
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -93,6 +104,23 @@ func (h *ctHandlers) addChain(precert bool) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, sct.Response())
 	}
+}
+
+// ctSigner judges the submitted chain's leaf (the certificate that is
+// logged) as the entry's signer, before the chain is verified.
+func ctSigner(chk *access.Check, chain [][]byte) error {
+	certs := make([]*x509.Certificate, len(chain))
+	for i, der := range chain {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return fmt.Errorf("%w: certificate %d of the chain: %w", tlog.ErrInvalidRequest, i, err)
+		}
+		certs[i] = c
+	}
+	if err := chk.Signer(certs[0].PublicKey, certs); err != nil {
+		return err
+	}
+	return chk.Finish()
 }
 
 func (h *ctHandlers) getRoots(w http.ResponseWriter, r *http.Request) {

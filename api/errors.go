@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/hallmark-dev/hallmark/api/access"
 	"github.com/hallmark-dev/hallmark/internal/quota"
 	"github.com/hallmark-dev/hallmark/tlog"
 )
@@ -35,6 +36,10 @@ func classify(err error) (int, codes.Code) {
 		return http.StatusTooManyRequests, codes.ResourceExhausted
 	case errors.Is(err, tlog.ErrReadOnly):
 		return http.StatusMethodNotAllowed, codes.FailedPrecondition
+	case errors.Is(err, access.ErrUnauthenticated):
+		return http.StatusUnauthorized, codes.Unauthenticated
+	case errors.Is(err, access.ErrForbidden):
+		return http.StatusForbidden, codes.PermissionDenied
 	case errors.Is(err, tlog.ErrInvalidRequest), errors.Is(err, ErrBadRequest):
 		return http.StatusBadRequest, codes.InvalidArgument
 	case errors.Is(err, tlog.ErrEntryTooLarge), errors.Is(err, errTooLarge), errors.As(err, &maxErr):
@@ -66,6 +71,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	setRetryAfter(w, code, err)
+	if code == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+	}
 	writeJSON(w, code, map[string]any{"code": code, "message": publicMessage(code, err)})
 }
 

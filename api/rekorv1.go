@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hallmark-dev/hallmark/api/access"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv1/shards"
@@ -29,6 +30,7 @@ type rekorV1 struct {
 	// sizeRefused counts entries refused for their kind's, by kind.
 	entryBytes  int64
 	sizeRefused *prometheus.CounterVec
+	access      *access.Policy
 }
 
 // newRekorV1 builds the front end of the active log sl and its inactive
@@ -67,7 +69,7 @@ func newRekorV1(ctx context.Context, sl *servedLog, inactive []*servedLog, maxBy
 	if err != nil {
 		return nil, err
 	}
-	return &rekorV1{log: log, opts: opts, maxBytes: maxBytes, entryBytes: sl.cfg.MaxEntryRoute(maxBytes)}, nil
+	return &rekorV1{log: log, opts: opts, maxBytes: maxBytes, entryBytes: sl.cfg.MaxEntryRoute(maxBytes), access: sl.access}, nil
 }
 
 func (s *rekorV1) mount(mux *http.ServeMux, p string) {
@@ -104,12 +106,22 @@ func writeV1Error(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (s *rekorV1) createEntry(w http.ResponseWriter, r *http.Request) {
+	chk, err := s.access.Begin(r.Context(), httpCredentials(r)) // write policy: the caller
+	if err != nil {
+		writeV1Error(w, r, err)
+		return
+	}
 	body, err := readBody(w, r, s.entryBytes)
 	if err != nil {
 		writeV1Error(w, r, err)
 		return
 	}
-	e, err := rekorv1.Canonicalize(body, s.opts)
+	opts := s.opts
+	opts.Authorize = chk.Signer // write policy: the entry's signers, before verification
+	e, err := rekorv1.Canonicalize(body, opts)
+	if err == nil {
+		err = chk.Finish()
+	}
 	var tooLarge *rekorv1.EntryTooLargeError
 	if errors.As(err, &tooLarge) && s.sizeRefused != nil {
 		s.sizeRefused.WithLabelValues(tooLarge.Kind).Inc()

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/hallmark-dev/hallmark/api/access"
 	"github.com/hallmark-dev/hallmark/api/grpchttp"
 	"github.com/hallmark-dev/hallmark/tlog"
 	"github.com/hallmark-dev/hallmark/tlog/rekorv2"
@@ -36,6 +37,7 @@ type rekorV2 struct {
 	entryLimits map[string]int64
 	entryBytes  int64
 	sizeRefused *prometheus.CounterVec // by kind (entryRoute)
+	access      *access.Policy
 }
 
 // errDuplicate carries the index of an entry that is already in the log.
@@ -51,14 +53,19 @@ func newRekorV2(sl *servedLog, maxBytes int64) (*rekorV2, error) {
 		return nil, fmt.Errorf("log %s: %w", sl.cfg.Name, err)
 	}
 	return &rekorV2{log: sl.log, keyID: keyID, opts: rekorv2.DefaultOptions(), maxBytes: maxBytes,
-		entryLimits: sl.cfg.EntryLimits(maxBytes), entryBytes: sl.cfg.MaxEntryRoute(maxBytes)}, nil
+		entryLimits: sl.cfg.EntryLimits(maxBytes), entryBytes: sl.cfg.MaxEntryRoute(maxBytes), access: sl.access}, nil
 }
 
 // create canonicalises, appends and answers with the entry, an inclusion
 // proof and the checkpoint the proof is against, as soon as the batch
-// commits.
-func (s *rekorV2) create(ctx context.Context, req *rekorv2.CreateEntryRequest) (*protorekor.TransparencyLogEntry, error) {
-	entry, err := rekorv2.Canonicalize(req, s.opts)
+// commits. chk is the write policy's check of the caller (Begin).
+func (s *rekorV2) create(ctx context.Context, chk *access.Check, req *rekorv2.CreateEntryRequest) (*protorekor.TransparencyLogEntry, error) {
+	opts := s.opts
+	opts.Authorize = chk.Signer // the entry's signers, before verification
+	entry, err := rekorv2.Canonicalize(req, opts)
+	if err == nil {
+		err = chk.Finish()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -110,6 +117,11 @@ func writeV2Error(w http.ResponseWriter, r *http.Request, err error) {
 
 // restCreate is POST <base>/api/v2/log/entries.
 func (s *rekorV2) restCreate(w http.ResponseWriter, r *http.Request) {
+	chk, err := s.access.Begin(r.Context(), httpCredentials(r))
+	if err != nil {
+		writeV2Error(w, r, err)
+		return
+	}
 	body, err := readBody(w, r, s.entryBytes)
 	if err != nil {
 		writeV2Error(w, r, err)
@@ -123,7 +135,7 @@ func (s *rekorV2) restCreate(w http.ResponseWriter, r *http.Request) {
 		writeV2Error(w, r, err)
 		return
 	}
-	tle, err := s.create(r.Context(), req)
+	tle, err := s.create(r.Context(), chk, req)
 	if err != nil {
 		writeV2Error(w, r, err)
 		return
@@ -152,10 +164,14 @@ func (s *rekorV2) checkEntrySize(req *rekorv2.CreateEntryRequest, size int64) er
 // gRPC service dev.sigstore.rekor.v2.Rekor.
 
 func (s *rekorV2) CreateEntry(ctx context.Context, req *rekortilespb.CreateEntryRequest) (*protorekor.TransparencyLogEntry, error) {
+	chk, err := s.access.Begin(ctx, grpcCredentials(ctx))
+	if err != nil {
+		return nil, v2Status(ctx, err)
+	}
 	if err := s.checkEntrySize(req, int64(proto.Size(req))); err != nil {
 		return nil, v2Status(ctx, err)
 	}
-	tle, err := s.create(ctx, req)
+	tle, err := s.create(ctx, chk, req)
 	var dup *errDuplicate
 	if errors.As(err, &dup) {
 		grpc.SetHeader(ctx, metadata.Pairs("x-log-index", strconv.FormatUint(dup.index, 10))) //nolint:errcheck

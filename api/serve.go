@@ -70,6 +70,6 @@ func (s *LogService) Serve(ctx context.Context, ls *Listeners, h http.Handler) e
 		HTTP: ls.HTTP, Handler: h,
 		GRPC: ls.GRPC, GRPCServer: s.grpc,
 		Metrics: ls.Metrics, MetricsHandler: s.MetricsHandler(),
-		Logger: s.logger,
+		Logger: s.logger, TLS: s.tls,
 	})
 }

@@ -3,19 +3,26 @@ package api
 import (
 	"context"
 	"crypto"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 
+	"github.com/hallmark-dev/hallmark/api/access"
 	"github.com/hallmark-dev/hallmark/api/admission"
 	"github.com/hallmark-dev/hallmark/api/logpb"
 	"github.com/hallmark-dev/hallmark/tlog"
@@ -56,7 +63,8 @@ type LogService struct {
 	// and entrySizeRefused counts their refusals (entryRoute).
 	entryRoutes      map[string]admission.Route
 	entrySizeRefused *prometheus.CounterVec
-	keys     []*meteredKey // every log's key, closed last
+	keys             []*meteredKey // every log's key, closed last
+	tls              *tls.Config   // nil: plain HTTP and gRPC
 }
 
 // servedLog is one configured log with its engine and key.
@@ -66,6 +74,7 @@ type servedLog struct {
 	key      crypto.Signer
 	ct       *ct.Log           // ct logs only
 	cosigner *witness.Cosigner // nil unless the log has witnesses
+	access   *access.Policy    // the write policy (open without write:)
 }
 
 // OpenStore opens the store the config names.
@@ -99,11 +108,20 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 	}
 	s.admit = newAdmission(cfg, s.registry)
 	s.quotas = newWriteQuotas(cfg, s.registry)
-	s.grpc = grpc.NewServer(s.admit.GRPCServerOptions(grpcError, s.admitGRPC)...)
+	grpcOpts := s.admit.GRPCServerOptions(grpcError, s.admitGRPC)
+	if cfg.Listen.TLS != nil {
+		if s.tls, err = serverTLS(cfg, cfg.Listen.TLS); err != nil {
+			store.Close()
+			return nil, err
+		}
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(s.tls.Clone())))
+	}
+	s.grpc = grpc.NewServer(grpcOpts...)
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := tlog.NewMetrics(s.registry)
 	witnessMetrics := witness.NewMetrics(s.registry)
 	keyMetrics := newKeyMetrics(s.registry)
+	accessMetrics := access.NewMetrics(s.registry)
 	for _, lc := range cfg.Logs {
 		// The key is opened where it lives (file, PKCS#11 token, KMS) and
 		// checked against the log's kind; it is closed by Close.
@@ -165,7 +183,12 @@ func NewLogService(ctx context.Context, cfg *tlog.ServiceConfig, logger *slog.Lo
 		if cosigner != nil {
 			cosigner.Start(l)
 		}
-		s.logs = append(s.logs, &servedLog{cfg: lc, log: l, key: key, cosigner: cosigner})
+		sl := &servedLog{cfg: lc, log: l, key: key, cosigner: cosigner}
+		s.logs = append(s.logs, sl)
+		if sl.access, err = s.writePolicy(lc, accessMetrics); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("log %s: %w", lc.Name, err)
+		}
 	}
 	if err := s.routes(ctx); err != nil {
 		s.Close()
@@ -232,7 +255,7 @@ func (s *LogService) routes(ctx context.Context) error {
 		}
 		switch sl.cfg.Kind {
 		case "tiles":
-			s.mux.HandleFunc("POST "+p+"/entries", s.appendRaw(sl.log))
+			s.mux.HandleFunc("POST "+p+"/entries", s.appendRaw(sl))
 		case "rekor-v1":
 			var inactive []*servedLog
 			for _, name := range sl.cfg.Rekor.InactiveShards {
@@ -331,6 +354,9 @@ func (s *LogService) Close() {
 		if sl.cosigner != nil {
 			sl.cosigner.Close()
 		}
+		if sl.access != nil {
+			sl.access.Close()
+		}
 		sl.log.Close()
 	}
 	if s.store != nil {
@@ -352,8 +378,14 @@ type appendResponse struct {
 
 // appendRaw appends the request body as one entry of a plain tiles log and
 // answers with its index, a checkpoint and an inclusion proof.
-func (s *LogService) appendRaw(l *tlog.Log) http.HandlerFunc {
+func (s *LogService) appendRaw(sl *servedLog) http.HandlerFunc {
+	l := sl.log
 	return func(w http.ResponseWriter, r *http.Request) {
+		chk, err := sl.access.Begin(r.Context(), httpCredentials(r))
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
 		body, err := readBody(w, r, s.cfg.Limits.MaxRequestBytes)
 		if err != nil {
 			writeError(w, r, err)
@@ -361,6 +393,10 @@ func (s *LogService) appendRaw(l *tlog.Log) http.HandlerFunc {
 		}
 		if len(body) == 0 {
 			writeError(w, r, fmt.Errorf("%w: empty entry", ErrBadRequest))
+			return
+		}
+		if err := chk.Finish(); err != nil { // entries are opaque: only callers are judged
+			writeError(w, r, err)
 			return
 		}
 		rc, err := l.Append(r.Context(), tlog.Entry{Data: body})
@@ -380,4 +416,83 @@ func (s *LogService) appendRaw(l *tlog.Log) http.HandlerFunc {
 		writeJSON(w, code, appendResponse{Index: rc.Index, Duplicate: rc.Duplicate, TreeSize: rc.Checkpoint.Size,
 			Checkpoint: string(rc.Checkpoint.Note), InclusionProof: proof})
 	}
+}
+
+// writePolicy compiles a log's write policy. A writable log without one is
+// open, as before write policies existed, and says so at every start.
+func (s *LogService) writePolicy(lc tlog.LogConfig, m *access.Metrics) (*access.Policy, error) {
+	if lc.Write == nil && !s.cfg.ReadOnly && !lc.ReadOnly {
+		s.logger.Warn("log accepts writes from anyone: its config has no write: policy; set write: {open: true} to say so, or rules (docs/access.md)",
+			"log", lc.Name)
+	}
+	return access.New(lc.Write, access.Options{
+		Log: lc.Name, Kind: lc.Kind, Path: s.cfg.Path, Metrics: m, Logger: s.logger,
+		Limit: s.identityLimit(lc),
+	})
+}
+
+// identityLimit is the per-identity quota hook of a log's write policy:
+// the policy calls it once per write with the writer (access.Writer), as
+// soon as it knows it (the caller, or the entry's first signer) and before
+// any signature is verified; its error refuses the write as it is (a
+// quota.ErrLimited: 429 + Retry-After in each API's shape), before the
+// entry's signatures are verified. The key is access.Writer's String.
+func (s *LogService) identityLimit(lc tlog.LogConfig) func(context.Context, access.Writer) error {
+	q := s.identityQuota(lc.Name)
+	if q == nil || !q.perIdentity.Limit().Enabled() {
+		return nil
+	}
+	return func(_ context.Context, w access.Writer) error { return q.CheckIdentity(w.String()) }
+}
+
+// serverTLS loads listen.tls: the server certificate and, with
+// client_ca_file, the CAs verifying client certificates (optional for the
+// client: cosign presents none; the write policy decides).
+func serverTLS(cfg *tlog.ServiceConfig, t *tlog.TLSConfig) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(cfg.Path(t.CertFile), cfg.Path(t.KeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("listen.tls: %w", err)
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.ClientCAFile != "" {
+		raw, err := os.ReadFile(cfg.Path(t.ClientCAFile))
+		if err != nil {
+			return nil, fmt.Errorf("listen.tls.client_ca_file: %w", err)
+		}
+		certs, err := format.ParseCertificatesPEM(raw)
+		if err != nil {
+			return nil, fmt.Errorf("listen.tls.client_ca_file: %w", err)
+		}
+		c.ClientCAs = x509.NewCertPool()
+		for _, ca := range certs {
+			c.ClientCAs.AddCert(ca)
+		}
+		c.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return c, nil
+}
+
+// httpCredentials are the caller's credentials of an HTTP request.
+func httpCredentials(r *http.Request) access.Credentials {
+	c := access.Credentials{Authorization: r.Header.Get("Authorization")}
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
+		c.ClientChain = r.TLS.VerifiedChains[0]
+	}
+	return c
+}
+
+// grpcCredentials are the caller's credentials of a gRPC call.
+func grpcCredentials(ctx context.Context) access.Credentials {
+	var c access.Credentials
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get("authorization"); len(v) > 0 {
+			c.Authorization = v[0]
+		}
+	}
+	if p, ok := peer.FromContext(ctx); ok {
+		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 {
+			c.ClientChain = ti.State.VerifiedChains[0]
+		}
+	}
+	return c
 }

@@ -28,6 +28,10 @@ type Policy struct {
 	Deny map[string][]string `yaml:"deny"`
 }
 
+// Validate reports claims without patterns and malformed patterns. Other
+// policies in the same language (hallmark-log's write identities) call it.
+func (p Policy) Validate() error { return p.validate() }
+
 func (p Policy) validate() error {
 	for _, m := range []map[string][]string{p.Allow, p.Deny} {
 		for claim, pats := range m {

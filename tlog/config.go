@@ -24,6 +24,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/hallmark-dev/hallmark/api/access"
 	"github.com/hallmark-dev/hallmark/api/admission"
 	"github.com/hallmark-dev/hallmark/internal/quota"
 	"github.com/hallmark-dev/hallmark/internal/signer"
@@ -81,6 +82,26 @@ type ListenConfig struct {
 	// address only the monitoring network reaches) instead of on HTTP.
 	// Default "": /metrics is on the HTTP listener.
 	Metrics string `yaml:"metrics"`
+	// TLS, if set, serves HTTP and gRPC over TLS (the metrics listener
+	// stays plain), and with client_ca_file verifies TLS client
+	// certificates for write rules of kind client_certificate
+	// (docs/access.md).
+	TLS *TLSConfig `yaml:"tls"`
+}
+
+// TLSConfig is the server certificate of the HTTP and gRPC listeners and,
+// optionally, the CA of client certificates.
+type TLSConfig struct {
+	// CertFile is the PEM certificate chain of the server. Required.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is its PEM private key. Required.
+	KeyFile string `yaml:"key_file"`
+	// ClientCAFile is a PEM file of the CAs that issue client
+	// certificates. With it, a client may present a certificate, which is
+	// verified against these CAs (a connection with a bad one fails); a
+	// client without one still connects (cosign sends none), and the
+	// log's write policy decides. Default "": no client certificates.
+	ClientCAFile string `yaml:"client_ca_file"`
 }
 
 // DatabaseConfig selects the store.
@@ -230,6 +251,12 @@ type LogConfig struct {
 	// does for every log. Use it for a shard that was rotated out: its
 	// entries keep verifying. The log must exist. Default false.
 	ReadOnly bool `yaml:"read_only"`
+	// Write is the log's write policy: who may add entries (open, signing
+	// certificates of given roots and identities, listed keys, callers
+	// with an OIDC token or a TLS client certificate). Without it the log
+	// is open to anyone, and hallmark-log warns at every start. See
+	// docs/access.md.
+	Write *access.Config `yaml:"write"`
 }
 
 // LogLimitsConfig bounds the entries of one Rekor log.
@@ -553,6 +580,9 @@ func ParseServiceConfig(raw []byte) (*ServiceConfig, error) {
 	if err := cfg.Quota.validate(); err != nil {
 		return nil, err
 	}
+	if t := cfg.Listen.TLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {
+		return nil, errors.New("listen.tls: cert_file and key_file are required")
+	}
 	if u := cfg.Console.MonitorURL; u != "" {
 		pu, err := url.Parse(u)
 		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
@@ -685,6 +715,11 @@ func (l *LogConfig) validate() error {
 	}
 	if err := l.validateLimits(); err != nil {
 		return err
+	}
+	if l.Write != nil {
+		if err := l.Write.Validate(l.Kind); err != nil {
+			return err
+		}
 	}
 	if w := l.Witnesses; w != nil {
 		if l.Kind == "rekor-v1" {

@@ -2,6 +2,7 @@ package admission
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -24,6 +25,10 @@ type Servers struct {
 	MetricsHandler http.Handler
 
 	Logger *slog.Logger
+
+	// TLS, if set, serves HTTP over TLS (the GRPCServer brings its own
+	// credentials; Metrics stays plain).
+	TLS *tls.Config
 }
 
 // HTTPServer returns an http.Server for h with c's timeouts: headers
@@ -56,7 +61,12 @@ func (c *Controller) Serve(ctx context.Context, s Servers) error {
 	}
 	errc := make(chan error, 3)
 	hs := c.HTTPServer(s.Handler, logger)
-	go func() { errc <- hs.Serve(c.Listener(s.HTTP, "http")) }()
+	if s.TLS != nil {
+		hs.TLSConfig = s.TLS.Clone()
+		go func() { errc <- hs.ServeTLS(c.Listener(s.HTTP, "http"), "", "") }()
+	} else {
+		go func() { errc <- hs.Serve(c.Listener(s.HTTP, "http")) }()
+	}
 	logger.Info("serving HTTP", "addr", s.HTTP.Addr().String())
 	var ms *http.Server
 	if s.Metrics != nil {

@@ -282,6 +282,8 @@ func devLogConfig(dir string, a Addrs, caChain string) (*tlog.ServiceConfig, err
 	}
 	host, _, _ := net.SplitHostPort(a.Log)
 	base := "http://" + a.Log
+	// Every dev log is open (write: {open: true}), as it says: a
+	// development stack accepts entries from anyone it is reachable from.
 	cfg := fmt.Sprintf(`
 listen: {http: %q, grpc: %q}
 database: {sqlite: %q}
@@ -291,19 +293,23 @@ logs:
     url: %s
     key_file: %q
     rekor: {tree_id: 1, hostname: %q}
+    write: {open: true}
   - name: rekor-v2
     kind: rekor-v2
     url: %s/rekor-v2
     key_file: %q
+    write: {open: true}
   - name: tiles
     kind: tiles
     url: %s/tiles
     key_file: %q
+    write: {open: true}
   - name: ct
     kind: ct
     url: %s/ct
     key_file: %q
     ct: {roots_file: %q}
+    write: {open: true}
 `, a.Log, a.LogGRPC, filepath.Join(dir, "hallmark.db"), base, v1Key, host, base, v2Key, base, tilesKey, base, ctKey, caChain)
 	os.WriteFile(filepath.Join(dir, "hallmark-log.yaml"), []byte(cfg), 0o644)
 	return tlog.ParseServiceConfig([]byte(cfg))

@@ -300,8 +300,8 @@ func (e *dsseV001) unmarshal(spec any, lim limits) error {
 	if err := e.checkLimits(lim); err != nil {
 		return invalid(err)
 	}
-	if err := e.verify(); err != nil {
-		return invalid(err)
+	if err := e.verify(lim); err != nil {
+		return invalidUnlessRefused(err)
 	}
 	payloadHash256 := sha256.Sum256(e.payload)
 	e.payloadH = hex.EncodeToString(payloadHash256[:])
@@ -337,13 +337,16 @@ func (e *dsseV001) checkLimits(lim limits) error {
 // verify requires every envelope signature to be verified by one of the
 // verifiers, trying verifiers in order and stopping once all are verified.
 // The last verifier to accept a signature is the one recorded for it.
-func (e *dsseV001) verify() error {
+func (e *dsseV001) verify(lim limits) error {
 	pending := make(map[string]bool)
 	for _, s := range e.env.Signatures {
 		pending[s.Sig] = true
 	}
 	keys, keyErrs := parseVerifierKeys(e.verifiers)
 	if err := checkVerifyCost(keys, len(e.env.Signatures), len(e.env.Payload)); err != nil {
+		return err
+	}
+	if err := lim.authorize(keys...); err != nil {
 		return err
 	}
 	prepared := prepareEnvelope(&e.env, nil)

@@ -29,7 +29,7 @@ type hashedRekordV001 struct {
 	hashAlg   crypto.Hash
 }
 
-func (e *hashedRekordV001) unmarshal(spec any, _ limits) error {
+func (e *hashedRekordV001) unmarshal(spec any, lim limits) error {
 	m, ok := spec.(map[string]any)
 	if !ok {
 		return invalidf("unsupported input type %T for DecodeEntry", spec)
@@ -66,11 +66,11 @@ func (e *hashedRekordV001) unmarshal(spec any, _ limits) error {
 	if err := errs.err(); err != nil {
 		return err
 	}
-	return e.validate()
+	return e.validate(lim)
 }
 
 // validate is the cross-field validation of Rekor's V001Entry.validate.
-func (e *hashedRekordV001) validate() error {
+func (e *hashedRekordV001) validate(lim limits) error {
 	if !e.hasKey {
 		return invalid(errors.New("missing public key"))
 	}
@@ -87,6 +87,9 @@ func (e *hashedRekordV001) validate() error {
 		return invalid(err)
 	}
 	e.key = key
+	if err := lim.authorize(key); err != nil {
+		return invalidUnlessRefused(err)
+	}
 
 	// Unknown algorithms cannot pass the schema; the fallback is Rekor's.
 	value := *e.hash.Value

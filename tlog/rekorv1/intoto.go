@@ -90,6 +90,9 @@ func (e *intotoV001) unmarshal(spec any, lim limits) error {
 		return nil
 	}
 
+	if err := lim.authorize(e.key); err != nil {
+		return invalidUnlessRefused(err)
+	}
 	pub := e.key.cryptoKey()
 	if err := checkVerifierKey(pub); err != nil {
 		return invalid(err)
@@ -249,9 +252,9 @@ func (e *intotoV002) unmarshal(spec any, lim limits) error {
 	if err := e.checkLimits(lim); err != nil {
 		return invalid(err)
 	}
-	prepared, err := e.verify()
+	prepared, err := e.verify(lim)
 	if err != nil {
-		return invalid(err)
+		return invalidUnlessRefused(err)
 	}
 	// Rekor decodes the payload again, as standard base64 only.
 	if prepared.stdErr != nil {
@@ -337,7 +340,7 @@ func (e *intotoV002) checkLimits(lim limits) error {
 // verify requires every signature to be verified by one of the submitted
 // keys; unlike dsse, every key is tried and must verify one signature. It
 // returns the envelope as verified.
-func (e *intotoV002) verify() (*preparedEnvelope, error) {
+func (e *intotoV002) verify(lim limits) (*preparedEnvelope, error) {
 	env := envelope{PayloadType: *e.payloadType} // its payload is e.payload
 	for _, s := range e.sigs {
 		env.Signatures = append(env.Signatures, envelopeSignature{KeyID: s.Keyid, Sig: string(s.Sig)})
@@ -352,6 +355,9 @@ func (e *intotoV002) verify() (*preparedEnvelope, error) {
 	}
 	keys, keyErrs := parseVerifierKeys(raws)
 	if err := checkVerifyCost(keys, len(e.sigs), len(e.payload)); err != nil {
+		return nil, err
+	}
+	if err := lim.authorize(keys...); err != nil {
 		return nil, err
 	}
 	prepared := prepareEnvelope(&env, e.payload)

@@ -121,10 +121,14 @@ func overLimit(format string, args ...any) error {
 // limits are the effective limits of one Canonicalize call.
 type limits struct {
 	signatures, verifiers, checks int
+	auth                          *authorizer // Options.Authorize, nil without
 }
 
 func (o Options) limits() limits {
-	l := limits{DefaultMaxSignatures, DefaultMaxVerifiers, DefaultMaxSignatureChecks}
+	l := limits{signatures: DefaultMaxSignatures, verifiers: DefaultMaxVerifiers, checks: DefaultMaxSignatureChecks}
+	if o.Authorize != nil {
+		l.auth = &authorizer{o.Authorize}
+	}
 	if o.MaxSignatures > 0 {
 		l.signatures = o.MaxSignatures
 	}

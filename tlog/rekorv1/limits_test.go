@@ -267,10 +267,10 @@ func TestOptionsLimitsValidate(t *testing.T) {
 		}
 	}
 	l := Options{MaxSignatures: 1, MaxVerifiers: 2, MaxSignatureChecks: 3}.limits()
-	if l != (limits{1, 2, 3}) {
+	if l != (limits{signatures: 1, verifiers: 2, checks: 3}) {
 		t.Errorf("limits = %+v", l)
 	}
-	if (Options{}).limits() != (limits{DefaultMaxSignatures, DefaultMaxVerifiers, DefaultMaxSignatureChecks}) {
+	if (Options{}).limits() != (limits{signatures: DefaultMaxSignatures, verifiers: DefaultMaxVerifiers, checks: DefaultMaxSignatureChecks}) {
 		t.Error("zero Options do not take the defaults")
 	}
 }

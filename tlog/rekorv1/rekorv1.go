@@ -15,7 +15,9 @@ package rekorv1
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/json/jsontext"
 	jsonv2 "encoding/json/v2"
@@ -85,6 +87,13 @@ type Options struct {
 	// kind is known, before the kind's own validation. Kinds without an
 	// entry are not bounded here.
 	MaxEntryBytes map[string]int64
+
+	// Authorize, if set, is called with every key the entry names (and
+	// its certificate chain as submitted, leaf first, if it came with
+	// certificates) once the entry is decoded and before any signature is
+	// verified: a log's write policy. Canonicalize returns its error
+	// unchanged, not as an *InputError.
+	Authorize func(key crypto.PublicKey, chain []*x509.Certificate) error
 }
 
 // DefaultOptions are Rekor's defaults: every implemented kind, and

@@ -33,7 +33,9 @@ package rekorv2
 //lint:file-ignore SA1019 DSSE v0.0.2 is deprecated in rekor-tiles but still sent by cosign v3.0.x (sigstore-go v1.1.x); Hallmark accepts it.
 
 import (
+	"crypto"
 	"crypto/sha256"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
@@ -119,6 +121,12 @@ type Options struct {
 	// describe its key). Only the algorithms in DefaultOptions are
 	// supported; Validate reports any other.
 	AllowedAlgorithms []protocommon.PublicKeyDetails
+
+	// Authorize, if set, is called with every verifier's key (and its
+	// certificate, if the verifier is one) once the verifier is parsed
+	// and before any signature is verified: a log's write policy.
+	// Canonicalize returns its error unchanged, not as an *InputError.
+	Authorize func(key crypto.PublicKey, chain []*x509.Certificate) error
 }
 
 // DefaultOptions returns rekor-tiles' defaults (v2.3.0, and v2.2.1 which last

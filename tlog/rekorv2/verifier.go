@@ -124,6 +124,7 @@ func parseVerifier(field string, v *rekortilespb.Verifier, t entryType, opts Opt
 		return nil, algorithm{}, inputErrorf(field, "missing verifier")
 	}
 	var pub crypto.PublicKey
+	var chain []*x509.Certificate
 	switch {
 	case v.GetPublicKey() != nil:
 		raw := v.GetPublicKey().GetRawBytes()
@@ -145,6 +146,7 @@ func parseVerifier(field string, v *rekortilespb.Verifier, t entryType, opts Opt
 			return nil, algorithm{}, inputErrorf(field+".x509Certificate.rawBytes", "not a DER X.509 certificate: %w", err)
 		}
 		pub = cert.PublicKey
+		chain = []*x509.Certificate{cert}
 	default:
 		return nil, algorithm{}, inputErrorf(field, "verifier has neither publicKey nor x509Certificate")
 	}
@@ -174,6 +176,11 @@ func parseVerifier(field string, v *rekortilespb.Verifier, t entryType, opts Opt
 	}
 	if !opts.allows(details) {
 		return nil, algorithm{}, inputErrorf(field+".keyDetails", "signing algorithm %s is not allowed by this log", details)
+	}
+	if opts.Authorize != nil {
+		if err := opts.Authorize(pub, chain); err != nil {
+			return nil, algorithm{}, err
+		}
 	}
 	return pub, alg, nil
 }
