@@ -6,12 +6,11 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/x509"
 	"errors"
 	"fmt"
 
+	hsigner "github.com/hallmark-dev/hallmark/internal/signer"
 	"github.com/hallmark-dev/hallmark/tlog/format"
 )
 
@@ -123,12 +122,12 @@ func challengeName(n int) string {
 func verifySignature(pub crypto.PublicKey, sig, msg []byte) error {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
-		if !ecdsa.VerifyASN1(k, digest(curveHash(k.Curve), msg), sig) {
+		if !ecdsa.VerifyASN1(k, hsigner.Digest(hsigner.CurveHash(k.Curve), msg), sig) {
 			return ErrBadProof
 		}
 		return nil
 	case *rsa.PublicKey:
-		return rsa.VerifyPKCS1v15(k, crypto.SHA256, digest(crypto.SHA256, msg), sig)
+		return rsa.VerifyPKCS1v15(k, crypto.SHA256, hsigner.Digest(crypto.SHA256, msg), sig)
 	case ed25519.PublicKey:
 		if !ed25519.Verify(k, msg, sig) {
 			return ErrBadProof
@@ -136,29 +135,6 @@ func verifySignature(pub crypto.PublicKey, sig, msg []byte) error {
 		return nil
 	}
 	return ErrWeakKey
-}
-
-func curveHash(c elliptic.Curve) crypto.Hash {
-	switch c {
-	case elliptic.P384():
-		return crypto.SHA384
-	case elliptic.P521():
-		return crypto.SHA512
-	}
-	return crypto.SHA256
-}
-
-func digest(h crypto.Hash, msg []byte) []byte {
-	switch h {
-	case crypto.SHA384:
-		d := sha512.Sum384(msg)
-		return d[:]
-	case crypto.SHA512:
-		d := sha512.Sum512(msg)
-		return d[:]
-	}
-	d := sha256.Sum256(msg)
-	return d[:]
 }
 
 // ParseCSR parses a PEM ("CERTIFICATE REQUEST" or "NEW CERTIFICATE
@@ -204,7 +180,7 @@ func checkCSRAlgorithm(csr *x509.CertificateRequest) error {
 	switch k := csr.PublicKey.(type) {
 	case *ecdsa.PublicKey:
 		want := map[crypto.Hash]x509.SignatureAlgorithm{crypto.SHA256: x509.ECDSAWithSHA256, crypto.SHA384: x509.ECDSAWithSHA384, crypto.SHA512: x509.ECDSAWithSHA512}
-		ok = csr.SignatureAlgorithm == want[curveHash(k.Curve)]
+		ok = csr.SignatureAlgorithm == want[hsigner.CurveHash(k.Curve)]
 	case *rsa.PublicKey:
 		ok = csr.SignatureAlgorithm == x509.SHA256WithRSA
 	case ed25519.PublicKey:

@@ -22,6 +22,8 @@ import (
 	"github.com/digitorus/timestamp"
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	hsigner "github.com/hallmark-dev/hallmark/internal/signer"
 )
 
 // Reasons a time-stamp request is refused. Each is wrapped with details;
@@ -239,7 +241,7 @@ func NewTSA(signer crypto.Signer, chain []*x509.Certificate, o TSAOptions) (*TSA
 	t := &TSA{signer: signer, chain: chain, opts: o}
 	switch k := signer.Public().(type) {
 	case *ecdsa.PublicKey:
-		t.hash = curveHash(k.Curve)
+		t.hash = hsigner.CurveHash(k.Curve)
 	case *rsa.PublicKey:
 		t.hash = crypto.SHA256
 	default:

@@ -196,8 +196,8 @@ func (s *kmsSigner) selfTest() error {
 	msg := []byte("hallmark kms self-test")
 	switch k := s.pub.(type) {
 	case *ecdsa.PublicKey:
-		h := curveHash(k.Curve)
-		d := digest(h, msg)
+		h := CurveHash(k.Curve)
+		d := Digest(h, msg)
 		sig, err := s.Sign(rand.Reader, d, h)
 		if err != nil {
 			return err

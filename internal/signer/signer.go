@@ -283,9 +283,9 @@ func EncryptKeyPEM(k crypto.Signer, password []byte) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "ENCRYPTED PRIVATE KEY", Bytes: der}), nil
 }
 
-// curveHash is the hash ECDSA signatures use with a curve, as x509 and
+// CurveHash is the hash ECDSA signatures use with a curve, as x509 and
 // Sigstore clients pair them.
-func curveHash(c elliptic.Curve) crypto.Hash {
+func CurveHash(c elliptic.Curve) crypto.Hash {
 	switch c {
 	case elliptic.P384():
 		return crypto.SHA384
@@ -295,7 +295,9 @@ func curveHash(c elliptic.Curve) crypto.Hash {
 	return crypto.SHA256
 }
 
-func digest(h crypto.Hash, msg []byte) []byte {
+// Digest hashes msg with h (SHA-256, SHA-384 or SHA-512; SHA-256 for any
+// other value).
+func Digest(h crypto.Hash, msg []byte) []byte {
 	switch h {
 	case crypto.SHA384:
 		d := sha512.Sum384(msg)
