@@ -424,25 +424,8 @@ func ProposeInit(dir, keysDir string, c Content, o InitOptions, now time.Time) (
 	if o.Root == nil && o.Targets == nil {
 		return nil, errors.New("no offline role: Init creates a repository with online keys")
 	}
-	if err := o.Expiries.check(); err != nil {
-		return nil, err
-	}
-	if err := separate(dir, keysDir); err != nil {
-		return nil, err
-	}
-	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
-		return nil, fmt.Errorf("%s is not empty: init creates a new repository", dir)
-	}
-	for _, role := range roles {
-		if _, err := os.Stat(keyPath(keysDir, role)); err == nil {
-			return nil, fmt.Errorf("%s exists: init does not overwrite role keys", keyPath(keysDir, role))
-		}
-	}
-	targets, err := Targets(c, now)
+	targets, err := prepareInit(dir, keysDir, c, o.Expiries, now)
 	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(keysDir, 0o700); err != nil {
 		return nil, err
 	}
 	r := &Repo{dir: dir, keysDir: keysDir, Expiries: o.Expiries, now: now.UTC().Truncate(time.Second)}

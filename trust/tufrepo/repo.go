@@ -122,25 +122,8 @@ type Repo struct {
 // distributing c, with fresh role keys written to keysDir (0700, keys
 // 0600), which must not lie under dir and must not hold keys already.
 func Init(dir, keysDir string, c Content, exp Expiries, now time.Time) (*Repo, error) {
-	if err := exp.check(); err != nil {
-		return nil, err
-	}
-	if err := separate(dir, keysDir); err != nil {
-		return nil, err
-	}
-	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
-		return nil, fmt.Errorf("%s is not empty: init creates a new repository", dir)
-	}
-	for _, r := range roles {
-		if _, err := os.Stat(keyPath(keysDir, r)); err == nil {
-			return nil, fmt.Errorf("%s exists: init does not overwrite role keys", keyPath(keysDir, r))
-		}
-	}
-	targets, err := Targets(c, now)
+	targets, err := prepareInit(dir, keysDir, c, exp, now)
 	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(keysDir, 0o700); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "targets"), 0o755); err != nil {
@@ -170,6 +153,35 @@ func Init(dir, keysDir string, c Content, exp Expiries, now time.Time) (*Repo, e
 		return r, err
 	}
 	return r, r.publish(true, true, true)
+}
+
+// prepareInit checks what Init and ProposeInit share: valid expiries, a
+// keys directory apart from an empty repository directory, no role keys
+// already there, and content that makes targets. It creates keysDir and
+// returns the targets.
+func prepareInit(dir, keysDir string, c Content, exp Expiries, now time.Time) ([]Target, error) {
+	if err := exp.check(); err != nil {
+		return nil, err
+	}
+	if err := separate(dir, keysDir); err != nil {
+		return nil, err
+	}
+	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
+		return nil, fmt.Errorf("%s is not empty: init creates a new repository", dir)
+	}
+	for _, r := range roles {
+		if _, err := os.Stat(keyPath(keysDir, r)); err == nil {
+			return nil, fmt.Errorf("%s exists: init does not overwrite role keys", keyPath(keysDir, r))
+		}
+	}
+	targets, err := Targets(c, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(keysDir, 0o700); err != nil {
+		return nil, err
+	}
+	return targets, nil
 }
 
 // Open loads the newest metadata of the repository in dir and the
