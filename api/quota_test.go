@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,6 +29,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/hallmark-dev/hallmark/internal/quota/quotatest"
 	"github.com/hallmark-dev/hallmark/tlog"
 )
 
@@ -221,7 +221,7 @@ func TestWriteQuotaRunawayClient(t *testing.T) {
 	}
 	var appended, refused, i int
 	start := time.Now()
-	loop := startRunaway(func() {
+	loop := quotatest.StartRunaway(func() {
 		i++
 		switch code, h, body := postFrom(t, url, "203.0.113.1", fmt.Sprint("runaway ", i)); code {
 		case 201:
@@ -238,7 +238,7 @@ func TestWriteQuotaRunawayClient(t *testing.T) {
 	// The runaway uses up its burst and is refused 50 times; then the
 	// honest client appends, alternately while the runaway is quiet and
 	// while it loops, so that the machine's load weighs on both samples.
-	loop.during(func() {
+	loop.During(func() {
 		for deadline := time.Now().Add(time.Minute); quotaLimited(svc, "main", "per client address") < 50; time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Error("the runaway was not refused 50 times in a minute")
@@ -249,17 +249,12 @@ func TestWriteQuotaRunawayClient(t *testing.T) {
 	var quiet, loaded []time.Duration
 	for range 10 { // 40 entries: within the honest client's burst
 		quiet = append(quiet, honest(), honest())
-		loop.during(func() { loaded = append(loaded, honest(), honest()) })
+		loop.During(func() { loaded = append(loaded, honest(), honest()) })
 	}
-	loop.stop()
+	loop.Stop()
 	elapsed := time.Since(start)
-	med := func(d []time.Duration) time.Duration {
-		s := slices.Clone(d)
-		slices.Sort(s)
-		return s[len(s)/2]
-	}
 	t.Logf("runaway: %d appended, %d refused in %v; honest median %v while it is quiet, %v while it loops",
-		appended, refused, elapsed.Round(time.Millisecond), med(quiet), med(loaded))
+		appended, refused, elapsed.Round(time.Millisecond), quotatest.Median(quiet), quotatest.Median(loaded))
 	if max := 40 + int(elapsed.Seconds()/10) + 1; appended > max {
 		t.Errorf("runaway appended %d entries, its quota allows %d", appended, max)
 	}
@@ -274,7 +269,7 @@ func TestWriteQuotaRunawayClient(t *testing.T) {
 	// median stays within a small factor of its median while the runaway
 	// is quiet: the bound is a generous ratio (the runaway's loop shares
 	// the machine's cores).
-	if m, b := med(loaded), med(quiet); m > 10*b+2*time.Millisecond {
+	if m, b := quotatest.Median(loaded), quotatest.Median(quiet); m > 10*b+2*time.Millisecond {
 		t.Errorf("honest median %v while the runaway loops, %v while it is quiet", m, b)
 	}
 	code, h, _ := postFrom(t, url, "203.0.113.1", "runaway, after")
@@ -287,42 +282,6 @@ func TestWriteQuotaRunawayClient(t *testing.T) {
 		t.Errorf("runaway after Retry-After: %d", code)
 	}
 }
-
-// runawayLoop calls a function in a tight loop during the phases it is
-// given, one at a time, and idles between them.
-type runawayLoop struct {
-	phases chan chan struct{}
-	ack    chan struct{}
-}
-
-func startRunaway(do func()) *runawayLoop {
-	r := &runawayLoop{phases: make(chan chan struct{}), ack: make(chan struct{})}
-	go func() {
-		for end := range r.phases {
-			for running := true; running; {
-				select {
-				case <-end:
-					running = false
-				default:
-					do()
-				}
-			}
-			r.ack <- struct{}{} // the call in flight returned
-		}
-	}()
-	return r
-}
-
-// during runs f while the loop runs; when it returns, the loop is idle.
-func (r *runawayLoop) during(f func()) {
-	end := make(chan struct{})
-	r.phases <- end
-	f()
-	close(end)
-	<-r.ack
-}
-
-func (r *runawayLoop) stop() { close(r.phases) }
 
 // quotaLimited reads hallmark_log_quota_limited_total of a log and scope.
 func quotaLimited(svc *LogService, log, scope string) float64 {

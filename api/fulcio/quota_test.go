@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,6 +30,7 @@ import (
 	fulcioapi "github.com/hallmark-dev/hallmark/api/fulcio"
 	"github.com/hallmark-dev/hallmark/ca"
 	"github.com/hallmark-dev/hallmark/internal/quota"
+	"github.com/hallmark-dev/hallmark/internal/quota/quotatest"
 	"github.com/hallmark-dev/hallmark/oidc"
 	"github.com/hallmark-dev/hallmark/oidc/devissuer"
 )
@@ -163,7 +163,7 @@ func TestQuotaRunawayCI(t *testing.T) {
 	}
 	var issued, limited int
 	start := time.Now()
-	loop := startRunaway(func() {
+	loop := quotatest.StartRunaway(func() {
 		code, retry, body := e.request(t, runaway, "")
 		switch code {
 		case 200:
@@ -180,7 +180,7 @@ func TestQuotaRunawayCI(t *testing.T) {
 	// The runaway uses up its burst and is refused 50 times; then the
 	// honest identity signs, alternately while the runaway is quiet and
 	// while it loops, so that the machine's load weighs on both samples.
-	loop.during(func() {
+	loop.During(func() {
 		for deadline := time.Now().Add(time.Minute); limitedMetric(e.reg, "per identity") < 50; time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Error("the runaway was not refused 50 times in a minute")
@@ -191,12 +191,12 @@ func TestQuotaRunawayCI(t *testing.T) {
 	var quiet, loaded []time.Duration
 	for range 10 { // 40 certificates: within the honest identity's burst
 		quiet = append(quiet, sign(), sign())
-		loop.during(func() { loaded = append(loaded, sign(), sign()) })
+		loop.During(func() { loaded = append(loaded, sign(), sign()) })
 	}
-	loop.stop()
+	loop.Stop()
 	elapsed := time.Since(start)
 	t.Logf("runaway: %d issued, %d refused in %v; honest median %v while it is quiet, %v while it loops",
-		issued, limited, elapsed.Round(time.Millisecond), median(quiet), median(loaded))
+		issued, limited, elapsed.Round(time.Millisecond), quotatest.Median(quiet), quotatest.Median(loaded))
 	if max := 40 + int(elapsed.Seconds()/10) + 1; issued > max {
 		t.Errorf("runaway issued %d certificates, its quota allows %d", issued, max)
 	}
@@ -209,7 +209,7 @@ func TestQuotaRunawayCI(t *testing.T) {
 	// honest identity's median stays within a small factor of its median
 	// while the runaway is quiet: the bound is a generous ratio (the
 	// runaway's loop shares the machine's cores).
-	if m, b := median(loaded), median(quiet); m > 10*b+2*time.Millisecond {
+	if m, b := quotatest.Median(loaded), quotatest.Median(quiet); m > 10*b+2*time.Millisecond {
 		t.Errorf("honest median %v while the runaway loops, %v while it is quiet", m, b)
 	}
 	// Recovery: after Retry-After, the runaway identity is served again.
@@ -222,48 +222,6 @@ func TestQuotaRunawayCI(t *testing.T) {
 	if code != 200 {
 		t.Errorf("runaway after Retry-After: %d", code)
 	}
-}
-
-// runawayLoop calls a function in a tight loop during the phases it is
-// given, one at a time, and idles between them.
-type runawayLoop struct {
-	phases chan chan struct{}
-	ack    chan struct{}
-}
-
-func startRunaway(do func()) *runawayLoop {
-	r := &runawayLoop{phases: make(chan chan struct{}), ack: make(chan struct{})}
-	go func() {
-		for end := range r.phases {
-			for running := true; running; {
-				select {
-				case <-end:
-					running = false
-				default:
-					do()
-				}
-			}
-			r.ack <- struct{}{} // the call in flight returned
-		}
-	}()
-	return r
-}
-
-// during runs f while the loop runs; when it returns, the loop is idle.
-func (r *runawayLoop) during(f func()) {
-	end := make(chan struct{})
-	r.phases <- end
-	f()
-	close(end)
-	<-r.ack
-}
-
-func (r *runawayLoop) stop() { close(r.phases) }
-
-func median(d []time.Duration) time.Duration {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 func limitedMetric(reg *prometheus.Registry, scope string) float64 {
