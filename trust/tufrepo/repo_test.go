@@ -335,6 +335,41 @@ func TestTargets(t *testing.T) {
 	}
 }
 
+// TestTargetsRotatedIntermediate: after `hallmark-ca rotate-intermediate`
+// the trusted root lists two authorities under one root; each gets its own
+// Fulcio target, the old one Expired once its validity has ended.
+func TestTargetsRotatedIntermediate(t *testing.T) {
+	caRoot, caKey := mustCert(t, "root", true, nil, nil)
+	oldInter, _ := mustCert(t, "intermediate", true, caRoot, caKey)
+	newInter, _ := mustCert(t, "intermediate 2", true, caRoot, caKey)
+	tr, err := clientconfig.TrustedRoot(clientconfig.TrustedRootParams{CertificateAuthorities: []clientconfig.Authority{
+		{URI: "https://ca.example.com", Chain: []*x509.Certificate{oldInter, caRoot}, Start: t0.Add(-time.Hour), End: t0.Add(time.Minute)},
+		{URI: "https://ca.example.com", Chain: []*x509.Certificate{newInter, caRoot}, Start: t0}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for now, want := range map[time.Time][]string{t0: {"Active", "Active"}, t0.Add(time.Hour): {"Active", "Expired"}} {
+		ts, err := Targets(Content{TrustedRoot: tr}, now)
+		if err != nil {
+			t.Fatalf("targets of a trusted root with a rotated intermediate: %v", err)
+		}
+		status := map[string]int{}
+		for _, tg := range ts {
+			var m legacyCustom
+			if tg.Custom != nil && json.Unmarshal(tg.Custom, &m) == nil && m.Sigstore.Usage == "Fulcio" {
+				status[m.Sigstore.Status]++
+			}
+		}
+		wantStatus := map[string]int{}
+		for _, s := range want {
+			wantStatus[s]++
+		}
+		if len(status) != len(wantStatus) || status["Active"] != wantStatus["Active"] || status["Expired"] != wantStatus["Expired"] {
+			t.Errorf("at %v: Fulcio targets %v, want %v", now, status, wantStatus)
+		}
+	}
+}
+
 func FuzzTargets(f *testing.F) {
 	c := testContent(f, 0)
 	f.Add(c.TrustedRoot, c.SigningConfig)

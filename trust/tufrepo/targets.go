@@ -99,8 +99,9 @@ func Targets(c Content, now time.Time) ([]Target, error) {
 		if err != nil {
 			return nil, fmt.Errorf("certificate authority %d: %w", i, err)
 		}
-		root := ca.GetCertChain().GetCertificates()
-		fp := sha256.Sum256(root[len(root)-1].GetRawBytes())
+		// Named by the issuing certificate, not the root: after an
+		// intermediate rotation two authorities share their root.
+		fp := sha256.Sum256(ca.GetCertChain().GetCertificates()[0].GetRawBytes())
 		if err := add("fulcio", ".crt.pem", "Fulcio", ca.GetUri(), fp[:], chain, endOf(ca.GetValidFor())); err != nil {
 			return nil, err
 		}
