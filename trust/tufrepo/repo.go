@@ -276,18 +276,9 @@ func (r *Repo) Target(name string) ([]byte, error) {
 // the published one. It returns false, and writes nothing, when the
 // targets would not change.
 func (r *Repo) Update(c Content) (bool, error) {
-	var err error
-	if c.TrustedRoot == nil {
-		if c.TrustedRoot, err = r.Target(TrustedRootTarget); err != nil {
-			return false, err
-		}
-	}
-	if c.SigningConfig == nil {
-		if _, ok := r.targets.Signed.Targets[SigningConfigTarget]; ok {
-			if c.SigningConfig, err = r.Target(SigningConfigTarget); err != nil {
-				return false, err
-			}
-		}
+	c, err := r.complete(c)
+	if err != nil {
+		return false, err
 	}
 	targets, err := Targets(c, r.now)
 	if err != nil {
