@@ -130,8 +130,7 @@ func (s *LogService) limitWrites(next http.Handler) http.Handler {
 			if _, pattern := s.mux.Handler(r); pattern != "" {
 				if rt, ok := s.quotas.routes[pattern]; ok {
 					if err := rt.q.check(s.quotas.proxies.HTTPKey(r)); err != nil {
-						admission.SkipBody(w)
-						rt.refuse(w, r, err)
+						admission.RefuseUnread(w, r, admission.DiscardTimeout, func(w http.ResponseWriter) { rt.refuse(w, r, err) })
 						return
 					}
 				}

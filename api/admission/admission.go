@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +60,17 @@ const (
 	GRPCConnWindow   = 256 << 10
 	// WriteTimeout bounds writing an HTTP response.
 	WriteTimeout = 60 * time.Second
+	// TooLargeDrainBytes is the largest declared body that is read and
+	// discarded after a refusal (413, 429) is written (RefuseUnread): most
+	// HTTP clients write their whole body before reading the answer, and a
+	// connection closed under a body still being written resets, so the
+	// client reports the reset instead of the refusal. Reading costs the
+	// sender's bandwidth and an 8 KiB buffer, never the budget; larger
+	// bodies, and senders that asked for 100-continue, are not read.
+	TooLargeDrainBytes = 64 << 20
+	// DiscardTimeout bounds RefuseUnread outside the Controller (quota
+	// refusals), which uses BodyTimeout.
+	DiscardTimeout = 10 * time.Second
 )
 
 // Defaults fills zero fields with the defaults: a 64 MiB budget, a 1 s
@@ -208,12 +222,12 @@ func (c *Controller) HTTPRoutes(route func(*http.Request) Route, next http.Handl
 		switch {
 		case n > rt.MaxBytes:
 			c.m.refused.WithLabelValues("http_too_large").Inc()
-			SkipBody(w)
 			what := ""
 			if rt.Describe != "" {
 				what = " (" + rt.Describe + ")"
 			}
-			rt.Refuse(w, r, fmt.Errorf("%w: Content-Length %d is over the limit of %d bytes%s", c.opts.TooLarge, n, rt.MaxBytes, what))
+			err := fmt.Errorf("%w: Content-Length %d is over the limit of %d bytes%s", c.opts.TooLarge, n, rt.MaxBytes, what)
+			RefuseUnread(w, r, c.opts.BodyTimeout, func(w http.ResponseWriter) { rt.Refuse(w, r, err) })
 			return
 		case n < 0:
 			n = rt.MaxBytes // unknown length: the most it may be
@@ -234,6 +248,56 @@ func (c *Controller) HTTPRoutes(route func(*http.Request) Route, next http.Handl
 		r.Body = &timedBody{ReadCloser: r.Body, timeouts: c.m.bodyTimeouts.WithLabelValues("http")}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// RefuseUnread answers a request with refuse, which writes a refusal (413,
+// 429) without using the body. The answer is written and flushed at once;
+// then, on HTTP/1, a declared body of at most TooLargeDrainBytes from a
+// sender that did not ask for 100-continue is read and discarded within
+// timeout, so that a sender that writes its whole body before reading
+// finds the answer instead of a connection reset under its body. Other
+// bodies are not read (SkipBody). The connection is closed after.
+func RefuseUnread(w http.ResponseWriter, r *http.Request, timeout time.Duration, refuse func(http.ResponseWriter)) {
+	n := r.ContentLength
+	rc := http.NewResponseController(w)
+	if n <= 0 || n > TooLargeDrainBytes || r.ProtoMajor != 1 ||
+		strings.EqualFold(r.Header.Get("Expect"), "100-continue") || rc.EnableFullDuplex() != nil {
+		SkipBody(w)
+		refuse(w)
+		return
+	}
+	// The answer goes out whole, with its length, before the body is read:
+	// a client that reads it need not wait for the discarding to end.
+	a := &answer{header: w.Header(), code: http.StatusOK}
+	refuse(a)
+	w.Header().Set("Connection", "close")
+	w.Header().Set("Content-Length", strconv.Itoa(a.body.Len()))
+	w.WriteHeader(a.code)
+	w.Write(a.body.Bytes())                        //nolint:errcheck // a failed write ends the connection anyway
+	rc.Flush()                                     //nolint:errcheck // as above
+	rc.SetReadDeadline(time.Now().Add(timeout))    //nolint:errcheck // unsupported only by test recorders
+	io.Copy(io.Discard, io.LimitReader(r.Body, n)) //nolint:errcheck // the answer is already written
+}
+
+// answer holds a refusal until it is written whole.
+type answer struct {
+	header http.Header
+	code   int
+	wrote  bool
+	body   bytes.Buffer
+}
+
+func (a *answer) Header() http.Header { return a.header }
+
+func (a *answer) WriteHeader(code int) {
+	if !a.wrote {
+		a.code, a.wrote = code, true
+	}
+}
+
+func (a *answer) Write(p []byte) (int, error) {
+	a.wrote = true
+	return a.body.Write(p)
 }
 
 // SkipBody makes a handler that answers without reading the request body

@@ -70,8 +70,7 @@ func (s *Server) admitIssue(w http.ResponseWriter, r *http.Request, api string) 
 		release, err = s.acquire()
 	}
 	if err != nil {
-		admission.SkipBody(w)
-		writeError(w, errorWithMetric(s, api, err))
+		admission.RefuseUnread(w, r, admission.DiscardTimeout, func(w http.ResponseWriter) { writeError(w, errorWithMetric(s, api, err)) })
 		return nil, false
 	}
 	return release, true
