@@ -220,11 +220,12 @@ type Check struct {
 	ctx context.Context
 
 	mu       sync.Mutex
-	admitted bool     // a caller rule (or an open policy) admitted the write
-	writer   *Writer  // set once known
-	refusals []string // why caller rules did not admit, for the final message
-	signed   bool     // Signer was called
-	limited  bool     // Limit was called
+	admitted bool          // a caller rule (or an open policy) admitted the write
+	writer   *Writer       // set once known
+	who      func() Writer // the first writer, not yet worked out (identified)
+	refusals []string      // why caller rules did not admit, for the final message
+	signed   bool          // Signer was called
+	limited  bool          // Limit was called
 }
 
 // Begin judges the caller. It returns a refusal (wrapping
@@ -243,7 +244,7 @@ func (p *Policy) Begin(ctx context.Context, c Credentials) (*Check, error) {
 		w, reason, err := r.admitCaller(ctx, c)
 		if err == nil {
 			chk.admitted = true
-			if lerr := chk.identified(w); lerr != nil {
+			if lerr := chk.identified(func() Writer { return w }); lerr != nil {
 				return nil, lerr
 			}
 			return chk, nil
@@ -305,7 +306,7 @@ func (c *Check) Signer(key crypto.PublicKey, chain []*x509.Certificate) error {
 			return c.refuse(ErrForbidden, firstReason)
 		}
 	}
-	return c.identified(SignerIdentity(key, chain))
+	return c.identified(func() Writer { return SignerIdentity(key, chain) })
 }
 
 // Finish ends the check once the entry is decoded: an entry that named no
@@ -322,7 +323,7 @@ func (c *Check) Finish() error {
 		c.mu.Unlock()
 		return c.refuse(ErrForbidden, ReasonNoSigner)
 	}
-	return c.identified(Anonymous)
+	return c.identified(func() Writer { return Anonymous })
 }
 
 // Writer returns who the write is attributed to so far (Anonymous before
@@ -330,6 +331,17 @@ func (c *Check) Finish() error {
 func (c *Check) Writer() Writer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.writerLocked()
+}
+
+// writerLocked is Writer with c.mu held: it works out the first writer
+// when first asked (a signer's key fingerprint or certificate identity
+// costs an encoding, which an open log without quotas never needs).
+func (c *Check) writerLocked() Writer {
+	if c.writer == nil && c.who != nil {
+		w := c.who()
+		c.writer, c.who = &w, nil
+	}
 	if c.writer == nil {
 		return Anonymous
 	}
@@ -337,14 +349,17 @@ func (c *Check) Writer() Writer {
 }
 
 // identified records the first writer and runs the Limit hook once.
-func (c *Check) identified(w Writer) error {
+func (c *Check) identified(who func() Writer) error {
 	c.mu.Lock()
-	if c.writer == nil {
-		c.writer = &w
+	if c.writer == nil && c.who == nil {
+		c.who = who
 	}
 	run := c.p.limit != nil && !c.limited
 	c.limited = true
-	w = *c.writer
+	var w Writer
+	if run {
+		w = c.writerLocked()
+	}
 	c.mu.Unlock()
 	if run {
 		return c.p.limit(c.ctx, w)

@@ -1,11 +1,13 @@
 package rekorv1
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	mrand "math/rand/v2"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -188,4 +190,32 @@ func FuzzIndexKeysFromCanonicalCached(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParsedKeysCache: a PUBLIC KEY parsed from the cache gives the same
+// key and canonical PEM as one parsed afresh, for every key type, and a
+// canonical PEM taken from the cache cannot be changed through append.
+func TestParsedKeysCache(t *testing.T) {
+	for _, kind := range []string{"p256", "p384", "ed25519", "rsa2048"} {
+		k := newTestKey(t, kind)
+		raw := k.pem
+		var first []byte
+		for i := 0; i < 3; i++ {
+			pk, err := parsePublicKey(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(pk.key, k.priv.Public()) {
+				t.Errorf("%s, parse %d: another key", kind, i)
+			}
+			c, err := pk.canonical()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(c, raw) || (first != nil && !bytes.Equal(c, first)) {
+				t.Errorf("%s, parse %d: canonical PEM %q", kind, i, c)
+			}
+			first = append(c, "tail"...)[:len(c)]
+		}
+	}
 }

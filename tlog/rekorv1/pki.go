@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"sync"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -35,6 +36,7 @@ type publicKey struct {
 	key   crypto.PublicKey
 	cert  *x509.Certificate
 	chain []*x509.Certificate
+	pem   []byte // key's canonical PEM, when known (parsedKeys)
 }
 
 // parsePublicKey parses key material the way Rekor's x509.NewPublicKey does.
@@ -55,11 +57,7 @@ func parsePublicKey(raw []byte) (*publicKey, error) {
 	}
 	switch block.Type {
 	case "PUBLIC KEY":
-		k, err := x509.ParsePKIXPublicKey(block.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		return &publicKey{key: k}, nil
+		return parsedKeys.parse(block.Bytes)
 	case "CERTIFICATE":
 		c, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
@@ -117,6 +115,9 @@ func (k *publicKey) cryptoKey() crypto.PublicKey {
 // fresh PKIX "PUBLIC KEY" block, or each certificate's DER as "CERTIFICATE"
 // blocks. PEM headers and surrounding text are dropped.
 func (k *publicKey) canonical() ([]byte, error) {
+	if k.pem != nil {
+		return k.pem[:len(k.pem):len(k.pem)], nil
+	}
 	if k.key != nil {
 		der, err := x509.MarshalPKIXPublicKey(k.key)
 		if err != nil {
@@ -388,4 +389,51 @@ func algorithmPermitted(allowed []Algorithm, pub crypto.PublicKey, hash crypto.H
 		}
 		return false
 	})
+}
+
+// parsedKeys remembers the PUBLIC KEY blocks parsed lately with their
+// canonical PEM: a log's key-signed entries come from a few thousand keys
+// at most, each sent again with every signature, and parsing a key and
+// encoding it again cost more than a tenth of a key-signed entry's
+// canonicalisation. Keys are immutable once parsed, so one is shared by
+// the entries that send it. Only keys that parse are kept; when
+// parsedKeysSize are, the cache starts over.
+var parsedKeys keyCache
+
+const (
+	parsedKeysSize   = 1 << 14
+	parsedKeyMaxSize = 1 << 10 // bigger DER (RSA over 4096 bits) is parsed every time
+)
+
+type keyCache struct {
+	mu sync.Mutex
+	m  map[string]*publicKey // by the DER SubjectPublicKeyInfo
+}
+
+// parse returns the key of der, from the cache or parsed and encoded
+// again.
+func (c *keyCache) parse(der []byte) (*publicKey, error) {
+	c.mu.Lock()
+	k, ok := c.m[string(der)]
+	c.mu.Unlock()
+	if ok {
+		return &publicKey{key: k.key, pem: k.pem}, nil
+	}
+	key, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, err
+	}
+	k = &publicKey{key: key}
+	canonical, err := k.canonical()
+	if err != nil || len(der) > parsedKeyMaxSize {
+		return k, nil // canonical reports the error again when asked
+	}
+	k.pem = canonical
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= parsedKeysSize {
+		c.m = make(map[string]*publicKey)
+	}
+	c.m[string(der)] = k
+	c.mu.Unlock()
+	return &publicKey{key: k.key, pem: k.pem}, nil
 }
