@@ -120,28 +120,7 @@ type Config struct {
 // verified, before the key, the CSR, signing and the CT submission.
 // Every limit is unlimited by default.
 type QuotaConfig struct {
-	// Replicas is the number of hallmark-ca processes behind one load
-	// balancer: each enforces every limit divided by it (rate / replicas,
-	// burst / replicas rounded up). Buckets are per process, not shared.
-	// Default 1.
-	Replicas int `yaml:"replicas"`
-	// TrustedProxies are the addresses or prefixes (10.0.0.0/8) of
-	// reverse proxies whose X-Forwarded-For names the client. Default
-	// none: the client is the TCP peer, X-Forwarded-For is ignored.
-	TrustedProxies quota.Proxies `yaml:"trusted_proxies"`
-	// MaxKeys bounds the addresses (or identities) each limiter tracks;
-	// beyond it the least recently used is forgotten (counted in
-	// hallmark_ca_quota_evicted_total). About 200 bytes a key. Default
-	// 65536.
-	MaxKeys int `yaml:"max_keys"`
-	// PerAddress limits the certificate requests of one client address
-	// (an IPv6 client's /64).
-	PerAddress quota.Limit `yaml:"per_address"`
-	// Total limits the certificate requests of everyone together.
-	Total quota.Limit `yaml:"total"`
-	// PerIdentity limits the certificates of one identity: the token's
-	// issuer and subject (a CI workflow's sub, a user's sub).
-	PerIdentity quota.Limit `yaml:"per_identity"`
+	quota.Config `yaml:",inline"`
 	// Issuers overrides the limits for the identities of one configured
 	// issuer, keyed by its url: exactly as in issuers: (wildcards
 	// included).
@@ -159,17 +138,14 @@ type IssuerQuota struct {
 }
 
 func (q *QuotaConfig) validate(issuers []oidc.IssuerConfig) error {
-	if q.Replicas < 0 || q.MaxKeys < 0 {
-		return errors.New("config: quota: replicas and max_keys must be positive")
+	if err := q.Config.Validate(); err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	check := func(name string, l quota.Limit) error {
 		if err := l.Validate(); err != nil {
 			return fmt.Errorf("config: quota.%s: %w", name, err)
 		}
 		return nil
-	}
-	if err := errors.Join(check("per_address", q.PerAddress), check("total", q.Total), check("per_identity", q.PerIdentity)); err != nil {
-		return err
 	}
 	for url, iq := range q.Issuers {
 		if !slices.ContainsFunc(issuers, func(is oidc.IssuerConfig) bool { return is.URL == url }) {
@@ -187,8 +163,7 @@ func (q *QuotaConfig) validate(issuers []oidc.IssuerConfig) error {
 // quota.per_identity.
 func (q QuotaConfig) PerReplica() QuotaConfig {
 	n := max(1, q.Replicas)
-	out := q
-	out.PerAddress, out.Total, out.PerIdentity = q.PerAddress.PerReplica(n), q.Total.PerReplica(n), q.PerIdentity.PerReplica(n)
+	out := QuotaConfig{Config: q.Config.PerReplica()}
 	out.Issuers = make(map[string]IssuerQuota, len(q.Issuers))
 	for url, iq := range q.Issuers {
 		out.Issuers[url] = IssuerQuota{PerIdentity: iq.PerIdentity.Or(q.PerIdentity).PerReplica(n), Total: iq.Total.PerReplica(n)}

@@ -376,7 +376,7 @@ func ParseServiceConfig(raw []byte) (*ServiceConfig, error) {
 	if len(cfg.Logs) == 0 {
 		return nil, errors.New("logs: at least one log is needed")
 	}
-	if err := cfg.Quota.validate(); err != nil {
+	if err := cfg.Quota.Validate(); err != nil {
 		return nil, err
 	}
 	if t := cfg.Listen.TLS; t != nil && (t.CertFile == "" || t.KeyFile == "") {

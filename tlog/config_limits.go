@@ -1,7 +1,6 @@
 package tlog
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -135,41 +134,12 @@ func (l *LogConfig) validateLimits() error {
 	return nil
 }
 
-// QuotaConfig is hallmark-log's quota: block. Limits are token buckets
-// (quota.Limit: rate, per, burst); a request over a limit gets 429 with
-// Retry-After (gRPC RESOURCE_EXHAUSTED with a RetryInfo) in the error
-// shape of the API it called, before its body is read. Every limit is
-// unlimited by default. State is per replica: see Replicas.
-type QuotaConfig struct {
-	// Replicas is the number of hallmark-log processes that share the
-	// writes behind one load balancer: each enforces every limit divided
-	// by it (rate / replicas, burst / replicas rounded up), so that the
-	// deployment as a whole enforces the configured limit. Buckets are not
-	// shared between replicas (no database round trip per request).
-	// Default 1.
-	Replicas int `yaml:"replicas"`
-	// TrustedProxies are the addresses or prefixes (10.0.0.0/8) of
-	// reverse proxies whose X-Forwarded-For names the client (for HTTP
-	// and gRPC). Default none: the client is the TCP peer and
-	// X-Forwarded-For is ignored.
-	TrustedProxies quota.Proxies `yaml:"trusted_proxies"`
-	// MaxKeys bounds the client addresses (or identities) each limiter
-	// tracks; beyond it the least recently used is forgotten (counted in
-	// hallmark_log_quota_evicted_total). About 200 bytes a key. Default
-	// 65536.
-	MaxKeys int `yaml:"max_keys"`
-	// PerAddress limits the writes of one client address (an IPv6
-	// client's /64) to each log. Default unlimited.
-	PerAddress quota.Limit `yaml:"per_address"`
-	// Total limits the writes to each log from everyone together.
-	// Default unlimited.
-	Total quota.Limit `yaml:"total"`
-	// PerIdentity limits the writes of one identity to each log: the
-	// identity the log's write policy extracts (the signing certificate's
-	// identity, the key, the token's subject and issuer, the client
-	// certificate), checked once it is known. Default unlimited.
-	PerIdentity quota.Limit `yaml:"per_identity"`
-}
+// QuotaConfig is hallmark-log's quota: block (quota.Config). A request
+// over a limit gets 429 with Retry-After (gRPC RESOURCE_EXHAUSTED with a
+// RetryInfo) in the error shape of the API it called, before its body is
+// read; per_address, total and per_identity are each log's, and a log's
+// own quota: replaces them one by one.
+type QuotaConfig = quota.Config
 
 // LogQuotaConfig is a log's quota: block; a limit set here replaces the
 // service default of the same name.
@@ -179,23 +149,9 @@ type LogQuotaConfig struct {
 	PerIdentity quota.Limit `yaml:"per_identity"`
 }
 
-func (q *QuotaConfig) validate() error {
-	if q.Replicas < 0 || q.MaxKeys < 0 {
-		return errors.New("quota: replicas and max_keys must be positive")
-	}
-	return LogQuotaConfig{q.PerAddress, q.Total, q.PerIdentity}.validate()
-}
-
 func (q LogQuotaConfig) validate() error {
-	for _, l := range []struct {
-		name  string
-		limit quota.Limit
-	}{{"per_address", q.PerAddress}, {"total", q.Total}, {"per_identity", q.PerIdentity}} {
-		if err := l.limit.Validate(); err != nil {
-			return fmt.Errorf("quota.%s: %w", l.name, err)
-		}
-	}
-	return nil
+	c := quota.Config{PerAddress: q.PerAddress, Total: q.Total, PerIdentity: q.PerIdentity}
+	return c.Validate()
 }
 
 // LogQuota returns the limits one replica enforces for log l: the log's
