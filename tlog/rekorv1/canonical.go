@@ -370,28 +370,42 @@ type keyInfo struct {
 // certificate costs more than everything else an entry's keys need.
 const keyInfoCacheSize = 1 << 14
 
-var keyInfoCache struct {
-	sync.Mutex
-	m map[[32]byte]*keyInfo // by the SHA-256 of the PEM bytes
-}
+var keyInfoCache = resettingCache[[32]byte, *keyInfo]{max: keyInfoCacheSize} // by the SHA-256 of the PEM bytes
 
 // cachedKeyInfo returns the keyInfo of raw, whose SHA-256 is h, from the
-// cache or by parsing it. When the cache is full it starts over.
+// cache or by parsing it.
 func cachedKeyInfo(raw []byte, h [32]byte) *keyInfo {
-	keyInfoCache.Lock()
-	k, ok := keyInfoCache.m[h]
-	keyInfoCache.Unlock()
-	if ok {
+	if k, ok := keyInfoCache.get(h); ok {
 		return k
 	}
-	k = newKeyInfo(raw)
-	keyInfoCache.Lock()
-	if keyInfoCache.m == nil || len(keyInfoCache.m) >= keyInfoCacheSize {
-		keyInfoCache.m = make(map[[32]byte]*keyInfo)
-	}
-	keyInfoCache.m[h] = k
-	keyInfoCache.Unlock()
+	k := newKeyInfo(raw)
+	keyInfoCache.put(h, k)
 	return k
+}
+
+// resettingCache is a map safe for concurrent use that starts over when
+// it holds max entries: bounded memory without the bookkeeping of an LRU,
+// for values that are cheap to make again.
+type resettingCache[K comparable, V any] struct {
+	max int
+	mu  sync.Mutex
+	m   map[K]V
+}
+
+func (c *resettingCache[K, V]) get(k K) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[k]
+	return v, ok
+}
+
+func (c *resettingCache[K, V]) put(k K, v V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= c.max {
+		c.m = make(map[K]V)
+	}
+	c.m[k] = v
 }
 
 func newKeyInfo(raw []byte) *keyInfo {

@@ -151,9 +151,9 @@ func TestIndexKeysFromCanonicalCached(t *testing.T) {
 	var ok, failed int
 	for round := range 3 {
 		if round == 0 {
-			keyInfoCache.Lock()
+			keyInfoCache.mu.Lock()
 			keyInfoCache.m = nil
-			keyInfoCache.Unlock()
+			keyInfoCache.mu.Unlock()
 		}
 		for _, leaf := range leaves {
 			want, wantErr := IndexKeysFromCanonicalRef(leaf)

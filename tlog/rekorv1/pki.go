@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
-	"sync"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -57,7 +56,7 @@ func parsePublicKey(raw []byte) (*publicKey, error) {
 	}
 	switch block.Type {
 	case "PUBLIC KEY":
-		return parsedKeys.parse(block.Bytes)
+		return parsePKIXKey(block.Bytes)
 	case "CERTIFICATE":
 		c, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
@@ -398,42 +397,29 @@ func algorithmPermitted(allowed []Algorithm, pub crypto.PublicKey, hash crypto.H
 // canonicalisation. Keys are immutable once parsed, so one is shared by
 // the entries that send it. Only keys that parse are kept; when
 // parsedKeysSize are, the cache starts over.
-var parsedKeys keyCache
+var parsedKeys = resettingCache[string, *publicKey]{max: parsedKeysSize} // by the DER SubjectPublicKeyInfo
 
 const (
 	parsedKeysSize   = 1 << 14
 	parsedKeyMaxSize = 1 << 10 // bigger DER (RSA over 4096 bits) is parsed every time
 )
 
-type keyCache struct {
-	mu sync.Mutex
-	m  map[string]*publicKey // by the DER SubjectPublicKeyInfo
-}
-
-// parse returns the key of der, from the cache or parsed and encoded
-// again.
-func (c *keyCache) parse(der []byte) (*publicKey, error) {
-	c.mu.Lock()
-	k, ok := c.m[string(der)]
-	c.mu.Unlock()
-	if ok {
+// parsePKIXKey returns the key of der, from parsedKeys or parsed and
+// encoded again.
+func parsePKIXKey(der []byte) (*publicKey, error) {
+	if k, ok := parsedKeys.get(string(der)); ok {
 		return &publicKey{key: k.key, pem: k.pem}, nil
 	}
 	key, err := x509.ParsePKIXPublicKey(der)
 	if err != nil {
 		return nil, err
 	}
-	k = &publicKey{key: key}
+	k := &publicKey{key: key}
 	canonical, err := k.canonical()
 	if err != nil || len(der) > parsedKeyMaxSize {
 		return k, nil // canonical reports the error again when asked
 	}
 	k.pem = canonical
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= parsedKeysSize {
-		c.m = make(map[string]*publicKey)
-	}
-	c.m[string(der)] = k
-	c.mu.Unlock()
+	parsedKeys.put(string(der), k)
 	return &publicKey{key: k.key, pem: k.pem}, nil
 }
