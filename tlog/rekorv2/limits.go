@@ -12,7 +12,9 @@ package rekorv2
 import (
 	"errors"
 	"fmt"
+
 	"github.com/hallmark-dev/hallmark/internal/sigcost"
+	"github.com/hallmark-dev/hallmark/tlog/rekorv1"
 
 	rekortilespb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
 )
@@ -51,19 +53,12 @@ func overLimit(field, format string, args ...any) *InputError {
 
 // ErrEntryTooLarge marks requests over the log's size limit for their
 // kind (CheckEntrySize): 413, gRPC RESOURCE_EXHAUSTED. They are
-// *EntryTooLargeError.
-var ErrEntryTooLarge = errors.New("entry over the size limit of its kind")
+// *EntryTooLargeError. Both are Rekor v1's: the limits are the same kind
+// of limit.
+var ErrEntryTooLarge = rekorv1.ErrEntryTooLarge
 
 // EntryTooLargeError is a request of Size bytes over its Kind's Limit.
-type EntryTooLargeError struct {
-	Kind        string
-	Size, Limit int64
-}
-
-func (e *EntryTooLargeError) Error() string {
-	return fmt.Sprintf("%v: the %s entry is %d bytes, this log accepts %s entries of at most %d bytes", ErrEntryTooLarge, e.Kind, e.Size, e.Kind, e.Limit)
-}
-func (e *EntryTooLargeError) Is(target error) bool { return target == ErrEntryTooLarge }
+type EntryTooLargeError = rekorv1.EntryTooLargeError
 
 // EntryKind is the kind of entry req creates: KindHashedRekord, KindDSSE,
 // or "" for a request of neither.
