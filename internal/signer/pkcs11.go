@@ -122,10 +122,9 @@ func OpenPKCS11Signer(cfg PKCS11Config, pin string) (Signer, error) {
 
 var errNoSuchKey = errors.New("no key pair with this label (check key_label, and that the key was created in this token)")
 
-// GeneratePKCS11Key creates an ECDSA key pair (P-256, P-384 or P-521) in
-// the token, labelled cfg.KeyLabel (the tests use it; operators usually create
-// the key with the HSM's own tools, see docs/operations.md).
-func GeneratePKCS11Key(cfg PKCS11Config, pin string, curve elliptic.Curve) (Signer, error) {
+// openForNewKey opens the token for a key about to be created: it fails if
+// a key pair already has cfg.KeyLabel.
+func openForNewKey(cfg PKCS11Config, pin string) (*crypto11.Context, error) {
 	ctx, err := openPKCS11(cfg, pin)
 	if err != nil {
 		return nil, err
@@ -133,6 +132,17 @@ func GeneratePKCS11Key(cfg PKCS11Config, pin string, curve elliptic.Curve) (Sign
 	if k, _ := ctx.FindKeyPair(nil, []byte(cfg.KeyLabel)); k != nil {
 		ctx.Close()
 		return nil, fmt.Errorf("pkcs11: a key labelled %q already exists", cfg.KeyLabel)
+	}
+	return ctx, nil
+}
+
+// GeneratePKCS11Key creates an ECDSA key pair (P-256, P-384 or P-521) in
+// the token, labelled cfg.KeyLabel (the tests use it; operators usually create
+// the key with the HSM's own tools, see docs/operations.md).
+func GeneratePKCS11Key(cfg PKCS11Config, pin string, curve elliptic.Curve) (Signer, error) {
+	ctx, err := openForNewKey(cfg, pin)
+	if err != nil {
+		return nil, err
 	}
 	k, err := ctx.GenerateECDSAKeyPairWithLabel([]byte(cfg.KeyLabel), []byte(cfg.KeyLabel), curve)
 	if err != nil {
@@ -146,13 +156,9 @@ func GeneratePKCS11Key(cfg PKCS11Config, pin string, curve elliptic.Curve) (Sign
 // (CKM_EC_EDWARDS_KEY_PAIR_GEN), labelled cfg.KeyLabel, its private half
 // sensitive and not extractable.
 func GeneratePKCS11Ed25519Key(cfg PKCS11Config, pin string) (Signer, error) {
-	ctx, err := openPKCS11(cfg, pin)
+	ctx, err := openForNewKey(cfg, pin)
 	if err != nil {
 		return nil, err
-	}
-	if k, _ := ctx.FindKeyPair(nil, []byte(cfg.KeyLabel)); k != nil {
-		ctx.Close()
-		return nil, fmt.Errorf("pkcs11: a key labelled %q already exists", cfg.KeyLabel)
 	}
 	m, slot, err := edModule(cfg)
 	if err != nil {
