@@ -719,14 +719,8 @@ func publishNew(dir, keysDir string, p *Proposal, now time.Time) (*Repo, error) 
 	if p.Previous != nil || p.Root == nil {
 		return nil, fmt.Errorf("%s holds no repository, and the proposal is a change of one: publish it where it was proposed", dir)
 	}
-	if err := separate(dir, keysDir); err != nil {
-		return nil, err
-	}
-	r := &Repo{dir: dir, keysDir: keysDir, now: now.UTC().Truncate(time.Second)}
-	if err := r.loadSettings(); err != nil {
-		return nil, err
-	}
-	if err := r.takeLock(); err != nil {
+	r, err := openLocked(dir, keysDir, now)
+	if err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "targets"), 0o755); err != nil {

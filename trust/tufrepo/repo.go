@@ -184,11 +184,9 @@ func prepareInit(dir, keysDir string, c Content, exp Expiries, now time.Time) ([
 	return targets, nil
 }
 
-// Open loads the newest metadata of the repository in dir and the
-// settings in keysDir; role keys are read when a role is signed. It holds
-// a lock on keysDir until Close, so a cron refresh and a manual update do
-// not interleave.
-func Open(dir, keysDir string, now time.Time) (*Repo, error) {
+// openLocked is a Repo of dir with the settings in keysDir loaded and the
+// lock on keysDir taken, its metadata not yet read.
+func openLocked(dir, keysDir string, now time.Time) (*Repo, error) {
 	if err := separate(dir, keysDir); err != nil {
 		return nil, err
 	}
@@ -197,6 +195,18 @@ func Open(dir, keysDir string, now time.Time) (*Repo, error) {
 		return nil, err
 	}
 	if err := r.takeLock(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Open loads the newest metadata of the repository in dir and the
+// settings in keysDir; role keys are read when a role is signed. It holds
+// a lock on keysDir until Close, so a cron refresh and a manual update do
+// not interleave.
+func Open(dir, keysDir string, now time.Time) (*Repo, error) {
+	r, err := openLocked(dir, keysDir, now)
+	if err != nil {
 		return nil, err
 	}
 	// The newest root is the last of 1.root.json, 2.root.json, … .
@@ -211,7 +221,6 @@ func Open(dir, keysDir string, now time.Time) (*Repo, error) {
 		}
 		r.root = m
 	}
-	var err error
 	if r.timestamp, err = metadata.Timestamp().FromFile(filepath.Join(dir, "timestamp.json")); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("couldn't read timestamp.json: %w", err)
